@@ -1,0 +1,49 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install run test test-postgres test-sqlite lint schema bench lock services clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, migrate the embedded SQLite database, seed the demo catalog once, serve.
+run: install
+	$(BIN)/ncm db upgrade
+	$(BIN)/ncm seed demo --if-empty
+	@echo "GraphiQL: http://127.0.0.1:8000/graphql"
+	$(BIN)/ncm serve --host 127.0.0.1 --port 8000
+
+## test: install, start PostgreSQL and Redis if needed, run the whole suite on both backends.
+test: install services
+	$(BIN)/pytest -q -p no:cacheprovider
+	NCM_TEST_BACKEND=sqlite $(BIN)/pytest -q -p no:cacheprovider
+
+services:
+	@bash scripts/ensure-services.sh
+
+lint: install
+	$(BIN)/ruff check ncm tests bench
+	$(BIN)/ruff format --check ncm tests bench
+	$(BIN)/mypy
+
+schema: install
+	$(BIN)/python -c "from ncm.schema.schema import sdl; open('schema.graphql','w').write(sdl())"
+
+bench: install services
+	$(BIN)/python -m bench --help
+
+lock:
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

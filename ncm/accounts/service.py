@@ -1,0 +1,314 @@
+"""Accounts: registration, login sessions, profiles, roles and follows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from ncm import ratelimit
+from ncm.accounts import validation
+from ncm.accounts.models import Follow, RefreshToken, Role, User
+from ncm.accounts.passwords import hash_password, needs_rehash, verify_password
+from ncm.accounts.permissions import require_role, require_viewer
+from ncm.accounts.tokens import hash_refresh_token, issue_access_token, new_refresh_token
+from ncm.config import get_settings
+from ncm.db import placeholder
+from ncm.errors import BadCredentials, Conflict, InvalidInput, NotFound, RateLimited
+from ncm.pagination import Page, page_by_id_desc
+from ncm.search.text import document_tokens
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    access_token: str
+    access_expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _search_text(user: User) -> str:
+    return document_tokens(user.handle, user.display_name)
+
+
+async def _ensure_free(email: str, handle: str) -> None:
+    if await User.filter(email=email).exists():
+        raise Conflict("An account with this email exists.", field="email", code="EMAIL_TAKEN")
+    if await User.filter(handle=handle).exists():
+        raise Conflict("This handle is taken.", field="handle", code="HANDLE_TAKEN")
+
+
+async def create_user(
+    email: str,
+    handle: str,
+    password: str,
+    *,
+    display_name: str | None = None,
+    role: Role = Role.LISTENER,
+    partner_id: int | None = None,
+) -> User:
+    email = validation.email(email)
+    handle = validation.handle(handle)
+    validation.password(password, handle=handle, email=email)
+    name = validation.display_name(display_name if display_name is not None else handle)
+    if role == Role.PARTNER and partner_id is None:
+        raise InvalidInput("A partner user needs a partner organisation.", field="partnerId")
+    await _ensure_free(email, handle)
+    user = User(
+        email=email,
+        handle=handle,
+        display_name=name,
+        password_hash=await hash_password(password),
+        role=role,
+        partner_id=partner_id if role == Role.PARTNER else None,
+    )
+    user.search_text = _search_text(user)
+    try:
+        await user.save()
+    except IntegrityError:
+        # Lost a race with an identical registration: report it as the check would have.
+        await _ensure_free(email, handle)
+        raise
+    return user
+
+
+async def _open_session(user: User, user_agent: str = "") -> Session:
+    settings = get_settings()
+    token, token_hash = new_refresh_token()
+    expires = _now() + timedelta(seconds=settings.refresh_token_ttl)
+    row = await RefreshToken.create(
+        user=user, token_hash=token_hash, expires_at=expires, user_agent=user_agent[:255]
+    )
+    access, access_exp = issue_access_token(user.id, row.id)
+    return Session(user, access, datetime.fromtimestamp(access_exp, UTC), token, expires)
+
+
+async def register(
+    email: str,
+    handle: str,
+    password: str,
+    *,
+    display_name: str | None = None,
+    user_agent: str = "",
+) -> Session:
+    user = await create_user(email, handle, password, display_name=display_name)
+    return await _open_session(user, user_agent)
+
+
+async def login(identifier: str, password: str, *, client_ip: str, user_agent: str = "") -> Session:
+    """Log in by email or handle. Failures are counted per account and per client address."""
+    settings = get_settings()
+    ident = identifier.strip().lower()
+    account_key = f"login:acct:{ident}"
+    ip_key = f"login:ip:{client_ip}"
+    for key, limit in (
+        (account_key, settings.login_max_failures),
+        (ip_key, settings.login_ip_max_failures),
+    ):
+        window = await ratelimit.peek(key)
+        if window.count >= limit:
+            raise RateLimited(
+                "Too many failed login attempts. Try again later.",
+                retry_after=window.retry_after,
+            )
+    if "@" in ident:
+        user = await User.get_or_none(email=ident)
+    else:
+        user = await User.get_or_none(handle=ident)
+    if not await verify_password(user.password_hash if user else None, password) or user is None:
+        await ratelimit.hit(account_key, settings.login_window_seconds)
+        await ratelimit.hit(ip_key, settings.login_window_seconds)
+        raise BadCredentials()
+    await ratelimit.reset(account_key)
+    if needs_rehash(user.password_hash):
+        user.password_hash = await hash_password(password)
+        await user.save(update_fields=["password_hash"])
+    return await _open_session(user, user_agent)
+
+
+async def refresh(refresh_token: str) -> Session:
+    """Trade a refresh token for a new pair; the old one is revoked (rotation)."""
+    now = _now()
+    async with in_transaction():
+        row = (
+            await RefreshToken.filter(token_hash=hash_refresh_token(refresh_token))
+            .select_related("user")
+            .first()
+        )
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            raise BadCredentials()
+        # The conditional update is the lock: of two concurrent refreshes one wins.
+        updated = await RefreshToken.filter(id=row.id, revoked_at__isnull=True).update(
+            revoked_at=now
+        )
+        if updated != 1:
+            raise BadCredentials()
+        return await _open_session(row.user, row.user_agent)
+
+
+async def logout(actor: User | None, session_id: int | None) -> bool:
+    """Revoke the session the access token belongs to."""
+    user = require_viewer(actor)
+    if session_id is None:
+        return False
+    updated = await RefreshToken.filter(
+        id=session_id, user_id=user.id, revoked_at__isnull=True
+    ).update(revoked_at=_now())
+    return updated == 1
+
+
+async def logout_everywhere(actor: User | None) -> int:
+    user = require_viewer(actor)
+    return await RefreshToken.filter(user_id=user.id, revoked_at__isnull=True).update(
+        revoked_at=_now()
+    )
+
+
+_UNSET = object()
+
+
+async def update_profile(
+    actor: User | None,
+    *,
+    display_name: str | None = None,
+    avatar_url: str | object | None = _UNSET,
+    region: str | object | None = _UNSET,
+    language: str | object | None = _UNSET,
+) -> User:
+    """Change only the fields given; ``None`` clears an optional field."""
+    user = require_viewer(actor)
+    changes: dict[str, object] = {}
+    if display_name is not None:
+        changes["display_name"] = validation.display_name(display_name)
+    if avatar_url is not _UNSET:
+        changes["avatar_url"] = validation.avatar_url(avatar_url)  # type: ignore[arg-type]
+    if region is not _UNSET:
+        changes["region"] = validation.region(region)  # type: ignore[arg-type]
+    if language is not _UNSET:
+        changes["language"] = validation.language(language)  # type: ignore[arg-type]
+    if not changes:
+        return user
+    for name, value in changes.items():
+        setattr(user, name, value)
+    user.search_text = _search_text(user)
+    await user.save(update_fields=[*changes, "search_text", "updated_at"])
+    return user
+
+
+async def get_user(user_id: int) -> User:
+    user = await User.get_or_none(id=user_id)
+    if user is None:
+        raise NotFound("No such user.", field="id")
+    return user
+
+
+async def find_user(ref: str) -> User:
+    """A user by id, email or handle (operators type any of them)."""
+    ref = ref.strip()
+    if ref.isdigit():
+        user = await User.get_or_none(id=int(ref))
+    elif "@" in ref:
+        user = await User.get_or_none(email=ref.lower())
+    else:
+        user = await User.get_or_none(handle=ref.lower())
+    if user is None:
+        raise NotFound(f"No user {ref!r}.", field="user")
+    return user
+
+
+async def users_by_ids(ids: Sequence[int]) -> dict[int, User]:
+    return {u.id: u for u in await User.filter(id__in=list(ids))}
+
+
+async def set_role(
+    actor: User | None,
+    user_id: int,
+    role: Role,
+    *,
+    partner_id: int | None = None,
+    system: bool = False,
+) -> User:
+    """Change a user's role. Admins only, unless called by an operator (``system``)."""
+    if not system:
+        require_role(actor, Role.ADMIN)
+    user = await get_user(user_id)
+    if role == Role.PARTNER and partner_id is None:
+        raise InvalidInput("A partner user needs a partner organisation.", field="partnerId")
+    user.role = role
+    user.partner_id = partner_id if role == Role.PARTNER else None
+    await user.save(update_fields=["role", "partner_id", "updated_at"])
+    return user
+
+
+async def follow(actor: User | None, target_id: int) -> User:
+    """Follow a user; following twice changes nothing. Returns the followed user."""
+    user = require_viewer(actor)
+    if target_id == user.id:
+        raise InvalidInput("You cannot follow yourself.", field="userId", code="SELF_FOLLOW")
+    target = await get_user(target_id)
+    p1, p2, p3 = placeholder(1), placeholder(2), placeholder(3)
+    async with in_transaction() as conn:
+        rows = await conn.execute_query_dict(
+            f"INSERT INTO follows (follower_id, followee_id, created_at) VALUES ({p1}, {p2}, {p3})"
+            " ON CONFLICT (follower_id, followee_id) DO NOTHING RETURNING id",
+            [user.id, target.id, _now()],
+        )
+        if rows:
+            await _bump_follow_counts(conn, user.id, target.id, +1)
+    await target.refresh_from_db(fields=["follower_count", "following_count"])
+    return target
+
+
+async def unfollow(actor: User | None, target_id: int) -> User:
+    user = require_viewer(actor)
+    target = await get_user(target_id)
+    async with in_transaction() as conn:
+        deleted = (
+            await Follow.filter(follower_id=user.id, followee_id=target.id).using_db(conn).delete()
+        )
+        if deleted:
+            await _bump_follow_counts(conn, user.id, target.id, -1)
+    await target.refresh_from_db(fields=["follower_count", "following_count"])
+    return target
+
+
+async def _bump_follow_counts(
+    conn: BaseDBAsyncClient, follower_id: int, followee_id: int, d: int
+) -> None:
+    await (
+        User.filter(id=follower_id).using_db(conn).update(following_count=F("following_count") + d)
+    )
+    await User.filter(id=followee_id).using_db(conn).update(follower_count=F("follower_count") + d)
+
+
+async def followers(user_id: int, first: int | None, after: str | None) -> Page[Follow]:
+    """Who follows this user, newest first (``follower_id`` on each row)."""
+    return await page_by_id_desc(Follow.filter(followee_id=user_id), first, after)
+
+
+async def following(user_id: int, first: int | None, after: str | None) -> Page[Follow]:
+    return await page_by_id_desc(Follow.filter(follower_id=user_id), first, after)
+
+
+async def follow_states(follower_id: int, target_ids: Sequence[int]) -> dict[int, bool]:
+    """Whether the follower follows each of these users (one query for a whole page)."""
+    rows = await Follow.filter(
+        follower_id=follower_id, followee_id__in=list(target_ids)
+    ).values_list("followee_id", flat=True)
+    followed = set(rows)
+    return {i: i in followed for i in target_ids}
+
+
+async def purge_expired_sessions(now: datetime | None = None) -> int:
+    cutoff = (now or _now()) - timedelta(days=7)
+    return await RefreshToken.filter(expires_at__lt=cutoff).delete()

@@ -1,0 +1,106 @@
+"""The Starlette application: GraphQL, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from tortoise import connections
+
+from ncm import jobs
+from ncm.config import Settings, get_settings
+from ncm.db import close_db, init_db
+from ncm.observability import REGISTRY, RequestContextMiddleware, configure_logging
+from ncm.redis_pool import close_redis, get_redis
+from ncm.schema.view import GraphQLView
+
+log = logging.getLogger("ncm.app")
+READY_TIMEOUT = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """503 unless the database and (when configured) Redis answer within two seconds."""
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), READY_TIMEOUT)
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready"; say which
+        checks["database"] = f"error: {type(exc).__name__}"
+    if get_settings().redis_url is not None:
+        try:
+            redis = await get_redis()
+            assert redis is not None
+            await asyncio.wait_for(redis.ping(), READY_TIMEOUT)
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    else:
+        checks["redis"] = "not configured (jobs in-process)"
+    ready = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
+    """``manage_db=False`` leaves Tortoise to the caller (tests open it once per session)."""
+    settings = settings or get_settings()
+    settings.check_production()
+    jobs.load_all_jobs()
+    graphql = GraphQLView(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_logging()
+        if manage_db:
+            await init_db(settings.database_url)
+        try:
+            yield
+        finally:
+            await jobs.drain()
+            await close_redis()
+            if manage_db:
+                await close_db()
+
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    middleware = [
+        Middleware(RequestContextMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id"],
+            max_age=600,
+        ),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+
+def app_factory() -> Starlette:
+    """For ``uvicorn --factory ncm.app:app_factory``."""
+    return create_app()

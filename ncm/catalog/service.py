@@ -1,0 +1,165 @@
+"""Catalog reads: tracks, albums, artists and genres, in batches for the DataLoaders."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from ncm.catalog.models import (
+    Album,
+    Artist,
+    Genre,
+    License,
+    Rendition,
+    Track,
+    TrackArtist,
+    TrackGenre,
+)
+from ncm.errors import NotFound
+from ncm.pagination import Page, page_by_id_desc
+
+TOP_TRACKS = 10
+
+
+async def get_track(track_id: int) -> Track:
+    track = await Track.get_or_none(id=track_id)
+    if track is None:
+        raise NotFound("No such track.", field="id")
+    return track
+
+
+async def find_genre(slug: str) -> Genre:
+    genre = await Genre.get_or_none(slug=slug.strip().lower())
+    if genre is None:
+        raise NotFound(f"No genre {slug!r}.", field="genre")
+    return genre
+
+
+async def tracks_by_ids(ids: Sequence[int]) -> dict[int, Track]:
+    return {t.id: t for t in await Track.filter(id__in=list(ids))}
+
+
+async def albums_by_ids(ids: Sequence[int]) -> dict[int, Album]:
+    return {a.id: a for a in await Album.filter(id__in=list(ids))}
+
+
+async def artists_by_ids(ids: Sequence[int]) -> dict[int, Artist]:
+    return {a.id: a for a in await Artist.filter(id__in=list(ids))}
+
+
+async def genres_by_ids(ids: Sequence[int]) -> dict[int, Genre]:
+    return {g.id: g for g in await Genre.filter(id__in=list(ids))}
+
+
+async def all_genres() -> list[Genre]:
+    return await Genre.all().order_by("name")
+
+
+async def artists_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Artist]]:
+    """Each track's artists in credit order: one query for any number of tracks."""
+    links = (
+        await TrackArtist.filter(track_id__in=list(track_ids))
+        .select_related("artist")
+        .order_by("track_id", "position")
+    )
+    result: dict[int, list[Artist]] = defaultdict(list)
+    for link in links:
+        result[link.track_id].append(link.artist)
+    return result
+
+
+async def genres_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Genre]]:
+    links = (
+        await TrackGenre.filter(track_id__in=list(track_ids))
+        .select_related("genre")
+        .order_by("track_id", "genre__name")
+    )
+    result: dict[int, list[Genre]] = defaultdict(list)
+    for link in links:
+        result[link.track_id].append(link.genre)
+    return result
+
+
+async def renditions_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Rendition]]:
+    from ncm.catalog.models import QUALITY_ORDER
+
+    rows = await Rendition.filter(track_id__in=list(track_ids))
+    result: dict[int, list[Rendition]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: QUALITY_ORDER.index(r.quality)):
+        result[row.track_id].append(row)
+    return result
+
+
+async def licenses_of_tracks(track_ids: Sequence[int]) -> dict[int, list[License]]:
+    rows = await License.filter(track_id__in=list(track_ids)).order_by("region")
+    result: dict[int, list[License]] = defaultdict(list)
+    for row in rows:
+        result[row.track_id].append(row)
+    return result
+
+
+async def tracks_of_albums(album_ids: Sequence[int]) -> dict[int, list[Track]]:
+    rows = await Track.filter(album_id__in=list(album_ids)).order_by(
+        "album_id", "disc_number", "track_number", "id"
+    )
+    result: dict[int, list[Track]] = defaultdict(list)
+    for row in rows:
+        if row.album_id is not None:
+            result[row.album_id].append(row)
+    return result
+
+
+async def top_tracks_of_artist(artist_id: int, limit: int = TOP_TRACKS) -> list[Track]:
+    return (
+        await Track.filter(artist_links__artist_id=artist_id)
+        .order_by("-play_count", "-id")
+        .limit(limit)
+    )
+
+
+async def albums_of_artist(artist_id: int, first: int | None, after: str | None) -> Page[Album]:
+    """An artist's albums, newest first."""
+    return await page_by_id_desc(Album.filter(artist_id=artist_id), first, after)
+
+
+async def tracks_page(genre: str | None, first: int | None, after: str | None) -> Page[Track]:
+    """Tracks, newest first, optionally of one genre (seeks the (genre_id, track_id) index)."""
+    if genre is None:
+        return await page_by_id_desc(Track.all(), first, after)
+    found = await find_genre(genre)
+    return await page_by_id_desc(Track.filter(genre_links__genre_id=found.id), first, after)
+
+
+async def describe_track(track_id: int) -> dict[str, object]:
+    """Everything about one track, flattened for the CLI."""
+    track = await get_track(track_id)
+    ids = [track.id]
+    artists = (await artists_of_tracks(ids)).get(track.id, [])
+    genres = (await genres_of_tracks(ids)).get(track.id, [])
+    renditions = (await renditions_of_tracks(ids)).get(track.id, [])
+    licenses = (await licenses_of_tracks(ids)).get(track.id, [])
+    album = (await albums_by_ids([track.album_id])).get(track.album_id) if track.album_id else None
+    return {
+        "id": track.id,
+        "title": track.title,
+        "artists": ", ".join(a.name for a in artists),
+        "album": album.title if album else None,
+        "duration": f"{track.duration_ms // 60000}:{track.duration_ms // 1000 % 60:02d}",
+        "isrc": track.isrc,
+        "language": track.language,
+        "explicit": track.explicit,
+        "fee_policy": track.fee_policy,
+        "status": track.status,
+        "genres": ", ".join(g.slug for g in genres),
+        "renditions": ", ".join(f"{r.quality.value} {r.bitrate}k {r.format}" for r in renditions),
+        "licenses": ", ".join(
+            f"{lic.region}"
+            + (f" from {lic.available_from:%Y-%m-%d}" if lic.available_from else "")
+            + (f" until {lic.available_until:%Y-%m-%d}" if lic.available_until else "")
+            for lic in licenses
+        ),
+        "plays": track.play_count,
+        "likes": track.like_count,
+        "comments": track.comment_count,
+        "shares": track.share_count,
+    }

@@ -1,0 +1,3 @@
+from ncm.cli.main import main
+
+main()

@@ -1,0 +1,65 @@
+"""The ``ncm`` command: every operator task."""
+
+from __future__ import annotations
+
+import typer
+
+from ncm.cli import catalog, db, seed, users
+
+app = typer.Typer(
+    help="ncm: the music-streaming backend's operator commands.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(seed.app, name="seed")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8000, help="Port to bind."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (PostgreSQL for more than 1)."),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+) -> None:
+    """Serve the API (GraphQL at /graphql)."""
+    import uvicorn
+
+    from ncm.config import get_settings
+
+    settings = get_settings()
+    settings.check_production()
+    if workers > 1 and settings.uses_sqlite:
+        raise typer.BadParameter("SQLite serves one process; use PostgreSQL for --workers > 1")
+    if workers > 1 and settings.jobs_in_process:
+        typer.echo(
+            "warning: without NCM_REDIS_URL each worker runs its own in-process jobs", err=True
+        )
+    uvicorn.run(
+        "ncm.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
+
+
+@app.command()
+def worker(burst: bool = typer.Option(False, help="Exit when the queue is empty.")) -> None:
+    """Run the arq worker with every domain's jobs (needs NCM_REDIS_URL)."""
+    from arq.worker import run_worker
+
+    from ncm.worker import WorkerSettings, redis_settings
+
+    run_worker(WorkerSettings, redis_settings=redis_settings(), burst=burst)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,91 @@
+"""``ncm users``: create accounts and change roles."""
+
+from __future__ import annotations
+
+import typer
+
+from ncm.accounts import service as accounts
+from ncm.accounts.models import Role, User
+from ncm.cli.common import JsonOption, emit, emit_one, run
+
+app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+
+
+def user_record(user: User) -> dict[str, object]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "handle": user.handle,
+        "display_name": user.display_name,
+        "role": user.role,
+        "partner_id": user.partner_id,
+        "region": user.region,
+        "followers": user.follower_count,
+        "following": user.following_count,
+        "created_at": user.created_at,
+    }
+
+
+@app.command()
+def create(
+    email: str = typer.Option(..., help="Login email."),
+    handle: str = typer.Option(..., help="Public handle (3-32 of a-z, 0-9, _ and .)."),
+    password: str = typer.Option(
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar="NCM_NEW_USER_PASSWORD",
+        help="Prompted when not given.",
+    ),
+    role: Role = typer.Option(Role.LISTENER, help="listener, moderator, finance, partner, admin."),
+    partner_id: int = typer.Option(None, help="Required with --role partner."),
+    display_name: str = typer.Option(None),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a user with a role."""
+    user = run(
+        lambda: accounts.create_user(
+            email, handle, password, display_name=display_name, role=role, partner_id=partner_id
+        )
+    )
+    emit_one(user_record(user), as_json, title="created")
+
+
+@app.command("set-role")
+def set_role(
+    user: str = typer.Argument(..., help="Id, email or handle."),
+    role: Role = typer.Argument(...),
+    partner_id: int = typer.Option(None, help="Required for the partner role."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Change a user's role."""
+
+    async def work() -> User:
+        found = await accounts.find_user(user)
+        return await accounts.set_role(None, found.id, role, partner_id=partner_id, system=True)
+
+    emit_one(user_record(run(work)), as_json, title="updated")
+
+
+@app.command()
+def show(
+    user: str = typer.Argument(..., help="Id, email or handle."), as_json: bool = JsonOption
+) -> None:
+    """Show one user."""
+    emit_one(user_record(run(lambda: accounts.find_user(user))), as_json)
+
+
+@app.command("list")
+def list_users(
+    role: Role = typer.Option(None, help="Only this role."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = JsonOption,
+) -> None:
+    """The newest users (optionally of one role)."""
+
+    async def work() -> list[User]:
+        qs = User.all() if role is None else User.filter(role=role)
+        return await qs.order_by("-id").limit(limit)
+
+    emit([user_record(u) for u in run(work)], as_json)

@@ -1,0 +1,89 @@
+"""Tortoise configuration shared by the app, the worker, the CLI and the migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise, connections
+
+from ncm.config import get_settings
+
+MODEL_MODULES = [
+    "ncm.accounts.models",
+    "ncm.catalog.models",
+]
+
+
+def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
+    url = database_url or get_settings().database_url
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://")
+        if path not in (":memory:", ""):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        credentials: dict[str, Any] = {"file_path": path, "journal_mode": "WAL"}
+        connection: dict[str, Any] = {
+            "engine": "tortoise.backends.sqlite",
+            "credentials": credentials,
+        }
+    else:
+        connection = {"engine": "tortoise.backends.asyncpg", "credentials": _pg_credentials(url)}
+    return {
+        "connections": {"default": connection},
+        "apps": {
+            "ncm": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": "ncm.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _pg_credentials(url: str) -> dict[str, Any]:
+    from urllib.parse import parse_qs, unquote, urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql", "asyncpg"}:
+        raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
+    query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    return {
+        "host": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "user": unquote(parsed.username or "postgres"),
+        "password": unquote(parsed.password or ""),
+        "database": (parsed.path or "/postgres").lstrip("/"),
+        "minsize": int(query.get("minsize", 1)),
+        "maxsize": int(query.get("maxsize", 10)),
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # ``tortoise -c ncm.db.TORTOISE_ORM`` reads this lazily, so the environment wins.
+    if name == "TORTOISE_ORM":
+        return tortoise_config()
+    raise AttributeError(name)
+
+
+async def init_db(database_url: str | None = None) -> None:
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+def dialect() -> str:
+    """``postgres`` or ``sqlite``: the few places that write raw SQL branch on it."""
+    return str(connections.get("default").capabilities.dialect)
+
+
+def is_postgres() -> bool:
+    return dialect() == "postgres"
+
+
+def placeholder(n: int) -> str:
+    """The n-th (1-based) bind placeholder of the current dialect."""
+    return f"${n}" if is_postgres() else "?"

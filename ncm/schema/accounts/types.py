@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import strawberry
+
+from ncm.accounts import service as accounts
+from ncm.accounts.models import Follow
+from ncm.accounts.models import Role as RoleModel
+from ncm.accounts.models import User as UserModel
+from ncm.pagination import Page
+from ncm.schema.base import Connection, Node, connection, to_global_id
+from ncm.schema.context import Info
+from ncm.schema.nodes import register_node
+
+strawberry.enum(
+    RoleModel,
+    name="Role",
+    description="What a user may do: listeners use the apps, the others run the service.",
+)
+
+
+@strawberry.type(description="A person's public profile.")
+class User(Node):
+    pk: strawberry.Private[int]
+    handle: str
+    display_name: str
+    avatar_url: str | None
+    follower_count: int
+    following_count: int
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, m: UserModel) -> User:
+        return cls(
+            id=to_global_id("User", m.id),
+            pk=m.id,
+            handle=m.handle,
+            display_name=m.display_name,
+            avatar_url=m.avatar_url,
+            follower_count=m.follower_count,
+            following_count=m.following_count,
+            created_at=m.created_at,
+        )
+
+    @strawberry.field(description="Whether the viewer follows this user (false when anonymous).")
+    async def followed_by_viewer(self, info: Info) -> bool:
+        viewer = await info.context.viewer()
+        if viewer is None:
+            return False
+        loader = info.context.loaders.one(accounts.follow_states, viewer.id)
+        return bool(await loader.load(self.pk))
+
+    @strawberry.field(description="Who follows this user, newest first.")
+    async def followers(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[User]:
+        page = await accounts.followers(self.pk, first, after)
+        return await _user_connection(info, page, lambda f: f.follower_id)
+
+    @strawberry.field(description="Whom this user follows, newest first.")
+    async def following(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[User]:
+        page = await accounts.following(self.pk, first, after)
+        return await _user_connection(info, page, lambda f: f.followee_id)
+
+
+async def _user_connection(
+    info: Info, page: Page[Follow], user_id: Callable[[Follow], int]
+) -> Connection[User]:
+    users = await info.context.loaders.one(accounts.users_by_ids).load_many(
+        [user_id(f) for f in page.items]
+    )
+    by_follow = dict(zip([f.id for f in page.items], users, strict=True))
+
+    def convert(f: Follow) -> User:
+        return User.from_model(by_follow[f.id])
+
+    return connection(page, convert)
+
+
+@strawberry.type(description="The logged-in user: the profile plus what only they may see.")
+class Viewer:
+    model: strawberry.Private[UserModel]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return to_global_id("User", self.model.id)
+
+    @strawberry.field
+    def user(self) -> User:
+        return User.from_model(self.model)
+
+    @strawberry.field
+    def email(self) -> str:
+        return self.model.email
+
+    @strawberry.field
+    def role(self) -> RoleModel:
+        return self.model.role
+
+    @strawberry.field(description="ISO 3166-1 alpha-2 country code.")
+    def region(self) -> str | None:
+        return self.model.region
+
+    @strawberry.field(description="Preferred language, a BCP 47 tag such as zh-CN.")
+    def language(self) -> str | None:
+        return self.model.language
+
+    @strawberry.field(description="The partner organisation a PARTNER user acts for.")
+    def partner_id(self) -> int | None:
+        return self.model.partner_id
+
+
+@strawberry.type(description="A new session: send the access token as `Authorization: Bearer`.")
+class AuthPayload:
+    access_token: str
+    access_token_expires_at: datetime
+    refresh_token: str
+    refresh_token_expires_at: datetime
+    viewer: Viewer
+
+    @classmethod
+    def from_session(cls, s: accounts.Session) -> AuthPayload:
+        return cls(
+            access_token=s.access_token,
+            access_token_expires_at=s.access_expires_at,
+            refresh_token=s.refresh_token,
+            refresh_token_expires_at=s.refresh_expires_at,
+            viewer=Viewer(model=s.user),
+        )
+
+
+register_node("User", accounts.users_by_ids, User.from_model)

@@ -1,0 +1,147 @@
+"""Shared GraphQL building blocks: global ids, the Node interface, connections, errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from ncm.errors import InvalidInput, NcmError, RateLimited
+from ncm.pagination import Page
+
+T = TypeVar("T")
+N = TypeVar("N")
+
+
+def to_global_id(type_name: str, pk: int) -> strawberry.ID:
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode())
+
+
+def from_global_id(
+    value: str, expected: str | None = None, *, field: str = "id"
+) -> tuple[str, int]:
+    """``(type name, primary key)``; a malformed id, or one of another type, is InvalidInput."""
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        type_name, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        number = int(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID") from None
+    if expected is not None and type_name != expected:
+        raise InvalidInput(f"This id is not a {expected}.", field=field, code="INVALID_ID")
+    return type_name, number
+
+
+def pk_of(value: str, expected: str, *, field: str = "id") -> int:
+    return from_global_id(value, expected, field=field)[1]
+
+
+@strawberry.interface(description="An object with a global id, fetchable with `node(id)`.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[N]):
+    cursor: str
+    node: N
+
+
+@strawberry.type(description="A page of a list: pass `pageInfo.endCursor` as `after`.")
+class Connection(Generic[N]):
+    edges: list[Edge[N]]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[N]:
+        return [edge.node for edge in self.edges]
+
+
+def connection(page: Page[Any], convert: Callable[[Any], N]) -> Connection[N]:
+    edges = [
+        Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)
+    ]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+    )
+
+
+@strawberry.interface(description="An expected failure, returned as data in a mutation result.")
+class Error:
+    code: str = strawberry.field(description="Machine-readable, e.g. HANDLE_TAKEN.")
+    message: str = strawberry.field(description="A sentence a person can read.")
+    field: str | None = strawberry.field(description="The input it concerns, if one.")
+
+
+@strawberry.type(description="An input was malformed or broke a rule.")
+class InvalidInputError(Error):
+    pass
+
+
+@strawberry.type(description="The thing the mutation refers to does not exist.")
+class NotFoundError(Error):
+    pass
+
+
+@strawberry.type(description="The change conflicts with the current state (e.g. taken).")
+class ConflictError(Error):
+    pass
+
+
+@strawberry.type(description="Wrong email/handle or password (the same for both).")
+class BadCredentialsError(Error):
+    pass
+
+
+@strawberry.type(description="Too many attempts; try again after `retryAfterSeconds`.")
+class RateLimitedError(Error):
+    retry_after_seconds: int
+
+
+def error_result(exc: NcmError) -> Any:
+    """The typed GraphQL error for a domain error (permission errors are raised instead)."""
+    from ncm.errors import BadCredentials, Conflict, NotFound
+
+    code, message, field = exc.code, exc.message, exc.field
+    if isinstance(exc, RateLimited):
+        return RateLimitedError(
+            code=code, message=message, field=field, retry_after_seconds=exc.retry_after
+        )
+    for kind, result in (
+        (BadCredentials, BadCredentialsError),
+        (Conflict, ConflictError),
+        (NotFound, NotFoundError),
+        (InvalidInput, InvalidInputError),
+    ):
+        if isinstance(exc, kind):
+            return result(code=code, message=message, field=field)
+    raise exc
+
+
+async def attempt(work: Any) -> Any:
+    """Await a service call; expected failures become typed results, permissions stay errors."""
+    from ncm.errors import Forbidden, NotAuthenticated
+
+    try:
+        return await work
+    except (NotAuthenticated, Forbidden):
+        raise
+    except NcmError as exc:
+        return error_result(exc)

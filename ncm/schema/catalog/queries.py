@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import strawberry
+
+from ncm.accounts import service as accounts
+from ncm.catalog import service as catalog
+from ncm.schema.accounts.types import User
+from ncm.schema.base import Connection, Edge, Node, PageInfo, pk_of
+from ncm.schema.catalog.types import Album, Artist, Genre, Track
+from ncm.schema.context import Info
+from ncm.schema.loaders import BatchFn
+from ncm.schema.nodes import resolve_node
+from ncm.search import service as search_service
+
+T = TypeVar("T")
+
+strawberry.enum(search_service.SearchType, name="SearchType")
+SearchType = search_service.SearchType
+SearchResult = Annotated[Track | Album | Artist | User, strawberry.union("SearchResult")]
+
+_BATCH: dict[search_service.SearchType, tuple[BatchFn, Callable[[Any], Any]]] = {
+    search_service.SearchType.TRACK: (catalog.tracks_by_ids, Track.from_model),
+    search_service.SearchType.ALBUM: (catalog.albums_by_ids, Album.from_model),
+    search_service.SearchType.ARTIST: (catalog.artists_by_ids, Artist.from_model),
+    search_service.SearchType.USER: (accounts.users_by_ids, User.from_model),
+}
+
+
+async def _one(info: Info, batch: BatchFn, convert: Callable[[Any], T], pk: int) -> T | None:
+    row = await info.context.loaders.one(batch).load(pk)
+    return convert(row) if row is not None else None
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field(description="Any object by its global id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info, id)
+
+    @strawberry.field
+    async def track(self, info: Info, id: strawberry.ID) -> Track | None:
+        return await _one(info, catalog.tracks_by_ids, Track.from_model, pk_of(id, "Track"))
+
+    @strawberry.field
+    async def album(self, info: Info, id: strawberry.ID) -> Album | None:
+        return await _one(info, catalog.albums_by_ids, Album.from_model, pk_of(id, "Album"))
+
+    @strawberry.field
+    async def artist(self, info: Info, id: strawberry.ID) -> Artist | None:
+        return await _one(info, catalog.artists_by_ids, Artist.from_model, pk_of(id, "Artist"))
+
+    @strawberry.field
+    async def genres(self, info: Info) -> list[Genre]:
+        return [Genre.from_model(g) for g in await catalog.all_genres()]
+
+    @strawberry.field(description="Tracks, newest first; `genre` is a genre slug.")
+    async def tracks(
+        self,
+        info: Info,
+        genre: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Track]:
+        from ncm.schema.base import connection
+
+        return connection(await catalog.tracks_page(genre, first, after), Track.from_model)
+
+    @strawberry.field(
+        description="Best matches first, across the given types (all when omitted). "
+        "Works for Chinese, Japanese and Latin text; Latin words match as prefixes."
+    )
+    async def search(
+        self,
+        info: Info,
+        query: str,
+        types: list[SearchType] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[SearchResult]:
+        page = await search_service.search(query, types, first, after)
+        # gather: one batched query per type, not one per hit.
+        nodes = await asyncio.gather(*(_one(info, *_BATCH[hit.type], hit.id) for hit in page.items))
+        # Rows deleted between the match and the load drop out (their cursor stays valid).
+        edges = [
+            Edge(cursor=c, node=n)
+            for n, c in zip(nodes, page.cursors, strict=True)
+            if n is not None
+        ]
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=page.cursors[0] if page.cursors else None,
+                end_cursor=page.cursors[-1] if page.cursors else None,
+            ),
+        )

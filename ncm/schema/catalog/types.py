@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+
+from ncm.catalog import models as m
+from ncm.catalog import service as catalog
+from ncm.schema.base import Connection, Node, connection, to_global_id
+from ncm.schema.context import Info
+from ncm.schema.nodes import register_node
+
+FeePolicy = strawberry.enum(
+    m.FeePolicy,
+    name="FeePolicy",
+    description="FREE; MEMBERS_ONLY; FREE_STANDARD: standard quality free, higher for members.",
+)
+strawberry.enum(m.TrackStatus, name="TrackStatus")
+Quality = strawberry.enum(
+    m.Quality,
+    name="Quality",
+    description="STANDARD 128k, HIGHER 192k, EXHIGH 320k, LOSSLESS, HIRES.",
+)
+
+
+@strawberry.type
+class Genre(Node):
+    slug: str
+    name: str
+
+    @classmethod
+    def from_model(cls, g: m.Genre) -> Genre:
+        return cls(id=to_global_id("Genre", g.id), slug=g.slug, name=g.name)
+
+
+@strawberry.type(description="One encoded file of a track.")
+class Rendition:
+    quality: m.Quality
+    bitrate: int = strawberry.field(description="kbit/s")
+    format: str
+    size_bytes: float = strawberry.field(description="Bytes (a Float: files can exceed 2^31).")
+
+
+@strawberry.type(description="Where and when a track may be played; region `*` is everywhere.")
+class License:
+    region: str
+    available_from: datetime | None
+    available_until: datetime | None
+
+
+@strawberry.type
+class Artist(Node):
+    pk: strawberry.Private[int]
+    name: str
+    bio: str
+    avatar_url: str | None
+    region: str | None
+    subscriber_count: int
+
+    @classmethod
+    def from_model(cls, a: m.Artist) -> Artist:
+        return cls(
+            id=to_global_id("Artist", a.id),
+            pk=a.id,
+            name=a.name,
+            bio=a.bio,
+            avatar_url=a.avatar_url,
+            region=a.region,
+            subscriber_count=a.subscriber_count,
+        )
+
+    @strawberry.field(description="Albums, newest first.")
+    async def albums(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Album]:
+        return connection(await catalog.albums_of_artist(self.pk, first, after), Album.from_model)
+
+    @strawberry.field(description="The most played tracks (at most 50).")
+    async def top_tracks(self, info: Info, limit: int = 10) -> list[Track]:
+        limit = max(0, min(limit, 50))
+        return [Track.from_model(t) for t in await catalog.top_tracks_of_artist(self.pk, limit)]
+
+
+@strawberry.type
+class Album(Node):
+    pk: strawberry.Private[int]
+    artist_pk: strawberry.Private[int]
+    title: str
+    release_date: date | None
+    cover_url: str | None
+    comment_count: int
+    subscriber_count: int
+    share_count: int
+
+    @classmethod
+    def from_model(cls, a: m.Album) -> Album:
+        return cls(
+            id=to_global_id("Album", a.id),
+            pk=a.id,
+            artist_pk=a.artist_id,
+            title=a.title,
+            release_date=a.release_date,
+            cover_url=a.cover_url,
+            comment_count=a.comment_count,
+            subscriber_count=a.subscriber_count,
+            share_count=a.share_count,
+        )
+
+    @strawberry.field
+    async def artist(self, info: Info) -> Artist:
+        return Artist.from_model(
+            await info.context.loaders.one(catalog.artists_by_ids).load(self.artist_pk)
+        )
+
+    @strawberry.field(description="In disc and track order.")
+    async def tracks(self, info: Info) -> list[Track]:
+        rows = await info.context.loaders.many(catalog.tracks_of_albums).load(self.pk)
+        return [Track.from_model(t) for t in rows]
+
+
+@strawberry.type
+class Track(Node):
+    pk: strawberry.Private[int]
+    album_pk: strawberry.Private[int | None]
+    title: str
+    duration_ms: int
+    isrc: str | None
+    language: str | None
+    explicit: bool
+    fee_policy: m.FeePolicy
+    status: m.TrackStatus
+    disc_number: int
+    track_number: int
+    play_count: float = strawberry.field(description="A Float: counts can exceed 2^31.")
+    like_count: int
+    comment_count: int
+    subscriber_count: int
+    share_count: int
+
+    @classmethod
+    def from_model(cls, t: m.Track) -> Track:
+        return cls(
+            id=to_global_id("Track", t.id),
+            pk=t.id,
+            album_pk=t.album_id,
+            title=t.title,
+            duration_ms=t.duration_ms,
+            isrc=t.isrc,
+            language=t.language,
+            explicit=t.explicit,
+            fee_policy=t.fee_policy,
+            status=t.status,
+            disc_number=t.disc_number,
+            track_number=t.track_number,
+            play_count=t.play_count,
+            like_count=t.like_count,
+            comment_count=t.comment_count,
+            subscriber_count=t.subscriber_count,
+            share_count=t.share_count,
+        )
+
+    @strawberry.field(description="In credit order; the first is the main artist.")
+    async def artists(self, info: Info) -> list[Artist]:
+        rows = await info.context.loaders.many(catalog.artists_of_tracks).load(self.pk)
+        return [Artist.from_model(a) for a in rows]
+
+    @strawberry.field
+    async def album(self, info: Info) -> Album | None:
+        if self.album_pk is None:
+            return None
+        row = await info.context.loaders.one(catalog.albums_by_ids).load(self.album_pk)
+        return Album.from_model(row) if row else None
+
+    @strawberry.field
+    async def genres(self, info: Info) -> list[Genre]:
+        rows = await info.context.loaders.many(catalog.genres_of_tracks).load(self.pk)
+        return [Genre.from_model(g) for g in rows]
+
+    @strawberry.field(description="The encodings that exist, lowest quality first.")
+    async def renditions(self, info: Info) -> list[Rendition]:
+        rows = await info.context.loaders.many(catalog.renditions_of_tracks).load(self.pk)
+        return [
+            Rendition(
+                quality=r.quality,
+                bitrate=r.bitrate,
+                format=r.format,
+                size_bytes=r.size_bytes,
+            )
+            for r in rows
+        ]
+
+    @strawberry.field
+    async def licenses(self, info: Info) -> list[License]:
+        rows = await info.context.loaders.many(catalog.licenses_of_tracks).load(self.pk)
+        return [
+            License(
+                region=r.region, available_from=r.available_from, available_until=r.available_until
+            )
+            for r in rows
+        ]
+
+
+register_node("Track", catalog.tracks_by_ids, Track.from_model)
+register_node("Album", catalog.albums_by_ids, Album.from_model)
+register_node("Artist", catalog.artists_by_ids, Artist.from_model)
+register_node("Genre", catalog.genres_by_ids, Genre.from_model)

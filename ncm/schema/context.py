@@ -1,0 +1,57 @@
+"""What every resolver gets as ``info.context``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.types import Info as StrawberryInfo
+
+from ncm.accounts import service as accounts
+from ncm.accounts.models import User
+from ncm.accounts.tokens import AccessClaims, read_access_token
+from ncm.errors import NotAuthenticated
+from ncm.schema.loaders import Loaders
+
+
+@dataclass
+class Context:
+    request: Any
+    response: Any
+    claims: AccessClaims | None
+    client_ip: str
+    user_agent: str
+    token_invalid: bool = False
+    connection_params: dict[str, Any] | None = None
+    loaders: Loaders = field(default_factory=Loaders)
+
+    @property
+    def viewer_id(self) -> int | None:
+        return self.claims.user_id if self.claims else None
+
+    async def viewer(self) -> User | None:
+        """The logged-in user (loaded once per request), or ``None``.
+
+        A bearer token that is expired or forged is an error, not an anonymous request, so
+        the app knows to refresh instead of silently showing logged-out data.
+        """
+        if self.token_invalid:
+            raise NotAuthenticated("Your session token is invalid or expired; refresh it.")
+        if self.claims is None:
+            return None
+        user: User | None = await self.loaders.one(accounts.users_by_ids).load(self.claims.user_id)
+        return user
+
+
+Info = StrawberryInfo[Context, None]
+
+
+def read_authorization(auth: Any) -> tuple[AccessClaims | None, bool]:
+    """``(claims, invalid)`` from an ``Authorization: Bearer ...`` value (or ``None``)."""
+    if not auth or not isinstance(auth, str):
+        return None, False
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None, True
+    claims = read_access_token(token.strip())
+    return claims, claims is None

@@ -1,0 +1,89 @@
+"""The GraphQL schema: Query and Mutation composed from one class per domain."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
+
+from ncm.config import get_settings
+from ncm.schema.accounts.mutations import AccountsMutation
+from ncm.schema.accounts.queries import AccountsQuery
+from ncm.schema.base import (
+    BadCredentialsError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+)
+from ncm.schema.catalog.queries import CatalogQuery
+from ncm.schema.catalog.types import Album, Artist, Genre, Track
+from ncm.schema.extensions import ErrorCodes, Metrics, is_expected
+
+
+@strawberry.type
+class Query(AccountsQuery, CatalogQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(AccountsMutation):
+    pass
+
+
+def build_schema(*, production: bool | None = None) -> strawberry.Schema:
+    settings = get_settings()
+    production = settings.production if production is None else production
+    extensions: list = [
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        ErrorCodes,
+        Metrics,
+    ]
+    if production:
+        extensions.append(DisableIntrospection)
+        extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[
+            Track,
+            Album,
+            Artist,
+            Genre,
+            InvalidInputError,
+            NotFoundError,
+            ConflictError,
+            BadCredentialsError,
+            RateLimitedError,
+        ],
+        extensions=extensions,
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    return not is_expected(error)
+
+
+@lru_cache(maxsize=2)
+def get_schema(production: bool = False) -> strawberry.Schema:
+    return build_schema(production=production)
+
+
+def sdl() -> str:
+    return get_schema(False).as_str() + "\n"

@@ -1,0 +1,71 @@
+"""Search text that works the same for Chinese, Japanese, Korean and Latin scripts.
+
+Documents and queries go through one tokenizer and are stored as space-separated tokens
+(``search_text``), which PostgreSQL indexes with ``to_tsvector('simple', ...)`` (GIN) and
+SQLite with FTS5:
+
+* Latin (and other space-delimited) words are lower-cased, accents folded (NFKD); a query's
+  words match as prefixes, so ``taylo`` finds ``Taylor``.
+* Runs of CJK characters have no spaces, so each run becomes its single characters and its
+  adjacent pairs (bigrams). A one-character query matches the character, a longer one
+  matches all of its bigrams, so ``晴天`` finds ``晴天娃娃`` and not ``天晴``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CJK = (
+    r"\u3040-\u30ff"  # Hiragana, Katakana
+    r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
+    r"\uac00-\ud7af"  # Hangul syllables
+    r"\u31f0-\u31ff\uff66-\uff9f"  # Katakana extensions, half-width
+)
+_RUN = re.compile(rf"([{_CJK}]+)|([^\W{_CJK}]+)")
+MAX_QUERY_TOKENS = 12
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _cjk_tokens(run: str) -> list[str]:
+    return list(run) + [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def document_tokens(*parts: str | None) -> str:
+    """The ``search_text`` of a row made of these strings (title, names, ...)."""
+    seen: dict[str, None] = {}
+    for part in parts:
+        if not part:
+            continue
+        for cjk, word in _RUN.findall(_fold(part)):
+            for token in _cjk_tokens(cjk) if cjk else [word]:
+                seen.setdefault(token, None)
+    return " ".join(seen)
+
+
+def query_terms(query: str) -> list[tuple[str, bool]]:
+    """The query as ``(token, is_prefix)`` pairs that must all match, at most a dozen."""
+    terms: dict[str, bool] = {}
+    for cjk, word in _RUN.findall(_fold(query)):
+        if cjk:
+            tokens = [cjk] if len(cjk) == 1 else [cjk[i : i + 2] for i in range(len(cjk) - 1)]
+            for token in tokens:
+                terms.setdefault(token, False)
+        elif word:
+            terms[word] = True
+    return list(terms.items())[:MAX_QUERY_TOKENS]
+
+
+def pg_tsquery(terms: list[tuple[str, bool]]) -> str:
+    """A ``to_tsquery('simple', ...)`` string; tokens hold only word characters."""
+    return " & ".join(f"{t}:*" if prefix else t for t, prefix in terms)
+
+
+def fts5_query(terms: list[tuple[str, bool]]) -> str:
+    """An FTS5 MATCH expression: quoted tokens, ``*`` for prefixes."""
+    return " AND ".join(f'"{t}"*' if prefix else f'"{t}"' for t, prefix in terms)

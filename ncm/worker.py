@@ -1,0 +1,44 @@
+"""arq worker settings: ``ncm worker`` (or ``arq ncm.worker.WorkerSettings``)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from ncm.config import get_settings
+from ncm.db import close_db, init_db
+from ncm.jobs import CRONS, JOBS, load_all_jobs
+from ncm.observability import configure_logging
+
+load_all_jobs()
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    configure_logging()
+    await init_db()
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await close_db()
+
+
+def redis_settings() -> RedisSettings:
+    url = get_settings().redis_url
+    if url is None:
+        raise RuntimeError("ncm worker needs NCM_REDIS_URL (without it jobs run in-process)")
+    return RedisSettings.from_dsn(url)
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = list(JOBS.values())
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(spec.func, minute=spec.minute, hour=spec.hour, run_at_startup=False)  # type: ignore[arg-type]
+        for spec in CRONS
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    max_jobs = 20
+    job_timeout = 300
+    keep_result = 3600
