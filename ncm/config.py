@@ -70,6 +70,8 @@ class Settings:
     max_page_size: int
     log_level: str
     log_json: bool
+    argon2_time_cost: int
+    argon2_memory_kib: int
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -89,6 +91,8 @@ class Settings:
             problems.append("NCM_SECRET_KEY must be set to a random value of 32+ characters")
         if any(f"{k}:{v}" == DEV_STREAM_KEY for k, v in self.stream_signing_keys.items()):
             problems.append("NCM_STREAM_SIGNING_KEYS must not contain the development key")
+        if self.argon2_time_cost < 2 or self.argon2_memory_kib < 19456:
+            problems.append("NCM_ARGON2_* must not be weakened below OWASP's minimum")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
@@ -132,6 +136,8 @@ def load_settings() -> Settings:
         max_page_size=_int("MAX_PAGE_SIZE", 100),
         log_level=(_env("LOG_LEVEL", "INFO") or "INFO").upper(),
         log_json=_bool("LOG_JSON", True),
+        argon2_time_cost=_int("ARGON2_TIME_COST", 3),
+        argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 65536),
     )
 
 

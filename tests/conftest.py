@@ -22,6 +22,9 @@ _tmp = tempfile.mkdtemp(prefix="ncm-test-")
 os.environ["NCM_DATA_DIR"] = _tmp
 os.environ["NCM_LOG_JSON"] = "0"
 os.environ.setdefault("NCM_LOG_LEVEL", "WARNING")
+# Cheap password hashes keep the suite fast; production refuses these values.
+os.environ["NCM_ARGON2_TIME_COST"] = "1"
+os.environ["NCM_ARGON2_MEMORY_KIB"] = "1024"
 os.environ.pop("NCM_ENV", None)
 if BACKEND == "postgres":
     base = PG_ADMIN_DSN.rsplit("/", 1)[0]

@@ -7,7 +7,13 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+from ncm.config import get_settings
+
+_settings = get_settings()
+# Argon2's defaults (RFC 9106 low-memory profile); tests lower them through the environment.
+_hasher = PasswordHasher(
+    time_cost=_settings.argon2_time_cost, memory_cost=_settings.argon2_memory_kib
+)
 # Verified against when the account does not exist, so both failures take as long.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-but-same-cost")
 

@@ -4,6 +4,33 @@ from __future__ import annotations
 
 import typer
 
+from ncm.cli.common import JsonOption, console, emit_one, run
+
 app = typer.Typer(
     help="Seed data: a demo catalog, or millions of rows for benchmarks.", no_args_is_help=True
 )
+
+
+@app.command()
+def demo(
+    if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if tracks exist."),
+    as_json: bool = JsonOption,
+) -> None:
+    """A small believable catalog with real audio files generated here (works offline)."""
+    from ncm.catalog.demo import seed_demo
+
+    report = run(lambda: seed_demo(if_empty=if_empty))
+    emit_one(report, as_json, title="demo catalog")
+
+
+@app.command()
+def scale(
+    tracks: int = typer.Option(1_000_000, min=0, help="Tracks to add."),
+    users: int = typer.Option(1_000_000, min=0, help="Users to add."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Millions of rows for benchmarks, with set-based inserts (PostgreSQL)."""
+    from ncm.catalog.scale_seed import seed_scale
+
+    report = run(lambda: seed_scale(tracks=tracks, users=users, echo=console.print))
+    emit_one(report, as_json, title="scale seed")

@@ -1,4 +1,4 @@
-"""Schema extensions: error codes on top-level errors, metrics by operation name."""
+"""Error codes and masking for top-level errors, and metrics by operation name."""
 
 from __future__ import annotations
 
@@ -8,44 +8,48 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from ncm.errors import NcmError
 from ncm.observability import GRAPHQL_DURATION, GRAPHQL_ERRORS, operation_label, request_id_var
 
 log = logging.getLogger("ncm.graphql")
+MASKED_MESSAGE = "Unexpected error."
 
 
 def is_expected(error: GraphQLError) -> bool:
-    """Errors that say something true to the client: ours, and GraphQL's own validation."""
+    """Errors that say something true to the client: ours, and GraphQL's own syntax/validation."""
     original = error.original_error
-    return original is None or isinstance(original, NcmError)
+    return original is None or isinstance(original, (NcmError, GraphQLError))
 
 
-class ErrorCodes(SchemaExtension):
-    """Give every top-level error a machine-readable ``extensions.code``; log unexpected ones."""
+def process_errors(
+    errors: list[GraphQLError], execution_context: ExecutionContext | None, *, mask: bool
+) -> None:
+    """Give every top-level error an ``extensions.code``; log (and mask) the unexpected ones.
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
-            return
-        for error in result.errors:
-            original = error.original_error
-            if isinstance(original, NcmError):
-                code = original.code
-            elif original is None:
-                code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
-            else:
-                code = "INTERNAL_SERVER_ERROR"
-                log.error(
-                    "unexpected error in %s",
-                    self.execution_context.operation_name or "anonymous",
-                    exc_info=original,
-                    extra={"request_id": request_id_var.get()},
-                )
-            error.extensions = {**(error.extensions or {}), "code": code}
-            if not isinstance(original, NcmError) and original is not None:
-                error.extensions["requestId"] = request_id_var.get()
+    A user's mistake (bad syntax, a failed validation, an NcmError) is not logged as an error.
+    """
+    for error in errors:
+        original = error.original_error
+        if isinstance(original, NcmError):
+            code = original.code
+        elif is_expected(error):
+            code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
+        else:
+            code = "INTERNAL_SERVER_ERROR"
+            operation = execution_context.operation_name if execution_context else None
+            log.error(
+                "unexpected error in %s: %s",
+                operation or "anonymous",
+                error.message,
+                exc_info=original,
+                extra={"request_id": request_id_var.get()},
+            )
+            error.extensions = {**(error.extensions or {}), "requestId": request_id_var.get()}
+            if mask:
+                error.message = MASKED_MESSAGE
+        error.extensions = {**(error.extensions or {}), "code": code}
 
 
 class Metrics(SchemaExtension):

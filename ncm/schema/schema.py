@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
-    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -16,6 +16,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from ncm.config import get_settings
 from ncm.schema.accounts.mutations import AccountsMutation
@@ -29,7 +30,7 @@ from ncm.schema.base import (
 )
 from ncm.schema.catalog.queries import CatalogQuery
 from ncm.schema.catalog.types import Album, Artist, Genre, Track
-from ncm.schema.extensions import ErrorCodes, Metrics, is_expected
+from ncm.schema.extensions import Metrics, process_errors
 
 
 @strawberry.type
@@ -51,13 +52,12 @@ def build_schema(*, production: bool | None = None) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
-        ErrorCodes,
         Metrics,
     ]
     if production:
         extensions.append(DisableIntrospection)
-        extensions.append(lambda: MaskErrors(should_mask_error=_should_mask))
-    return strawberry.Schema(
+    return NcmSchema(
+        mask_errors=production,
         query=Query,
         mutation=Mutation,
         types=[
@@ -76,8 +76,18 @@ def build_schema(*, production: bool | None = None) -> strawberry.Schema:
     )
 
 
-def _should_mask(error: GraphQLError) -> bool:
-    return not is_expected(error)
+class NcmSchema(strawberry.Schema):
+    """Codes on every top-level error; unexpected ones logged with the request id, and their
+    message masked in production."""
+
+    def __init__(self, *args: Any, mask_errors: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mask_errors = mask_errors
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        process_errors(errors, execution_context, mask=self.mask_errors)
 
 
 @lru_cache(maxsize=2)

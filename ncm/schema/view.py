@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -46,6 +47,21 @@ class GraphQLView(GraphQL[Context, None]):
             client_ip=client_ip(request),
             user_agent=request.headers.get("user-agent", "")[:255],
         )
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        """GraphQL-over-HTTP: a mutation sent with GET is 405 Method Not Allowed, not 400."""
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            adapter = kwargs.get("request_adapter")
+            if (
+                exc.status_code == 400
+                and adapter is not None
+                and adapter.method == "GET"
+                and ("not allowed when using GET" in exc.reason)
+            ):
+                raise HTTPException(405, exc.reason) from exc
+            raise
 
     async def on_ws_connect(self, context: Context) -> Any:
         """Websocket clients authenticate with ``{"authorization": "Bearer ..."}`` in init."""

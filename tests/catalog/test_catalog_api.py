@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import pytest
+
+from ncm.schema.base import to_global_id
+from tests import factories
+from tests.conftest import GraphQLClient, count_queries
+
+TRACK_PAGE = """query($id: ID!) { track(id: $id) {
+  id title durationMs isrc explicit feePolicy status playCount
+  artists { id name } album { id title artist { name } } genres { slug name }
+  renditions { quality bitrate format sizeBytes } licenses { region } } }"""
+
+TRACKS = """query($genre: String, $first: Int, $after: String) {
+  tracks(genre: $genre, first: $first, after: $after) {
+    edges { cursor node { title artists { name } album { title } genres { slug } } }
+    pageInfo { hasNextPage endCursor } } }"""
+
+
+async def test_track_page(gql: GraphQLClient) -> None:
+    a1, a2 = await factories.artist("周深"), await factories.artist("Alan Walker")
+    t = await factories.track("大鱼", artists=[a1, a2], genres=["soundtrack", "pop"],
+                              isrc="CNA0K2300001")  # fmt: skip
+    body = await gql(TRACK_PAGE, {"id": to_global_id("Track", t.id)})
+    track = body["data"]["track"]
+    assert track["title"] == "大鱼"
+    assert [a["name"] for a in track["artists"]] == ["周深", "Alan Walker"]
+    assert track["album"]["artist"]["name"] == "周深"
+    assert [g["slug"] for g in track["genres"]] == ["pop", "soundtrack"]
+    assert track["renditions"][0] == {"quality": "STANDARD", "bitrate": 128, "format": "mp3",
+                                      "sizeBytes": 3_200_000}  # fmt: skip
+    assert track["feePolicy"] == "FREE" and track["licenses"] == [{"region": "*"}]
+
+
+async def test_missing_and_malformed_ids(gql: GraphQLClient) -> None:
+    body = await gql(TRACK_PAGE, {"id": to_global_id("Track", 424242)})
+    assert body["data"]["track"] is None
+    bad = await gql(TRACK_PAGE, {"id": "%%%"}, expect_errors=True)
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID_ID"
+    other = await gql(TRACK_PAGE, {"id": to_global_id("Album", 1)}, expect_errors=True)
+    assert other["errors"][0]["extensions"]["code"] == "INVALID_ID"
+
+
+async def test_node_resolves_every_type(gql: GraphQLClient) -> None:
+    t = await factories.track("Node test")
+    pop = await factories.genre("pop")
+    node = "query($id: ID!) { node(id: $id) { __typename id } }"
+    for type_name, pk in (("Track", t.id), ("Album", t.album_id), ("Genre", pop.id),
+                          ("Artist", (await factories.artist()).id)):  # fmt: skip
+        gid = to_global_id(type_name, pk or 0)
+        body = await gql(node, {"id": gid})
+        assert body["data"]["node"] == {"__typename": type_name, "id": gid}
+    missing = await gql(node, {"id": to_global_id("Nope", 1)})
+    assert missing["data"]["node"] is None
+
+
+async def test_artist_albums_and_top_tracks(gql: GraphQLClient) -> None:
+    star = await factories.artist("Luna Ray")
+    older = await factories.album("First Light", by=star)
+    newer = await factories.album("Second Wind", by=star)
+    for plays, title in ((10, "Quiet"), (500, "Hit"), (50, "Mid")):
+        await factories.track(title, artists=[star], on=older, play_count=plays)
+    body = await gql(
+        """query($id: ID!) { artist(id: $id) { name albums(first: 1) { edges { node { title } }
+          pageInfo { hasNextPage endCursor } } topTracks(limit: 2) { title playCount } } }""",
+        {"id": to_global_id("Artist", star.id)},
+    )
+    artist = body["data"]["artist"]
+    assert [e["node"]["title"] for e in artist["albums"]["edges"]] == [newer.title]
+    assert artist["albums"]["pageInfo"]["hasNextPage"] is True
+    assert [t["title"] for t in artist["topTracks"]] == ["Hit", "Mid"]
+
+
+async def test_album_tracks_in_order(gql: GraphQLClient) -> None:
+    a = await factories.artist()
+    al = await factories.album("Ordered", by=a)
+    await factories.track("Two", artists=[a], on=al, track_number=2)
+    await factories.track("One", artists=[a], on=al, track_number=1)
+    body = await gql("query($id: ID!) { album(id: $id) { tracks { title } } }",
+                     {"id": to_global_id("Album", al.id)})  # fmt: skip
+    assert [t["title"] for t in body["data"]["album"]["tracks"]] == ["One", "Two"]
+
+
+async def test_genres_and_tracks_by_genre_paginate(gql: GraphQLClient) -> None:
+    rock = [await factories.track(f"Rock {i}", genres=["rock"]) for i in range(5)]
+    await factories.track("Pop only", genres=["pop"])
+    genres = (await gql("{ genres { slug name } }"))["data"]["genres"]
+    assert {g["slug"] for g in genres} == {"rock", "pop"}
+    titles, after = [], None
+    while True:
+        page = (await gql(TRACKS, {"genre": "rock", "first": 2, "after": after}))["data"]
+        titles += [e["node"]["title"] for e in page["tracks"]["edges"]]
+        if not page["tracks"]["pageInfo"]["hasNextPage"]:
+            break
+        after = page["tracks"]["pageInfo"]["endCursor"]
+    assert titles == [t.title for t in reversed(rock)]
+    unknown = await gql(TRACKS, {"genre": "polka"}, expect_errors=True)
+    assert unknown["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("first", [0, 101, -1])
+async def test_first_is_capped(gql: GraphQLClient, first: int) -> None:
+    body = await gql(TRACKS, {"first": first}, expect_errors=first != 0)
+    if first == 0:
+        assert body["data"]["tracks"]["edges"] == []
+    else:
+        assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+async def test_catalog_query_count_is_the_same_for_1_and_50_tracks(gql: GraphQLClient) -> None:
+    shared = await factories.artist("Shared")
+    for i in range(50):
+        await factories.track(f"Song {i}", artists=[shared, await factories.artist()],
+                              genres=["pop", "rock"] if i % 2 else ["pop"])  # fmt: skip
+    counts = {}
+    for first in (1, 50):
+        with count_queries() as counter:
+            body = await gql(TRACKS, {"first": first})
+        assert len(body["data"]["tracks"]["edges"]) == first
+        counts[first] = counter.count
+    assert counts[1] == counts[50] == 4, counts  # tracks, artists, albums, genres
+
+
+async def test_track_page_query_count_is_constant(gql: GraphQLClient) -> None:
+    t = await factories.track("Constant")
+    with count_queries() as counter:
+        await gql(TRACK_PAGE, {"id": to_global_id("Track", t.id)})
+    # track, artists, album, album artist, genres, renditions, licenses
+    assert counter.count == 7, counter.queries

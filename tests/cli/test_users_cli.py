@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from ncm.accounts.models import Role, User
+from tests import factories
+from tests.cli.helpers import ncm, ncm_json
+from tests.conftest import make_user
+
+
+async def test_create_user_with_role_and_set_role() -> None:
+    created = ncm_json("users", "create", "--email", "Mod@Example.com", "--handle", "mod1",
+                       "--role", "moderator", env={"NCM_NEW_USER_PASSWORD": "s3cret-enough!"})  # fmt: skip
+    assert created["email"] == "mod@example.com" and created["role"] == "moderator"
+    user = await User.get(handle="mod1")
+    assert user.role == Role.MODERATOR
+    changed = ncm_json("users", "set-role", "mod@example.com", "partner", "--partner-id", "7")
+    assert (changed["role"], changed["partner_id"]) == ("partner", 7)
+    await user.refresh_from_db()
+    assert (user.role, user.partner_id) == (Role.PARTNER, 7)
+
+
+async def test_create_user_failures_exit_non_zero_and_write_nothing() -> None:
+    await make_user("taken")
+    weak = ncm("users", "create", "--email", "w@example.com", "--handle", "weakling",
+               env={"NCM_NEW_USER_PASSWORD": "short"})  # fmt: skip
+    assert weak.returncode == 1 and "characters" in weak.stderr
+    dup = ncm("users", "create", "--email", "taken@example.com", "--handle", "other",
+              env={"NCM_NEW_USER_PASSWORD": "s3cret-enough!"})  # fmt: skip
+    assert dup.returncode == 1 and "email" in dup.stderr
+    partner = ncm("users", "create", "--email", "p@example.com", "--handle", "partnerx",
+                  "--role", "partner", env={"NCM_NEW_USER_PASSWORD": "s3cret-enough!"})  # fmt: skip
+    assert partner.returncode == 1 and "partner" in partner.stderr
+    assert await User.all().count() == 1
+
+
+async def test_set_role_unknown_user_and_bad_role() -> None:
+    missing = ncm("users", "set-role", "ghost", "admin")
+    assert missing.returncode == 1 and "ghost" in missing.stderr
+    bad = ncm("users", "set-role", "ghost", "emperor")
+    assert bad.returncode == 2
+
+
+async def test_users_list_and_show_tables() -> None:
+    await make_user("lister", role=Role.FINANCE)
+    table = ncm("users", "list", "--role", "finance")
+    assert table.returncode == 0 and "lister" in table.stdout
+    shown = ncm_json("users", "show", "lister")
+    assert shown["role"] == "finance"
+
+
+async def test_catalog_show() -> None:
+    t = await factories.track("Show me", artists=[await factories.artist("Shower")])
+    shown = ncm_json("catalog", "show", str(t.id))
+    assert shown["title"] == "Show me" and shown["artists"] == "Shower"
+    assert shown["renditions"] == "STANDARD 128k mp3" and shown["licenses"] == "*"
+    missing = ncm("catalog", "show", "999999")
+    assert missing.returncode == 1 and "No such track" in missing.stderr
+
+
+def test_every_command_has_help() -> None:
+    for args in (["--help"], ["db", "--help"], ["users", "create", "--help"],
+                 ["catalog", "--help"], ["seed", "--help"], ["serve", "--help"],
+                 ["worker", "--help"]):  # fmt: skip
+        result = ncm(*args)
+        assert result.returncode == 0 and "Usage" in result.stdout, args
