@@ -155,3 +155,31 @@ def test_cors_allows_configured_origins_only() -> None:
     bad = client.options("/graphql", headers={"origin": "https://evil.example",
                                               "access-control-request-method": "POST"})  # fmt: skip
     assert "access-control-allow-origin" not in bad.headers
+
+
+def test_json_log_lines_carry_the_request_id() -> None:
+    import json
+    import logging
+
+    from ncm.observability import JsonFormatter, request_id_var
+
+    token = request_id_var.set("req-42")
+    try:
+        record = logging.LogRecord("ncm.test", logging.INFO, __file__, 1, "played %s", ("晴天",), None)
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id_var.reset(token)
+    assert line["message"] == "played 晴天" and line["request_id"] == "req-42"
+    assert line["level"] == "INFO" and line["time"].endswith("Z")
+
+
+def test_operation_label_is_bounded() -> None:
+    from ncm import observability
+
+    assert observability.operation_label(None) == "anonymous"
+    assert observability.operation_label("bad name!") == "invalid"
+    observability._seen_operations.update(f"Op{i}" for i in range(600))
+    try:
+        assert observability.operation_label("BrandNewOperation") == "other"
+    finally:
+        observability._seen_operations.clear()

@@ -52,3 +52,5 @@ def test_upgrade_again_is_a_no_op() -> None:
     result = ncm("db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
+    listed = ncm("db", "status", "--json")
+    assert '"applied": true' in listed.stdout

@@ -4,48 +4,59 @@ from __future__ import annotations
 
 import typer
 
-from ncm.cli.common import console, run
+from ncm.cli.common import JsonOption, console, emit, emit_one, run
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
 
 @app.command()
-def upgrade() -> None:
+def upgrade(as_json: bool = JsonOption) -> None:
     """Apply every pending migration to NCM_DATABASE_URL."""
     from ncm.migrate import upgrade as do_upgrade
 
     applied = run(do_upgrade, with_db=False)
-    console.print(
-        f"applied {len(applied)} migration(s)"
-        + (": " + ", ".join(applied) if applied else " (up to date)")
-    )
+    if as_json:
+        emit_one({"applied": applied}, True)
+    elif applied:
+        console.print(f"applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        console.print("up to date")
 
 
 @app.command()
 def makemigrations(
     name: str = typer.Option(None, "--name", help="A short name for the migration file."),
     check: bool = typer.Option(False, "--check", help="Exit 1 if models have unmigrated changes."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Write a migration for model changes (or, with --check, fail if one is needed)."""
     from ncm.migrate import make_migrations, pending_changes
 
     if check:
         changes = run(pending_changes, with_db=False)
+        if as_json:
+            emit_one({"changes": changes}, True)
+        else:
+            console.print("\n".join(changes) if changes else "no changes")
         if changes:
-            console.print(f"[red]models have changes without a migration:[/red] {changes}")
             raise typer.Exit(1)
-        console.print("no changes")
         return
     written = run(lambda: make_migrations(name), with_db=False)
-    console.print("\n".join(written) if written else "no changes")
+    if as_json:
+        emit_one({"written": written}, True)
+    else:
+        console.print("\n".join(written) if written else "no changes")
 
 
 @app.command()
-def status() -> None:
+def status(as_json: bool = JsonOption) -> None:
     """List migrations and whether each is applied."""
     from ncm.migrate import migration_status
 
-    for name, applied in run(migration_status, with_db=False):
-        console.print(
-            f"[{'green' if applied else 'yellow'}]{'applied' if applied else 'pending'}[/] {name}"
-        )
+    rows = run(migration_status, with_db=False)
+    if as_json:
+        emit([{"migration": n, "applied": a} for n, a in rows], True)
+        return
+    for name, applied in rows:
+        state = "[green]applied[/]" if applied else "[yellow]pending[/]"
+        console.print(f"{state} {name}")
