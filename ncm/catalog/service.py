@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from ncm.catalog.models import (
+    QUALITY_ORDER,
     Album,
     Artist,
     Genre,
@@ -19,6 +21,8 @@ from ncm.errors import NotFound
 from ncm.pagination import Page, page_by_id_desc
 
 TOP_TRACKS = 10
+R = TypeVar("R")
+V = TypeVar("V")
 
 
 async def get_track(track_id: int) -> Track:
@@ -55,6 +59,18 @@ async def all_genres() -> list[Genre]:
     return await Genre.all().order_by("name")
 
 
+def _group(
+    rows: Iterable[R], key: Callable[[R], int | None], value: Callable[[R], V]
+) -> dict[int, list[V]]:
+    """Rows in their order, grouped under ``key(row)`` (rows without a key are dropped)."""
+    result: dict[int, list[V]] = defaultdict(list)
+    for row in rows:
+        k = key(row)
+        if k is not None:
+            result[k].append(value(row))
+    return result
+
+
 async def artists_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Artist]]:
     """Each track's artists in credit order: one query for any number of tracks."""
     links = (
@@ -62,10 +78,7 @@ async def artists_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Artist]]
         .select_related("artist")
         .order_by("track_id", "position")
     )
-    result: dict[int, list[Artist]] = defaultdict(list)
-    for link in links:
-        result[link.track_id].append(link.artist)
-    return result
+    return _group(links, lambda link: link.track_id, lambda link: link.artist)
 
 
 async def genres_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Genre]]:
@@ -74,39 +87,25 @@ async def genres_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Genre]]:
         .select_related("genre")
         .order_by("track_id", "genre__name")
     )
-    result: dict[int, list[Genre]] = defaultdict(list)
-    for link in links:
-        result[link.track_id].append(link.genre)
-    return result
+    return _group(links, lambda link: link.track_id, lambda link: link.genre)
 
 
 async def renditions_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Rendition]]:
-    from ncm.catalog.models import QUALITY_ORDER
-
     rows = await Rendition.filter(track_id__in=list(track_ids))
-    result: dict[int, list[Rendition]] = defaultdict(list)
-    for row in sorted(rows, key=lambda r: QUALITY_ORDER.index(r.quality)):
-        result[row.track_id].append(row)
-    return result
+    rows.sort(key=lambda r: QUALITY_ORDER.index(r.quality))
+    return _group(rows, lambda r: r.track_id, lambda r: r)
 
 
 async def licenses_of_tracks(track_ids: Sequence[int]) -> dict[int, list[License]]:
     rows = await License.filter(track_id__in=list(track_ids)).order_by("region")
-    result: dict[int, list[License]] = defaultdict(list)
-    for row in rows:
-        result[row.track_id].append(row)
-    return result
+    return _group(rows, lambda r: r.track_id, lambda r: r)
 
 
 async def tracks_of_albums(album_ids: Sequence[int]) -> dict[int, list[Track]]:
     rows = await Track.filter(album_id__in=list(album_ids)).order_by(
         "album_id", "disc_number", "track_number", "id"
     )
-    result: dict[int, list[Track]] = defaultdict(list)
-    for row in rows:
-        if row.album_id is not None:
-            result[row.album_id].append(row)
-    return result
+    return _group(rows, lambda r: r.album_id, lambda r: r)
 
 
 async def top_tracks_of_artist(artist_id: int, limit: int = TOP_TRACKS) -> list[Track]:

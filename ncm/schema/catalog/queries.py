@@ -9,7 +9,7 @@ import strawberry
 from ncm.accounts import service as accounts
 from ncm.catalog import service as catalog
 from ncm.schema.accounts.types import User
-from ncm.schema.base import Connection, Edge, Node, PageInfo, pk_of
+from ncm.schema.base import Connection, Node, connection, pk_of
 from ncm.schema.catalog.types import Album, Artist, Genre, Track
 from ncm.schema.context import Info
 from ncm.schema.loaders import BatchFn
@@ -65,8 +65,6 @@ class CatalogQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Track]:
-        from ncm.schema.base import connection
-
         return connection(await catalog.tracks_page(genre, first, after), Track.from_model)
 
     @strawberry.field(
@@ -84,18 +82,6 @@ class CatalogQuery:
         page = await search_service.search(query, types, first, after)
         # gather: one batched query per type, not one per hit.
         nodes = await asyncio.gather(*(_one(info, *_BATCH[hit.type], hit.id) for hit in page.items))
+        loaded: dict[Any, Any] = dict(zip(page.items, nodes, strict=True))
         # Rows deleted between the match and the load drop out (their cursor stays valid).
-        edges = [
-            Edge(cursor=c, node=n)
-            for n, c in zip(nodes, page.cursors, strict=True)
-            if n is not None
-        ]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next,
-                has_previous_page=page.has_previous,
-                start_cursor=page.cursors[0] if page.cursors else None,
-                end_cursor=page.cursors[-1] if page.cursors else None,
-            ),
-        )
+        return connection(page, loaded.get)
