@@ -84,4 +84,7 @@ class CatalogQuery:
         nodes = await asyncio.gather(*(_one(info, *_BATCH[hit.type], hit.id) for hit in page.items))
         loaded: dict[Any, Any] = dict(zip(page.items, nodes, strict=True))
         # Rows deleted between the match and the load drop out (their cursor stays valid).
-        return connection(page, loaded.get)
+        def node(hit: Any) -> Any:
+            return loaded.get(hit)
+
+        return connection(page, node)
