@@ -12,6 +12,7 @@ from ncm.config import get_settings
 MODEL_MODULES = [
     "ncm.accounts.models",
     "ncm.catalog.models",
+    "ncm.playlists.models",
 ]
 
 
