@@ -13,6 +13,7 @@ MODEL_MODULES = [
     "ncm.accounts.models",
     "ncm.catalog.models",
     "ncm.playlists.models",
+    "ncm.comments.models",
 ]
 
 
@@ -88,3 +89,9 @@ def is_postgres() -> bool:
 def placeholder(n: int) -> str:
     """The n-th (1-based) bind placeholder of the current dialect."""
     return f"${n}" if is_postgres() else "?"
+
+
+async def column(queryset: Any, field: str) -> list[Any]:
+    """One column of a queryset as a plain list (``values_list(flat=True)``, typed)."""
+    values: list[Any] = await queryset.values_list(field, flat=True)
+    return values

@@ -88,4 +88,5 @@ async def drain() -> None:
 def load_all_jobs() -> None:
     """Import every domain's jobs module so its functions register."""
     import ncm.accounts.jobs
-    import ncm.catalog.jobs  # noqa: F401
+    import ncm.catalog.jobs
+    import ncm.playlists.jobs  # noqa: F401

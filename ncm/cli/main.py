@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ncm.cli import catalog, db, seed, users
+from ncm.cli import catalog, db, playlists, seed, users
 
 app = typer.Typer(
     help="ncm: the music-streaming backend's operator commands.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(playlists.app, name="playlists")
 app.add_typer(seed.app, name="seed")
 
 

@@ -41,7 +41,7 @@ class Playlist(Model):
     title = fields.CharField(max_length=100)
     description = fields.TextField(default="")
     cover_url = fields.CharField(max_length=500, null=True)
-    tags = fields.JSONField(default=list)
+    tags: list[str] = fields.JSONField(default=list)
     privacy = fields.CharEnumField(Privacy, max_length=8, default=Privacy.PUBLIC)
     allow_duplicates = fields.BooleanField(default=False)
     # Bumped by every change; an edit may name the version it was based on.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from ncm.errors import InvalidInput, NcmError, RateLimited
+from ncm.errors import BadCredentials, Conflict, InvalidInput, NcmError, NotFound, RateLimited
 from ncm.pagination import Page
 
 T = TypeVar("T")
@@ -69,8 +69,22 @@ class Connection(Generic[N]):
 
 
 def connection(page: Page[Any], convert: Callable[[Any], N]) -> Connection[N]:
+    return _connection(page, [convert(item) for item in page.items])
+
+
+def connection_of(
+    page: Page[Any], key: Callable[[Any], Hashable], found: Mapping[Any, N]
+) -> Connection[N]:
+    """A connection of ``found[key(item)]``; items whose object is gone (deleted, hidden
+    from the viewer since) drop out, and the cursors stay valid."""
+    return _connection(page, [found.get(key(item)) for item in page.items])
+
+
+def _connection(page: Page[Any], nodes: Sequence[N | None]) -> Connection[N]:
     edges = [
-        Edge(cursor=c, node=convert(item)) for item, c in zip(page.items, page.cursors, strict=True)
+        Edge(cursor=cursor, node=node)
+        for node, cursor in zip(nodes, page.cursors, strict=True)
+        if node is not None
     ]
     return Connection(
         edges=edges,
@@ -115,24 +129,34 @@ class RateLimitedError(Error):
     retry_after_seconds: int
 
 
+ErrorBuilder = Callable[[Any], Any]
+_ERROR_TYPES: list[tuple[type[NcmError], ErrorBuilder]] = []
+
+
+def register_error(kind: type[NcmError], build: ErrorBuilder) -> None:
+    """Map a domain error to its GraphQL error type; later (more specific) ones win."""
+    _ERROR_TYPES.insert(0, (kind, build))
+
+
+def _common(exc: NcmError) -> dict[str, Any]:
+    return {"code": exc.code, "message": exc.message, "field": exc.field}
+
+
 def error_result(exc: NcmError) -> Any:
     """The typed GraphQL error for a domain error (permission errors are raised instead)."""
-    from ncm.errors import BadCredentials, Conflict, NotFound
-
-    code, message, field = exc.code, exc.message, exc.field
-    if isinstance(exc, RateLimited):
-        return RateLimitedError(
-            code=code, message=message, field=field, retry_after_seconds=exc.retry_after
-        )
-    for kind, result in (
-        (BadCredentials, BadCredentialsError),
-        (Conflict, ConflictError),
-        (NotFound, NotFoundError),
-        (InvalidInput, InvalidInputError),
-    ):
+    for kind, build in _ERROR_TYPES:
         if isinstance(exc, kind):
-            return result(code=code, message=message, field=field)
+            return build(exc)
     raise exc
+
+
+register_error(InvalidInput, lambda e: InvalidInputError(**_common(e)))
+register_error(NotFound, lambda e: NotFoundError(**_common(e)))
+register_error(Conflict, lambda e: ConflictError(**_common(e)))
+register_error(BadCredentials, lambda e: BadCredentialsError(**_common(e)))
+register_error(
+    RateLimited, lambda e: RateLimitedError(retry_after_seconds=e.retry_after, **_common(e))
+)
 
 
 async def attempt(work: Any) -> Any:

@@ -31,15 +31,18 @@ from ncm.schema.base import (
 from ncm.schema.catalog.queries import CatalogQuery
 from ncm.schema.catalog.types import Album, Artist, Genre, Track
 from ncm.schema.extensions import Metrics, process_errors
+from ncm.schema.playlists.mutations import PlaylistsMutation
+from ncm.schema.playlists.queries import PlaylistsQuery
+from ncm.schema.playlists.types import Playlist
 
 
 @strawberry.type
-class Query(AccountsQuery, CatalogQuery):
+class Query(AccountsQuery, CatalogQuery, PlaylistsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation):
+class Mutation(AccountsMutation, PlaylistsMutation):
     pass
 
 
@@ -62,6 +65,7 @@ def build_schema(*, production: bool | None = None) -> strawberry.Schema:
         mutation=Mutation,
         types=[
             Track,
+            Playlist,
             Album,
             Artist,
             Genre,

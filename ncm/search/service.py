@@ -1,4 +1,4 @@
-"""Search across tracks, albums, artists and users, best match first.
+"""Search across tracks, albums, artists, users and public playlists, best match first.
 
 One indexed full-text match per type (GIN over ``to_tsvector('simple', search_text)`` on
 PostgreSQL, FTS5 on SQLite), scored by text rank, an exact-title bonus and a small
@@ -27,6 +27,7 @@ class SearchType(StrEnum):
     ALBUM = "ALBUM"
     ARTIST = "ARTIST"
     USER = "USER"
+    PLAYLIST = "PLAYLIST"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class _Source:
     title: str  # the column an exact match of the whole query is checked against
     popularity: str  # a stored counter
     order: int  # tie-break between types with the same score
+    visible: str = ""  # an extra condition on ``t`` (e.g. only public playlists)
 
 
 SOURCES: dict[SearchType, _Source] = {
@@ -42,7 +44,11 @@ SOURCES: dict[SearchType, _Source] = {
     SearchType.TRACK: _Source("tracks", "title", "play_count", 3),
     SearchType.ALBUM: _Source("albums", "title", "subscriber_count", 2),
     SearchType.USER: _Source("users", "handle", "follower_count", 1),
-}
+    SearchType.PLAYLIST: _Source(
+        "playlists", "title", "subscriber_count", 0,
+        " AND t.privacy = 'PUBLIC' AND t.kind = 'NORMAL' AND t.deleted_at IS NULL",
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,7 @@ async def _search_one(
         sql = (
             f"SELECT id, score FROM (SELECT t.id, {score} AS score"
             f" FROM {src.table} t, to_tsquery('simple', $1) AS q(q)"
-            " WHERE to_tsvector('simple', t.search_text) @@ q.q) s"
+            f" WHERE to_tsvector('simple', t.search_text) @@ q.q{src.visible}) s"
         )
         params: list[Any] = [pg_tsquery(terms), text]
         mark = len(params) + 1
@@ -115,7 +121,7 @@ async def _search_one(
         sql = (
             f"SELECT id, score FROM (SELECT t.id AS id, {score} AS score"
             f" FROM {src.table}_fts JOIN {src.table} t ON t.id = {src.table}_fts.rowid"
-            f" WHERE {src.table}_fts MATCH ?) s"
+            f" WHERE {src.table}_fts MATCH ?{src.visible}) s"
         )
         params = [text, fts5_query(terms)]
         where, extra = _after(src.order, cursor, "?", "?", numbered=False)

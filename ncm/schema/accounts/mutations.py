@@ -8,7 +8,7 @@ import strawberry
 from ncm.accounts import service as accounts
 from ncm.accounts.models import Role
 from ncm.accounts.models import User as UserModel
-from ncm.schema.accounts.types import AuthPayload, User, Viewer
+from ncm.schema.accounts.types import User
 from ncm.schema.base import (
     BadCredentialsError,
     ConflictError,
@@ -19,6 +19,7 @@ from ncm.schema.base import (
     pk_of,
 )
 from ncm.schema.context import Info
+from ncm.schema.viewer import AuthPayload, Viewer
 
 
 @strawberry.input

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import strawberry
 
-from ncm.schema.accounts.types import User, Viewer
+from ncm.schema.accounts.types import User
 from ncm.schema.base import pk_of
 from ncm.schema.context import Info
+from ncm.schema.viewer import Viewer
 
 
 async def load_user(info: Info, pk: int) -> User | None:

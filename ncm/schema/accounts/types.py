@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -13,6 +14,9 @@ from ncm.pagination import Page
 from ncm.schema.base import Connection, Node, connection, to_global_id
 from ncm.schema.context import Info
 from ncm.schema.nodes import register_node
+
+if TYPE_CHECKING:
+    from ncm.schema.playlists.types import Playlist
 
 strawberry.enum(
     RoleModel,
@@ -52,6 +56,18 @@ class User(Node):
         loader = info.context.loaders.one(accounts.follow_states, viewer.id)
         return bool(await loader.load(self.pk))
 
+    @strawberry.field(
+        description="Their public playlists (and private ones you own or collaborate on)."
+    )
+    async def playlists(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Playlist, strawberry.lazy("ncm.schema.playlists.types")]]:
+        from ncm.playlists.service import user_playlists
+        from ncm.schema.playlists.types import Playlist
+
+        page = await user_playlists(await info.context.viewer(), self.pk, first, after)
+        return connection(page, Playlist.from_model)
+
     @strawberry.field(description="Who follows this user, newest first.")
     async def followers(
         self, info: Info, first: int | None = None, after: str | None = None
@@ -81,8 +97,10 @@ async def _user_connection(
     return connection(page, convert)
 
 
-@strawberry.type(description="The logged-in user: the profile plus what only they may see.")
-class Viewer:
+@strawberry.type
+class AccountViewer:
+    """The account part of ``Viewer`` (see ncm/schema/viewer.py)."""
+
     model: strawberry.Private[UserModel]
 
     @strawberry.field
@@ -112,25 +130,6 @@ class Viewer:
     @strawberry.field(description="The partner organisation a PARTNER user acts for.")
     def partner_id(self) -> int | None:
         return self.model.partner_id
-
-
-@strawberry.type(description="A new session: send the access token as `Authorization: Bearer`.")
-class AuthPayload:
-    access_token: str
-    access_token_expires_at: datetime
-    refresh_token: str
-    refresh_token_expires_at: datetime
-    viewer: Viewer
-
-    @classmethod
-    def from_session(cls, s: accounts.Session) -> AuthPayload:
-        return cls(
-            access_token=s.access_token,
-            access_token_expires_at=s.access_expires_at,
-            refresh_token=s.refresh_token,
-            refresh_token_expires_at=s.refresh_expires_at,
-            viewer=Viewer(model=s.user),
-        )
 
 
 register_node("User", accounts.users_by_ids, User.from_model)

@@ -8,25 +8,29 @@ import strawberry
 
 from ncm.accounts import service as accounts
 from ncm.catalog import service as catalog
+from ncm.playlists import service as playlists
 from ncm.schema.accounts.types import User
-from ncm.schema.base import Connection, Node, connection, pk_of
+from ncm.schema.base import Connection, Node, connection, connection_of, pk_of
 from ncm.schema.catalog.types import Album, Artist, Genre, Track
 from ncm.schema.context import Info
 from ncm.schema.loaders import BatchFn
 from ncm.schema.nodes import resolve_node
+from ncm.schema.playlists.types import Playlist
 from ncm.search import service as search_service
 
 T = TypeVar("T")
 
 strawberry.enum(search_service.SearchType, name="SearchType")
 SearchType = search_service.SearchType
-SearchResult = Annotated[Track | Album | Artist | User, strawberry.union("SearchResult")]
+SearchResult = Annotated[Track | Album | Artist | User | Playlist, strawberry.union("SearchResult")]
 
 _BATCH: dict[search_service.SearchType, tuple[BatchFn, Callable[[Any], Any]]] = {
     search_service.SearchType.TRACK: (catalog.tracks_by_ids, Track.from_model),
     search_service.SearchType.ALBUM: (catalog.albums_by_ids, Album.from_model),
     search_service.SearchType.ARTIST: (catalog.artists_by_ids, Artist.from_model),
     search_service.SearchType.USER: (accounts.users_by_ids, User.from_model),
+    # Search only matches public playlists, so loading them by id shows nothing private.
+    search_service.SearchType.PLAYLIST: (playlists.playlists_by_ids, Playlist.from_model),
 }
 
 
@@ -82,9 +86,6 @@ class CatalogQuery:
         page = await search_service.search(query, types, first, after)
         # gather: one batched query per type, not one per hit.
         nodes = await asyncio.gather(*(_one(info, *_BATCH[hit.type], hit.id) for hit in page.items))
-        loaded: dict[Any, Any] = dict(zip(page.items, nodes, strict=True))
-        # Rows deleted between the match and the load drop out (their cursor stays valid).
-        def node(hit: Any) -> Any:
-            return loaded.get(hit)
-
-        return connection(page, node)
+        loaded = {hit: n for hit, n in zip(page.items, nodes, strict=True) if n is not None}
+        # Rows deleted between the match and the load drop out.
+        return connection_of(page, lambda hit: hit, loaded)

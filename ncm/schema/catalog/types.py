@@ -189,6 +189,15 @@ class Track(Node):
             for r in rows
         ]
 
+    @strawberry.field(description="Whether the viewer liked this track (false when anonymous).")
+    async def liked_by_viewer(self, info: Info) -> bool:
+        from ncm.playlists.likes import liked_states
+
+        viewer = await info.context.viewer()
+        if viewer is None:
+            return False
+        return bool(await info.context.loaders.one(liked_states, viewer.id).load(self.pk))
+
     @strawberry.field
     async def licenses(self, info: Info) -> list[License]:
         rows = await info.context.loaders.many(catalog.licenses_of_tracks).load(self.pk)
