@@ -33,7 +33,7 @@ async def _setup(n: int = 5, **kwargs):  # type: ignore[no-untyped-def]
 
 
 async def test_add_at_end_and_at_position(gql: GraphQLClient) -> None:
-    owner, token, p, ts = await _setup()
+    _owner, token, p, ts = await _setup()
     pid = gid("Playlist", p.id)
     r = await gql(ADD, {"p": pid, "t": [gid("Track", t.id) for t in ts[:3]]}, token=token)
     added = r["data"]["addTracksToPlaylist"]
@@ -58,7 +58,7 @@ async def test_duplicates_skipped_unless_allowed(gql: GraphQLClient) -> None:
 
 
 async def test_unknown_track_and_bad_position_change_nothing(gql: GraphQLClient) -> None:
-    owner, token, p, ts = await _setup(1)
+    _owner, token, p, ts = await _setup(1)
     pid = gid("Playlist", p.id)
     r = await gql(ADD, {"p": pid, "t": [gid("Track", ts[0].id), gid("Track", 99999)]}, token=token)
     assert r["data"]["addTracksToPlaylist"]["__typename"] == "NotFoundError"
@@ -68,7 +68,7 @@ async def test_unknown_track_and_bad_position_change_nothing(gql: GraphQLClient)
 
 
 async def test_limit_of_10000_entries(gql: GraphQLClient) -> None:
-    owner, token, p, ts = await _setup(3, allow_duplicates=True)
+    _owner, token, p, ts = await _setup(3, allow_duplicates=True)
     rows = [PlaylistEntry(playlist_id=p.id, track_id=ts[0].id, sort_key=(i + 1) << 20)
             for i in range(entries.MAX_ENTRIES - 1)]  # fmt: skip
     await PlaylistEntry.bulk_create(rows, batch_size=2000)
@@ -118,7 +118,7 @@ async def test_moves_renumber_when_gaps_run_out(gql: GraphQLClient) -> None:
 
 
 async def test_version_conflict_changes_nothing(gql: GraphQLClient) -> None:
-    owner, token, p, ts = await _setup(2)
+    _owner, token, p, ts = await _setup(2)
     pid = gid("Playlist", p.id)
     await gql(ADD, {"p": pid, "t": [gid("Track", ts[0].id)], "v": 1}, token=token)
     stale = await gql(ADD, {"p": pid, "t": [gid("Track", ts[1].id)], "v": 1}, token=token)
@@ -156,7 +156,7 @@ async def test_replace_all(gql: GraphQLClient) -> None:
 
 
 async def test_entry_pages_cost_the_same_at_any_depth(gql: GraphQLClient) -> None:
-    owner, token, p, ts = await _setup(50, allow_duplicates=True)
+    _owner, token, p, ts = await _setup(50, allow_duplicates=True)
     rows = [PlaylistEntry(playlist_id=p.id, track_id=ts[i % 50].id, sort_key=(i + 1) << 20)
             for i in range(10_000)]  # fmt: skip
     await PlaylistEntry.bulk_create(rows, batch_size=2000)
@@ -179,7 +179,7 @@ async def test_entry_pages_cost_the_same_at_any_depth(gql: GraphQLClient) -> Non
 
 @pytest.mark.postgres_only
 async def test_concurrent_adds_and_moves_lose_nothing(gql: GraphQLClient) -> None:
-    owner, token, p, ts = await _setup(40, allow_duplicates=True)
+    owner, _token, p, ts = await _setup(40, allow_duplicates=True)
     await entries.add_tracks(owner, p.id, [t.id for t in ts[:10]])
 
     async def add(i: int) -> None:
