@@ -22,6 +22,7 @@ from ncm.db import placeholder
 from ncm.errors import BadCredentials, Conflict, InvalidInput, NotFound, RateLimited
 from ncm.pagination import Page, page_by_id_desc
 from ncm.search.text import document_tokens
+from ncm.unset import UNSET
 
 
 @dataclass(frozen=True)
@@ -174,28 +175,25 @@ async def logout_everywhere(actor: User | None) -> int:
     )
 
 
-_UNSET = object()
-
-
 async def update_profile(
     actor: User | None,
     *,
     display_name: str | None = None,
-    avatar_url: str | object | None = _UNSET,
-    region: str | object | None = _UNSET,
-    language: str | object | None = _UNSET,
+    avatar_url: str | None = UNSET,
+    region: str | None = UNSET,
+    language: str | None = UNSET,
 ) -> User:
     """Change only the fields given; ``None`` clears an optional field."""
     user = require_viewer(actor)
     changes: dict[str, object] = {}
     if display_name is not None:
         changes["display_name"] = validation.display_name(display_name)
-    if avatar_url is not _UNSET:
-        changes["avatar_url"] = validation.avatar_url(avatar_url)  # type: ignore[arg-type]
-    if region is not _UNSET:
-        changes["region"] = validation.region(region)  # type: ignore[arg-type]
-    if language is not _UNSET:
-        changes["language"] = validation.language(language)  # type: ignore[arg-type]
+    if avatar_url is not UNSET:
+        changes["avatar_url"] = validation.avatar_url(avatar_url)
+    if region is not UNSET:
+        changes["region"] = validation.region(region)
+    if language is not UNSET:
+        changes["language"] = validation.language(language)
     if not changes:
         return user
     for name, value in changes.items():

@@ -27,6 +27,7 @@ from ncm.playlists.models import (
 )
 from ncm.playlists.ordering import GAP, keys_between
 from ncm.search.text import document_tokens
+from ncm.unset import UNSET
 
 MAX_TITLE = 100
 MAX_DESCRIPTION = 1000
@@ -35,7 +36,6 @@ MAX_TAG_LENGTH = 24
 MAX_COLLABORATORS = 50
 RESTORE_DAYS = 30
 CREATES_PER_HOUR = 100
-UNSET: Any = object()
 
 
 def _now() -> datetime:

@@ -11,6 +11,7 @@ import strawberry
 
 from ncm.errors import BadCredentials, Conflict, InvalidInput, NcmError, NotFound, RateLimited
 from ncm.pagination import Page
+from ncm.unset import UNSET
 
 T = TypeVar("T")
 N = TypeVar("N")
@@ -33,6 +34,11 @@ def from_global_id(
     if expected is not None and type_name != expected:
         raise InvalidInput(f"This id is not a {expected}.", field=field, code="INVALID_ID")
     return type_name, number
+
+
+def given(value: Any) -> Any:
+    """A GraphQL input field as the services take it: omitted becomes ``ncm.unset.UNSET``."""
+    return UNSET if value is strawberry.UNSET else value
 
 
 def pk_of(value: str, expected: str, *, field: str = "id") -> int:

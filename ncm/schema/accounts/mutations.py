@@ -16,6 +16,7 @@ from ncm.schema.base import (
     NotFoundError,
     RateLimitedError,
     attempt,
+    given,
     pk_of,
 )
 from ncm.schema.context import Info
@@ -85,10 +86,6 @@ SetUserRoleResult = Annotated[
 ]
 
 
-def _unset(value: object) -> object:
-    return accounts._UNSET if value is strawberry.UNSET else value
-
-
 @strawberry.type
 class AccountsMutation:
     @strawberry.mutation(description="Create an account and log in.")
@@ -138,9 +135,9 @@ class AccountsMutation:
             user = await accounts.update_profile(
                 await info.context.viewer(),
                 display_name=None if input.display_name is strawberry.UNSET else input.display_name,
-                avatar_url=_unset(input.avatar_url),
-                region=_unset(input.region),
-                language=_unset(input.language),
+                avatar_url=given(input.avatar_url),
+                region=given(input.region),
+                language=given(input.language),
             )
             return UpdateProfilePayload(viewer=Viewer(model=user))
 

@@ -16,6 +16,7 @@ from ncm.schema.base import (
     NotFoundError,
     RateLimitedError,
     attempt,
+    given,
     pk_of,
     register_error,
 )
@@ -119,10 +120,6 @@ ShareResult = Annotated[
 ]
 
 
-def _unset(value: Any) -> Any:
-    return playlists.UNSET if value is strawberry.UNSET else value
-
-
 def _track_ids(ids: list[strawberry.ID]) -> list[int]:
     return [pk_of(i, "Track", field="trackIds") for i in ids]
 
@@ -161,10 +158,10 @@ class PlaylistsMutation:
         async def work() -> PlaylistPayload:
             p = await playlists.update_playlist(
                 await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId"),
-                expected_version=expected_version, title=_unset(input.title),
-                description=_unset(input.description), cover_url=_unset(input.cover_url),
-                tags=_unset(input.tags), privacy=_unset(input.privacy),
-                allow_duplicates=_unset(input.allow_duplicates),
+                expected_version=expected_version, title=given(input.title),
+                description=given(input.description), cover_url=given(input.cover_url),
+                tags=given(input.tags), privacy=given(input.privacy),
+                allow_duplicates=given(input.allow_duplicates),
             )  # fmt: skip
             return PlaylistPayload(playlist=Playlist.from_model(p))
 
