@@ -165,7 +165,9 @@ def test_json_log_lines_carry_the_request_id() -> None:
 
     token = request_id_var.set("req-42")
     try:
-        record = logging.LogRecord("ncm.test", logging.INFO, __file__, 1, "played %s", ("晴天",), None)
+        record = logging.LogRecord(
+            "ncm.test", logging.INFO, __file__, 1, "played %s", ("晴天",), None
+        )
         line = json.loads(JsonFormatter().format(record))
     finally:
         request_id_var.reset(token)

@@ -21,15 +21,13 @@ import random
 import sys
 import wave
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from itertools import cycle, islice, repeat
-from operator import add, mul
+from itertools import accumulate, cycle, islice, repeat
+from operator import add, floordiv, mul
 from pathlib import Path
-
-from ncm.catalog.models import Quality
 
 WAV_HEADER_BYTES = 44  # the canonical RIFF/fmt/data header that ``wave`` writes for PCM
 
@@ -55,12 +53,14 @@ class PcmFormat:
         return WAV_HEADER_BYTES + self.frames(duration_ms) * self.channels * self.sample_width
 
 
-FORMATS: dict[Quality, PcmFormat] = {
-    Quality.STANDARD: PcmFormat(8000, 1, 2),
-    Quality.HIGHER: PcmFormat(12000, 1, 2),
-    Quality.EXHIGH: PcmFormat(20000, 1, 2),
-    Quality.LOSSLESS: PcmFormat(44100, 2, 2),
-    Quality.HIRES: PcmFormat(96000, 2, 3),
+# Keyed by the names of ``ncm.catalog.models.Quality`` (a StrEnum, so its members work as
+# keys too). This module does not import the ORM, so worker processes start fast.
+FORMATS: dict[str, PcmFormat] = {
+    "STANDARD": PcmFormat(8000, 1, 2),
+    "HIGHER": PcmFormat(12000, 1, 2),
+    "EXHIGH": PcmFormat(20000, 1, 2),
+    "LOSSLESS": PcmFormat(44100, 2, 2),
+    "HIRES": PcmFormat(96000, 2, 3),
 }
 
 
@@ -113,7 +113,9 @@ _RHYTHMS = (
     (2, 1, 1, 2, 2),
     (1, 0.5, 0.5, 1, 1, 1, 1, 2),
 )
-_LEAD_GAIN, _BASS_GAIN, _KICK_GAIN, _SNARE_GAIN, _HAT_GAIN = 0.34, 0.26, 0.55, 0.22, 0.06
+_LEAD_GAIN, _BASS_GAIN, _KICK_GAIN, _SNARE_GAIN, _HAT_GAIN = 0.3, 0.24, 0.42, 0.16, 0.05
+_HEADROOM = _LEAD_GAIN + _BASS_GAIN + _KICK_GAIN + _SNARE_GAIN + _HAT_GAIN
+_BASS_TIMBRE = (1.0, 0.3)
 _FADE_OUT_S = 1.2
 _STEREO_DELAY_S = 0.012  # the right channel lags a little (Haas effect): width for free
 
@@ -129,21 +131,23 @@ class Tune:
 
 @dataclass(frozen=True)
 class _Note:
-    start: float  # seconds
-    length: float  # seconds
+    start: float  # beats from the start of the cycle
+    end: float
     midi: int
 
 
 @dataclass(frozen=True)
 class _Score:
-    lead: tuple[_Note, ...]
-    bass: tuple[_Note, ...]
-    kicks: tuple[float, ...]  # onsets in seconds
-    snares: tuple[float, ...]
-    hats: tuple[float, ...]
-    harmonics: tuple[float, ...]
-    attack: float
-    decay: float
+    """One cycle of four bars (16 beats); the tune repeats it."""
+
+    beat_ms: int  # a multiple of 10 ms: a whole number of samples at every tier's rate
+    lead: tuple[_Note, ...]  # contiguous, covering the cycle
+    bass: tuple[_Note, ...]  # contiguous, covering the cycle
+    drums: tuple[tuple[str, float], ...]  # (kind, onset in beats)
+    preset: _Preset
+
+
+CYCLE_BEATS = 16
 
 
 def _pitch(root: int, scale: Sequence[int], degree: int) -> int:
@@ -152,60 +156,45 @@ def _pitch(root: int, scale: Sequence[int], degree: int) -> int:
 
 
 @lru_cache(maxsize=64)
-def _score(tune: Tune) -> _Score:
-    """The notes of a tune: a two-bar phrase and its variation over four bars, looped."""
-    rng = random.Random(tune.seed)
-    preset = _PRESETS[tune.style]
-    beat = 60.0 / rng.randint(*preset.tempo)
+def _score(seed: int, style: Style) -> _Score:
+    """A two-bar phrase and its answer over a four-chord bass line."""
+    rng = random.Random(seed)
+    preset = _PRESETS[style]
+    beat_ms = 10 * round(6000 / rng.randint(*preset.tempo))
     scale = _SCALES[rng.choice(sorted(_SCALES))]
-    root = rng.randint(57, 64)  # A3..E4: the lead sits an octave above
+    root = rng.randint(57, 64)  # A3..E4: the lead sits an octave above, the bass one below
     chords = rng.choice(_PROGRESSIONS)
     rhythm = rng.choice(_RHYTHMS)
     degrees = []
     degree = rng.choice((0, 2, 4))
     for _ in rhythm:
         degrees.append(degree)
-        degree = max(-2, min(9, degree + rng.choice((-2, -1, -1, 1, 1, 2, 3, -3, 0))))
+        degree = max(-2, min(9, degree + rng.choice((-3, -2, -1, -1, 0, 1, 1, 2, 3))))
     answer = [*degrees[:-2], rng.choice((1, 3, 6)), 0]  # the second phrase resolves home
-    duration = tune.duration_ms / 1000
     lead: list[_Note] = []
-    bass: list[_Note] = []
-    kicks: list[float] = []
-    snares: list[float] = []
-    hats: list[float] = []
-    bar = 4 * beat
-    t0 = 0.0
-    bar_index = 0
-    while t0 < duration:
-        phrase = degrees if bar_index % 4 == 0 else answer
-        t = t0
+    t = 0.0
+    for phrase in (degrees, answer):
         for length, deg in zip(rhythm, phrase, strict=True):
-            lead.append(_Note(t, length * beat, _pitch(root + 12, scale, deg)))
-            t += length * beat
-        for b in range(2):
-            start = t0 + b * bar
-            chord = chords[(bar_index + b) % len(chords)]
-            for offset in (0.0, 2.0):
-                bass.append(_Note(start + offset * beat, 2 * beat, _pitch(root - 12, scale, chord)))
-            kicks.extend(start + p * beat for p in preset.kicks)
-            snares.extend(start + p * beat for p in preset.snares)
-            hats.extend(start + p * beat for p in preset.hats)
-        t0 += 2 * bar
-        bar_index += 2
-    return _Score(
-        lead=tuple(n for n in lead if n.start < duration),
-        bass=tuple(n for n in bass if n.start < duration),
-        kicks=tuple(x for x in kicks if x < duration),
-        snares=tuple(x for x in snares if x < duration),
-        hats=tuple(x for x in hats if x < duration),
-        harmonics=preset.harmonics,
-        attack=preset.attack,
-        decay=preset.decay,
-    )
+            lead.append(_Note(t, t + length, _pitch(root + 12, scale, deg)))
+            t += length
+    bass = [
+        _Note(b, b + 2, _pitch(root - 12, scale, chords[int(b) // 4]))
+        for b in range(0, CYCLE_BEATS, 2)
+    ]
+    drums = [
+        (kind, bar * 4 + p)
+        for bar in range(CYCLE_BEATS // 4)
+        for kind, positions in (("kick", preset.kicks), ("snare", preset.snares),
+                                ("hat", preset.hats))
+        for p in positions
+    ]  # fmt: skip
+    return _Score(beat_ms, tuple(lead), tuple(bass), tuple(drums), preset)
 
 
-@lru_cache(maxsize=2048)
-def _loop(midi: int, rate: int, harmonics: tuple[float, ...], gain: float) -> tuple[float, ...]:
+@lru_cache(maxsize=512)
+def _loop(
+    midi: int, rate: int, harmonics: tuple[float, ...], amplitude: float
+) -> tuple[float, ...]:
     """Whole periods of a pitch (about 1000 samples, tuned within 2 cents) to tile."""
     freq = 440.0 * 2 ** ((midi - 69) / 12)
     periods = max(1, round(1000 * freq / rate))
@@ -213,88 +202,113 @@ def _loop(midi: int, rate: int, harmonics: tuple[float, ...], gain: float) -> tu
     step = 2 * math.pi * periods / size
     # Harmonics above 45% of the sample rate would alias; lower tiers simply lose them.
     parts = [(k, a) for k, a in enumerate(harmonics, 1) if a and k * freq < 0.45 * rate]
-    norm = gain / sum(a for _, a in parts)
-    return tuple(norm * sum(a * math.sin(k * step * i) for k, a in parts) for i in range(size))
+    norm = amplitude / sum(a for _, a in parts)
+    out = [0.0] * size
+    for k, a in parts:
+        w, g = k * step, a * norm
+        out = list(map(add, out, [g * math.sin(w * i) for i in range(size)]))
+    return tuple(out)
 
 
-@lru_cache(maxsize=1024)
-def _envelope(size: int, rate: int, attack: float, decay: float) -> tuple[float, ...]:
-    """Attack ramp, exponential decay towards a sustain level, short release at the end."""
+def _envelopes(rate: int, attack: float, decay: float) -> Callable[[int], list[float]]:
+    """Note envelopes at ``rate``: attack ramp, exponential decay towards a sustain level,
+    a short release at the end. All are prefixes of one curve, built at C speed."""
     att = max(1, int(attack * rate))
-    rel = min(size - att, max(1, int(0.03 * rate)))
-    k = 1.0 / (decay * rate)
-    env = [i / att for i in range(att)]
-    env.extend(0.3 + 0.7 * math.exp(-k * i) for i in range(size - att))
-    for i in range(rel):
-        env[size - 1 - i] *= i / rel
-    return tuple(env)
+    release = max(1, int(0.03 * rate))
+    ramp_down = [i / release for i in range(release, 0, -1)]
+    curve = [i / att for i in range(att)]
+    made: dict[int, list[float]] = {}
+
+    def envelope(size: int) -> list[float]:
+        if size not in made:
+            if len(curve) < size:
+                falling = accumulate(repeat(math.exp(-1 / (decay * rate)), size), mul, initial=0.7)
+                del curve[att:]
+                curve.extend(map(add, repeat(0.3), islice(falling, size - att)))
+            env = curve[:size]
+            rel = min(release, size)
+            env[size - rel :] = map(mul, env[size - rel :], ramp_down[release - rel :])
+            made[size] = env
+        return made[size]
+
+    return envelope
 
 
 @lru_cache(maxsize=16)
-def _drum(kind: str, rate: int, seed: int) -> tuple[float, ...]:
+def _drum(kind: str, rate: int, amplitude: float) -> tuple[float, ...]:
     """One drum hit: a falling sine for the kick, decaying noise for snare and hat."""
     if kind == "kick":
-        size = int(0.18 * rate)
         out, phase = [], 0.0
-        for i in range(size):
+        for i in range(int(0.18 * rate)):
             t = i / rate
-            freq = 45 + 85 * math.exp(-t * 30)
-            phase += 2 * math.pi * freq / rate
-            out.append(_KICK_GAIN * math.sin(phase) * math.exp(-t * 18))
+            phase += 2 * math.pi * (45 + 85 * math.exp(-t * 30)) / rate
+            out.append(amplitude * _KICK_GAIN * math.sin(phase) * math.exp(-t * 18))
         return tuple(out)
-    rng = random.Random(seed * 31 + (1 if kind == "snare" else 2))
+    rng = random.Random(kind)
     length, falloff, gain = (0.16, 28, _SNARE_GAIN) if kind == "snare" else (0.04, 90, _HAT_GAIN)
-    size = int(length * rate)
-    return tuple(gain * rng.uniform(-1, 1) * math.exp(-falloff * i / rate) for i in range(size))
+    amp = amplitude * gain
+    return tuple(
+        amp * rng.uniform(-1, 1) * math.exp(-falloff * i / rate) for i in range(int(length * rate))
+    )
 
 
-def _add(mix: list[float], start: int, samples: Sequence[float] | Iterator[float], n: int) -> None:
-    end = min(len(mix), start + n)
-    if end > start:
-        mix[start:end] = map(add, mix[start:end], samples)
+def _cycle(tune: Tune, rate: int, amplitude: float) -> list[float]:
+    """One cycle of the tune at ``rate``, within +-``amplitude`` x the sum of the gains.
 
+    Lead and bass are each a concatenation of notes (each distinct note rendered once),
+    summed in one pass; drum hits are added where they fall.
+    """
+    score = _score(tune.seed, tune.style)
+    preset = score.preset
+    beat = score.beat_ms * rate // 1000
+    size = CYCLE_BEATS * beat
+    envelope = _envelopes(rate, preset.attack, preset.decay)
+    notes: dict[tuple[int, int, float], list[float]] = {}
 
-def _mono(tune: Tune, rate: int) -> list[float]:
-    """The tune as floats in about [-1, 1] at ``rate``."""
-    score = _score(tune)
-    total = tune.duration_ms * rate // 1000
-    mix = [0.0] * total
-    voices = ((score.lead, score.harmonics, _LEAD_GAIN), (score.bass, (1, 0.3), _BASS_GAIN))
-    for notes, harmonics, gain in voices:
-        for note in notes:
-            start = int(note.start * rate)
-            size = int(note.length * rate)
-            loop = _loop(note.midi, rate, harmonics, gain)
-            env = _envelope(size, rate, score.attack, score.decay)
-            _add(mix, start, map(mul, islice(cycle(loop), size), env), size)
-    for kind, onsets in (("kick", score.kicks), ("snare", score.snares), ("hat", score.hats)):
-        if onsets:
-            hit = _drum(kind, rate, tune.seed)
-            for onset in onsets:
-                _add(mix, int(onset * rate), hit, len(hit))
-    fade = min(total, int(_FADE_OUT_S * rate))
-    if fade:
-        mix[total - fade :] = map(mul, mix[total - fade :], (i / fade for i in range(fade, 0, -1)))
+    def voice(line: Sequence[_Note], harmonics: tuple[float, ...], gain: float) -> list[float]:
+        out: list[float] = []
+        for note in line:
+            n = round(note.end * beat) - round(note.start * beat)
+            key = (note.midi, n, gain)
+            if key not in notes:
+                loop = _loop(note.midi, rate, harmonics, gain * amplitude)
+                notes[key] = list(map(mul, islice(cycle(loop), n), envelope(n)))
+            out.extend(notes[key])
+        return out
+
+    lead = voice(score.lead, preset.harmonics, _LEAD_GAIN)
+    mix = list(map(add, lead, voice(score.bass, _BASS_TIMBRE, _BASS_GAIN)))
+    hits: dict[str, tuple[float, ...]] = {}
+    for kind, onset in score.drums:
+        if kind not in hits:
+            hits[kind] = _drum(kind, rate, amplitude)
+        start = round(onset * beat)
+        end = min(size, start + len(hits[kind]))
+        mix[start:end] = map(add, mix[start:end], hits[kind])
     return mix
-
-
-def _quantize(mix: list[float], bits: int) -> array[int]:
-    peak = max(map(abs, mix), default=0.0) or 1.0
-    scale = 0.89 * (2 ** (bits - 1) - 1) / peak
-    return array("h" if bits == 16 else "i", map(round, map(mul, mix, repeat(scale))))
 
 
 def render(tune: Tune, fmt: PcmFormat) -> bytes:
     """The tune's PCM frames (little-endian, interleaved) in ``fmt``."""
     if fmt.sample_width not in (2, 3) or fmt.channels not in (1, 2):
         raise ValueError(f"unsupported PCM format {fmt}")
-    samples = _quantize(_mono(tune, fmt.sample_rate), 8 * fmt.sample_width)
+    rate = fmt.sample_rate
+    total = fmt.frames(tune.duration_ms)
+    # Loops, envelopes and drum hits never exceed their gains, so a cycle scaled by the
+    # sum of the gains cannot clip: no peak search, no normalization pass.
+    amplitude = (2 ** (8 * fmt.sample_width - 1) - 1) / _HEADROOM
+    typecode = "h" if fmt.sample_width == 2 else "i"
+    samples = array(typecode, map(math.trunc, _cycle(tune, rate, amplitude)))
+    samples *= total // len(samples) + 1
+    del samples[total:]
+    fade = min(total, int(_FADE_OUT_S * rate))
+    ramp = map(mul, samples[total - fade :], range(fade, 0, -1))
+    samples[total - fade :] = array(typecode, map(floordiv, ramp, repeat(fade)))
     if fmt.channels == 2:
-        delay = min(len(samples), int(_STEREO_DELAY_S * fmt.sample_rate))
-        right = array(samples.typecode, bytes(delay * samples.itemsize)) + samples[: len(samples) - delay]
-        stereo = array(samples.typecode, bytes(2 * len(samples) * samples.itemsize))
+        delay = min(total, int(_STEREO_DELAY_S * rate))
+        stereo = array(typecode, bytes(2 * total * samples.itemsize))
         stereo[0::2] = samples
-        stereo[1::2] = right
+        stereo[2 * delay + 1 :: 2] = samples[: total - delay]
         samples = stereo
     if sys.byteorder == "big":
         samples.byteswap()

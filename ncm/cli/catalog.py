@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from ncm.cli.common import JsonOption, emit_one, run
+from ncm.cli.common import JsonOption, emit, emit_one, err_console, run
 
 app = typer.Typer(help="The catalog: artists, albums, tracks.", no_args_is_help=True)
 
@@ -15,3 +17,84 @@ def show(track_id: int = typer.Argument(..., help="Track id."), as_json: bool = 
     from ncm.catalog.service import describe_track
 
     emit_one(run(lambda: describe_track(track_id)), as_json)
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(
+        ..., help="JSON Lines (.jsonl, .ndjson, .json) or CSV (.csv), one track per record."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create or update tracks, artists, albums and genres from a file.
+
+    Tracks match by ISRC, else external_id, so importing a file again changes nothing.
+    Rejected rows are listed with their line numbers; the other rows are still imported.
+    The record format is described in ncm/catalog/importer.py.
+
+    Exit status: 0 every row imported, 1 some rows rejected, 2 the file cannot be read.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ncm.catalog.importer import (
+        ImportFileError,
+        ImportReport,
+        estimate_records,
+        import_records,
+        parse_file,
+    )
+
+    def unreadable(exc: ImportFileError) -> typer.Exit:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        return typer.Exit(2)
+
+    try:
+        records = parse_file(file)
+        total = estimate_records(file)
+    except ImportFileError as exc:
+        raise unreadable(exc) from exc
+
+    # The bar goes to stderr so that --json output on stdout stays parseable.
+    with Progress(
+        TextColumn("importing {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(file.name, total=total)
+
+        def advance(done: int) -> None:
+            bar.update(task, completed=done, total=max(total, done))
+
+        async def work() -> ImportReport | ImportFileError:
+            try:
+                return await import_records(records, progress=advance)
+            except ImportFileError as exc:  # the file went away or broke while reading
+                return exc
+
+        outcome = run(work)
+    if isinstance(outcome, ImportFileError):
+        raise unreadable(outcome)
+
+    if as_json:
+        emit_one(outcome.as_dict(), True)
+    else:
+        emit_one(outcome.summary(), False, title=f"import {file.name}")
+        if outcome.rejected:
+            emit(
+                [{"line": r.line, "reason": r.reason} for r in outcome.rejected],
+                False,
+                title="rejected rows",
+            )
+    if outcome.rejected:
+        raise typer.Exit(1)
