@@ -72,6 +72,7 @@ class Settings:
     log_json: bool
     argon2_time_cost: int
     argon2_memory_kib: int
+    comment_rate_per_minute: int
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -138,6 +139,7 @@ def load_settings() -> Settings:
         log_json=_bool("LOG_JSON", True),
         argon2_time_cost=_int("ARGON2_TIME_COST", 3),
         argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 65536),
+        comment_rate_per_minute=_int("COMMENT_RATE_PER_MINUTE", 5),
     )
 
 

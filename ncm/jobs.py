@@ -89,4 +89,5 @@ def load_all_jobs() -> None:
     """Import every domain's jobs module so its functions register."""
     import ncm.accounts.jobs
     import ncm.catalog.jobs
+    import ncm.comments.jobs
     import ncm.playlists.jobs  # noqa: F401

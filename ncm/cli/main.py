@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ncm.cli import catalog, db, playlists, seed, users
+from ncm.cli import catalog, comments, db, playlists, seed, users
 
 app = typer.Typer(
     help="ncm: the music-streaming backend's operator commands.",
@@ -15,6 +15,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(playlists.app, name="playlists")
+app.add_typer(comments.app, name="comments")
 app.add_typer(seed.app, name="seed")
 
 

@@ -1,4 +1,4 @@
-"""The GraphQL schema: Query and Mutation composed from one class per domain."""
+"""The GraphQL schema: Query, Mutation and Subscription composed from one class per domain."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ from ncm.schema.base import (
 )
 from ncm.schema.catalog.queries import CatalogQuery
 from ncm.schema.catalog.types import Album, Artist, Genre, Track
+from ncm.schema.comments.mutations import CommentsMutation
+from ncm.schema.comments.queries import CommentsQuery
+from ncm.schema.comments.subscriptions import CommentsSubscription
 from ncm.schema.extensions import Metrics, process_errors
 from ncm.schema.playlists.mutations import PlaylistsMutation
 from ncm.schema.playlists.queries import PlaylistsQuery
@@ -37,12 +40,17 @@ from ncm.schema.playlists.types import Playlist
 
 
 @strawberry.type
-class Query(AccountsQuery, CatalogQuery, PlaylistsQuery):
+class Query(AccountsQuery, CatalogQuery, PlaylistsQuery, CommentsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, PlaylistsMutation):
+class Mutation(AccountsMutation, PlaylistsMutation, CommentsMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(CommentsSubscription):
     pass
 
 
@@ -63,6 +71,7 @@ def build_schema(*, production: bool | None = None) -> strawberry.Schema:
         mask_errors=production,
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             Track,
             Playlist,

@@ -1,0 +1,39 @@
+"""Live updates: new comments fan out to subscribers of their thread in every process.
+
+The message names the comment only; each subscriber reloads it and checks, at delivery
+time, that its viewer may see it (a hidden comment, or a playlist made private since the
+subscription started, never reaches them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from ncm import pubsub
+from ncm.accounts.models import User
+from ncm.comments.models import Comment
+from ncm.comments.targets import ThreadRef
+
+
+def channel(ref: ThreadRef) -> str:
+    return f"comments:{ref.key}"
+
+
+async def publish_added(ref: ThreadRef, comment_id: int) -> None:
+    """Call after the posting transaction committed."""
+    await pubsub.publish(channel(ref), {"comment_id": comment_id})
+
+
+async def comments_added(viewer: User | None, ref: ThreadRef) -> AsyncIterator[Comment]:
+    """New comments of the thread this viewer may see, as they are posted (the caller has
+    checked the viewer may see the thread)."""
+    from ncm.comments.service import visible_added
+
+    async with pubsub.subscribe(channel(ref)) as messages:
+        async for message in messages:
+            comment_id = message.get("comment_id")
+            if not isinstance(comment_id, int):
+                continue
+            comment = await visible_added(viewer, ref, comment_id)
+            if comment is not None:
+                yield comment

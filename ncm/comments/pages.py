@@ -1,0 +1,195 @@
+"""Pages of a thread's top-level comments (NEWEST, HOT, RECOMMENDED) and of a floor's replies.
+
+Every page is one keyset seek on a partial index that holds only listed rows (migration
+0005), so neither the depth of the page nor the hidden and deleted comments make the
+database read more than the page: the predicates below repeat the indexes' ``WHERE`` word
+for word and the cursor is a row comparison, which PostgreSQL and SQLite both seek.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ncm.comments import ranking
+from ncm.comments.models import Comment
+from ncm.comments.ranking import CommentOrder
+from ncm.comments.sql import fetch_comments
+from ncm.db import is_postgres
+from ncm.errors import InvalidInput
+from ncm.pagination import Page, decode_cursor, encode_cursor, make_page, page_size
+
+_TOP = "thread_id = $1 AND listed AND parent_id IS NULL"
+_SORT = {CommentOrder.NEWEST: "created_at", CommentOrder.HOT: "hot_score"}
+
+
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput("This cursor is not valid.", field="after")
+
+
+def _sort_key(order: CommentOrder, raw: list[Any]) -> tuple[Any, int]:
+    value, pk = raw
+    if not isinstance(pk, int):
+        raise _bad_cursor()
+    try:
+        if order == CommentOrder.NEWEST:
+            return datetime.fromisoformat(value), pk
+        return float(value), pk
+    except (TypeError, ValueError):
+        raise _bad_cursor() from None
+
+
+def key_of(order: CommentOrder, c: Comment) -> list[Any]:
+    value = c.created_at.isoformat() if order == CommentOrder.NEWEST else c.hot_score
+    return [value, c.id]
+
+
+def seek_query(
+    order: CommentOrder,
+    thread_id: int,
+    limit: int,
+    after: tuple[Any, int] | None,
+    *,
+    exclude: Sequence[int] = (),
+    since: datetime | None = None,
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters of one keyset seek (the query plan test explains it)."""
+    column = _SORT[order]
+    where: list[str] = [_TOP]
+    params: list[Any] = [thread_id]
+    if after is not None:
+        where.append(f"({column}, id) < (${len(params) + 1}, ${len(params) + 2})")
+        params += list(after)
+    if since is not None:
+        where.append(f"created_at >= ${len(params) + 1}")
+        params.append(since)
+    if exclude:
+        marks = ", ".join(f"${len(params) + 1 + i}" for i in range(len(exclude)))
+        where.append(f"id NOT IN ({marks})")
+        params += list(exclude)
+    text = (
+        f"SELECT * FROM comments WHERE {' AND '.join(where)}"
+        f" ORDER BY {column} DESC, id DESC LIMIT {int(limit)}"
+    )
+    return text, params
+
+
+async def _seek(*args: Any, **kwargs: Any) -> list[Comment]:
+    """Run :func:`seek_query` (same arguments)."""
+    return await fetch_comments(*seek_query(*args, **kwargs))
+
+
+async def top_level_page(
+    thread_id: int | None,
+    order: CommentOrder,
+    first: int | None,
+    after: str | None,
+    *,
+    now: datetime,
+) -> Page[Comment]:
+    if order == CommentOrder.RECOMMENDED:
+        return await _recommended(thread_id, first, after, now)
+    size = page_size(first)
+    raw = decode_cursor(after, 2)
+    key = _sort_key(order, raw) if raw is not None else None
+    rows = [] if thread_id is None else await _seek(order, thread_id, size + 1, key)
+    return make_page(rows, size, lambda c: key_of(order, c), has_previous=after is not None)
+
+
+async def _recommended(
+    thread_id: int | None, first: int | None, after: str | None, now: datetime
+) -> Page[Comment]:
+    """HOT with a few fresh comments placed at fixed slots (see ranking).
+
+    The cursor carries the position, the HOT key reached, the fresh ids chosen on the first
+    page and how many of them were placed, so later pages continue both streams exactly.
+    """
+    size = page_size(first)
+    raw = decode_cursor(after, 5)
+    if thread_id is None:
+        return Page([], [], False, after is not None)
+    fresh: dict[int, Comment] = {}
+    if raw is None:
+        position, hot_key, used = 0, None, 0
+        since = now - ranking.FRESH_WINDOW
+        picked = await _seek(CommentOrder.NEWEST, thread_id, ranking.FRESH_COUNT, None, since=since)
+        fresh_ids = [c.id for c in picked]
+        fresh = {c.id: c for c in picked}
+    else:
+        position, hot_value, hot_pk, fresh_ids, used = raw
+        if not (isinstance(position, int) and isinstance(used, int)):
+            raise _bad_cursor()
+        if not isinstance(fresh_ids, list) or not all(isinstance(i, int) for i in fresh_ids):
+            raise _bad_cursor()
+        hot_key = None if hot_pk is None else _sort_key(CommentOrder.HOT, [hot_value, hot_pk])
+        if fresh_ids[used:]:
+            fresh = {c.id: c for c in await by_ids_listed(fresh_ids[used:])}
+    hot = await _seek(CommentOrder.HOT, thread_id, size + 1, hot_key, exclude=fresh_ids)
+    items: list[Comment] = []
+    cursors: list[str] = []
+    taken = 0
+    while len(items) <= size:
+        # A fresh comment takes its slot, or any slot once HOT has nothing left.
+        if used < len(fresh_ids) and (position in ranking.FRESH_SLOTS or taken >= len(hot)):
+            row = fresh.get(fresh_ids[used])
+            used += 1
+            if row is None:  # hidden or deleted since the first page
+                continue
+        elif taken < len(hot):
+            row = hot[taken]
+            taken += 1
+            hot_key = (row.hot_score, row.id)
+        else:
+            break
+        position += 1
+        items.append(row)
+        key = list(hot_key) if hot_key is not None else [None, None]
+        cursors.append(encode_cursor([position, *key, fresh_ids, used]))
+    has_next = len(items) > size
+    return Page(items[:size], cursors[:size], has_next, after is not None)
+
+
+async def by_ids_listed(ids: Sequence[int]) -> list[Comment]:
+    return list(await Comment.filter(id__in=list(ids), listed=True))
+
+
+async def replies_page(parent_id: int, first: int | None, after: str | None) -> Page[Comment]:
+    """A floor in order, oldest first."""
+    size = page_size(first)
+    raw = decode_cursor(after, 1)
+    where = "parent_id = $1 AND listed"
+    params: list[Any] = [parent_id]
+    if raw is not None:
+        if not isinstance(raw[0], int):
+            raise _bad_cursor()
+        where += " AND id > $2"
+        params.append(raw[0])
+    rows = await fetch_comments(
+        f"SELECT * FROM comments WHERE {where} ORDER BY id LIMIT {size + 1}", params
+    )
+    return make_page(rows, size, lambda c: [c.id], has_previous=after is not None)
+
+
+async def first_replies(limit: int, parent_ids: Sequence[int]) -> dict[int, list[Comment]]:
+    """The first ``limit`` replies of each floor in one query (a loader for reply previews)."""
+    ids = list(parent_ids)
+    if is_postgres():
+        rows = await fetch_comments(
+            "SELECT c.* FROM unnest($1::bigint[]) AS p(id) CROSS JOIN LATERAL ("
+            " SELECT * FROM comments WHERE parent_id = p.id AND listed ORDER BY id LIMIT $2) c",
+            [ids, limit],
+        )
+    else:
+        marks = ", ".join("?" for _ in ids)
+        rows = await fetch_comments(
+            "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY parent_id ORDER BY id)"
+            f" AS rn FROM comments WHERE parent_id IN ({marks}) AND listed) WHERE rn <= ?"
+            " ORDER BY id",
+            [*ids, limit],
+        )
+    out: dict[int, list[Comment]] = {}
+    for c in rows:
+        assert c.parent_id is not None
+        out.setdefault(c.parent_id, []).append(c)
+    return out
