@@ -185,3 +185,14 @@ def test_operation_label_is_bounded() -> None:
         assert observability.operation_label("BrandNewOperation") == "other"
     finally:
         observability._seen_operations.clear()
+
+
+async def test_validation_is_cached_across_requests(gql: GraphQLClient) -> None:
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    cache = _get_validate_cache(512)
+    query = "query CacheProbe { genres { slug } }"
+    await gql(query)
+    before = cache.cache_info().hits
+    await gql(query)
+    assert cache.cache_info().hits == before + 1
