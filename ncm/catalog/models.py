@@ -43,6 +43,8 @@ class Artist(Model):
 
     class Meta:
         table = "artists"
+        # The importer matches artists without an external id by exact name.
+        indexes = [Index(fields=("name",))]
 
 
 class Album(Model):

@@ -1,0 +1,15 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    dependencies = [('ncm', '0005_comments')]
+
+    initial = False
+
+    operations = [
+        ops.AddIndex(
+            model_name='Artist',
+            index=Index(fields=['name']),
+        ),
+    ]
