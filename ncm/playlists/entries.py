@@ -100,11 +100,25 @@ async def _keys_at(lock: Locked, index: int, count: int) -> list[int]:
     return [int(k) for k in rows]
 
 
+async def _edge_key(lock: Locked, last: bool) -> int | None:
+    """The first or last key: one index seek, where an OFFSET would read the whole list."""
+    keys = await column(
+        PlaylistEntry.filter(playlist_id=lock.playlist.id)
+        .using_db(lock.conn)
+        .order_by("-sort_key" if last else "sort_key")
+        .limit(1),
+        "sort_key",
+    )
+    return int(keys[0]) if keys else None
+
+
 async def _neighbours(lock: Locked, before_index: int) -> tuple[int | None, int | None]:
     """Keys of the entries just before and at ``before_index`` (``None`` past either end)."""
-    keys = await _keys_at(lock, max(before_index - 1, 0), 2 if before_index > 0 else 1)
+    if before_index >= lock.playlist.entry_count:  # appending: the common case
+        return await _edge_key(lock, last=True), None
     if before_index == 0:
-        return None, keys[0] if keys else None
+        return None, await _edge_key(lock, last=False)
+    keys = await _keys_at(lock, before_index - 1, 2)
     return (keys[0] if keys else None), (keys[1] if len(keys) > 1 else None)
 
 
