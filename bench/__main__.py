@@ -1,0 +1,111 @@
+"""``python -m bench <command>``: see bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+from bench.harness import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Report, console
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
+                        help=f"the bench database (default {DEFAULT_DATABASE_URL})")  # fmt: skip
+    parser.add_argument("--save", action="store_true",
+                        help="also write the results as JSON under bench/results/")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+
+
+def _levels(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _load(parser: argparse.ArgumentParser, duration: float, *, levels: bool = False) -> None:
+    if levels:
+        parser.add_argument("--connections", type=_levels, default=[16],
+                            help="concurrent connections; a list (1,16) runs each level")  # fmt: skip
+    else:
+        parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--duration", type=float, default=duration, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL,
+                        help="NCM_REDIS_URL for the server ('' for none)")  # fmt: skip
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the server and the load generator to cores")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    seed = commands.add_parser("seed", help="create, migrate and fill the bench database")
+    _common(seed)
+    seed.add_argument("--tracks", type=int, default=1_000_000)
+    seed.add_argument("--users", type=int, default=1_000_000)
+    seed.add_argument("--recreate", action="store_true",
+                      help="drop the bench database first (only ncm_bench* names)")  # fmt: skip
+    seed.add_argument("--no-vacuum", action="store_true",
+                      help="skip VACUUM (ANALYZE) after the seed (timed apart from it)")  # fmt: skip
+
+    page = commands.add_parser("track-page", help="GraphQL track page vs a plain endpoint")
+    _common(page)
+    _load(page, 20.0)
+    page.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    page.add_argument("--no-calibrate", action="store_true",
+                      help="skip measuring the load generator's own ceiling")  # fmt: skip
+
+    search = commands.add_parser("search", help="GraphQL search, Chinese and Latin queries")
+    _common(search)
+    _load(search, 20.0, levels=True)
+
+    profile = commands.add_parser("profile", help="where one request's time goes (cProfile)")
+    _common(profile)
+    profile.add_argument("target", choices=["track-page", "search"])
+    profile.add_argument("--requests", type=int, default=2000)
+    profile.add_argument("--top", type=int, default=30, help="functions listed")
+
+    args = parser.parse_args()
+    report: Report
+    if args.command == "seed":
+        from bench import seed as seed_command
+
+        report = seed_command.run(
+            args.database_url, args.tracks, args.users, args.recreate, not args.no_vacuum
+        )
+    elif args.command == "track-page":
+        from bench import track_page
+
+        report = track_page.run(
+            args.database_url,
+            args.redis_url or None,
+            args.connections,
+            args.duration,
+            args.warmup,
+            args.workers,
+            not args.no_pin,
+            not args.no_calibrate,
+        )
+    elif args.command == "search":
+        from bench import search as search_command
+
+        report = search_command.run(
+            args.database_url,
+            args.redis_url or None,
+            args.connections,
+            args.duration,
+            args.warmup,
+            not args.no_pin,
+        )
+    else:
+        from bench import profile as profile_command
+
+        report = profile_command.run(args.database_url, args.target, args.requests, args.top)
+    if args.json:
+        print(json.dumps(asdict(report), indent=2, ensure_ascii=False, default=str))
+    if args.save:
+        console.print(f"saved {report.save()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""``python -m bench search``: GraphQL search with Chinese words and English prefixes.
+
+Two query sets, both made of words that exist in the seeded data (``ncm.catalog.scale_seed``
+builds titles from the same lists): two-character Chinese words, and five-letter prefixes of
+English words. The command first counts each query's matches in the database (to show the
+match-set sizes), drives ``search(query: $q, types: [TRACK], first: 20)`` with each set,
+then times the SQL behind one query of each set directly (``EXPLAIN (ANALYZE, BUFFERS)``
+and repeated executions), showing whether the GIN index is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import statistics
+import time
+from typing import Any
+
+from bench import harness, loadgen
+from bench.harness import Pinning, Report, console
+
+SEARCH = (
+    "query Search($q: String!) { search(query: $q, types: [TRACK], first: 20) {"
+    " edges { cursor node { __typename ... on Track { id title durationMs"
+    " artists { id name } album { id title coverUrl } } } }"
+    " pageInfo { hasNextPage endCursor } } }"
+)
+QUERIES_PER_SET = 24
+TARGET_P99_MS = 30.0
+DB_REPEATS = 20
+
+
+def _candidates() -> dict[str, list[str]]:
+    from ncm.catalog.scale_seed import EN_WORDS, ZH_WORDS
+
+    return {
+        "chinese 2-char word": sorted(set(ZH_WORDS)),
+        "latin 5-letter prefix": sorted({w[:5] for w in EN_WORDS if len(w) >= 5}),
+    }
+
+
+async def _match_counts(database_url: str) -> tuple[int, dict[str, dict[str, int]]]:
+    """Each candidate's matching tracks; keeps an evenly spread sample of each set."""
+    import asyncpg
+
+    from ncm.search.text import pg_tsquery, query_terms
+
+    conn = await asyncpg.connect(harness.asyncpg_dsn(database_url))
+    try:
+        total = int(await conn.fetchval("SELECT count(*) FROM tracks"))
+        sets: dict[str, dict[str, int]] = {}
+        for name, words in _candidates().items():
+            step = max(1, len(words) // QUERIES_PER_SET)
+            counts = {}
+            for word in words[::step][:QUERIES_PER_SET]:
+                counts[word] = int(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM tracks WHERE to_tsvector('simple', search_text)"
+                        " @@ to_tsquery('simple', $1)",
+                        pg_tsquery(query_terms(word)),
+                    )
+                )
+            sets[name] = {w: c for w, c in counts.items() if c > 0}
+        return total, sets
+    finally:
+        await conn.close()
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[tuple[str, list[Any]]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "%s: %s" and isinstance(record.args, tuple) and len(record.args) == 2:
+            query, values = record.args
+            self.statements.append((str(query), list(values or [])))
+
+
+async def _database_timing(database_url: str, words: dict[str, str]) -> dict[str, Any]:
+    """The exact SQL the service runs (captured from Tortoise), explained and timed."""
+    import asyncpg
+
+    from ncm.db import close_db, init_db
+    from ncm.search.service import SearchType, search
+
+    os.environ["NCM_DATABASE_URL"] = database_url
+    await init_db(database_url)
+    out: dict[str, Any] = {}
+    logger = logging.getLogger("tortoise.db_client")
+    conn = await asyncpg.connect(harness.asyncpg_dsn(database_url))
+    try:
+        for label, word in words.items():
+            capture = _Capture()
+            level = logger.level
+            logger.setLevel(logging.DEBUG)
+            logger.addHandler(capture)
+            try:
+                await search(word, [SearchType.TRACK], 20, None)
+            finally:
+                logger.removeHandler(capture)
+                logger.setLevel(level)
+            sql, params = capture.statements[-1]
+            plan = [r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *params)]
+            timings = []
+            for _ in range(DB_REPEATS):
+                start = time.perf_counter()
+                await conn.fetch(sql, *params)
+                timings.append((time.perf_counter() - start) * 1000)
+            service = []
+            for _ in range(DB_REPEATS):
+                start = time.perf_counter()
+                await search(word, [SearchType.TRACK], 20, None)
+                service.append((time.perf_counter() - start) * 1000)
+            timings.sort()
+            service.sort()
+            execution = next((p for p in plan if p.startswith("Execution Time")), "")
+            out[label] = {
+                "query": word,
+                "sql": sql,
+                "params": [str(p) for p in params],
+                "plan": plan,
+                "uses_gin_index": any("tracks_search_idx" in p for p in plan),
+                "explain_execution_ms": float(execution.split(":")[1].split()[0])
+                if execution
+                else None,
+                "sql_p50_ms": round(statistics.median(timings), 2),
+                "sql_p99_ms": round(loadgen.percentile(timings, 0.99), 2),
+                "service_p50_ms": round(statistics.median(service), 2),
+                "service_p99_ms": round(loadgen.percentile(service, 0.99), 2),
+            }
+    finally:
+        await conn.close()
+        await close_db()
+    return out
+
+
+def run(
+    database_url: str,
+    redis_url: str | None,
+    connections: list[int],
+    duration: float,
+    warmup: float,
+    pin: bool,
+) -> Report:
+    pinning = Pinning.choose(1, pin)
+    report = Report(
+        "search",
+        {
+            "database_url": database_url,
+            "connections": connections,  # one run per level
+            "duration": duration,
+            "warmup": warmup,
+            "pinning": pinning.describe(),
+            "query": SEARCH,
+        },
+    )
+    report.machine = harness.machine_info(database_url)
+    busy = harness.busy_warning()
+    if busy:
+        report.notes.append(busy)
+        console.print(f"[yellow]warning:[/yellow] {busy}")
+    total, sets = asyncio.run(_match_counts(database_url))
+    report.results["tracks"] = total
+    for name, counts in sets.items():
+        values = sorted(counts.values())
+        report.results[f"match_sets {name}"] = counts
+        console.print(
+            f"{name}: {len(values)} queries, matches per query min {values[0]:,}"
+            f" / median {values[len(values) // 2]:,} / max {values[-1]:,}"
+            f" ({100 * values[len(values) // 2] / total:.2f}% of {total:,} tracks at the median)"
+        )
+    console.print(pinning.describe())
+    results: dict[str, loadgen.Result] = {}
+    with harness.running(lambda: harness.start_ncm(database_url, redis_url, 1, pinning)) as (ncm,):
+        for name, counts in sets.items():
+            sample = harness.post_json(
+                ncm.port, {"query": SEARCH, "variables": {"q": next(iter(counts))}}
+            )
+            if "errors" in sample or not sample["data"]["search"]["edges"]:
+                raise SystemExit(f"search returned nothing usable: {sample}")
+            bodies = [
+                {"query": SEARCH, "operationName": "Search", "variables": {"q": word}}
+                for word in counts
+            ]
+            requests = harness.graphql_requests(ncm.port, bodies)
+            for conns in connections:
+                console.print(f"driving search ({name}): {conns} connections, {duration:.0f}s")
+                results[f"{name}, {conns} conn"] = harness.drive(
+                    ncm.port,
+                    requests,
+                    connections=conns,
+                    duration=duration,
+                    warmup=warmup,
+                    pinning=pinning,
+                )
+    report.results["load"] = {k: vars(v) for k, v in results.items()}
+    console.print(harness.load_table("search(query: $q, types: [TRACK], first: 20)", results))
+
+    # One query per set at the median match-set size, and the largest one.
+    picks: dict[str, str] = {}
+    for name, counts in sets.items():
+        ordered = sorted(counts, key=lambda w: counts[w])
+        picks[f"{name}, median ({counts[ordered[len(ordered) // 2]]:,} matches)"] = ordered[
+            len(ordered) // 2
+        ]
+        picks[f"{name}, largest ({counts[ordered[-1]]:,} matches)"] = ordered[-1]
+    timing = asyncio.run(_database_timing(database_url, picks))
+    report.results["database"] = timing
+    for label, t in timing.items():
+        console.print(f"\n[bold]{label}[/bold]: {t['query']!r}")
+        for line in t["plan"]:
+            console.print(f"  {line}", markup=False, highlight=False)
+        console.print(
+            f"  GIN index used: {t['uses_gin_index']}; SQL alone p50 {t['sql_p50_ms']} ms,"
+            f" p99 {t['sql_p99_ms']} ms; search() in-process p50 {t['service_p50_ms']} ms,"
+            f" p99 {t['service_p99_ms']} ms (x{DB_REPEATS})"
+        )
+    for name, r in results.items():
+        console.print(
+            f"{name}: p99 {r.p99_ms:.1f} ms -- target < {TARGET_P99_MS:.0f} ms:"
+            f" {harness.verdict(r.p99_ms < TARGET_P99_MS)}"
+        )
+    report.machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return report
