@@ -56,7 +56,7 @@ async def _match_counts(database_url: str) -> tuple[int, dict[str, dict[str, int
             for word in words[::step][:QUERIES_PER_SET]:
                 counts[word] = int(
                     await conn.fetchval(
-                        "SELECT count(*) FROM tracks WHERE to_tsvector('simple', search_text)"
+                        "SELECT count(*) FROM tracks WHERE search_vector"
                         " @@ to_tsquery('simple', $1)",
                         pg_tsquery(query_terms(word)),
                     )

@@ -15,6 +15,21 @@ from typing import Any
 import pytest
 
 BACKEND = os.environ.get("NCM_TEST_BACKEND", "postgres")
+REDIS_LOCK = "ncm:test:owner"
+
+
+def _claim_redis_db() -> str:
+    """A Redis database no other test run on this machine is using (tests flush theirs)."""
+    import redis
+
+    for db in range(15, 0, -1):
+        client = redis.Redis(host="127.0.0.1", port=6379, db=db)
+        try:
+            if client.set(REDIS_LOCK, str(os.getpid()), nx=True, ex=3600):
+                return f"redis://127.0.0.1:6379/{db}"
+        finally:
+            client.close()
+    raise RuntimeError("every Redis database 1-15 is claimed by another test run")
 PG_ADMIN_DSN = os.environ.get("NCM_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB = f"ncm_test_{os.getpid()}"
 _tmp = tempfile.mkdtemp(prefix="ncm-test-")
@@ -29,7 +44,7 @@ os.environ.pop("NCM_ENV", None)
 if BACKEND == "postgres":
     base = PG_ADMIN_DSN.rsplit("/", 1)[0]
     os.environ["NCM_DATABASE_URL"] = f"{base}/{TEST_DB}?maxsize=20"
-    os.environ["NCM_REDIS_URL"] = os.environ.get("NCM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    os.environ["NCM_REDIS_URL"] = os.environ.get("NCM_TEST_REDIS_URL") or _claim_redis_db()
 else:
     os.environ["NCM_DATABASE_URL"] = f"sqlite://{_tmp}/test.sqlite3"
     os.environ.pop("NCM_REDIS_URL", None)
@@ -80,8 +95,11 @@ async def database() -> AsyncIterator[None]:
     await upgrade()
     await init_db()
     yield
-    from ncm.redis_pool import close_redis
+    from ncm.redis_pool import close_redis, get_redis
 
+    redis = await get_redis()
+    if redis is not None:
+        await redis.flushdb()  # releases the claim on this database too
     await close_redis()
     await close_db()
     if BACKEND == "postgres":
@@ -117,6 +135,7 @@ async def clean_state() -> AsyncIterator[None]:
     redis = await get_redis()
     if redis is not None:
         await redis.flushdb()
+        await redis.set(REDIS_LOCK, str(os.getpid()), ex=3600)
     ratelimit._memory.clear()
 
 

@@ -1,6 +1,7 @@
 """DDL for the full-text search index of a table with a ``search_text`` column.
 
-PostgreSQL: a GIN index on ``to_tsvector('simple', search_text)``.
+PostgreSQL: a GIN index on ``to_tsvector('simple', search_text)`` (migration 0007 then
+replaces it with a stored ``search_vector`` column and a GIN index on that).
 SQLite: an FTS5 external-content table (``<table>_fts``) kept in sync by triggers.
 Migrations call these so every searchable table is indexed the same way.
 """

@@ -1,6 +1,7 @@
 """Search across tracks, albums, artists, users and public playlists, best match first.
 
-One indexed full-text match per type (GIN over ``to_tsvector('simple', search_text)`` on
+One indexed full-text match per type (GIN over the stored ``search_vector``, which is
+``to_tsvector('simple', search_text)``, on
 PostgreSQL, FTS5 on SQLite), scored by text rank, an exact-title bonus and a small
 popularity term, then merged across types. The keyset cursor is ``(score, type, id)``:
 every page is a fresh indexed match, never an OFFSET.
@@ -97,14 +98,14 @@ async def _search_one(
     conn = connections.get("default")
     if is_postgres():
         score = (
-            "(ts_rank(to_tsvector('simple', t.search_text), q.q)"
+            "(ts_rank(t.search_vector, q.q)"
             f" + CASE WHEN lower(t.{src.title}) = lower($2) THEN 1 ELSE 0 END"
             f" + ln(1 + greatest(t.{src.popularity}, 0)) / 100)::float8"
         )
         sql = (
             f"SELECT id, score FROM (SELECT t.id, {score} AS score"
             f" FROM {src.table} t, to_tsquery('simple', $1) AS q(q)"
-            f" WHERE to_tsvector('simple', t.search_text) @@ q.q{src.visible}) s"
+            f" WHERE t.search_vector @@ q.q{src.visible}) s"
         )
         params: list[Any] = [pg_tsquery(terms), text]
         mark = len(params) + 1

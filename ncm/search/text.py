@@ -1,8 +1,8 @@
 """Search text that works the same for Chinese, Japanese, Korean and Latin scripts.
 
 Documents and queries go through one tokenizer and are stored as space-separated tokens
-(``search_text``), which PostgreSQL indexes with ``to_tsvector('simple', ...)`` (GIN) and
-SQLite with FTS5:
+(``search_text``). PostgreSQL keeps ``search_vector = to_tsvector('simple', search_text)``
+as a stored column with a GIN index; SQLite indexes ``search_text`` with FTS5:
 
 * Latin (and other space-delimited) words are lower-cased, accents folded (NFKD); a query's
   words match as prefixes, so ``taylo`` finds ``Taylor``.

@@ -41,7 +41,7 @@ async def _matches(tsquery: str) -> int:
     return int(
         await _one(
             "SELECT count(*) FROM tracks"
-            " WHERE to_tsvector('simple', search_text) @@ to_tsquery('simple', $1)",
+            " WHERE search_vector @@ to_tsquery('simple', $1)",
             tsquery,
         )
     )
