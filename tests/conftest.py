@@ -30,6 +30,8 @@ def _claim_redis_db() -> str:
         finally:
             client.close()
     raise RuntimeError("every Redis database 1-15 is claimed by another test run")
+
+
 PG_ADMIN_DSN = os.environ.get("NCM_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB = f"ncm_test_{os.getpid()}"
 _tmp = tempfile.mkdtemp(prefix="ncm-test-")

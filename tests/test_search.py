@@ -115,8 +115,7 @@ async def test_search_uses_the_gin_index() -> None:
     async with in_transaction() as conn:
         await conn.execute_script("SET LOCAL enable_seqscan = off")
         rows = await conn.execute_query_dict(
-            "EXPLAIN SELECT id FROM tracks WHERE search_vector @@ "
-            "to_tsquery('simple', $1)",
+            "EXPLAIN SELECT id FROM tracks WHERE search_vector @@ to_tsquery('simple', $1)",
             ["晴天"],
         )
     plan = "\n".join(r["QUERY PLAN"] for r in rows)

@@ -40,8 +40,7 @@ async def _index_definitions() -> list[tuple[str, str]]:
 async def _matches(tsquery: str) -> int:
     return int(
         await _one(
-            "SELECT count(*) FROM tracks"
-            " WHERE search_vector @@ to_tsquery('simple', $1)",
+            "SELECT count(*) FROM tracks WHERE search_vector @@ to_tsquery('simple', $1)",
             tsquery,
         )
     )
