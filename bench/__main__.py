@@ -6,7 +6,13 @@ import argparse
 import json
 from dataclasses import asdict
 
-from bench.harness import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Report, console
+from bench.harness import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    Report,
+    console,
+    redis_database,
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +36,8 @@ def _load(parser: argparse.ArgumentParser, duration: float, *, levels: bool = Fa
     parser.add_argument("--duration", type=float, default=duration, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL,
-                        help="NCM_REDIS_URL for the server ('' for none)")  # fmt: skip
+                        help="NCM_REDIS_URL for the server: 'auto' (default) claims an empty"
+                        " database in 1-15 for the run, '' runs without Redis")  # fmt: skip
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the server and the load generator to cores")  # fmt: skip
 
@@ -76,27 +83,29 @@ def main() -> None:
     elif args.command == "track-page":
         from bench import track_page
 
-        report = track_page.run(
-            args.database_url,
-            args.redis_url or None,
-            args.connections,
-            args.duration,
-            args.warmup,
-            args.workers,
-            not args.no_pin,
-            not args.no_calibrate,
-        )
+        with redis_database(args.redis_url) as redis_url:
+            report = track_page.run(
+                args.database_url,
+                redis_url,
+                args.connections,
+                args.duration,
+                args.warmup,
+                args.workers,
+                not args.no_pin,
+                not args.no_calibrate,
+            )
     elif args.command == "search":
         from bench import search as search_command
 
-        report = search_command.run(
-            args.database_url,
-            args.redis_url or None,
-            args.connections,
-            args.duration,
-            args.warmup,
-            not args.no_pin,
-        )
+        with redis_database(args.redis_url) as redis_url:
+            report = search_command.run(
+                args.database_url,
+                redis_url,
+                args.connections,
+                args.duration,
+                args.warmup,
+                not args.no_pin,
+            )
     else:
         from bench import profile as profile_command
 

@@ -28,7 +28,10 @@ from bench import loadgen
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1/ncm_bench"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"  # the tests use /15
+# "auto": claim an empty Redis database the way test runs do (tests/conftest.py), so a test
+# run started meanwhile does not flush it, and flush it afterwards.
+DEFAULT_REDIS_URL = "auto"
+REDIS_CLAIM_KEY = "ncm:test:owner"
 HOST = "127.0.0.1"
 NCM_PORT = 8801
 PLAIN_PORT = 8802
@@ -124,6 +127,38 @@ def _start(name: str, command: list[str], env: dict[str, str], port: int, ready:
         server.stop()
         raise
     return server
+
+
+@contextlib.contextmanager
+def redis_database(url: str | None) -> Iterator[str | None]:
+    """The NCM_REDIS_URL for the server: ``url`` as given ('' or None: no Redis), or with
+    ``auto`` an empty database in 1-15 claimed for the run, flushed when it ends."""
+    if url != "auto":
+        yield url or None
+        return
+    import redis
+
+    claimed = None
+    for db in range(1, 16):
+        client = redis.Redis(host=HOST, port=6379, db=db)
+        try:
+            if client.set(REDIS_CLAIM_KEY, f"bench:{os.getpid()}", nx=True, ex=3600):
+                if client.dbsize() == 1:
+                    claimed = db
+                    break
+                client.delete(REDIS_CLAIM_KEY)  # someone's data: not ours to flush later
+        finally:
+            client.close()
+    if claimed is None:
+        raise RuntimeError("no empty Redis database to claim in 1-15 (pass --redis-url)")
+    try:
+        yield f"redis://{HOST}:6379/{claimed}"
+    finally:
+        client = redis.Redis(host=HOST, port=6379, db=claimed)
+        try:
+            client.flushdb()  # the server's keys and the claim
+        finally:
+            client.close()
 
 
 def server_env(database_url: str, redis_url: str | None) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ncm.cli.common import JsonOption, console, emit_one, run
+from ncm.cli.common import JsonOption, emit_one, err_console, run
 
 app = typer.Typer(
     help="Seed data: a demo catalog, or millions of rows for benchmarks.", no_args_is_help=True
@@ -32,5 +32,6 @@ def scale(
     """Millions of rows for benchmarks, with set-based inserts (PostgreSQL)."""
     from ncm.catalog.scale_seed import seed_scale
 
-    report = run(lambda: seed_scale(tracks=tracks, users=users, echo=console.print))
+    # Progress goes to stderr, so --json prints only the report on stdout.
+    report = run(lambda: seed_scale(tracks=tracks, users=users, echo=err_console.print))
     emit_one(report, as_json, title="scale seed")

@@ -191,8 +191,9 @@ async def test_running_twice_adds_rows_after_the_existing_ones() -> None:
 async def test_cli_prints_the_report() -> None:
     result = ncm("seed", "scale", "--tracks", "100", "--users", "10", "--json")
     assert result.returncode == 0, result.stderr
-    # Progress lines come first (on stdout, as the command prints them), then the JSON.
-    report = json.loads(result.stdout[result.stdout.index("\n{") :])
+    # Progress goes to stderr, so stdout is exactly the JSON report.
+    report = json.loads(result.stdout)
+    assert result.stderr.strip()
     assert report["rows_tracks"] == 100 and report["rows_users"] == 10
     assert report["user_password"] == BENCH_PASSWORD
     assert await Track.all().count() == 100
