@@ -19,6 +19,8 @@ from tortoise import connections
 from ncm import jobs
 from ncm.config import Settings, get_settings
 from ncm.db import close_db, init_db
+from ncm.http import stream as stream_http
+from ncm.http import stripe_webhook
 from ncm.observability import REGISTRY, RequestContextMiddleware, configure_logging
 from ncm.redis_pool import close_redis, get_redis
 from ncm.schema.view import GraphQLView
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *stream_http.routes(settings),
+        *stripe_webhook.routes(settings),
     ]
     middleware = [
         Middleware(RequestContextMiddleware),

@@ -88,6 +88,8 @@ async def drain() -> None:
 def load_all_jobs() -> None:
     """Import every domain's jobs module so its functions register."""
     import ncm.accounts.jobs
+    import ncm.billing.jobs
     import ncm.catalog.jobs
     import ncm.comments.jobs
+    import ncm.playback.jobs
     import ncm.playlists.jobs  # noqa: F401

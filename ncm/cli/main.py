@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ncm.cli import catalog, comments, db, playlists, seed, users
+from ncm.cli import billing, catalog, comments, db, playlists, seed, stream, users
 
 app = typer.Typer(
     help="ncm: the music-streaming backend's operator commands.",
@@ -17,6 +17,8 @@ app.add_typer(catalog.app, name="catalog")
 app.add_typer(playlists.app, name="playlists")
 app.add_typer(comments.app, name="comments")
 app.add_typer(seed.app, name="seed")
+app.add_typer(billing.app, name="billing")
+app.add_typer(stream.app, name="stream")
 
 
 @app.command()

@@ -29,24 +29,32 @@ from ncm.schema.base import (
     NotFoundError,
     RateLimitedError,
 )
+from ncm.schema.billing.mutations import BillingMutation
+from ncm.schema.billing.queries import BillingQuery
 from ncm.schema.catalog.queries import CatalogQuery
 from ncm.schema.catalog.types import Album, Artist, Genre, Track
 from ncm.schema.comments.mutations import CommentsMutation
 from ncm.schema.comments.queries import CommentsQuery
 from ncm.schema.comments.subscriptions import CommentsSubscription
 from ncm.schema.extensions import Metrics, process_errors
+from ncm.schema.playback.mutations import PlaybackMutation
+from ncm.schema.playback.queries import PlaybackQuery
 from ncm.schema.playlists.mutations import PlaylistsMutation
 from ncm.schema.playlists.queries import PlaylistsQuery
 from ncm.schema.playlists.types import Playlist
 
 
 @strawberry.type
-class Query(AccountsQuery, CatalogQuery, PlaylistsQuery, CommentsQuery):
+class Query(
+    AccountsQuery, CatalogQuery, PlaylistsQuery, CommentsQuery, PlaybackQuery, BillingQuery
+):
     pass
 
 
 @strawberry.type
-class Mutation(AccountsMutation, PlaylistsMutation, CommentsMutation):
+class Mutation(
+    AccountsMutation, PlaylistsMutation, CommentsMutation, PlaybackMutation, BillingMutation
+):
     pass
 
 

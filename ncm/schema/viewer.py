@@ -8,13 +8,15 @@ import strawberry
 
 from ncm.accounts import service as accounts
 from ncm.schema.accounts.types import AccountViewer
+from ncm.schema.billing.queries import BillingViewer
+from ncm.schema.playback.queries import PlaybackViewer
 from ncm.schema.playlists.types import PlaylistsViewer
 
 
 @strawberry.type(
     name="Viewer", description="The logged-in user: the profile plus what only they may see."
 )
-class Viewer(PlaylistsViewer, AccountViewer):
+class Viewer(PlaylistsViewer, PlaybackViewer, BillingViewer, AccountViewer):
     pass
 
 

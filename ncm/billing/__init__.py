@@ -1,0 +1,1 @@
+"""Memberships on Stripe: plans, subscriptions, webhooks and the membership ledger."""

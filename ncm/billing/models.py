@@ -1,0 +1,3 @@
+"""Models for billing."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Plain HTTP endpoints beside GraphQL (Starlette routes): webhooks and byte serving."""

@@ -1,0 +1,1 @@
+"""Playback: decisions that explain themselves, signed URLs, byte serving and play events."""

@@ -1,0 +1,3 @@
+"""Models for playback."""
+
+from __future__ import annotations
