@@ -67,7 +67,7 @@ async def prepare(args: argparse.Namespace) -> dict[str, Any]:
 async def _cursor_at(order: Any, thread_id: int, depth: int) -> tuple[Any, int]:
     """The sort key of the row ``depth`` deep (OFFSET once, to make the cursor)."""
     from ncm.comments.pages import _SORT, _TOP
-    from ncm.comments.sql import fetch
+    from ncm.sql import fetch
 
     column = _SORT[order]
     rows = await fetch(
@@ -240,8 +240,8 @@ async def posting(hot_thread: Any, count: int) -> dict[str, Any]:
 
 async def verify(refs: list[Any]) -> dict[str, int]:
     """Every stored counter of these threads against a count of the rows (set-based)."""
-    from ncm.comments.sql import fetch
     from ncm.comments.targets import threads_by_refs
+    from ncm.sql import fetch
 
     ids = [t.id for t in (await threads_by_refs(refs)).values()]
     checks = {

@@ -22,6 +22,7 @@ from ncm.db import placeholder
 from ncm.errors import BadCredentials, Conflict, InvalidInput, NotFound, RateLimited
 from ncm.pagination import Page, page_by_id_desc
 from ncm.search.text import document_tokens
+from ncm.sql import by_id
 from ncm.unset import UNSET
 
 
@@ -225,7 +226,8 @@ async def find_user(ref: str) -> User:
 
 
 async def users_by_ids(ids: Sequence[int]) -> dict[int, User]:
-    return {u.id: u for u in await User.filter(id__in=list(ids))}
+    """Users by id (raw SQL: every page's author and profile loaders run it)."""
+    return await by_id(User, ids)
 
 
 async def set_role(

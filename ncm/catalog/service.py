@@ -14,15 +14,15 @@ from ncm.catalog.models import (
     License,
     Rendition,
     Track,
-    TrackArtist,
-    TrackGenre,
 )
 from ncm.errors import NotFound
 from ncm.pagination import Page, page_by_id_desc
+from ncm.sql import by_id, related_by, rows_by
 
 TOP_TRACKS = 10
 R = TypeVar("R")
 V = TypeVar("V")
+M = TypeVar("M")
 
 
 async def get_track(track_id: int) -> Track:
@@ -40,19 +40,19 @@ async def find_genre(slug: str) -> Genre:
 
 
 async def tracks_by_ids(ids: Sequence[int]) -> dict[int, Track]:
-    return {t.id: t for t in await Track.filter(id__in=list(ids))}
+    return await by_id(Track, ids)
 
 
 async def albums_by_ids(ids: Sequence[int]) -> dict[int, Album]:
-    return {a.id: a for a in await Album.filter(id__in=list(ids))}
+    return await by_id(Album, ids)
 
 
 async def artists_by_ids(ids: Sequence[int]) -> dict[int, Artist]:
-    return {a.id: a for a in await Artist.filter(id__in=list(ids))}
+    return await by_id(Artist, ids)
 
 
 async def genres_by_ids(ids: Sequence[int]) -> dict[int, Genre]:
-    return {g.id: g for g in await Genre.filter(id__in=list(ids))}
+    return await by_id(Genre, ids)
 
 
 async def all_genres() -> list[Genre]:
@@ -71,40 +71,37 @@ def _group(
     return result
 
 
+def _pairs(pairs: Iterable[tuple[int, M]]) -> dict[int, list[M]]:
+    return _group(pairs, lambda p: p[0], lambda p: p[1])
+
+
 async def artists_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Artist]]:
     """Each track's artists in credit order: one query for any number of tracks."""
-    links = (
-        await TrackArtist.filter(track_id__in=list(track_ids))
-        .select_related("artist")
-        .order_by("track_id", "position")
+    order = "l.track_id, l.position"
+    return _pairs(
+        await related_by(Artist, "track_artists", "artist_id", "track_id", track_ids, order)
     )
-    return _group(links, lambda link: link.track_id, lambda link: link.artist)
 
 
 async def genres_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Genre]]:
-    links = (
-        await TrackGenre.filter(track_id__in=list(track_ids))
-        .select_related("genre")
-        .order_by("track_id", "genre__name")
-    )
-    return _group(links, lambda link: link.track_id, lambda link: link.genre)
+    order = "l.track_id, m.name"
+    return _pairs(await related_by(Genre, "track_genres", "genre_id", "track_id", track_ids, order))
 
 
 async def renditions_of_tracks(track_ids: Sequence[int]) -> dict[int, list[Rendition]]:
-    rows = await Rendition.filter(track_id__in=list(track_ids))
+    rows = await rows_by(Rendition, "track_id", track_ids)
     rows.sort(key=lambda r: QUALITY_ORDER.index(r.quality))
     return _group(rows, lambda r: r.track_id, lambda r: r)
 
 
 async def licenses_of_tracks(track_ids: Sequence[int]) -> dict[int, list[License]]:
-    rows = await License.filter(track_id__in=list(track_ids)).order_by("region")
+    rows = await rows_by(License, "track_id", track_ids, " ORDER BY region")
     return _group(rows, lambda r: r.track_id, lambda r: r)
 
 
 async def tracks_of_albums(album_ids: Sequence[int]) -> dict[int, list[Track]]:
-    rows = await Track.filter(album_id__in=list(album_ids)).order_by(
-        "album_id", "disc_number", "track_number", "id"
-    )
+    order = " ORDER BY album_id, disc_number, track_number, id"
+    rows = await rows_by(Track, "album_id", album_ids, order)
     return _group(rows, lambda r: r.album_id, lambda r: r)
 
 

@@ -17,8 +17,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ncm.comments import ranking
 from ncm.comments.models import CommentState
-from ncm.comments.sql import as_datetime, fetch
+from ncm.comments.sql import as_datetime
 from ncm.comments.targets import TARGET_MODELS
+from ncm.sql import fetch
 
 
 @dataclass(frozen=True)

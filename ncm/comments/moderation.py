@@ -27,10 +27,10 @@ from ncm.comments.models import (
     ReportStatus,
 )
 from ncm.comments.service import actionable_comment, comment_not_found, now
-from ncm.comments.sql import fetch
 from ncm.comments.text import clean_reason
 from ncm.errors import Conflict, InvalidInput, NotFound
 from ncm.pagination import Page, page_by_id_desc
+from ncm.sql import fetch
 
 MAX_BAN_DAYS = 3650
 

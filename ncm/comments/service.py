@@ -23,13 +23,14 @@ from ncm.comments.errors import CommentBanned, duplicate_comment, edit_window_cl
 from ncm.comments.models import Comment, CommentLike, CommentState, TargetType
 from ncm.comments.pages import replies_page, top_level_page
 from ncm.comments.ranking import CommentOrder
-from ncm.comments.sql import any_of, as_datetime, fetch, fetch_comments, rows_by
+from ncm.comments.sql import as_datetime, fetch_comments
 from ncm.comments.targets import ThreadRef, require_visible, threads_by_ids, visible_refs
 from ncm.comments.text import clean_body
 from ncm.config import get_settings
 from ncm.db import is_postgres
 from ncm.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from ncm.pagination import Page
+from ncm.sql import any_of, by_id, fetch
 
 EDIT_WINDOW = timedelta(minutes=10)
 RATE_WINDOW_SECONDS = 60
@@ -98,12 +99,7 @@ async def visible_added(viewer: User | None, ref: ThreadRef, comment_id: int) ->
 
 
 async def comments_by_ids(ids: Sequence[int]) -> dict[int, Comment]:
-    return {c.id: c for c in await rows_by(Comment, "id", ids)}
-
-
-async def authors_by_ids(ids: Sequence[int]) -> dict[int, User]:
-    """Users by id for comment pages (raw SQL: a page's loaders are its hot path)."""
-    return {u.id: u for u in await rows_by(User, "id", ids)}
+    return await by_id(Comment, ids)
 
 
 async def liked_states(user_id: int, comment_ids: Sequence[int]) -> dict[int, bool]:

@@ -27,6 +27,7 @@ from ncm.playlists.models import (
 )
 from ncm.playlists.ordering import GAP, keys_between
 from ncm.search.text import document_tokens
+from ncm.sql import by_id
 from ncm.unset import UNSET
 
 MAX_TITLE = 100
@@ -210,7 +211,7 @@ async def get_visible(viewer: User | None, playlist_id: int) -> Playlist:
 
 
 async def playlists_by_ids(ids: Sequence[int]) -> dict[int, Playlist]:
-    return {p.id: p for p in await Playlist.filter(id__in=list(ids))}
+    return await by_id(Playlist, ids)
 
 
 async def visible_playlists(viewer: User | None, ids: Sequence[int]) -> dict[int, Playlist]:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from ncm.accounts import service as accounts
 from ncm.accounts.models import User as UserModel
 from ncm.comments import models as m
 from ncm.comments import pages
@@ -211,9 +212,7 @@ async def comment_views(info: Info, rows: Sequence[m.Comment]) -> list[Comment]:
     if ctx.token_invalid or any(r.state == m.CommentState.HIDDEN for r in rows):
         viewer = await ctx.viewer()
     viewer_id = viewer.id if viewer is not None else ctx.viewer_id
-    authors_loading = ctx.loaders.one(comments.authors_by_ids).load_many(
-        [r.author_id for r in rows]
-    )
+    authors_loading = ctx.loaders.one(accounts.users_by_ids).load_many([r.author_id for r in rows])
     if viewer_id is None:
         authors, liked = await authors_loading, [False] * len(rows)
     else:
@@ -273,7 +272,7 @@ class CommentReport:
 
     @strawberry.field
     async def reporter(self, info: Info) -> User | None:
-        row = await info.context.loaders.one(comments.authors_by_ids).load(self.reporter_pk)
+        row = await info.context.loaders.one(accounts.users_by_ids).load(self.reporter_pk)
         return User.from_model(row) if row else None
 
 
@@ -305,7 +304,7 @@ class ModerationAction:
     async def moderator(self, info: Info) -> User | None:
         if self.moderator_pk is None:
             return None
-        row = await info.context.loaders.one(comments.authors_by_ids).load(self.moderator_pk)
+        row = await info.context.loaders.one(accounts.users_by_ids).load(self.moderator_pk)
         return User.from_model(row) if row else None
 
 
