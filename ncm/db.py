@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from tortoise import Tortoise, connections
 
 from ncm.config import get_settings
@@ -14,6 +17,8 @@ MODEL_MODULES = [
     "ncm.catalog.models",
     "ncm.playlists.models",
     "ncm.comments.models",
+    "ncm.playback.models",
+    "ncm.billing.models",
 ]
 
 
@@ -29,7 +34,8 @@ def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
             "credentials": credentials,
         }
     else:
-        connection = {"engine": "tortoise.backends.asyncpg", "credentials": _pg_credentials(url)}
+        credentials = {**_pg_credentials(url), "connection_class": PooledConnection}
+        connection = {"engine": "tortoise.backends.asyncpg", "credentials": credentials}
     return {
         "connections": {"default": connection},
         "apps": {
@@ -42,6 +48,35 @@ def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+class PooledConnection(asyncpg.Connection):
+    """A pooled connection released without asyncpg's reset statement.
+
+    asyncpg sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` on
+    every release: one more round trip for every query a request runs through the pool
+    (a third of a DataLoader's cost). ncm never leaves session state on a pooled connection:
+    session settings go through ``session_settings``, which restores them or discards the
+    connection; transactions are still rolled back by asyncpg on release.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+@contextlib.asynccontextmanager
+async def session_settings(conn: Any, statements: str) -> AsyncIterator[Any]:
+    """Run ``SET ...`` statements on a pooled asyncpg connection for the block; afterwards
+    ``RESET ALL``, or, if even that fails, terminate the connection so the pool replaces it."""
+    try:
+        if statements:
+            await conn.execute(statements)
+        yield conn
+    finally:
+        try:
+            await conn.execute("RESET ALL")
+        except Exception:
+            conn.terminate()
 
 
 def _pg_credentials(url: str) -> dict[str, Any]:

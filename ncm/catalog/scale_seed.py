@@ -62,7 +62,7 @@ from typing import Any
 
 from tortoise import connections
 
-from ncm.db import is_postgres
+from ncm.db import is_postgres, session_settings
 from ncm.errors import InvalidInput
 from ncm.search.text import document_tokens
 
@@ -794,14 +794,12 @@ def _acquire() -> Any:
 
 @contextlib.asynccontextmanager
 async def _session(plan: _Plan, report: _Report, lane: str) -> AsyncIterator[Any]:
-    async with _acquire() as conn:
+    sets = f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'; SET synchronous_commit = off"
+    if plan.fk_off:
+        sets += "; SET session_replication_role = replica"
+    async with _acquire() as conn, session_settings(conn, sets):
         backend = await conn.fetchval("SELECT pg_backend_pid()")
         cpu_before = _backend_cpu(backend)
-        await conn.execute(
-            f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'; SET synchronous_commit = off"
-        )
-        if plan.fk_off:
-            await conn.execute("SET session_replication_role = replica")
         await conn.set_type_codec(
             "timestamptz",
             schema="pg_catalog",
@@ -815,13 +813,11 @@ async def _session(plan: _Plan, report: _Report, lane: str) -> AsyncIterator[Any
             cpu_after = _backend_cpu(backend)
             if cpu_before is not None and cpu_after is not None:
                 report.cpu[f"db_{lane}"] = round(cpu_after - cpu_before, 2)
-            # The connection goes back to Tortoise's pool as it came.
-            with contextlib.suppress(Exception):
+            # The connection goes back to Tortoise's pool as it came, or not at all.
+            try:
                 await conn.reset_type_codec("timestamptz", schema="pg_catalog")
-                await conn.execute(
-                    "RESET session_replication_role; RESET maintenance_work_mem;"
-                    " RESET synchronous_commit"
-                )
+            except Exception:
+                conn.terminate()
 
 
 def _identity(value: Any) -> Any:
@@ -862,11 +858,10 @@ async def _can_skip_fk_checks() -> bool:
         if triggers:
             return False
         try:
-            await conn.execute("SET session_replication_role = replica")
+            async with session_settings(conn, "SET session_replication_role = replica"):
+                return True
         except InsufficientPrivilegeError:
             return False
-        await conn.execute("RESET session_replication_role")
-        return True
 
 
 def _ident(name: str) -> str:

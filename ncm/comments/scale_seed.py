@@ -29,7 +29,7 @@ from typing import Any
 from tortoise import connections
 
 from ncm.comments import ranking
-from ncm.db import is_postgres
+from ncm.db import is_postgres, session_settings
 from ncm.errors import InvalidInput
 
 Echo = Callable[[str], object]
@@ -94,15 +94,11 @@ async def _session() -> AsyncIterator[Any]:
     from asyncpg.exceptions import InsufficientPrivilegeError
 
     client: Any = connections.get("default")
-    async with client.acquire_connection() as conn:
-        await conn.execute("SET maintenance_work_mem = '1GB'; SET synchronous_commit = off")
+    sets = "SET maintenance_work_mem = '1GB'; SET synchronous_commit = off"
+    async with client.acquire_connection() as conn, session_settings(conn, sets):
         with contextlib.suppress(InsufficientPrivilegeError):
             await conn.execute("SET session_replication_role = replica")
-        try:
-            yield conn
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.execute("RESET ALL")
+        yield conn
 
 
 async def _ensure_catalog(conn: Any, total: int, echo: Echo) -> None:
