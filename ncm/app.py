@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -62,6 +63,17 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections for a long-running server: objects alive at startup
+    (modules, the schema) move to the permanent generation so full collections skip them, and
+    the young generation collects every 50,000 allocations instead of 700 (a request allocates
+    thousands of short-lived objects; each collection at 700 showed in the latency tail)."""
+    gc.collect()
+    gc.freeze()
+    _, second, third = gc.get_threshold()
+    gc.set_threshold(50_000, second, third)
+
+
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
     """``manage_db=False`` leaves Tortoise to the caller (tests open it once per session)."""
     settings = settings or get_settings()
@@ -74,6 +86,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         configure_logging()
         if manage_db:
             await init_db(settings.database_url)
+        tune_gc()
         try:
             yield
         finally:
