@@ -26,7 +26,7 @@ from bench.track_page import body as track_body
 from bench.track_page import sample_track_ids
 
 
-async def _call(app: Any, payload: bytes) -> tuple[int, bytes]:
+async def _call(app: Any, payload: bytes, token: str | None = None) -> tuple[int, bytes]:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -41,6 +41,7 @@ async def _call(app: Any, payload: bytes) -> tuple[int, bytes]:
             (b"host", b"127.0.0.1"),
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),
+            *([(b"authorization", f"Bearer {token}".encode())] if token else []),
         ],
         "client": ("127.0.0.1", 40000),
         "server": ("127.0.0.1", 8801),
@@ -70,21 +71,24 @@ async def _profile(database_url: str, target: str, requests: int, top: int) -> d
     from ncm.app import create_app
     from ncm.db import close_db, init_db
 
+    token: str | None = None
+    await init_db(database_url)
+    app = create_app(manage_db=False)
     if target == "track-page":
         ids = await sample_track_ids(database_url, max(requests, 100))
         payloads = [json.dumps(track_body(i)).encode() for i in ids]
-    else:
+    elif target == "search":
         from ncm.catalog.scale_seed import EN_WORDS, ZH_WORDS
 
         words = [*ZH_WORDS[:40], *(w[:5] for w in EN_WORDS[:60] if len(w) >= 5)]
         payloads = [json.dumps({"query": SEARCH, "variables": {"q": w}}).encode() for w in words]
-    await init_db(database_url)
-    app = create_app(manage_db=False)
+    else:  # comments-page: the comments bench's page of 20, logged in, on the largest thread
+        payloads, token = await _comment_payloads()
     out: dict[str, Any] = {"target": target, "requests": requests}
     conn = await asyncpg.connect(harness.asyncpg_dsn(database_url))
     try:
         for payload in payloads[:20]:  # warm up caches (parser, validation, pages)
-            status, response = await _call(app, payload)
+            status, response = await _call(app, payload, token)
             if status != 200 or b'"errors"' in response:
                 raise SystemExit(f"request failed: {status} {response[:500]!r}")
 
@@ -96,7 +100,7 @@ async def _profile(database_url: str, target: str, requests: int, top: int) -> d
             logger.setLevel(logging.DEBUG)
             logger.addHandler(capture)
             try:
-                await _call(app, payload)
+                await _call(app, payload, token)
             finally:
                 logger.removeHandler(capture)
                 logger.setLevel(logging.WARNING)
@@ -120,7 +124,7 @@ async def _profile(database_url: str, target: str, requests: int, top: int) -> d
         cpu = time.process_time()
         wall = time.perf_counter()
         for i in range(requests):
-            await _call(app, payloads[i % len(payloads)])
+            await _call(app, payloads[i % len(payloads)], token)
         cpu_ms = (time.process_time() - cpu) * 1000 / requests
         out["python_cpu_ms_per_request"] = round(cpu_ms, 3)
         out["wall_ms_per_request_sequential"] = round(
@@ -132,7 +136,7 @@ async def _profile(database_url: str, target: str, requests: int, top: int) -> d
         profiler = cProfile.Profile()
         profiler.enable()
         for i in range(requests):
-            await _call(app, payloads[i % len(payloads)])
+            await _call(app, payloads[i % len(payloads)], token)
         profiler.disable()
         out["own_time_by_package"] = _by_package(profiler)
         for sort in ("tottime", "cumulative"):
@@ -144,6 +148,27 @@ async def _profile(database_url: str, target: str, requests: int, top: int) -> d
         await conn.close()
         await close_db()
     return out
+
+
+async def _comment_payloads() -> tuple[list[bytes], str]:
+    from bench.comments_bench import PAGE_QUERY, _viewer_token, deep_cursors
+    from ncm.comments.models import CommentThread
+    from ncm.comments.targets import ThreadRef
+    from ncm.schema.base import to_global_id
+
+    hot = await CommentThread.all().order_by("-comment_count").first()
+    if hot is None:
+        raise SystemExit("no comments: run `python -m bench.comments_bench` first")
+    token = await _viewer_token(hot.id)
+    thread = str(to_global_id("CommentThread", ThreadRef.of(hot).key))
+    cursors: list[str | None] = [None, *await deep_cursors(hot.id, 1_000_000)]
+    payloads = [
+        json.dumps({"query": PAGE_QUERY, "variables": {"t": thread, "o": order, "a": c}}).encode()
+        for order in ("NEWEST", "HOT")
+        for c in cursors
+        if order == "NEWEST" or c is None
+    ]
+    return payloads, token
 
 
 def _package(path: str) -> str:
