@@ -74,6 +74,12 @@ class Settings:
     argon2_memory_kib: int
     comment_rate_per_minute: int
     extra: dict[str, str] = field(default_factory=dict)
+    # Playback (docs/playback.md): the origin signed stream URLs point at (None: this
+    # service's own /stream), their lifetime, and the degraded-mode budget and cache.
+    stream_cdn_base_url: str | None = None
+    stream_url_ttl: int = 20 * 60
+    playback_db_timeout_ms: int = 1500
+    playback_cache_ttl: int = 600
 
     @property
     def uses_sqlite(self) -> bool:
@@ -94,6 +100,14 @@ class Settings:
             problems.append("NCM_STREAM_SIGNING_KEYS must not contain the development key")
         if self.argon2_time_cost < 2 or self.argon2_memory_kib < 19456:
             problems.append("NCM_ARGON2_* must not be weakened below OWASP's minimum")
+        if not 60 <= self.stream_url_ttl <= 24 * 3600:
+            problems.append("NCM_STREAM_URL_TTL must be between 60 and 86400 seconds")
+        if self.stream_cdn_base_url and not self.stream_cdn_base_url.startswith("https://"):
+            problems.append("NCM_STREAM_CDN_BASE_URL must be an https:// URL")
+        if self.stripe_api_key and not self.stripe_webhook_secret:
+            problems.append("NCM_STRIPE_WEBHOOK_SECRET must be set when NCM_STRIPE_API_KEY is")
+        if self.stripe_api_base and not self.stripe_api_base.startswith("https://"):
+            problems.append("NCM_STRIPE_API_BASE must be unset (or https://) in production")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
@@ -140,6 +154,10 @@ def load_settings() -> Settings:
         argon2_time_cost=_int("ARGON2_TIME_COST", 3),
         argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 65536),
         comment_rate_per_minute=_int("COMMENT_RATE_PER_MINUTE", 5),
+        stream_cdn_base_url=(_env("STREAM_CDN_BASE_URL") or "").rstrip("/") or None,
+        stream_url_ttl=_int("STREAM_URL_TTL", 20 * 60),
+        playback_db_timeout_ms=_int("PLAYBACK_DB_TIMEOUT_MS", 1500),
+        playback_cache_ttl=_int("PLAYBACK_CACHE_TTL", 600),
     )
 
 

@@ -1,3 +1,164 @@
-"""Models for billing."""
+"""Billing records: plans, Stripe customers and subscriptions, webhook events, and the
+membership ledger (periods per user, each with its source and reference).
+
+Money is an integer number of minor units with an uppercase ISO currency code.
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from ncm.accounts.models import User
+
+
+class Interval(StrEnum):
+    MONTH = "MONTH"
+    YEAR = "YEAR"
+
+
+class PeriodSource(StrEnum):
+    PAID = "PAID"  # a paid Stripe invoice (reference: the invoice id)
+    TRIAL = "TRIAL"  # a subscription's trial (reference: trial:<subscription id>)
+    GRACE = "GRACE"  # a failed renewal's grace window (reference: grace:<invoice id>)
+    COMPENSATION = "COMPENSATION"  # a compensation grant (reference: the grant id)
+    ADMIN_GRANT = "ADMIN_GRANT"  # an operator's manual grant (reference: admin:<uuid>)
+
+
+class EventStatus(StrEnum):
+    PENDING = "PENDING"
+    PROCESSED = "PROCESSED"
+    IGNORED = "IGNORED"  # a type we do not act on
+    FAILED = "FAILED"  # see last_error; `ncm billing events replay` retries it
+
+
+class Plan(Model):
+    id = fields.BigIntField(primary_key=True)
+    code = fields.CharField(max_length=64, unique=True)  # vip_monthly
+    name = fields.CharField(max_length=200)
+    tier = fields.CharField(max_length=16, default="VIP")
+    interval = fields.CharEnumField(Interval, max_length=8)
+    amount = fields.BigIntField()  # minor units per interval
+    currency = fields.CharField(max_length=3)
+    active = fields.BooleanField(default=True)
+    stripe_product_id = fields.CharField(max_length=255, null=True)
+    stripe_plan_id = fields.CharField(max_length=255, null=True, unique=True)
+    synced_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "billing_plans"
+
+
+class Customer(Model):
+    # The Stripe customer of a user (created on first use).
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "ncm.User", related_name="billing_customer", on_delete=fields.CASCADE
+    )
+    stripe_id = fields.CharField(max_length=255, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    user_id: int
+
+    class Meta:
+        table = "billing_customers"
+
+
+class Subscription(Model):
+    # Local mirror of a Stripe subscription, always written from a fresh read of it.
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "ncm.User", related_name="billing_subscriptions", on_delete=fields.CASCADE
+    )
+    stripe_id = fields.CharField(max_length=255, unique=True)
+    stripe_plan_id = fields.CharField(max_length=255, default="")
+    status = fields.CharField(max_length=32)  # Stripe's: active, past_due, canceled, ...
+    current_period_start = fields.DatetimeField(null=True)
+    current_period_end = fields.DatetimeField(null=True)
+    cancel_at_period_end = fields.BooleanField(default=False)
+    canceled_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    trial_start = fields.DatetimeField(null=True)
+    trial_end = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    user_id: int
+
+    class Meta:
+        table = "billing_subscriptions"
+        indexes = [Index(fields=["user_id", "id"])]
+
+
+class MembershipPeriod(Model):
+    # One stretch of membership. (reference, user) is unique, so every writer (an invoice,
+    # a trial, a grant for every user at once) is an idempotent insert.
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "ncm.User", related_name="membership_periods", on_delete=fields.CASCADE
+    )
+    source = fields.CharEnumField(PeriodSource, max_length=16)
+    reference = fields.CharField(max_length=255)
+    tier = fields.CharField(max_length=16, default="VIP")
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField()
+    amount = fields.BigIntField(default=0)  # paid, minor units (after discount, with tax)
+    currency = fields.CharField(max_length=3, default="")
+    discount = fields.BigIntField(default=0)
+    tax = fields.BigIntField(default=0)
+    refunded = fields.BigIntField(default=0)
+    revoked_at = fields.DatetimeField(null=True)  # fully refunded: no longer entitles
+    subscription_ref = fields.CharField(max_length=255, null=True)
+    charge_ref = fields.CharField(max_length=255, null=True)
+    note = fields.CharField(max_length=500, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    user_id: int
+
+    class Meta:
+        table = "membership_periods"
+        unique_together = (("reference", "user"),)
+        indexes = [Index(fields=["user_id", "ends_at"]), Index(fields=["charge_ref"])]
+
+
+class ChargeRefund(Model):
+    # What Stripe says was refunded of one charge: cumulative, it only ever grows.
+
+    id = fields.BigIntField(primary_key=True)
+    charge_ref = fields.CharField(max_length=255, unique=True)
+    invoice_ref = fields.CharField(max_length=255, null=True)
+    amount_refunded = fields.BigIntField()
+    amount = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    fully_refunded = fields.BooleanField(default=False)
+    refunded_at = fields.DatetimeField()
+
+    class Meta:
+        table = "billing_charge_refunds"
+        indexes = [Index(fields=["invoice_ref"])]
+
+
+class StripeEvent(Model):
+    # A webhook event as received: the unique Stripe id makes a redelivery a no-op.
+
+    id = fields.BigIntField(primary_key=True)
+    stripe_id = fields.CharField(max_length=255, unique=True)
+    type = fields.CharField(max_length=100)
+    created = fields.DatetimeField()  # Stripe's own timestamp for the event
+    payload = fields.TextField()
+    status = fields.CharEnumField(EventStatus, max_length=10, default=EventStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(default="")
+    received_at = fields.DatetimeField(auto_now_add=True)
+    processed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "billing_stripe_events"
+        indexes = [Index(fields=["status", "id"]), Index(fields=["created", "id"])]

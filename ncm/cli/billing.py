@@ -2,6 +2,199 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import typer
 
+from ncm.cli.comments import operator
+from ncm.cli.common import JsonOption, console, emit, emit_one, run
+
 app = typer.Typer(help="Billing: plans, members, grants, events.", no_args_is_help=True)
+plans_app = typer.Typer(help="Membership plans (in the database, synced to Stripe).",
+                        no_args_is_help=True)  # fmt: skip
+member_app = typer.Typer(help="A user's membership.", no_args_is_help=True)
+events_app = typer.Typer(help="Stripe webhook events as received.", no_args_is_help=True)
+app.add_typer(plans_app, name="plans")
+app.add_typer(member_app, name="member")
+app.add_typer(events_app, name="events")
+
+
+def _plan_record(p: Any) -> dict[str, Any]:
+    return {
+        "id": p.id, "code": p.code, "name": p.name, "tier": p.tier, "interval": p.interval,
+        "amount": p.amount, "currency": p.currency, "active": p.active,
+        "stripe_plan_id": p.stripe_plan_id, "synced_at": p.synced_at,
+    }  # fmt: skip
+
+
+@plans_app.command("list")
+def plans_list(as_json: bool = JsonOption) -> None:
+    """Every plan in the database and its Stripe plan id."""
+    from ncm.billing import plans
+
+    emit([_plan_record(p) for p in run(plans.list_plans)], as_json, title="plans")
+
+
+@plans_app.command("set")
+def plans_set(
+    code: str = typer.Argument(..., help="e.g. vip_monthly"),
+    name: str = typer.Option(..., "--name"),
+    interval: str = typer.Option(..., "--interval", help="MONTH or YEAR."),
+    amount: int = typer.Option(..., "--amount", help="Minor units (1500 = 15.00 CNY)."),
+    currency: str = typer.Option("CNY", "--currency"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create or edit a plan in the database (then run `plans sync`)."""
+    from ncm.billing import plans
+    from ncm.billing.models import Interval
+    from ncm.errors import InvalidInput
+
+    async def work() -> Any:
+        try:
+            wanted = Interval(interval.upper())
+        except ValueError:
+            raise InvalidInput("interval is MONTH or YEAR", field="interval") from None
+        return await plans.set_plan(code, name=name, interval=wanted, amount=amount,
+                                    currency=currency)  # fmt: skip
+
+    emit_one(_plan_record(run(work)), as_json, title="plan")
+
+
+@plans_app.command("sync")
+def plans_sync(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would change."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create or update the Stripe product and plan of every plan (idempotent). The default
+    VIP monthly and yearly plans are added to an empty database first."""
+    from ncm.billing import plans
+
+    async def work() -> list[dict[str, Any]]:
+        if not await plans.list_plans():
+            await plans.ensure_default_plans()
+        changes = await plans.sync(dry_run=dry_run)
+        return [{"plan": c.plan, "action": c.action, "stripe_id": c.stripe_plan_id}
+                for c in changes]  # fmt: skip
+
+    emit(run(work), as_json, title="plans sync" + (" (dry run)" if dry_run else ""))
+
+
+@member_app.command("show")
+def member_show(
+    user: str = typer.Argument(..., help="Id, email or handle."), as_json: bool = JsonOption
+) -> None:
+    """Whether the user is a member, until when, and every period of the ledger."""
+    from ncm.accounts import service as accounts
+    from ncm.billing import ledger
+
+    async def work() -> dict[str, Any]:
+        found = await accounts.find_user(user)
+        m = await ledger.membership(found.id)
+        sub = m.subscription
+        return {
+            "user_id": found.id, "handle": found.handle, "active": m.active,
+            "tier": m.entitlement.tier, "active_until": m.entitlement.active_until,
+            "source": m.entitlement.source, "auto_renew": m.auto_renew,
+            "subscription": sub.stripe_id if sub else None,
+            "status": sub.status if sub else None,
+            "periods": [
+                {"source": p.source, "reference": p.reference, "starts_at": p.starts_at,
+                 "ends_at": p.ends_at, "amount": p.amount, "currency": p.currency,
+                 "refunded": p.refunded, "revoked": p.revoked_at is not None, "note": p.note}
+                for p in m.periods
+            ],
+        }  # fmt: skip
+
+    record = run(work)
+    if as_json:
+        emit_one(_jsonable(record), True)
+        return
+    periods = record.pop("periods")
+    emit_one(record, False, title="membership")
+    emit(periods, False, title="periods")
+
+
+def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
+    from ncm.cli.common import _plain
+
+    out = dict(record)
+    out["periods"] = [{k: _plain(v) for k, v in p.items()} for p in record["periods"]]
+    return out
+
+
+@app.command()
+def grant(
+    user: str = typer.Argument(..., help="Id, email or handle."),
+    days: int = typer.Option(..., "--days", min=1, help="How many days of membership."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept on the period)."),
+    grant_id: str | None = typer.Option(None, "--grant-id", help="Makes re-running a no-op."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Give a user membership days, after their current membership ends (or from now)."""
+    from ncm.accounts import service as accounts
+    from ncm.billing import ledger
+
+    async def work() -> dict[str, Any]:
+        found = await accounts.find_user(user)
+        p = await ledger.grant(found.id, days, reason, grant_id=grant_id, operator=operator())
+        return {"user_id": found.id, "reference": p.reference, "starts_at": p.starts_at,
+                "ends_at": p.ends_at, "note": p.note}  # fmt: skip
+
+    emit_one(run(work), as_json, title="granted")
+
+
+@events_app.command("list")
+def events_list(
+    failed: bool = typer.Option(False, "--failed", help="Only events that failed."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = JsonOption,
+) -> None:
+    """Received webhook events, newest first."""
+    from ncm.billing import webhooks
+
+    async def work() -> list[dict[str, Any]]:
+        return [
+            {"id": e.stripe_id, "type": e.type, "status": e.status, "attempts": e.attempts,
+             "created": e.created, "received_at": e.received_at, "error": e.last_error[:120]}
+            for e in await webhooks.list_events(failed=failed, limit=limit)
+        ]  # fmt: skip
+
+    emit(run(work), as_json, title="failed events" if failed else "events")
+
+
+@events_app.command("replay")
+def events_replay(
+    event_id: str = typer.Argument(..., help="The Stripe event id (evt_...)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Process a stored event again (idempotent), e.g. after fixing what made it fail."""
+    from ncm.billing import webhooks
+
+    async def work() -> dict[str, Any]:
+        status = await webhooks.replay(event_id)
+        return {"id": event_id, "status": status}
+
+    record = run(work)
+    emit_one(record, as_json, title="replayed")
+    if record["status"] == "FAILED":
+        raise typer.Exit(1)
+
+
+@app.command()
+def reconcile(
+    since: datetime | None = typer.Option(None, "--since", formats=["%Y-%m-%d"],
+                                          help="Only subscriptions created since (UTC)."),
+    execute: bool = typer.Option(False, "--execute", help="Repair (default: dry run)."),
+    as_json: bool = JsonOption,
+) -> None:  # fmt: skip
+    """Compare local subscriptions and paid periods with Stripe; repair with --execute."""
+    from ncm.billing.reconcile import reconcile as do_reconcile
+
+    start = since.replace(tzinfo=UTC) if since else None
+    drift = run(lambda: do_reconcile(since=start, execute=execute))
+    rows = [{"subscription": d.subscription, "user_id": d.user_id, "problem": d.problem,
+             "repaired": d.repaired} for d in drift]  # fmt: skip
+    emit(rows, as_json, title="drift" + ("" if execute else " (dry run: pass --execute)"))
+    if not as_json and not rows:
+        console.print("Local state matches Stripe.")

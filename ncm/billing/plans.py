@@ -1,0 +1,122 @@
+"""Plans live in the database; ``sync`` makes Stripe match them.
+
+Stripe plan amounts are immutable, so a plan's Stripe id embeds its price
+(``ncm_vip_monthly_1500_cny``): a new price creates a new Stripe plan and deactivates the
+old one (existing subscribers keep their price, as Stripe does). Ids are deterministic, so a
+sync is idempotent and a half-finished one completes on the next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ncm.billing.entitlement import utcnow
+from ncm.billing.models import Interval, Plan
+from ncm.billing.stripe import gateway
+from ncm.errors import InvalidInput, NotFound
+
+DEFAULT_PLANS = [
+    {"code": "vip_monthly", "name": "VIP monthly", "interval": Interval.MONTH,
+     "amount": 1500, "currency": "CNY"},
+    {"code": "vip_yearly", "name": "VIP yearly", "interval": Interval.YEAR,
+     "amount": 15800, "currency": "CNY"},
+]  # fmt: skip
+
+TIER_NAMES = {"VIP": "NCM VIP membership"}
+
+
+@dataclass(frozen=True)
+class SyncChange:
+    plan: str
+    action: str  # created, unchanged, product-created, product-renamed, repriced
+    stripe_plan_id: str
+
+
+async def ensure_default_plans() -> list[Plan]:
+    """Insert the default plans if missing (never overwrites an operator's edit)."""
+    for spec in DEFAULT_PLANS:
+        await Plan.get_or_create(code=spec["code"], defaults={k: v for k, v in spec.items()})
+    return await list_plans()
+
+
+async def list_plans(*, active_only: bool = False) -> list[Plan]:
+    query = Plan.all()
+    if active_only:
+        query = query.filter(active=True)
+    return await query.order_by("amount", "id")
+
+
+async def get_plan(code_or_id: str | int) -> Plan:
+    text = str(code_or_id)
+    plan = await (Plan.get_or_none(id=int(text)) if text.isdigit() else Plan.get_or_none(code=text))
+    if plan is None:
+        raise NotFound("No such plan.", field="planId")
+    return plan
+
+
+async def set_plan(
+    code: str, *, name: str, interval: Interval, amount: int, currency: str, tier: str = "VIP"
+) -> Plan:
+    """Create or edit a plan in the database (``sync`` then pushes it to Stripe)."""
+    currency = currency.upper()
+    if amount <= 0:
+        raise InvalidInput("The amount is in minor units and must be positive.", field="amount")
+    if len(currency) != 3 or not currency.isalpha():
+        raise InvalidInput("The currency is an ISO 4217 code like CNY.", field="currency")
+    plan, _ = await Plan.update_or_create(
+        code=code,
+        defaults={"name": name, "interval": interval, "amount": amount, "currency": currency,
+                  "tier": tier},
+    )  # fmt: skip
+    return plan
+
+
+def stripe_plan_id(plan: Plan) -> str:
+    return f"ncm_{plan.code}_{plan.amount}_{plan.currency.lower()}"
+
+
+async def sync(*, dry_run: bool = False) -> list[SyncChange]:
+    """Create or update the Stripe product and plan of every plan; report what changed."""
+    stripe = gateway()
+    changes: list[SyncChange] = []
+    products_seen: set[str] = set()
+    for plan in await list_plans():
+        product_id = f"ncm_{plan.tier.lower()}"
+        product_name = TIER_NAMES.get(plan.tier, f"NCM {plan.tier} membership")
+        wanted = stripe_plan_id(plan)
+        if product_id not in products_seen:
+            products_seen.add(product_id)
+            product = await stripe.retrieve_product(product_id)
+            if product is None:
+                changes.append(SyncChange(plan.code, "product-created", product_id))
+                if not dry_run:
+                    await stripe.create_product(product_id, product_name, f"product:{product_id}")
+            elif product.get("name") != product_name:
+                changes.append(SyncChange(plan.code, "product-renamed", product_id))
+                if not dry_run:
+                    await stripe.update_product(
+                        product_id, product_name, f"product:{product_id}:{product_name}"
+                    )
+        remote = await stripe.retrieve_plan(wanted)
+        if remote is None:
+            action = (
+                "repriced" if plan.stripe_plan_id and plan.stripe_plan_id != wanted else ("created")
+            )
+            changes.append(SyncChange(plan.code, action, wanted))
+            if not dry_run:
+                await stripe.create_plan(
+                    wanted, product=product_id, amount=plan.amount, currency=plan.currency,
+                    interval=plan.interval.value.lower(), nickname=plan.name, key=f"plan:{wanted}",
+                )  # fmt: skip
+        else:
+            changes.append(SyncChange(plan.code, "unchanged", wanted))
+        old = plan.stripe_plan_id
+        if not dry_run and old != wanted:
+            if old:
+                await stripe.deactivate_plan(old, f"deactivate:{old}")
+            plan.stripe_plan_id = wanted
+            plan.stripe_product_id = product_id
+        if not dry_run:
+            plan.synced_at = utcnow()
+            await plan.save()
+    return changes

@@ -1,0 +1,321 @@
+"""The one module that talks to Stripe: a thin async wrapper over the Stripe SDK.
+
+Everything returns plain dicts (``to_dict()``), so the rest of billing never sees SDK types
+and a fake gateway is trivial. Every write takes an idempotency key. Every call has a
+timeout; network failures, timeouts, 5xx and rate limits become
+``PaymentProviderUnavailable``; a declined card becomes ``PaymentDeclined``.
+
+Subscriptions and Checkout use the ``plan`` ids we create (in Stripe a Plan is also a Price
+with the same id), which keeps the same calls working against localstripe in the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import stripe
+
+from ncm.billing.errors import (
+    BillingNotConfigured,
+    InvalidSignature,
+    PaymentDeclined,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
+)
+from ncm.config import Settings, get_settings
+from ncm.errors import Conflict
+
+log = logging.getLogger("ncm.billing.stripe")
+
+TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+MAX_NETWORK_RETRIES = 2  # the SDK retries idempotently (same key) on network errors / 409 / 5xx
+WEBHOOK_TOLERANCE = 300  # seconds, as Stripe's own libraries
+
+Obj = dict[str, Any]
+
+
+def _to_dict(obj: Any) -> Obj:
+    if isinstance(obj, dict):
+        return obj
+    result: Obj = obj.to_dict()
+    return result
+
+
+class _HTTPXClient(stripe.HTTPXClient):
+    """The SDK hands httpx the form-encoded body as ``data=`` (a string), which httpx 0.28
+    deprecates; send it as ``content=``, byte for byte the same request."""
+
+    def _get_request_args_kwargs(self, method: str, url: str, headers: Any, post_data: Any) -> Any:
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        body = kwargs.pop("data", None)
+        if body:
+            kwargs["content"] = body
+        return args, kwargs
+
+
+class StripeGateway:
+    """Stripe calls used by billing. One client per event loop (the HTTP pool is bound to
+    the loop that opened it)."""
+
+    def __init__(self, api_key: str, api_base: str | None = None) -> None:
+        self.api_key = api_key
+        self.api_base = api_base
+        self._clients: dict[int, stripe.StripeClient] = {}
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        loop_id = id(asyncio.get_running_loop())
+        found = self._clients.get(loop_id)
+        if found is None:
+            self._clients.clear()  # an old loop is gone (one-shot CLI runs, test sessions)
+            found = stripe.StripeClient(
+                self.api_key,
+                base_addresses={"api": self.api_base} if self.api_base else None,
+                http_client=_HTTPXClient(timeout=TIMEOUT),
+                max_network_retries=MAX_NETWORK_RETRIES,
+            )
+            self._clients[loop_id] = found
+        return found
+
+    async def _call(self, what: str, request: Callable[[], Awaitable[Any]]) -> Obj:
+        try:
+            return _to_dict(await request())
+        except stripe.CardError as exc:
+            raise PaymentDeclined(
+                exc.user_message or "Your card was declined.", decline_code=exc.code
+            ) from exc
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            log.warning("stripe unavailable", extra={"call": what, "error": str(exc)})
+            raise PaymentProviderUnavailable() from exc
+        except stripe.APIError as exc:  # 5xx
+            log.warning("stripe server error", extra={"call": what, "error": str(exc)})
+            raise PaymentProviderUnavailable() from exc
+        except stripe.IdempotencyError as exc:
+            raise Conflict(
+                "This request was already made with other parameters.", code="IDEMPOTENCY"
+            ) from exc
+        except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+            log.error("stripe rejected our credentials", extra={"call": what})
+            raise PaymentProviderUnavailable("Payments are misconfigured; try later.") from exc
+        except stripe.StripeError as exc:
+            raise PaymentProviderError(exc.user_message or str(exc)) from exc
+
+    async def _maybe(self, what: str, request: Callable[[], Awaitable[Any]]) -> Obj | None:
+        """A retrieve that answers ``None`` for a missing object."""
+        try:
+            return await self._call(what, request)
+        except PaymentProviderError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, stripe.InvalidRequestError) and cause.http_status == 404:
+                return None
+            raise
+
+    @staticmethod
+    def _key(key: str) -> stripe.RequestOptions:
+        return {"idempotency_key": key}
+
+    # products and plans ------------------------------------------------------------------
+
+    async def retrieve_product(self, product_id: str) -> Obj | None:
+        return await self._maybe(
+            "products.retrieve", lambda: self.client.v1.products.retrieve_async(product_id)
+        )
+
+    async def create_product(self, product_id: str, name: str, key: str) -> Obj:
+        return await self._call(
+            "products.create",
+            lambda: self.client.v1.products.create_async(
+                {"id": product_id, "name": name}, self._key(key)
+            ),
+        )
+
+    async def update_product(self, product_id: str, name: str, key: str) -> Obj:
+        return await self._call(
+            "products.update",
+            lambda: self.client.v1.products.update_async(
+                product_id, {"name": name}, self._key(key)
+            ),
+        )
+
+    async def retrieve_plan(self, plan_id: str) -> Obj | None:
+        return await self._maybe(
+            "plans.retrieve", lambda: self.client.v1.plans.retrieve_async(plan_id)
+        )
+
+    async def create_plan(
+        self, plan_id: str, *, product: str, amount: int, currency: str, interval: str,
+        nickname: str, key: str,
+    ) -> Obj:  # fmt: skip
+        params: Any = {
+            "id": plan_id,
+            "product": product,
+            "amount": amount,
+            "currency": currency.lower(),
+            "interval": interval,
+            "nickname": nickname,
+        }
+        return await self._call(
+            "plans.create", lambda: self.client.v1.plans.create_async(params, self._key(key))
+        )
+
+    async def deactivate_plan(self, plan_id: str, key: str) -> Obj:
+        return await self._call(
+            "plans.update",
+            lambda: self.client.v1.plans.update_async(plan_id, {"active": False}, self._key(key)),
+        )
+
+    # customers and payment methods ------------------------------------------------------
+
+    async def create_customer(self, *, user_id: int, email: str, name: str, key: str) -> Obj:
+        params: Any = {"email": email, "name": name, "metadata": {"ncm_user_id": str(user_id)}}
+        return await self._call(
+            "customers.create",
+            lambda: self.client.v1.customers.create_async(params, self._key(key)),
+        )
+
+    async def attach_payment_method(self, customer: str, payment_method: str, key: str) -> Obj:
+        pm = await self._call(
+            "payment_methods.attach",
+            lambda: self.client.v1.payment_methods.attach_async(
+                payment_method, {"customer": customer}, self._key(key)
+            ),
+        )
+        params: Any = {"invoice_settings": {"default_payment_method": pm["id"]}}
+        await self._call(
+            "customers.update",
+            lambda: self.client.v1.customers.update_async(
+                customer, params, self._key(f"{key}:default")
+            ),
+        )
+        return pm
+
+    # subscriptions ----------------------------------------------------------------------
+
+    async def create_subscription(
+        self, *, customer: str, plan_id: str, user_id: int, key: str
+    ) -> Obj:
+        params: Any = {
+            "customer": customer,
+            "items": [{"plan": plan_id}],
+            "metadata": {"ncm_user_id": str(user_id)},
+            "expand": ["latest_invoice"],
+        }
+        return await self._call(
+            "subscriptions.create",
+            lambda: self.client.v1.subscriptions.create_async(params, self._key(key)),
+        )
+
+    async def retrieve_subscription(self, subscription_id: str) -> Obj | None:
+        return await self._maybe(
+            "subscriptions.retrieve",
+            lambda: self.client.v1.subscriptions.retrieve_async(subscription_id),
+        )
+
+    async def update_subscription(self, subscription_id: str, params: Obj, key: str) -> Obj:
+        update: Any = params
+        return await self._call(
+            "subscriptions.update",
+            lambda: self.client.v1.subscriptions.update_async(
+                subscription_id, update, self._key(key)
+            ),
+        )
+
+    async def retrieve_invoice(self, invoice_id: str) -> Obj | None:
+        return await self._maybe(
+            "invoices.retrieve", lambda: self.client.v1.invoices.retrieve_async(invoice_id)
+        )
+
+    async def cancel_subscription(self, subscription_id: str, key: str) -> Obj:
+        """End a subscription now (not at period end)."""
+        return await self._call(
+            "subscriptions.cancel",
+            lambda: self.client.v1.subscriptions.cancel_async(
+                subscription_id, None, self._key(key)
+            ),
+        )
+
+    async def list_subscriptions(self, *, created_gte: int | None = None) -> AsyncIterator[Obj]:
+        """Every subscription (all statuses), newest first, page by page; with
+        ``created_gte`` it stops at the first older one (lists are ordered by creation)."""
+        after: str | None = None
+        while True:
+            params: Any = {"limit": 100, "status": "all"}
+            if after:
+                params["starting_after"] = after
+            page = await self._call("subscriptions.list", functools.partial(
+                self.client.v1.subscriptions.list_async, params))  # fmt: skip
+            for item in page.get("data", []):
+                if created_gte is not None and int(item.get("created") or 0) < created_gte:
+                    return
+                yield item
+            if not page.get("has_more") or not page.get("data"):
+                return
+            after = page["data"][-1]["id"]
+
+    # hosted pages -----------------------------------------------------------------------
+
+    async def create_checkout_session(
+        self, *, customer: str, plan_id: str, user_id: int, success_url: str, cancel_url: str,
+        key: str,
+    ) -> Obj:  # fmt: skip
+        params: Any = {
+            "mode": "subscription",
+            "customer": customer,
+            "client_reference_id": str(user_id),
+            "line_items": [{"price": plan_id, "quantity": 1}],
+            "subscription_data": {"metadata": {"ncm_user_id": str(user_id)}},
+            "metadata": {"ncm_user_id": str(user_id)},
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        return await self._call(
+            "checkout.sessions.create",
+            lambda: self.client.v1.checkout.sessions.create_async(params, self._key(key)),
+        )
+
+    async def create_portal_session(self, *, customer: str, return_url: str) -> Obj:
+        params: Any = {"customer": customer, "return_url": return_url}
+        return await self._call(
+            "billing_portal.sessions.create",
+            lambda: self.client.v1.billing_portal.sessions.create_async(params),
+        )
+
+
+def verify_event(payload: bytes, sig_header: str | None, secret: str) -> Obj:
+    """The event as a dict if ``Stripe-Signature`` is valid and fresh (HMAC-SHA256 over
+    ``"{t}.{payload}"``, 300 s tolerance); else ``InvalidSignature``."""
+    if not sig_header:
+        raise InvalidSignature("Missing Stripe-Signature header.")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"), sig_header, secret, WEBHOOK_TOLERANCE
+        )
+        event: Obj = json.loads(payload)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidSignature(f"Bad webhook signature: {exc}") from exc
+    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+        raise InvalidSignature("The payload is not a Stripe event.")
+    return event
+
+
+_gateway: StripeGateway | None = None
+_gateway_key: tuple[str, str | None] | None = None
+
+
+def gateway(settings: Settings | None = None) -> StripeGateway:
+    """The process's gateway, built from settings (rebuilt if they change, as in tests)."""
+    global _gateway, _gateway_key
+    settings = settings or get_settings()
+    if not settings.stripe_api_key:
+        raise BillingNotConfigured()
+    key = (settings.stripe_api_key, settings.stripe_api_base)
+    if _gateway is None or _gateway_key != key:
+        _gateway = StripeGateway(settings.stripe_api_key, settings.stripe_api_base)
+        _gateway_key = key
+    return _gateway

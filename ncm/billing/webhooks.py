@@ -1,0 +1,219 @@
+"""Stripe webhook events: receive (verify, record, enqueue) and process (in a job).
+
+Receiving is the fast path the HTTP handler runs: verify the signature, insert the event
+under its unique Stripe id, enqueue its processing and answer. A redelivered event finds its
+row and does no new work. Processing re-reads subscriptions from Stripe and merges invoices
+and refunds into the ledger (see ``ncm.billing.sync``), so duplicates and any order of
+delivery end in the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from ncm.billing import ledger, sync
+from ncm.billing.entitlement import utcnow
+from ncm.billing.errors import BillingNotConfigured, PaymentProviderUnavailable
+from ncm.billing.models import EventStatus, StripeEvent
+from ncm.billing.stripe import gateway, verify_event
+from ncm.config import Settings, get_settings
+from ncm.errors import NotFound
+
+log = logging.getLogger("ncm.billing.webhooks")
+
+MAX_ATTEMPTS = 20  # a provider outage longer than this many retries needs an operator
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Received:
+    event_id: int
+    stripe_id: str
+    type: str
+    duplicate: bool
+
+
+async def receive(
+    payload: bytes, signature: str | None, settings: Settings | None = None
+) -> Received:
+    """Verify, record and enqueue one delivery. Raises ``InvalidSignature``."""
+    settings = settings or get_settings()
+    if not settings.stripe_webhook_secret:
+        raise BillingNotConfigured("The Stripe webhook secret is not configured.")
+    event = verify_event(payload, signature, settings.stripe_webhook_secret)
+    stripe_id = str(event["id"])
+    try:
+        row = await StripeEvent.create(
+            stripe_id=stripe_id, type=str(event["type"])[:100],
+            created=sync.ts(event.get("created")) or utcnow(), payload=payload.decode("utf-8"),
+        )  # fmt: skip
+        duplicate = False
+    except IntegrityError:
+        found = await StripeEvent.get_or_none(stripe_id=stripe_id)
+        if found is None:  # pragma: no cover - the conflicting insert rolled back
+            raise
+        row, duplicate = found, True
+    if not duplicate or row.status == EventStatus.PENDING:
+        # A pending duplicate may mean the first enqueue was lost: the job id dedupes.
+        await enqueue_processing(row)
+    return Received(row.id, stripe_id, row.type, duplicate)
+
+
+async def enqueue_processing(row: StripeEvent, *, retry: bool = False) -> None:
+    """One job per event id (arq dedupes it while queued or its result lives); a retry
+    after that needs a fresh job id."""
+    from ncm.billing.jobs import process_stripe_event
+    from ncm.jobs import enqueue
+
+    job_id = f"stripe-event:{row.stripe_id}" + (f":retry{row.attempts}" if retry else "")
+    await enqueue(process_stripe_event, row.id, job_id=job_id)
+
+
+# processing -----------------------------------------------------------------------------
+
+Handler = Callable[[BaseDBAsyncClient, Obj], Awaitable[None]]
+
+
+async def _locked_user(conn: BaseDBAsyncClient, obj: Obj) -> int:
+    user_id = await sync.user_for(conn, obj)
+    if user_id is None:
+        raise NotFound(f"No user for Stripe customer {sync.ref(obj.get('customer'))!r}.")
+    await ledger.lock_user(conn, user_id)
+    return user_id
+
+
+async def _refresh_subscription(conn: BaseDBAsyncClient, user_id: int, sub_id: str) -> None:
+    fresh = await gateway().retrieve_subscription(sub_id)
+    if fresh is None:
+        raise NotFound(f"Stripe has no subscription {sub_id!r}.")
+    await sync.apply_subscription(conn, user_id, fresh)
+
+
+async def on_subscription(conn: BaseDBAsyncClient, obj: Obj) -> None:
+    user_id = await _locked_user(conn, obj)
+    await _refresh_subscription(conn, user_id, obj["id"])
+
+
+async def on_checkout_completed(conn: BaseDBAsyncClient, obj: Obj) -> None:
+    user_id = await _locked_user(conn, obj)
+    sub_id = sync.ref(obj.get("subscription"))
+    if sub_id:
+        await _refresh_subscription(conn, user_id, sub_id)
+
+
+async def on_invoice_paid(conn: BaseDBAsyncClient, obj: Obj) -> None:
+    user_id = await _locked_user(conn, obj)
+    if obj.get("status") not in (None, "paid"):
+        return
+    await sync.apply_invoice_paid(conn, user_id, obj)
+
+
+async def on_invoice_failed(conn: BaseDBAsyncClient, obj: Obj) -> None:
+    user_id = await _locked_user(conn, obj)
+    await sync.apply_invoice_failed(conn, user_id, obj)
+    sub_id = sync.invoice_subscription(obj)
+    if sub_id:  # past_due (or canceled) as Stripe now says
+        await _refresh_subscription(conn, user_id, sub_id)
+
+
+async def on_charge_refunded(conn: BaseDBAsyncClient, obj: Obj) -> None:
+    user_id = await sync.user_for(conn, obj)
+    if user_id is not None:
+        await ledger.lock_user(conn, user_id)
+    await sync.apply_charge_refunded(conn, obj)
+
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": on_checkout_completed,
+    "customer.subscription.created": on_subscription,
+    "customer.subscription.updated": on_subscription,
+    "customer.subscription.deleted": on_subscription,
+    "customer.subscription.paused": on_subscription,
+    "customer.subscription.resumed": on_subscription,
+    "invoice.paid": on_invoice_paid,
+    "invoice.payment_succeeded": on_invoice_paid,  # what localstripe (and older setups) send
+    "invoice.payment_failed": on_invoice_failed,
+    "charge.refunded": on_charge_refunded,
+}
+
+
+async def process(event_id: int, *, force: bool = False) -> EventStatus:
+    """Apply one recorded event (idempotent). ``PaymentProviderUnavailable`` propagates with
+    the event left PENDING, so the job retries; any other failure marks it FAILED."""
+    row = await StripeEvent.get_or_none(id=event_id)
+    if row is None:
+        raise NotFound("No such event.")
+    if row.status in (EventStatus.PROCESSED, EventStatus.IGNORED) and not force:
+        return row.status
+    handler = HANDLERS.get(row.type)
+    if handler is None:
+        await _finish(row.id, EventStatus.IGNORED, "")
+        return EventStatus.IGNORED
+    obj = json.loads(row.payload)["data"]["object"]
+    try:
+        async with in_transaction() as conn:
+            await handler(conn, obj)
+            await StripeEvent.filter(id=row.id).using_db(conn).update(
+                status=EventStatus.PROCESSED, processed_at=utcnow(), last_error="",
+                attempts=F("attempts") + 1,
+            )  # fmt: skip
+    except PaymentProviderUnavailable as exc:
+        status = EventStatus.PENDING if row.attempts + 1 < MAX_ATTEMPTS else EventStatus.FAILED
+        await _finish(row.id, status, f"provider unavailable: {exc.message}", count=True)
+        raise
+    except Exception as exc:
+        log.exception("stripe event failed", extra={"event": row.stripe_id, "type": row.type})
+        await _finish(row.id, EventStatus.FAILED, f"{type(exc).__name__}: {exc}", count=True)
+        return EventStatus.FAILED
+    return EventStatus.PROCESSED
+
+
+async def _finish(event_id: int, status: EventStatus, error: str, *, count: bool = False) -> None:
+    """Record an outcome; never downgrades an event another run already processed."""
+    values: dict[str, Any] = {"status": status, "last_error": error[:2000]}
+    if count:
+        values["attempts"] = F("attempts") + 1
+    if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
+        values["processed_at"] = utcnow()
+    await StripeEvent.filter(id=event_id).exclude(status=EventStatus.PROCESSED).update(**values)
+
+
+async def replay(stripe_id: str) -> EventStatus:
+    """Process an event again from its stored payload (operators: after fixing a cause)."""
+    row = await StripeEvent.get_or_none(stripe_id=stripe_id)
+    if row is None and stripe_id.isdigit():
+        row = await StripeEvent.get_or_none(id=int(stripe_id))
+    if row is None:
+        raise NotFound("No such event.", field="event")
+    return await process(row.id, force=True)
+
+
+async def requeue_stale(older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Re-enqueue events still pending after a while (a lost enqueue, a provider outage)."""
+    cutoff = datetime.now(UTC) - older_than
+    rows = (
+        await StripeEvent.filter(status=EventStatus.PENDING, received_at__lt=cutoff)
+        .order_by("id")
+        .limit(1000)
+    )
+    for row in rows:
+        await enqueue_processing(row, retry=True)
+    return len(rows)
+
+
+async def list_events(*, failed: bool = False, limit: int = 50) -> list[StripeEvent]:
+    query = StripeEvent.all()
+    if failed:
+        query = query.filter(status=EventStatus.FAILED)
+    return await query.order_by("-id").limit(limit)

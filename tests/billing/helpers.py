@@ -1,0 +1,102 @@
+"""Stripe-shaped events signed exactly as Stripe signs them, and waiting for processing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from typing import Any
+
+WEBHOOK_SECRET = "whsec_test_ncm_billing_secret"
+
+
+def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """``Stripe-Signature``: ``t=<unix>,v1=<hex HMAC-SHA256 of "{t}.{payload}">``."""
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
+    return f"t={t},v1={digest}"
+
+
+def event(type_: str, obj: dict[str, Any], *, event_id: str | None = None,
+          created: int | None = None) -> dict[str, Any]:  # fmt: skip
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": created or int(time.time()),
+        "livemode": False,
+        "pending_webhooks": 1,
+        "type": type_,
+        "data": {"object": obj},
+    }
+
+
+async def post_event(http: Any, evt: dict[str, Any], **sign_kwargs: Any) -> Any:
+    payload = json.dumps(evt)
+    return await http.post(
+        "/webhooks/stripe", content=payload,
+        headers={"stripe-signature": sign(payload, **sign_kwargs),
+                 "content-type": "application/json"},
+    )  # fmt: skip
+
+
+def invoice(inv_id: str, *, customer: str, subscription: str, start: int, end: int,
+            amount: int = 1500, currency: str = "cny", reason: str = "subscription_cycle",
+            payment_intent: str | None = None, status: str = "paid", discount: int = 0,
+            tax: int = 0) -> dict[str, Any]:  # fmt: skip
+    return {
+        "id": inv_id, "object": "invoice", "customer": customer, "subscription": subscription,
+        "status": status, "billing_reason": reason, "amount_paid": amount if status == "paid"
+        else 0, "amount_due": amount, "currency": currency, "tax": tax,
+        "total_discount_amounts": [{"amount": discount, "discount": "di_1"}] if discount else [],
+        "payment_intent": payment_intent or f"pi_{inv_id}",
+        "lines": {"object": "list", "data": [
+            {"id": f"il_{inv_id}", "amount": amount, "proration": False,
+             "period": {"start": start, "end": end}}]},
+    }  # fmt: skip
+
+
+def charge(charge_id: str, *, customer: str, payment_intent: str, amount: int,
+           refunded_amount: int, created: int) -> dict[str, Any]:  # fmt: skip
+    return {
+        "id": charge_id, "object": "charge", "customer": customer,
+        "payment_intent": payment_intent, "amount": amount, "amount_refunded": refunded_amount,
+        "currency": "cny", "refunded": refunded_amount >= amount, "created": created,
+        "refunds": {"data": [{"id": f"re_{charge_id}_{refunded_amount}", "amount":
+                              refunded_amount, "created": created + 60}]},
+    }  # fmt: skip
+
+
+async def process_pending() -> None:
+    """Run what the webhooks enqueued: in-process jobs drain; with Redis, a burst worker."""
+    from ncm import jobs
+    from ncm.redis_pool import get_redis
+
+    await jobs.drain()
+    redis = await get_redis()
+    if redis is None:
+        return
+    from arq.worker import Worker
+
+    from ncm.worker import WorkerSettings
+
+    worker = Worker(
+        functions=WorkerSettings.functions, redis_pool=redis, burst=True, handle_signals=False,
+        poll_delay=0.01, max_jobs=8,
+    )  # fmt: skip
+    await worker.main()
+
+
+async def wait_for(predicate: Any, within: float = 15.0) -> None:
+    """Poll an async predicate (localstripe delivers webhooks about a second later)."""
+    deadline = time.monotonic() + within
+    while True:
+        await process_pending()
+        if await predicate():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the webhook to be processed")
+        await asyncio.sleep(0.2)

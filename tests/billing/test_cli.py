@@ -1,0 +1,73 @@
+"""``ncm billing``: the real command in a subprocess against the test database."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ncm.billing import subscriptions
+from ncm.billing.models import MembershipPeriod, StripeEvent, Subscription
+from ncm.billing.subscriptions import StartMode
+from tests.billing.helpers import event, invoice, process_pending, sign
+from tests.cli.helpers import ncm, ncm_json
+from tests.conftest import make_user
+
+
+async def test_plans_sync_then_list(stripe_env: str) -> None:
+    changes = ncm_json("billing", "plans", "sync")
+    assert {c["action"] for c in changes} >= {"created", "product-created"}
+    assert {c["action"] for c in ncm_json("billing", "plans", "sync")} == {"unchanged"}
+    listed = ncm_json("billing", "plans", "list")
+    assert [(p["code"], p["amount"], p["stripe_plan_id"]) for p in listed] == [
+        ("vip_monthly", 1500, "ncm_vip_monthly_1500_cny"),
+        ("vip_yearly", 15800, "ncm_vip_yearly_15800_cny"),
+    ]
+
+
+async def test_grant_and_member_show() -> None:
+    user = await make_user()
+    granted = ncm_json("billing", "grant", user.handle, "--days", "7", "--reason", "ticket 9",
+                       "--grant-id", "t9")  # fmt: skip
+    again = ncm_json("billing", "grant", str(user.id), "--days", "7", "--reason", "ticket 9",
+                     "--grant-id", "t9")  # fmt: skip
+    assert granted["reference"] == again["reference"] == "admin:t9"
+    shown = ncm_json("billing", "member", "show", user.email)
+    assert shown["active"] is True and shown["source"] == "ADMIN_GRANT"
+    assert [p["reference"] for p in shown["periods"]] == ["admin:t9"]
+    bad = ncm("billing", "grant", user.handle, "--days", "7", "--reason", " ")
+    assert bad.returncode == 1 and "reason" in bad.stderr
+
+
+async def test_events_list_failed_and_replay() -> None:
+    from ncm.billing import webhooks
+
+    now = int(time.time())
+    evt = event("invoice.paid", invoice("in_c", customer="cus_unknown", subscription="sub_x",
+                                        start=now, end=now + 86400))  # fmt: skip
+    payload = json.dumps(evt)
+    await webhooks.receive(payload.encode(), sign(payload))
+    await process_pending()  # its job: in-process, or a burst arq worker
+    failed = ncm_json("billing", "events", "list", "--failed")
+    assert [(e["id"], e["status"]) for e in failed] == [(evt["id"], "FAILED")]
+    replay = ncm("billing", "events", "replay", evt["id"])
+    assert replay.returncode == 1  # still no such customer
+    assert (await StripeEvent.get()).attempts == 2
+
+
+async def test_reconcile_reports_then_repairs_drift(vip_plans: Any) -> None:
+    user = await make_user()
+    await subscriptions.start_membership(
+        user, "vip_monthly", mode=StartMode.DIRECT, payment_method_id="pm_card_visa"
+    )
+    assert ncm_json("billing", "reconcile") == []
+    await Subscription.filter(user_id=user.id).update(status="past_due")
+    await MembershipPeriod.filter(user_id=user.id).delete()
+    dry = ncm_json("billing", "reconcile")
+    assert {d["repaired"] for d in dry} == {False} and len(dry) == 2
+    assert await MembershipPeriod.filter(user_id=user.id).count() == 0
+    fixed = ncm_json("billing", "reconcile", "--execute")
+    assert {d["repaired"] for d in fixed} == {True}
+    assert (await Subscription.get(user_id=user.id)).status == "active"
+    assert await MembershipPeriod.filter(user_id=user.id, source="PAID").count() == 1
+    assert ncm_json("billing", "reconcile", "--since", "2000-01-01") == []
