@@ -16,11 +16,17 @@ def demo(
     if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if tracks exist."),
     as_json: bool = JsonOption,
 ) -> None:
-    """A small believable catalog with real audio files generated here (works offline)."""
+    """A small believable catalog with real audio files generated here (works offline), the
+    demo users and the default membership plans (not synced to Stripe)."""
+    from ncm.billing.plans import ensure_default_plans
     from ncm.catalog.demo import seed_demo
 
-    report = run(lambda: seed_demo(if_empty=if_empty))
-    emit_one(report, as_json, title="demo catalog")
+    async def seed() -> dict[str, object]:
+        report = await seed_demo(if_empty=if_empty)
+        report["membership_plans"] = len(await ensure_default_plans())
+        return report
+
+    emit_one(run(seed), as_json, title="demo catalog")
 
 
 @app.command()

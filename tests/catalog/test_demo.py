@@ -174,3 +174,17 @@ async def test_existing_demo_users_are_left_alone() -> None:
     await admin.refresh_from_db()
     assert admin.role == Role.LISTENER and admin.email == "admin@example.com"
     assert not await User.filter(email="admin@demo.ncm").exists()
+
+
+async def test_cli_seed_demo_also_creates_the_default_membership_plans() -> None:
+    from ncm.billing.models import Plan
+    from tests.cli.helpers import ncm_json
+
+    await factories.track("Already here")  # --if-empty skips the catalog (and its audio)
+
+    report = ncm_json("seed", "demo", "--if-empty", "--json")
+    again = ncm_json("seed", "demo", "--if-empty", "--json")
+
+    assert report["skipped"] is True
+    assert report["membership_plans"] == again["membership_plans"] == 2
+    assert sorted(await Plan.all().values_list("currency", flat=True)) == ["CNY", "CNY"]
