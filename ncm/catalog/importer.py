@@ -871,11 +871,8 @@ class Validator:
         return AlbumIn(title, artist, external_id, release_date, cover_url)
 
     def _genres(self, raw: Mapping[str, Any], errors: list[str]) -> list[str] | None:
-        if raw.get("genres") is None:
-            return None
-        value = raw["genres"]
-        if not isinstance(value, list):
-            errors.append(f"genres must be a list of slugs (got {_show(value)})")
+        value = _optional_list(raw, "genres", "a list of slugs", errors)
+        if value is None:
             return None
         slugs: list[str] = []
         for item in value:
@@ -887,11 +884,8 @@ class Validator:
         return slugs
 
     def _renditions(self, raw: Mapping[str, Any], errors: list[str]) -> list[RenditionIn] | None:
-        if raw.get("renditions") is None:
-            return None
-        value = raw["renditions"]
-        if not isinstance(value, list):
-            errors.append(f"renditions must be a list (got {_show(value)})")
+        value = _optional_list(raw, "renditions", "a list", errors)
+        if value is None:
             return None
         renditions: list[RenditionIn] = []
         for index, item in enumerate(value):
@@ -900,10 +894,7 @@ class Validator:
                 errors.append(f"{label} must be an object")
                 continue
             if (quick := _quick_rendition(item)) is not None:
-                if any(r.quality == quick.quality for r in renditions):
-                    errors.append(f"{label}: quality {quick.quality.value} is given twice")
-                else:
-                    renditions.append(quick)
+                _add_once(renditions, quick, "quality", label, errors)
                 continue
             if problem := _unknown_keys(item, RENDITION_KEYS, f" in {label}"):
                 errors.append(problem)
@@ -925,18 +916,13 @@ class Validator:
                 continue
             assert quality is not None and bitrate is not None and size is not None
             assert fmt is not None and path is not None
-            if any(r.quality == quality for r in renditions):
-                errors.append(f"{label}: quality {quality.value} is given twice")
-                continue
-            renditions.append(RenditionIn(quality, bitrate, fmt.lower(), size, path))
+            rendition = RenditionIn(quality, bitrate, fmt.lower(), size, path)
+            _add_once(renditions, rendition, "quality", label, errors)
         return renditions
 
     def _licenses(self, raw: Mapping[str, Any], errors: list[str]) -> list[LicenseIn] | None:
-        if raw.get("licenses") is None:
-            return None
-        value = raw["licenses"]
-        if not isinstance(value, list):
-            errors.append(f"licenses must be a list (got {_show(value)})")
+        value = _optional_list(raw, "licenses", "a list", errors)
+        if value is None:
             return None
         licenses: list[LicenseIn] = []
         for index, item in enumerate(value):
@@ -959,11 +945,32 @@ class Validator:
                 errors.append(f"{label}: available_until must be after available_from")
             if len(errors) > before or region is None:
                 continue
-            if any(lic.region == region for lic in licenses):
-                errors.append(f"{label}: region {region} is given twice")
-                continue
-            licenses.append(LicenseIn(region, start, end))
+            _add_once(licenses, LicenseIn(region, start, end), "region", label, errors)
         return licenses
+
+
+def _optional_list(
+    raw: Mapping[str, Any], key: str, expected: str, errors: list[str]
+) -> list[Any] | None:
+    """``raw[key]`` when it is a list; ``None`` when absent (nothing said) or not a list
+    (an error noted)."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        errors.append(f"{key} must be {expected} (got {_show(value)})")
+        return None
+    return value
+
+
+def _add_once(items: list[Any], item: Any, key: str, label: str, errors: list[str]) -> None:
+    """Append ``item`` unless one with the same ``key`` attribute is there (an error)."""
+    value = getattr(item, key)
+    if any(getattr(other, key) == value for other in items):
+        shown = value.value if isinstance(value, Enum) else value
+        errors.append(f"{label}: {key} {shown} is given twice")
+    else:
+        items.append(item)
 
 
 # --- SQL ---------------------------------------------------------------------------------
