@@ -651,3 +651,18 @@ def test_parse_file_reads_lines_with_their_numbers(tmp_path: Path) -> None:
     assert [line for line, _ in rows] == [1, 4, 5, 6]
     assert rows[0][1] == {"a": 1} and rows[1][1] == {"b": "晴"} and rows[3][1] == {"c": 3}
     assert "not valid UTF-8" in next(iter(rows[2][1].values()))
+
+
+async def test_a_quality_or_region_given_twice_or_a_scalar_list_is_rejected(tmp_path: Path) -> None:
+    rendition = {"quality": "EXHIGH", "bitrate": 320, "format": "mp3",
+                 "size_bytes": 1000, "path": "a/b.mp3"}  # fmt: skip
+    twice_quality = record(SUNNY, renditions=[rendition, dict(rendition, path="a/c.mp3")])
+    twice_region = record(RACING, licenses=["CN", {"region": "CN"}])
+    not_a_list = record(SUNNY, isrc=None, external_id="t-9", title="Other", licenses="CN")
+    report = await import_file(write_jsonl(tmp_path, twice_quality, twice_region, not_a_list))
+
+    found = reasons(report)
+    assert "renditions[1]: quality EXHIGH is given twice" in found[1]
+    assert "licenses[1]: region CN is given twice" in found[2]
+    assert 'licenses must be a list (got "CN")' in found[3]
+    assert not await Track.exists()
