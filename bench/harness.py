@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -309,8 +310,9 @@ def machine_info(database_url: str | None = None) -> dict[str, Any]:
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
     if database_url:
-        with contextlib.suppress(Exception):
-            info["postgres"] = asyncio.run(_pg_version(database_url))
+        # In a thread: callers may already be inside an event loop.
+        with contextlib.suppress(Exception), ThreadPoolExecutor(1) as pool:
+            info["postgres"] = pool.submit(asyncio.run, _pg_version(database_url)).result()
     return info
 
 

@@ -36,6 +36,7 @@ from ncm.schema.catalog.types import Album, Artist, Genre, Track
 from ncm.schema.comments.mutations import CommentsMutation
 from ncm.schema.comments.queries import CommentsQuery
 from ncm.schema.comments.subscriptions import CommentsSubscription
+from ncm.schema.executor import PlainFieldExecutor
 from ncm.schema.extensions import Metrics, process_errors
 from ncm.schema.playback.mutations import PlaybackMutation
 from ncm.schema.playback.queries import PlaybackQuery
@@ -99,6 +100,7 @@ def build_schema(*, production: bool | None = None) -> strawberry.Schema:
             RateLimitedError,
         ],
         extensions=extensions,
+        execution_context_class=PlainFieldExecutor,
         config=StrawberryConfig(auto_camel_case=True),
     )
 
