@@ -71,6 +71,9 @@ def main() -> None:
     profile.add_argument("target", choices=["track-page", "search", "comments-page"])
     profile.add_argument("--requests", type=int, default=2000)
     profile.add_argument("--top", type=int, default=30, help="functions listed")
+    profile.add_argument(
+        "--dump", metavar="FILE", help="also write the cProfile stats (for pstats or snakeviz)"
+    )
 
     args = parser.parse_args()
     report: Report
@@ -109,7 +112,9 @@ def main() -> None:
     else:
         from bench import profile as profile_command
 
-        report = profile_command.run(args.database_url, args.target, args.requests, args.top)
+        report = profile_command.run(
+            args.database_url, args.target, args.requests, args.top, args.dump
+        )
     if args.json:
         print(json.dumps(asdict(report), indent=2, ensure_ascii=False, default=str))
     if args.save:

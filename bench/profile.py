@@ -65,7 +65,9 @@ async def _call(app: Any, payload: bytes, token: str | None = None) -> tuple[int
     return status, b"".join(chunks)
 
 
-async def _profile(database_url: str, target: str, requests: int, top: int) -> dict[str, Any]:
+async def _profile(
+    database_url: str, target: str, requests: int, top: int, dump: str | None = None
+) -> dict[str, Any]:
     import asyncpg
 
     from ncm.app import create_app
@@ -138,6 +140,8 @@ async def _profile(database_url: str, target: str, requests: int, top: int) -> d
         for i in range(requests):
             await _call(app, payloads[i % len(payloads)], token)
         profiler.disable()
+        if dump:
+            profiler.dump_stats(dump)
         out["own_time_by_package"] = _by_package(profiler)
         for sort in ("tottime", "cumulative"):
             text = io.StringIO()
@@ -195,7 +199,7 @@ def _by_package(profiler: cProfile.Profile) -> dict[str, float]:
     return {k: round(100 * v / grand, 1) for k, v in ordered}
 
 
-def run(database_url: str, target: str, requests: int, top: int) -> Report:
+def run(database_url: str, target: str, requests: int, top: int, dump: str | None = None) -> Report:
     os.environ["NCM_DATABASE_URL"] = database_url
     os.environ.setdefault("NCM_LOG_LEVEL", "WARNING")
     from ncm.config import reset_settings
@@ -204,7 +208,7 @@ def run(database_url: str, target: str, requests: int, top: int) -> Report:
     report = Report("profile", {"database_url": database_url, "target": target,
                                 "requests": requests})  # fmt: skip
     report.machine = harness.machine_info(database_url)
-    result = asyncio.run(_profile(database_url, target, requests, top))
+    result = asyncio.run(_profile(database_url, target, requests, top, dump))
     report.results = result
     console.print(f"[bold]{target}[/bold], {requests:,} requests in-process (no HTTP)")
     console.print(

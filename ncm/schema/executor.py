@@ -21,6 +21,7 @@ from graphql import (
     GraphQLField,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     Undefined,
 )
@@ -71,6 +72,18 @@ def plain_fields(parent_type: GraphQLObjectType) -> dict[str, PlainField]:
 
 
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
+    @property
+    def async_helpers(self) -> GraphQLResolveInfoHelpers:
+        """Made when a resolver's info asks. graphql-core keeps one on the executor, bound to
+        the executor's own methods: a reference cycle that made every request's executor,
+        context and loaded rows garbage for the cyclic collector instead of being freed at
+        once (see ``tests/schema/test_executor.py``)."""
+        return GraphQLResolveInfoHelpers(gather=self.gather_async_work, track=self.track_async_work)
+
+    @async_helpers.setter
+    def async_helpers(self, _: GraphQLResolveInfoHelpers) -> None:
+        pass  # graphql-core's __init__ sets one; the property above replaces it
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
