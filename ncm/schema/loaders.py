@@ -90,13 +90,13 @@ class BatchLoader(Generic[K, V]):
             await waiter
 
     def _schedule(self, batch: _Batch) -> None:
-        if self._open is batch:
-            self._open = None
         task = asyncio.get_running_loop().create_task(self._run(batch))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
     async def _run(self, batch: _Batch) -> None:
+        if self._open is batch:  # keys asked for from now on go to the next batch
+            self._open = None
         try:
             found = await self._fetch(batch.keys)
         except asyncio.CancelledError:
