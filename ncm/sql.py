@@ -82,6 +82,45 @@ async def by_id(model: type[M], ids: Sequence[int]) -> dict[int, M]:
     return {row.pk: row for row in await rows_by(model, "id", ids)}
 
 
+async def first_of_each(
+    model: type[M],
+    parent: str,
+    parent_ids: Sequence[int],
+    order: str,
+    limit: int,
+    where: str = "",
+) -> dict[int, list[M]]:
+    """The first ``limit`` rows (by ``order``) of each parent, in one query: the previews a
+    list shows under each of its items (a floor's first replies, a playlist's first entries).
+
+    PostgreSQL seeks each parent's index with a LATERAL join; SQLite numbers the rows with a
+    window. ``where`` is extra SQL for the rows (no parameters).
+    """
+    ids = list(dict.fromkeys(parent_ids))
+    out: dict[int, list[M]] = {pid: [] for pid in ids}
+    if not ids:
+        return out
+    table, extra = model._meta.db_table, f" AND {where}" if where else ""
+    if is_postgres():
+        text = (
+            f"SELECT x.* FROM unnest($1::bigint[]) AS p(id) CROSS JOIN LATERAL (SELECT"
+            f" {columns(model)} FROM {table} WHERE {parent} = p.id{extra}"
+            f" ORDER BY {order} LIMIT $2) x"
+        )
+        params: list[Any] = [ids, limit]
+    else:
+        marks = ", ".join("?" for _ in ids)
+        text = (
+            f"SELECT * FROM (SELECT {columns(model)}, row_number() OVER (PARTITION BY {parent}"
+            f" ORDER BY {order}) AS rn_ FROM {table} WHERE {parent} IN ({marks}){extra})"
+            f" WHERE rn_ <= ? ORDER BY {parent}, rn_"
+        )
+        params = [*ids, limit]
+    for row in as_models(model, await fetch(text, params)):
+        out[getattr(row, parent)].append(row)
+    return out
+
+
 async def related_by(
     model: type[M], link_table: str, link_column: str, key: str, values: Sequence[Any], order: str
 ) -> list[tuple[Any, M]]:

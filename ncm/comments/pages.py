@@ -16,9 +16,9 @@ from ncm.comments import ranking
 from ncm.comments.models import Comment
 from ncm.comments.ranking import CommentOrder
 from ncm.comments.sql import fetch_comments
-from ncm.db import is_postgres
 from ncm.errors import InvalidInput
 from ncm.pagination import Page, decode_cursor, encode_cursor, make_page, page_size
+from ncm.sql import first_of_each
 
 _TOP = "thread_id = $1 AND listed AND parent_id IS NULL"
 _SORT = {CommentOrder.NEWEST: "created_at", CommentOrder.HOT: "hot_score"}
@@ -173,23 +173,4 @@ async def replies_page(parent_id: int, first: int | None, after: str | None) -> 
 
 async def first_replies(limit: int, parent_ids: Sequence[int]) -> dict[int, list[Comment]]:
     """The first ``limit`` replies of each floor in one query (a loader for reply previews)."""
-    ids = list(parent_ids)
-    if is_postgres():
-        rows = await fetch_comments(
-            "SELECT c.* FROM unnest($1::bigint[]) AS p(id) CROSS JOIN LATERAL ("
-            " SELECT * FROM comments WHERE parent_id = p.id AND listed ORDER BY id LIMIT $2) c",
-            [ids, limit],
-        )
-    else:
-        marks = ", ".join("?" for _ in ids)
-        rows = await fetch_comments(
-            "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY parent_id ORDER BY id)"
-            f" AS rn FROM comments WHERE parent_id IN ({marks}) AND listed) WHERE rn <= ?"
-            " ORDER BY id",
-            [*ids, limit],
-        )
-    out: dict[int, list[Comment]] = {}
-    for c in rows:
-        assert c.parent_id is not None
-        out.setdefault(c.parent_id, []).append(c)
-    return out
+    return await first_of_each(Comment, "parent_id", parent_ids, "id", limit, "listed")

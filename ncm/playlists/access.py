@@ -43,10 +43,17 @@ async def can_view(playlist: Playlist, viewer: User | None) -> bool:
     return visible_to(playlist, viewer, collaborates)
 
 
+async def readable_ids(playlists: Sequence[Playlist], viewer: User | None) -> set[int]:
+    """Which of these playlists the viewer may read (not deleted, and public, theirs or shared
+    with them): at most one query for all of them."""
+    live = [p for p in playlists if p.deleted_at is None]
+    private = [p.id for p in live if p.privacy != Privacy.PUBLIC]
+    shared = await collaborator_ids(private, viewer.id) if private and viewer else set()
+    return {p.id for p in live if visible_to(p, viewer, p.id in shared)}
+
+
 async def require_visible(playlist: Playlist | None, viewer: User | None) -> Playlist:
-    if playlist is None or not await can_view(playlist, viewer):
-        raise not_found()
-    if playlist.deleted_at is not None:
+    if playlist is None or playlist.id not in await readable_ids([playlist], viewer):
         raise not_found()
     return playlist
 

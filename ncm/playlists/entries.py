@@ -27,6 +27,7 @@ from ncm.playlists import access
 from ncm.playlists.errors import PlaylistFull, PlaylistVersionConflict
 from ncm.playlists.models import Playlist, PlaylistEntry
 from ncm.playlists.ordering import keys_between
+from ncm.sql import first_of_each
 
 MAX_ENTRIES = 10_000
 MAX_TRACKS_PER_CALL = MAX_ENTRIES
@@ -381,10 +382,28 @@ async def entries_page(
         qs = qs.filter(sort_key__gt=cursor[0])
         start = cursor[1] + 1
     rows = await qs.order_by("sort_key").limit(size + 1)
+    return _entries_page(rows, size, start, cursor is not None)
+
+
+async def first_entries(
+    viewer: User | None, playlists: Sequence[Playlist], size: int
+) -> dict[int, Page[EntryRow]]:
+    """The first page of entries of each playlist the viewer may see, in one query for all
+    (a list of playlists showing a few entries each); the others are left out."""
+    visible = await access.readable_ids(playlists, viewer)
+    ids = [p.id for p in playlists if p.id in visible]
+    firsts = await first_of_each(PlaylistEntry, "playlist_id", ids, "sort_key", size + 1)
+    return {pid: _entries_page(rows, size, 0, False) for pid, rows in firsts.items()}
+
+
+def _entries_page(
+    rows: Sequence[PlaylistEntry], size: int, start: int, has_previous: bool
+) -> Page[EntryRow]:
+    """``size + 1`` rows from position ``start`` as a page (the extra row says there is more)."""
     items = [EntryRow(e, start + i) for i, e in enumerate(rows[:size])]
     return Page(
         items,
         [encode_cursor([r.entry.sort_key, r.index]) for r in items],
         len(rows) > size,
-        cursor is not None,
+        has_previous,
     )

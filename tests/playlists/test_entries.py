@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from ncm.playlists import entries
+from ncm.playlists import entries, service
 from ncm.playlists.models import Playlist, PlaylistEntry
 from tests.conftest import GraphQLClient, count_queries, login_token, make_user
 from tests.playlists.helpers import ENTRIES, gid, playlist_of, titles, tracks
@@ -212,3 +212,55 @@ async def test_1000_concurrent_adds_across_50_playlists(gql: GraphQLClient) -> N
             "sort_key", flat=True
         )
         assert playlist.entry_count == len(keys) == len(set(keys)) == 20
+
+
+LISTS = """query($u: ID!) { user(id: $u) { playlists(first: 20) { edges { node { title
+  entries(first: 2) { edges { node { position track { title } } }
+  pageInfo { hasNextPage endCursor } } } } } } }"""
+
+
+async def test_first_entries_of_many_playlists_cost_the_same_queries(
+    gql: GraphQLClient,
+) -> None:
+    """A list of playlists with a few entries each: one query for all their entries, the
+    same rows as each playlist's own page, and the cursor continues there."""
+    owner = await make_user("owner")
+    friend = await make_user("friend")
+    friend_token = await login_token(friend)
+    ts = await tracks(4)
+    counts: dict[int, int] = {}
+    seen: dict[int, list[tuple[str, list[str], bool]]] = {}
+    for n in (4, 8):
+        while len(await Playlist.filter(owner_id=owner.id)) < n:
+            i = len(await Playlist.filter(owner_id=owner.id))
+            p = await playlist_of(owner, title=f"P{i}", privacy="PRIVATE" if i % 2 else "PUBLIC")
+            if i % 4:
+                await entries.add_tracks(owner, p.id, [t.id for t in ts[: i % 4]])
+            if i == 3:
+                await service.add_collaborator(owner, p.id, friend.id)
+        with count_queries() as counter:
+            body = await gql(LISTS, {"u": gid("User", owner.id)}, token=friend_token)
+        counts[n] = counter.count
+        nodes = [e["node"] for e in body["data"]["user"]["playlists"]["edges"]]
+        seen[n] = [
+            (x["title"], [e["node"]["track"]["title"] for e in x["entries"]["edges"]],
+             x["entries"]["pageInfo"]["hasNextPage"])
+            for x in nodes
+        ]  # fmt: skip
+    assert counts[4] == counts[8], counts
+    # The friend sees the public ones and the private one they collaborate on (P3).
+    assert sorted(seen[8]) == [
+        ("P0", [], False), ("P2", ["Song 0", "Song 1"], False),
+        ("P3", ["Song 0", "Song 1"], True), ("P4", [], False), ("P6", ["Song 0", "Song 1"], False),
+    ]  # fmt: skip
+    p3 = await Playlist.get(owner_id=owner.id, title="P3")
+    body = await gql(LISTS, {"u": gid("User", owner.id)}, token=friend_token)
+    cursor = next(
+        e["node"]["entries"]["pageInfo"]["endCursor"]
+        for e in body["data"]["user"]["playlists"]["edges"]
+        if e["node"]["title"] == "P3"
+    )
+    rest = await gql(ENTRIES, {"id": gid("Playlist", p3.id), "first": 5, "after": cursor},
+                     token=friend_token)  # fmt: skip
+    edges = rest["data"]["playlist"]["entries"]["edges"]
+    assert [(e["node"]["position"], e["node"]["track"]["title"]) for e in edges] == [(2, "Song 2")]

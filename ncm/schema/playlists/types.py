@@ -7,8 +7,9 @@ import strawberry
 from ncm.accounts import service as accounts
 from ncm.accounts.models import User as UserModel
 from ncm.catalog import service as catalog
+from ncm.pagination import Page, page_size
+from ncm.playlists import access, likes
 from ncm.playlists import entries as entries_service
-from ncm.playlists import likes
 from ncm.playlists import models as m
 from ncm.playlists import service as playlists
 from ncm.schema.accounts.types import User
@@ -16,6 +17,8 @@ from ncm.schema.base import Connection, Node, connection, connection_of, to_glob
 from ncm.schema.catalog.types import Track
 from ncm.schema.context import Info
 from ncm.schema.nodes import register_node_resolver
+
+ENTRY_PREVIEW_MAX = 20  # first pages up to this size are loaded for many playlists at once
 
 strawberry.enum(m.Privacy, name="PlaylistPrivacy")
 strawberry.enum(m.PlaylistKind, name="PlaylistKind")
@@ -157,10 +160,25 @@ class Playlist(Node):
     async def entries(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[PlaylistEntry]:
-        page = await entries_service.entries_page(
-            await info.context.viewer(), self.model.id, first, after
-        )
+        viewer = await info.context.viewer()
+        size = page_size(first)
+        if after is None and size <= ENTRY_PREVIEW_MAX:
+            # First pages of a list of playlists: one query for all of them.
+            loader = info.context.loaders.one(_first_entries, (viewer, size))
+            page = await loader.load(self.model)
+            if page is None:
+                raise access.not_found()
+        else:
+            page = await entries_service.entries_page(viewer, self.model.id, first, after)
         return connection(page, PlaylistEntry.from_row)
+
+
+async def _first_entries(
+    scope: tuple[UserModel | None, int], playlists: list[m.Playlist]
+) -> dict[m.Playlist, Page[entries_service.EntryRow]]:
+    viewer, size = scope
+    pages = await entries_service.first_entries(viewer, playlists, size)
+    return {p: pages[p.id] for p in playlists if p.id in pages}
 
 
 @strawberry.type(description="A link to a track or a playlist, shared on a channel.")
