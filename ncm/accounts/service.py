@@ -22,7 +22,7 @@ from ncm.db import placeholder
 from ncm.errors import BadCredentials, Conflict, InvalidInput, NotFound, RateLimited
 from ncm.pagination import Page, page_by_id_desc
 from ncm.search.text import document_tokens
-from ncm.sql import by_id
+from ncm.sql import any_of, by_id, fetch
 from ncm.unset import UNSET
 
 
@@ -226,8 +226,41 @@ async def find_user(ref: str) -> User:
 
 
 async def users_by_ids(ids: Sequence[int]) -> dict[int, User]:
-    """Users by id (raw SQL: every page's author and profile loaders run it)."""
+    """Users by id, whole rows (the viewer's own row; ``profiles_by_ids`` for display)."""
     return await by_id(User, ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What anyone may see of a user: no email, role, region or password hash."""
+
+    id: int
+    handle: str
+    display_name: str
+    avatar_url: str | None
+    follower_count: int
+    following_count: int
+    created_at: datetime
+
+
+_PROFILE_COLUMNS = ", ".join(Profile.__dataclass_fields__)
+_as_datetime = User._meta.fields_map["created_at"].to_python_value
+
+
+async def profiles_by_ids(ids: Sequence[int]) -> dict[int, Profile]:
+    """Public profiles by id, for every list that shows users (comment authors, owners,
+    followers): only the shown columns, as plain values without model hydration."""
+    if not ids:
+        return {}
+    where, params = any_of("id", ids, 1)
+    rows = await fetch(f"SELECT {_PROFILE_COLUMNS} FROM users WHERE {where}", params)
+    return {
+        r["id"]: Profile(
+            r["id"], r["handle"], r["display_name"], r["avatar_url"], r["follower_count"],
+            r["following_count"], _as_datetime(r["created_at"]),
+        )
+        for r in rows
+    }  # fmt: skip
 
 
 async def set_role(

@@ -106,3 +106,25 @@ async def test_bad_cursor_and_page_size_are_input_errors(gql: GraphQLClient) -> 
         FOLLOWERS, {"id": to_global_id("User", star.id), "first": 1000}, expect_errors=True
     )
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+async def test_lists_of_users_never_read_secrets(gql: GraphQLClient) -> None:
+    """Users shown to others (followers, profiles) are read as public profiles: no password
+    hash, email or role leaves the database for them."""
+    from ncm.accounts import service
+
+    star = await make_user("star", display_name="Star")
+    fan = await make_user("fan")
+    await service.follow(fan, star.id)
+    query = """query($id: ID!) { user(id: $id) { handle displayName avatarUrl followerCount
+      createdAt followers(first: 5) { edges { node { handle followingCount } } } } }"""
+    with count_queries() as counter:
+        body = await gql(query, {"id": to_global_id("User", star.id)})
+    user = body["data"]["user"]
+    assert (user["handle"], user["displayName"], user["followerCount"]) == ("star", "Star", 1)
+    assert user["createdAt"].startswith(str(star.created_at.year))
+    assert user["followers"]["edges"] == [{"node": {"handle": "fan", "followingCount": 1}}]
+    users_reads = [q for q in counter.queries if "FROM users" in q]
+    assert users_reads and not any(
+        secret in q for q in users_reads for secret in ("password_hash", "email", "role")
+    ), users_reads

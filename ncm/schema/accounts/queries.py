@@ -11,7 +11,7 @@ from ncm.schema.viewer import Viewer
 async def load_user(info: Info, pk: int) -> User | None:
     from ncm.accounts import service as accounts
 
-    model = await info.context.loaders.one(accounts.users_by_ids).load(pk)
+    model = await info.context.loaders.one(accounts.profiles_by_ids).load(pk)
     return User.from_model(model) if model else None
 
 

@@ -36,7 +36,7 @@ class User(Node):
     created_at: datetime
 
     @classmethod
-    def from_model(cls, m: UserModel) -> User:
+    def from_model(cls, m: UserModel | accounts.Profile) -> User:
         return cls(
             id=to_global_id("User", m.id),
             pk=m.id,
@@ -86,7 +86,7 @@ class User(Node):
 async def _user_connection(
     info: Info, page: Page[Follow], user_id: Callable[[Follow], int]
 ) -> Connection[User]:
-    users = await info.context.loaders.one(accounts.users_by_ids).load_many(
+    users = await info.context.loaders.one(accounts.profiles_by_ids).load_many(
         [user_id(f) for f in page.items]
     )
     by_follow = dict(zip([f.id for f in page.items], users, strict=True))
@@ -132,4 +132,4 @@ class AccountViewer:
         return self.model.partner_id
 
 
-register_node("User", accounts.users_by_ids, User.from_model)
+register_node("User", accounts.profiles_by_ids, User.from_model)

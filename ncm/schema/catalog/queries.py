@@ -28,7 +28,7 @@ _BATCH: dict[search_service.SearchType, tuple[BatchFn, Callable[[Any], Any]]] = 
     search_service.SearchType.TRACK: (catalog.tracks_by_ids, Track.from_model),
     search_service.SearchType.ALBUM: (catalog.albums_by_ids, Album.from_model),
     search_service.SearchType.ARTIST: (catalog.artists_by_ids, Artist.from_model),
-    search_service.SearchType.USER: (accounts.users_by_ids, User.from_model),
+    search_service.SearchType.USER: (accounts.profiles_by_ids, User.from_model),
     # Search only matches public playlists, so loading them by id shows nothing private.
     search_service.SearchType.PLAYLIST: (playlists.playlists_by_ids, Playlist.from_model),
 }

@@ -145,7 +145,7 @@ class Comment:
 
     @classmethod
     def from_model(
-        cls, c: m.Comment, viewer: UserModel | None, author: UserModel | None, liked: bool
+        cls, c: m.Comment, viewer: UserModel | None, author: accounts.Profile | None, liked: bool
     ) -> Comment:
         """Build with :func:`comment_views`, which loads authors and likes for many at once
         (plain fields resolve far faster than a DataLoader call per comment)."""
@@ -212,7 +212,9 @@ async def comment_views(info: Info, rows: Sequence[m.Comment]) -> list[Comment]:
     if ctx.token_invalid or any(r.state == m.CommentState.HIDDEN for r in rows):
         viewer = await ctx.viewer()
     viewer_id = viewer.id if viewer is not None else ctx.viewer_id
-    authors_loading = ctx.loaders.one(accounts.users_by_ids).load_many([r.author_id for r in rows])
+    authors_loading = ctx.loaders.one(accounts.profiles_by_ids).load_many(
+        [r.author_id for r in rows]
+    )
     if viewer_id is None:
         authors, liked = await authors_loading, [False] * len(rows)
     else:
@@ -272,7 +274,7 @@ class CommentReport:
 
     @strawberry.field
     async def reporter(self, info: Info) -> User | None:
-        row = await info.context.loaders.one(accounts.users_by_ids).load(self.reporter_pk)
+        row = await info.context.loaders.one(accounts.profiles_by_ids).load(self.reporter_pk)
         return User.from_model(row) if row else None
 
 
@@ -304,7 +306,7 @@ class ModerationAction:
     async def moderator(self, info: Info) -> User | None:
         if self.moderator_pk is None:
             return None
-        row = await info.context.loaders.one(accounts.users_by_ids).load(self.moderator_pk)
+        row = await info.context.loaders.one(accounts.profiles_by_ids).load(self.moderator_pk)
         return User.from_model(row) if row else None
 
 

@@ -28,7 +28,7 @@ strawberry.enum(m.ShareChannel, name="ShareChannel")
 async def load_user(info: Info, pk: int | None) -> User | None:
     if pk is None:
         return None
-    row = await info.context.loaders.one(accounts.users_by_ids).load(pk)
+    row = await info.context.loaders.one(accounts.profiles_by_ids).load(pk)
     return User.from_model(row) if row else None
 
 
@@ -135,7 +135,7 @@ class Playlist(Node):
     @strawberry.field
     async def collaborators(self, info: Info) -> list[User]:
         ids = await info.context.loaders.many(playlists.collaborators_of).load(self.model.id)
-        rows = await info.context.loaders.one(accounts.users_by_ids).load_many(ids)
+        rows = await info.context.loaders.one(accounts.profiles_by_ids).load_many(ids)
         return [User.from_model(u) for u in rows if u is not None]
 
     @strawberry.field(description="Whether the viewer may add, remove and move entries.")
