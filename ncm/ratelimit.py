@@ -1,7 +1,8 @@
 """Fixed-window counters for abuse limits, in Redis across processes or in memory.
 
-``hit(key, limit, window)`` counts one event and says whether the limit is exceeded and for
-how long; ``peek`` reads without counting; ``reset`` forgets a key.
+``hit(key, window)`` counts one event and says how many there were in the window and how
+long it has left; ``enforce`` counts one and raises ``RateLimited`` over a limit; ``peek``
+reads without counting; ``reset`` forgets a key.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from ncm.errors import RateLimited
 from ncm.redis_pool import get_redis
 
 
@@ -46,6 +48,14 @@ async def hit(key: str, window_seconds: int) -> Window:
     pipe.ttl(full)
     count, _, ttl = await pipe.execute()
     return Window(int(count), max(1, int(ttl)))
+
+
+async def enforce(key: str, limit: int, window_seconds: int, message: str) -> None:
+    """Count one event; over ``limit`` in the window, raise ``RateLimited`` with its
+    retry-after (the event is counted either way, so hammering does not shorten the wait)."""
+    window = await hit(key, window_seconds)
+    if window.exceeded(limit):
+        raise RateLimited(message, retry_after=window.retry_after)
 
 
 async def peek(key: str) -> Window:

@@ -28,7 +28,7 @@ from ncm.comments.targets import ThreadRef, require_visible, threads_by_ids, vis
 from ncm.comments.text import clean_body
 from ncm.config import get_settings
 from ncm.db import is_postgres
-from ncm.errors import Forbidden, InvalidInput, NotFound, RateLimited
+from ncm.errors import Forbidden, InvalidInput, NotFound
 from ncm.pagination import Page
 from ncm.sql import any_of, by_id, fetch
 
@@ -127,12 +127,10 @@ async def ban_end(user_id: int) -> datetime | None:
 
 async def _check_rate(user: User) -> None:
     limit = get_settings().comment_rate_per_minute
-    window = await ratelimit.hit(f"comment:post:{user.id}", RATE_WINDOW_SECONDS)
-    if window.exceeded(limit):
-        raise RateLimited(
-            f"You can post {limit} comments a minute; wait a little.",
-            retry_after=window.retry_after,
-        )
+    await ratelimit.enforce(
+        f"comment:post:{user.id}", limit, RATE_WINDOW_SECONDS,
+        f"You can post {limit} comments a minute; wait a little.",
+    )  # fmt: skip
 
 
 async def _reply_target(ref: ThreadRef, viewer: User, reply_to_id: int) -> tuple[int, int]:

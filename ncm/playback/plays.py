@@ -13,6 +13,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from ncm import ratelimit
 from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
 from ncm.catalog.models import Track
@@ -77,6 +78,11 @@ async def report_play(
     now = now or datetime.now(UTC)
     if not PLAY_ID.match(play_id):
         raise InvalidInput("playId must be 8-64 letters, digits, - or _.", field="playId")
+    limit = get_settings().play_reports_per_minute
+    await ratelimit.enforce(
+        f"play:report:{user.id}", limit, 60,
+        f"At most {limit} plays a minute can be reported; send the rest shortly.",
+    )  # fmt: skip
     existing = await PlayEvent.get_or_none(play_id=play_id)
     if existing is not None:
         return _check_same(existing, user.id, track_id)

@@ -14,7 +14,7 @@ from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
 from ncm.accounts.validation import avatar_url as validate_url
 from ncm.db import column, placeholder
-from ncm.errors import InvalidInput, NotFound, RateLimited
+from ncm.errors import InvalidInput, NotFound
 from ncm.pagination import Page, decode_cursor, make_page, page_by_id_desc, page_size
 from ncm.playlists import access, shares
 from ncm.playlists.entries import locked
@@ -101,11 +101,10 @@ async def create_playlist(
         cover_url=validate_url(cover_url),
         allow_duplicates=allow_duplicates,
     )
-    window = await ratelimit.hit(f"playlist-create:{user.id}", 3600)
-    if window.exceeded(CREATES_PER_HOUR):
-        raise RateLimited(
-            "Too many new playlists; try again later.", retry_after=window.retry_after
-        )
+    await ratelimit.enforce(
+        f"playlist-create:{user.id}", CREATES_PER_HOUR, 3600,
+        "Too many new playlists; try again later.",
+    )  # fmt: skip
     top = await Playlist.filter(owner_id=user.id).order_by("owner_sort_key").first()
     playlist.owner_sort_key = (top.owner_sort_key - GAP) if top else 0
     playlist.search_text = _search_text(playlist)

@@ -19,7 +19,7 @@ from ncm import ratelimit
 from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
 from ncm.catalog.models import Track
-from ncm.errors import InvalidInput, NotFound, RateLimited
+from ncm.errors import InvalidInput, NotFound
 from ncm.playlists import access
 from ncm.playlists.models import Playlist, PlaylistKind, ShareChannel, ShareLink
 
@@ -34,9 +34,9 @@ def new_token() -> str:
 
 
 async def _limit(user: User) -> None:
-    window = await ratelimit.hit(f"share:{user.id}", 60)
-    if window.exceeded(SHARES_PER_MINUTE):
-        raise RateLimited("Too many shares; try again shortly.", retry_after=window.retry_after)
+    await ratelimit.enforce(
+        f"share:{user.id}", SHARES_PER_MINUTE, 60, "Too many shares; try again shortly."
+    )
 
 
 async def _create(user: User, channel: ShareChannel, **target: Any) -> ShareLink:

@@ -146,3 +146,33 @@ async def test_aggregation_chunks_and_mau() -> None:
     assert (await Track.get(id=track.id)).play_count == 9
     assert await plays.monthly_active_users(now.year, now.month) == 2
     assert await plays.monthly_active_users(last_month.year, last_month.month) == 1
+
+
+async def test_reports_are_rate_limited_per_user(gql: Any, monkeypatch: Any) -> None:
+    """A script inflating play counts is stopped at the per-minute limit; others are not."""
+    from ncm.config import reset_settings
+
+    monkeypatch.setenv("NCM_PLAY_REPORTS_PER_MINUTE", "3")
+    reset_settings()
+    try:
+        bot, fan = await make_user("bot"), await make_user("fan")
+        bot_token, fan_token = await login_token(bot), await login_token(fan)
+        track = await factories.track("Song")
+        results = [
+            await report(gql, bot_token, track_id=track.id, play_id=f"bot-play-{i:04d}")
+            for i in range(4)
+        ]
+        assert [r["__typename"] for r in results[:3]] == ["ReportPlayPayload"] * 3
+        limited = await gql(
+            REPORT.replace("... on Error", "... on RateLimitedError { retryAfterSeconds } ... on Error"),
+            {"input": play_input(track.id, "bot-play-0005")}, token=bot_token,
+        )  # fmt: skip
+        body = limited["data"]["reportPlay"]
+        assert body["__typename"] == "RateLimitedError" and body["code"] == "RATE_LIMITED"
+        assert 1 <= body["retryAfterSeconds"] <= 60
+        assert await PlayEvent.filter(user_id=bot.id).count() == 3
+        ok = await report(gql, fan_token, track_id=track.id, play_id="fan-play-0001")
+        assert ok["__typename"] == "ReportPlayPayload"
+    finally:
+        monkeypatch.undo()
+        reset_settings()

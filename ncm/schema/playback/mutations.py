@@ -13,6 +13,7 @@ from ncm.schema.base import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    RateLimitedError,
     attempt,
     pk_of,
 )
@@ -42,7 +43,7 @@ class ReportPlayPayload:
 
 
 ReportPlayResult = Annotated[
-    ReportPlayPayload | InvalidInputError | NotFoundError | ConflictError,
+    ReportPlayPayload | InvalidInputError | NotFoundError | ConflictError | RateLimitedError,
     strawberry.union("ReportPlayResult"),
 ]
 
