@@ -18,6 +18,7 @@ from starlette.routing import Route, WebSocketRoute
 from tortoise import connections
 
 from ncm import jobs
+from ncm.accounts import revocation
 from ncm.config import Settings, get_settings
 from ncm.db import close_db, init_db
 from ncm.http import stream as stream_http
@@ -89,9 +90,15 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         if manage_db:
             await init_db(settings.database_url)
         tune_gc()
+        # Other processes' logouts reach this one's token checks (ncm.accounts.revocation).
+        revocations = asyncio.create_task(revocation.keep_fresh()) if settings.redis_url else None
         try:
             yield
         finally:
+            if revocations is not None:
+                revocations.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await revocations
             await jobs.drain()
             await close_redis()
             if manage_db:

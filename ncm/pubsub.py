@@ -24,10 +24,9 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlparse
 
 from ncm.config import get_settings
-from ncm.redis_pool import get_redis
+from ncm.redis_pool import get_redis, namespaced
 
 log = logging.getLogger("ncm.pubsub")
 QUEUE_SIZE = 1000
@@ -36,9 +35,7 @@ Message = dict[str, Any]
 
 
 def _full(channel: str) -> str:
-    url = get_settings().database_url
-    name = urlparse(url).path.rsplit("/", 1)[-1] or "default"
-    return f"ncm:ps:{name}:{channel}"
+    return namespaced("ps", channel)
 
 
 class Subscription:

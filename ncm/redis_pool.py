@@ -6,6 +6,8 @@ pub/sub in memory.
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from ncm.config import get_settings
@@ -28,3 +30,10 @@ async def close_redis() -> None:
     if _pool is not None:
         await _pool.aclose()
         _pool = None
+
+
+def namespaced(kind: str, name: str) -> str:
+    """A Redis key for shared state, namespaced by the database name, so test runs and
+    deployments that share a Redis never see each other's keys."""
+    database = urlparse(get_settings().database_url).path.rsplit("/", 1)[-1] or "default"
+    return f"ncm:{kind}:{database}:{name}"

@@ -120,6 +120,7 @@ async def clean_state() -> AsyncIterator[None]:
     from tortoise import connections
 
     from ncm import jobs, ratelimit
+    from ncm.accounts import revocation
     from ncm.db import is_postgres
     from ncm.redis_pool import get_redis
 
@@ -139,6 +140,7 @@ async def clean_state() -> AsyncIterator[None]:
         await redis.flushdb()
         await redis.set(REDIS_LOCK, str(os.getpid()), ex=3600)
     ratelimit._memory.clear()
+    revocation.forget_all()
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from ncm import ratelimit
-from ncm.accounts import validation
+from ncm.accounts import revocation, validation
 from ncm.accounts.models import Follow, RefreshToken, Role, User
 from ncm.accounts.passwords import hash_password, needs_rehash, verify_password
 from ncm.accounts.permissions import require_role, require_viewer
 from ncm.accounts.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from ncm.config import get_settings
-from ncm.db import placeholder
+from ncm.db import column, placeholder
 from ncm.errors import BadCredentials, Conflict, InvalidInput, NotFound, RateLimited
 from ncm.pagination import Page, page_by_id_desc
 from ncm.search.text import document_tokens
@@ -166,14 +166,30 @@ async def logout(actor: User | None, session_id: int | None) -> bool:
     updated = await RefreshToken.filter(
         id=session_id, user_id=user.id, revoked_at__isnull=True
     ).update(revoked_at=_now())
+    await revocation.revoke([session_id])  # its access token stops working too
     return updated == 1
 
 
 async def logout_everywhere(actor: User | None) -> int:
-    user = require_viewer(actor)
-    return await RefreshToken.filter(user_id=user.id, revoked_at__isnull=True).update(
-        revoked_at=_now()
+    """End every session of the viewer (``end_sessions``)."""
+    return await end_sessions(require_viewer(actor).id)
+
+
+async def end_sessions(user_id: int) -> int:
+    """End every session of a user, refresh and access tokens alike (a lost phone, a leaked
+    password; operators: ``ncm users logout``). Sessions rotated away recently are included:
+    an access token they issued may still be unexpired. Returns how many were still open."""
+    now = _now()
+    recent = now - timedelta(seconds=get_settings().access_token_ttl)
+    async with in_transaction() as conn:
+        live = RefreshToken.filter(user_id=user_id, revoked_at__isnull=True).using_db(conn)
+        open_ids = await column(live.select_for_update(), "id")
+        await RefreshToken.filter(id__in=open_ids).using_db(conn).update(revoked_at=now)
+    rotated = await column(
+        RefreshToken.filter(user_id=user_id, revoked_at__gte=recent, id__not_in=open_ids), "id"
     )
+    await revocation.revoke([*open_ids, *rotated])
+    return len(open_ids)
 
 
 async def update_profile(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from ncm.accounts import revocation
 from ncm.config import get_settings
 
 ALGORITHM = "HS256"
@@ -30,7 +31,8 @@ def issue_access_token(user_id: int, session_id: int) -> tuple[str, int]:
 
 
 def read_access_token(token: str) -> AccessClaims | None:
-    """The claims of a valid, unexpired access token; ``None`` for anything else."""
+    """The claims of a valid, unexpired access token of a session that has not ended;
+    ``None`` for anything else."""
     try:
         payload = jwt.decode(
             token,
@@ -43,9 +45,10 @@ def read_access_token(token: str) -> AccessClaims | None:
     if payload.get("typ") != "access":
         return None
     try:
-        return AccessClaims(int(payload["sub"]), int(payload["sid"]), int(payload["exp"]))
+        claims = AccessClaims(int(payload["sub"]), int(payload["sid"]), int(payload["exp"]))
     except (TypeError, ValueError):
         return None
+    return None if revocation.is_revoked(claims.session_id) else claims
 
 
 def new_refresh_token() -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""``ncm users``: create accounts and change roles."""
+"""``ncm users``: create accounts, change roles, end sessions."""
 
 from __future__ import annotations
 
@@ -66,6 +66,21 @@ def set_role(
         return await accounts.set_role(None, found.id, role, partner_id=partner_id, system=True)
 
     emit_one(user_record(run(work)), as_json, title="updated")
+
+
+@app.command()
+def logout(
+    user: str = typer.Argument(..., help="Id, email or handle."), as_json: bool = JsonOption
+) -> None:
+    """End every session of a user (a lost device, a leaked password): their refresh and
+    access tokens stop working on every server within seconds."""
+
+    async def work() -> dict[str, object]:
+        found = await accounts.find_user(user)
+        return {"user_id": found.id, "handle": found.handle,
+                "sessions_ended": await accounts.end_sessions(found.id)}  # fmt: skip
+
+    emit_one(run(work), as_json, title="logged out")
 
 
 @app.command()

@@ -231,3 +231,56 @@ async def test_update_profile_needs_login(gql: GraphQLClient) -> None:
     body = await gql(UPDATE, {"input": {"region": "CN"}}, expect_errors=True)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert body["data"] is None
+
+
+async def test_logout_stops_the_access_token_at_once(gql: GraphQLClient) -> None:
+    login = (await gql(REGISTER, register_input()))["data"]["register"]
+    other = (await gql(LOGIN, {"identifier": "Alice_1", "password": STRONG_PASSWORD}))["data"][
+        "login"
+    ]
+    assert (await gql(VIEWER, token=login["accessToken"]))["data"]["viewer"] is not None
+    out = await gql("mutation { logout { revoked } }", token=login["accessToken"])
+    assert out["data"]["logout"]["revoked"] is True
+    body = await gql(VIEWER, token=login["accessToken"], expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    # The other session (another device) still works.
+    assert (await gql(VIEWER, token=other["accessToken"]))["data"]["viewer"] is not None
+
+
+async def test_logout_everywhere_ends_every_session(gql: GraphQLClient) -> None:
+    login = (await gql(REGISTER, register_input()))["data"]["register"]
+    phone = (await gql(LOGIN, {"identifier": "Alice_1", "password": STRONG_PASSWORD}))["data"][
+        "login"
+    ]
+    rotated = (await gql(REFRESH, {"t": phone["refreshToken"]}))["data"]["refreshSession"]
+    everywhere = "mutation { logoutEverywhere { sessionsEnded } }"
+    out = await gql(everywhere, token=login["accessToken"])
+    assert out["data"]["logoutEverywhere"]["sessionsEnded"] == 2  # the first, the rotated one
+    # Every access token, also the one issued before the phone's rotation, and every refresh.
+    for token in (login["accessToken"], phone["accessToken"], rotated["accessToken"]):
+        body = await gql(VIEWER, token=token, expect_errors=True)
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    for refresh_token in (login["refreshToken"], rotated["refreshToken"]):
+        again = (await gql(REFRESH, {"t": refresh_token}))["data"]["refreshSession"]
+        assert again["__typename"] == "BadCredentialsError"
+    anonymous = await gql(everywhere, expect_errors=True)
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_logout_reaches_other_server_processes(gql: GraphQLClient) -> None:
+    """Another process learns of a logout from Redis at its next poll."""
+    from ncm.accounts import revocation
+    from ncm.config import get_settings
+
+    if get_settings().redis_url is None:
+        pytest.skip("needs Redis (one process otherwise)")
+    login = (await gql(REGISTER, register_input()))["data"]["register"]
+    await gql("mutation { logout { revoked } }", token=login["accessToken"])
+    revocation.forget_all()  # now this process plays one that has not heard of it yet
+    assert (await gql(VIEWER, token=login["accessToken"]))["data"]["viewer"] is not None
+    await revocation.refresh()
+    body = await gql(VIEWER, token=login["accessToken"], expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    await revocation.refresh()  # a later poll reads only what is new, and forgets nothing
+    body = await gql(VIEWER, token=login["accessToken"], expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from ncm.accounts.models import Role, User
+from ncm.errors import NcmError
 from tests import factories
 from tests.cli.helpers import ncm, ncm_json
 from tests.conftest import make_user
@@ -69,3 +72,25 @@ def test_every_command_has_help() -> None:
                  ["catalog", "import", "--help"], ["seed", "scale", "--help"]):  # fmt: skip
         result = runner.invoke(app, args)
         assert result.exit_code == 0 and "Usage" in result.output, args
+
+
+async def test_logout_ends_every_session_of_a_user() -> None:
+    from ncm.accounts import revocation, service
+    from ncm.accounts.tokens import read_access_token
+    from ncm.config import get_settings
+    from tests.conftest import STRONG_PASSWORD
+
+    await make_user("lost")
+    sessions = [
+        await service.login("lost", STRONG_PASSWORD, client_ip="127.0.0.1") for _ in range(2)
+    ]
+    ended = ncm_json("users", "logout", "lost")
+    assert (ended["handle"], ended["sessions_ended"]) == ("lost", 2)
+    for session in sessions:
+        with pytest.raises(NcmError):
+            await service.refresh(session.refresh_token)
+    if get_settings().redis_url is not None:  # the CLI is another process: Redis carries it
+        await revocation.refresh()
+        assert all(read_access_token(s.access_token) is None for s in sessions)
+    missing = ncm("users", "logout", "ghost")
+    assert missing.returncode == 1 and "ghost" in missing.stdout + missing.stderr

@@ -51,6 +51,11 @@ class LogoutPayload:
 
 
 @strawberry.type
+class LogoutEverywherePayload:
+    sessions_ended: int = strawberry.field(description="Sessions that were still open.")
+
+
+@strawberry.type
 class UpdateProfilePayload:
     viewer: Viewer
 
@@ -122,12 +127,23 @@ class AccountsMutation:
 
         return await attempt(run())
 
-    @strawberry.mutation(description="End the session of the access token used.")
+    @strawberry.mutation(
+        description="End the session of the access token used: its refresh token and access"
+        " tokens stop working (within seconds on every server)."
+    )
     async def logout(self, info: Info) -> LogoutPayload:
         viewer = await info.context.viewer()
         claims = info.context.claims
         revoked = await accounts.logout(viewer, claims.session_id if claims else None)
         return LogoutPayload(revoked=revoked)
+
+    @strawberry.mutation(
+        description="End every session of yours, on every device: their refresh tokens and"
+        " access tokens stop working (within seconds on every server)."
+    )
+    async def logout_everywhere(self, info: Info) -> LogoutEverywherePayload:
+        ended = await accounts.logout_everywhere(await info.context.viewer())
+        return LogoutEverywherePayload(sessions_ended=ended)
 
     @strawberry.mutation
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfileResult:
