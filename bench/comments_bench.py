@@ -172,6 +172,7 @@ def graphql_load(
         for label, batch in (
             ("NEWEST first page", requests("NEWEST", [None])),
             ("HOT first page", requests("HOT", [None])),
+            ("RECOMMENDED first page (the default order)", requests("RECOMMENDED", [None])),
             ("NEWEST/HOT pages at random depths", requests("NEWEST", deep_cursors)),
         ):
             results[label] = harness.drive(
