@@ -61,70 +61,38 @@ class PlaylistEntry(Node):
 @strawberry.type
 class Playlist(Node):
     model: strawberry.Private[m.Playlist]
+    title: str
+    description: str
+    cover_url: str | None
+    tags: list[str]
+    privacy: m.Privacy
+    kind: m.PlaylistKind
+    allow_duplicates: bool = strawberry.field(
+        description="Whether a track may appear more than once."
+    )
+    version: int = strawberry.field(
+        description="Bumped by every change: pass it as `expectedVersion`."
+    )
+    entry_count: int
+    subscriber_count: int
+    share_count: int
+    comment_count: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = strawberry.field(
+        description="Set while the playlist is deleted (restorable for 30 days)."
+    )
 
     @classmethod
     def from_model(cls, p: m.Playlist) -> Playlist:
-        return cls(id=to_global_id("Playlist", p.id), model=p)
-
-    @strawberry.field
-    def title(self) -> str:
-        return self.model.title
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.model.description
-
-    @strawberry.field
-    def cover_url(self) -> str | None:
-        return self.model.cover_url
-
-    @strawberry.field
-    def tags(self) -> list[str]:
-        return list(self.model.tags)
-
-    @strawberry.field
-    def privacy(self) -> m.Privacy:
-        return self.model.privacy
-
-    @strawberry.field
-    def kind(self) -> m.PlaylistKind:
-        return self.model.kind
-
-    @strawberry.field(description="Whether a track may appear more than once.")
-    def allow_duplicates(self) -> bool:
-        return self.model.allow_duplicates
-
-    @strawberry.field(description="Bumped by every change: pass it as `expectedVersion`.")
-    def version(self) -> int:
-        return self.model.version
-
-    @strawberry.field
-    def entry_count(self) -> int:
-        return self.model.entry_count
-
-    @strawberry.field
-    def subscriber_count(self) -> int:
-        return self.model.subscriber_count
-
-    @strawberry.field
-    def share_count(self) -> int:
-        return self.model.share_count
-
-    @strawberry.field
-    def comment_count(self) -> int:
-        return self.model.comment_count
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.model.created_at
-
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.model.updated_at
-
-    @strawberry.field(description="Set while the playlist is deleted (restorable for 30 days).")
-    def deleted_at(self) -> datetime | None:
-        return self.model.deleted_at
+        return cls(
+            id=to_global_id("Playlist", p.id), model=p, title=p.title, description=p.description,
+            cover_url=p.cover_url, tags=list(p.tags), privacy=p.privacy, kind=p.kind,
+            allow_duplicates=p.allow_duplicates, version=p.version, entry_count=p.entry_count,
+            subscriber_count=p.subscriber_count, share_count=p.share_count,
+            comment_count=p.comment_count, created_at=p.created_at, updated_at=p.updated_at,
+            deleted_at=p.deleted_at,
+        )  # fmt: skip
 
     @strawberry.field
     async def owner(self, info: Info) -> User:
