@@ -23,6 +23,7 @@ from ncm.config import Settings, get_settings
 from ncm.db import close_db, init_db
 from ncm.http import stream as stream_http
 from ncm.http import stripe_webhook
+from ncm.http.limits import BodyLimit
 from ncm.observability import REGISTRY, RequestContextMiddleware, configure_logging
 from ncm.redis_pool import close_redis, get_redis
 from ncm.schema.view import GraphQLView
@@ -122,6 +123,12 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
             allow_headers=["authorization", "content-type", "x-request-id"],
             expose_headers=["x-request-id"],
             max_age=600,
+        ),
+        # Innermost, so a 413 still carries the CORS headers the browser needs to read it.
+        Middleware(
+            BodyLimit,
+            default=settings.max_request_bytes,
+            limits={stripe_webhook.PATH: stripe_webhook.MAX_BODY},
         ),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

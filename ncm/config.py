@@ -74,6 +74,7 @@ class Settings:
     argon2_memory_kib: int
     comment_rate_per_minute: int
     play_reports_per_minute: int
+    max_request_bytes: int
     extra: dict[str, str] = field(default_factory=dict)
     # Playback (docs/playback.md): the origin signed stream URLs point at (None: this
     # service's own /stream), their lifetime, and the degraded-mode budget and cache.
@@ -156,6 +157,7 @@ def load_settings() -> Settings:
         argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 65536),
         comment_rate_per_minute=_int("COMMENT_RATE_PER_MINUTE", 5),
         play_reports_per_minute=_int("PLAY_REPORTS_PER_MINUTE", 120),
+        max_request_bytes=_int("MAX_REQUEST_BYTES", 1024 * 1024),
         stream_cdn_base_url=(_env("STREAM_CDN_BASE_URL") or "").rstrip("/") or None,
         stream_url_ttl=_int("STREAM_URL_TTL", 20 * 60),
         playback_db_timeout_ms=_int("PLAYBACK_DB_TIMEOUT_MS", 1500),

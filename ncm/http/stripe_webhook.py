@@ -1,6 +1,7 @@
 """``POST /webhooks/stripe``: verify, record, enqueue, answer (processing is a job).
 
-Not behind the GraphQL limits; bodies are capped (Stripe events are a few KB).
+Not behind the GraphQL limits; bodies are capped at :data:`MAX_BODY` (Stripe events are a
+few KB) by ``ncm.http.limits.BodyLimit`` before this handler reads them.
 """
 
 from __future__ import annotations
@@ -17,36 +18,15 @@ from ncm.config import Settings
 
 log = logging.getLogger("ncm.http.stripe_webhook")
 
+PATH = "/webhooks/stripe"
 MAX_BODY = 256 * 1024
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise _TooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise _TooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
     async def stripe_webhook(request: Request) -> Response:
         try:
-            payload = await _body(request)
-        except _TooLarge:
-            return JSONResponse({"error": "payload too large"}, status_code=413)
-        try:
             received = await webhooks.receive(
-                payload, request.headers.get("stripe-signature"), settings
+                await request.body(), request.headers.get("stripe-signature"), settings
             )
         except InvalidSignature as exc:
             return JSONResponse({"error": exc.message}, status_code=400)
@@ -57,4 +37,4 @@ def routes(settings: Settings) -> list[BaseRoute]:
             {"received": True, "id": received.stripe_id, "duplicate": received.duplicate}
         )
 
-    return [Route("/webhooks/stripe", stripe_webhook, methods=["POST"])]
+    return [Route(PATH, stripe_webhook, methods=["POST"])]
