@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,25 @@ async def column(queryset: Any, field: str) -> list[Any]:
     """One column of a queryset as a plain list (``values_list(flat=True)``, typed)."""
     values: list[Any] = await queryset.values_list(field, flat=True)
     return values
+
+
+_UNAVAILABLE = (
+    TimeoutError,  # a query or a pool acquire that ran out of time
+    OSError,  # refused or lost connections (Tortoise's DBConnectionError is one)
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutdown, cancelled, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether the database could not answer (a timeout, a lost or refused connection, a
+    server shutting down, SQLite busy), as opposed to a bad statement or bad data, which
+    retrying elsewhere would not fix."""
+    for error in (exc, exc.__cause__):
+        if isinstance(error, _UNAVAILABLE):
+            return True
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            return True
+    return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -40,9 +41,23 @@ def decode_cursor(cursor: str | None, arity: int) -> list[Any] | None:
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError) as exc:
         raise InvalidInput("This cursor is not valid.", field="after") from exc
-    if not isinstance(key, list) or len(key) != arity:
+    if not isinstance(key, list) or len(key) != arity or not all(map(_storable, key)):
         raise InvalidInput("This cursor is not valid.", field="after")
     return key
+
+
+def _storable(value: Any) -> bool:
+    """A cursor value a query can bind: forged cursors must not reach the database with
+    integers past BIGINT, infinite floats or nested junk."""
+    if value is None or isinstance(value, bool | str):
+        return not isinstance(value, str) or len(value) <= 100
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return len(value) <= 100 and all(isinstance(v, int) and _storable(v) for v in value)
+    return False
 
 
 def page_size(first: int | None) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ncm.config import get_settings
+from ncm.db import is_unavailable
 from ncm.errors import InvalidInput
 from ncm.playback import cache, facts, signing
 from ncm.playback.decision import (
@@ -93,7 +94,9 @@ async def gather_facts(
             tracks, listener = await asyncio.wait_for(
                 _load(track_ids, user_id, at), settings.playback_db_timeout_ms / 1000
             )
-        except Exception as exc:  # timeout, lost connection, pool exhausted: all degrade
+        except Exception as exc:
+            if not is_unavailable(exc):  # a bug or bad data: an error, not an outage
+                raise
             why = f"database unavailable ({type(exc).__name__})"
             _db_skip_until = time.monotonic() + BREAKER_SECONDS
             log.warning("playback: %s; answering from the cache", why)

@@ -17,6 +17,9 @@ T = TypeVar("T")
 N = TypeVar("N")
 
 
+MAX_ID = 2**63 - 1  # BIGINT
+
+
 def to_global_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode())
 
@@ -31,6 +34,8 @@ def from_global_id(
         number = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID") from None
+    if not 1 <= number <= MAX_ID:  # a key the database cannot hold is no id of ours
+        raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID")
     if expected is not None and type_name != expected:
         raise InvalidInput(f"This id is not a {expected}.", field=field, code="INVALID_ID")
     return type_name, number
