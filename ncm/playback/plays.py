@@ -23,7 +23,6 @@ from ncm.errors import Conflict, InvalidInput, NotFound
 from ncm.pagination import Page, page_by_id_desc
 from ncm.playback.models import PlayEvent, PlaySource
 from ncm.playlists import shares
-from ncm.playlists.models import PlaylistEntry
 from ncm.sql import fetch
 
 COUNTED_SECONDS = 30  # a play of at least this long counts toward the track's play count
@@ -47,18 +46,6 @@ def _check_same(existing: PlayEvent, user_id: int, track_id: int) -> Reported:
             "This playId was already used for another play.", field="playId", code="PLAY_ID_TAKEN"
         )
     return Reported(existing, True)
-
-
-async def _attributed_share(token: str | None, track_id: int) -> int | None:
-    share = await shares.find_share(token)
-    if share is None:
-        return None
-    if share.track_id == track_id or (
-        share.playlist_id is not None
-        and await PlaylistEntry.exists(playlist_id=share.playlist_id, track_id=track_id)
-    ):
-        return share.id
-    raise InvalidInput("This share link is not for this track.", field="shareToken")
 
 
 async def report_play(
@@ -98,7 +85,7 @@ async def report_play(
         raise InvalidInput(
             "secondsPlayed must be between 0 and the track's duration.", field="secondsPlayed"
         )
-    share_id = await _attributed_share(share_token, track_id)
+    share_id = await shares.share_for_track(share_token, track_id, user)
     try:
         play = await PlayEvent.create(
             play_id=play_id, user_id=user.id, track_id=track_id, started_at=started_at,

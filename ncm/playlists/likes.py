@@ -35,13 +35,15 @@ async def liked_playlist(user: User) -> Playlist:
 
 
 async def like_track(
-    actor: User | None, track_id: int, *, share_id: int | None = None
+    actor: User | None, track_id: int, *, share_token: str | None = None
 ) -> tuple[Track, bool]:
-    """Like a track (idempotent); returns (track, newly liked)."""
+    """Like a track (idempotent); returns (track, newly liked). A share token credits the
+    share that led here (see ``shares.share_for_track``)."""
     user = require_viewer(actor)
     track = await Track.get_or_none(id=track_id)
     if track is None:
         raise NotFound("No such track.", field="trackId")
+    share_id = await shares.share_for_track(share_token, track.id, user)
     playlist = await liked_playlist(user)
     async with locked(playlist.id) as lock:
         result = await add_locked(lock, user.id, [track.id], position=0)

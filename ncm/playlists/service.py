@@ -276,15 +276,17 @@ async def collaborators_of(playlist_ids: Sequence[int]) -> dict[int, list[int]]:
 
 
 async def subscribe(
-    actor: User | None, playlist_id: int, *, share_id: int | None = None
+    actor: User | None, playlist_id: int, *, share_token: str | None = None
 ) -> tuple[Playlist, bool]:
-    """Save someone else's public playlist; returns (playlist, newly subscribed)."""
+    """Save someone else's public playlist; returns (playlist, newly subscribed). A share
+    token (of this playlist) credits the share that led here."""
     user = require_viewer(actor)
     playlist = await get_visible(user, playlist_id)
     if playlist.owner_id == user.id:
         raise InvalidInput("You own this playlist.", field="playlistId")
     if playlist.privacy != Privacy.PUBLIC or playlist.kind != PlaylistKind.NORMAL:
         raise InvalidInput("Only public playlists can be saved.", field="playlistId")
+    share_id = await shares.share_for_playlist(share_token, playlist.id)
     p = [placeholder(i) for i in range(1, 5)]
     async with in_transaction() as conn:
         rows = await conn.execute_query_dict(
@@ -305,6 +307,9 @@ async def subscribe(
 
 
 async def unsubscribe(actor: User | None, playlist_id: int) -> Playlist:
+    """Stop saving a playlist (idempotent). A playlist the viewer may no longer see (made
+    private, deleted) is still dropped from their saved ones, and then answers NotFound
+    rather than show it."""
     user = require_viewer(actor)
     playlist = await Playlist.get_or_none(id=playlist_id)
     if playlist is None:
@@ -322,7 +327,7 @@ async def unsubscribe(actor: User | None, playlist_id: int) -> Playlist:
                 .update(subscriber_count=F("subscriber_count") - 1)
             )
     await playlist.refresh_from_db(fields=["subscriber_count"])
-    return playlist
+    return await access.require_visible(playlist, user)
 
 
 async def subscription_states(user_id: int, playlist_ids: Sequence[int]) -> dict[int, bool]:

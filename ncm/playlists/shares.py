@@ -21,7 +21,7 @@ from ncm.accounts.permissions import require_viewer
 from ncm.catalog.models import Track
 from ncm.errors import InvalidInput, NotFound
 from ncm.playlists import access
-from ncm.playlists.models import Playlist, PlaylistKind, ShareChannel, ShareLink
+from ncm.playlists.models import Playlist, PlaylistEntry, PlaylistKind, ShareChannel, ShareLink
 
 TOKEN_LENGTH = 10  # 62^10 ≈ 8e17: unguessable, short enough to paste
 _ALPHABET = string.ascii_letters + string.digits
@@ -86,6 +86,36 @@ async def find_share(token: str | None) -> ShareLink | None:
     if share is None:
         raise InvalidInput("This share link is not valid.", field="shareToken")
     return share
+
+
+async def share_for_track(token: str | None, track_id: int, viewer: User) -> int | None:
+    """The share a like or a play of this track is credited to (``None`` without a token):
+    a share of the track, or of a playlist holding it. A token for another track, or for a
+    playlist without it, is InvalidInput. A share of a playlist the viewer may not see
+    (made private since) credits nothing and says nothing of what the playlist holds."""
+    share = await find_share(token)
+    if share is None:
+        return None
+    if share.playlist_id is None:
+        if share.track_id == track_id:
+            return share.id
+        raise InvalidInput("This share link is not for this track.", field="shareToken")
+    playlist = await Playlist.get_or_none(id=share.playlist_id)
+    if playlist is None or playlist.id not in await access.readable_ids([playlist], viewer):
+        return None
+    if await PlaylistEntry.exists(playlist_id=playlist.id, track_id=track_id):
+        return share.id
+    raise InvalidInput("This share link is not for this track.", field="shareToken")
+
+
+async def share_for_playlist(token: str | None, playlist_id: int) -> int | None:
+    """The share a subscription to this playlist is credited to (``None`` without a token)."""
+    share = await find_share(token)
+    if share is None:
+        return None
+    if share.playlist_id != playlist_id:
+        raise InvalidInput("This share link is not for this playlist.", field="shareToken")
+    return share.id
 
 
 async def get_share(token: str) -> ShareLink | None:

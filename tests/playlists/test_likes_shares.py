@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -156,3 +157,78 @@ async def test_public_playlists_are_searchable_private_ones_are_not(gql: GraphQL
     assert [e["node"]["title"] for e in found["data"]["search"]["edges"]] == ["深夜の作業用 BGM"]
     by_tag = await gql(q, {"q": "lof"})
     assert len(by_tag["data"]["search"]["edges"]) == 1
+
+
+UNSUBSCRIBE = """mutation($p: ID!) { unsubscribePlaylist(playlistId: $p) { __typename
+  ... on SubscribePayload { playlist { title description subscriberCount } }
+  ... on Error { code } } }"""
+
+
+async def test_unsubscribe_never_shows_a_playlist_the_viewer_may_not_see(
+    gql: GraphQLClient,
+) -> None:
+    from ncm.playlists import service
+
+    alice, bob = await make_user("alice"), await make_user("bob")
+    bob_token = await login_token(bob)
+    secret = await playlist_of(alice, title="Diary", description="private notes",
+                               privacy="PRIVATE")  # fmt: skip
+    r = (await gql(UNSUBSCRIBE, {"p": gid("Playlist", secret.id)}, token=bob_token))["data"]
+    assert r["unsubscribePlaylist"] == {"__typename": "NotFoundError", "code": "NOT_FOUND"}
+    # Saved while public, then made private: the save is dropped, and still nothing shows.
+    mix = await playlist_of(alice, title="Mix")
+    await service.subscribe(bob, mix.id)
+    await service.update_playlist(alice, mix.id, privacy="PRIVATE")
+    r = (await gql(UNSUBSCRIBE, {"p": gid("Playlist", mix.id)}, token=bob_token))["data"]
+    assert r["unsubscribePlaylist"]["__typename"] == "NotFoundError"
+    await mix.refresh_from_db()
+    assert mix.subscriber_count == 0
+    public = await playlist_of(alice, title="Open")
+    await service.subscribe(bob, public.id)
+    r = (await gql(UNSUBSCRIBE, {"p": gid("Playlist", public.id)}, token=bob_token))["data"]
+    assert r["unsubscribePlaylist"]["playlist"]["subscriberCount"] == 0
+
+
+async def test_a_share_is_credited_only_for_what_it_shares(gql: GraphQLClient) -> None:
+    from ncm.playback import plays
+    from ncm.playlists import entries, shares
+    from ncm.playlists.models import ShareChannel
+
+    sharer, fan = await make_user("sharer"), await make_user("fan")
+    fan_token = await login_token(fan)
+    ts = await tracks(3)
+    track_share = await shares.share_track(sharer, ts[0].id, ShareChannel.WECHAT)
+    mix = await playlist_of(sharer, title="Mix")
+    await entries.add_tracks(sharer, mix.id, [ts[1].id])
+    mix_share = await shares.share_playlist(sharer, mix.id, ShareChannel.LINK)
+    other = await playlist_of(sharer, title="Other")
+    # Another track, or a playlist, with a track's share: refused, nothing credited.
+    wrong_like = await gql(LIKE, {"t": gid("Track", ts[1].id), "s": track_share.token},
+                           token=fan_token)  # fmt: skip
+    wrong_sub = await gql(SUBSCRIBE, {"p": gid("Playlist", other.id), "s": mix_share.token},
+                          token=fan_token)  # fmt: skip
+    for body, name in ((wrong_like, "likeTrack"), (wrong_sub, "subscribePlaylist")):
+        assert body["data"][name] == {"__typename": "InvalidInputError", "code": "INVALID_INPUT",
+                                      "field": "shareToken"}  # fmt: skip
+    # A track of a shared playlist, and the shared playlist itself: credited.
+    ok_like = await gql(LIKE, {"t": gid("Track", ts[1].id), "s": mix_share.token},
+                        token=fan_token)  # fmt: skip
+    ok_sub = await gql(SUBSCRIBE, {"p": gid("Playlist", mix.id), "s": mix_share.token},
+                       token=fan_token)  # fmt: skip
+    assert ok_like["data"]["likeTrack"]["liked"] is True
+    assert ok_sub["data"]["subscribePlaylist"]["__typename"] == "SubscribePayload"
+    await mix_share.refresh_from_db()
+    await track_share.refresh_from_db()
+    assert (mix_share.like_count, mix_share.subscription_count) == (1, 1)
+    assert (track_share.like_count, track_share.subscription_count) == (0, 0)
+    # Made private: its share credits nothing, and tells nothing of what it holds.
+    from ncm.playlists import service
+
+    await service.update_playlist(sharer, mix.id, privacy="PRIVATE")
+    for track in (ts[1], ts[2]):  # in the playlist, and not: the same answer
+        reported = await plays.report_play(
+            fan, play_id=f"play-{track.id:08d}", track_id=track.id,
+            started_at=datetime.now(UTC) - timedelta(minutes=5), seconds_played=40,
+            share_token=mix_share.token,
+        )  # fmt: skip
+        assert reported.play.share_id is None

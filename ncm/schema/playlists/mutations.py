@@ -131,11 +131,6 @@ def _entry_rows(result: entries_service.AddResult) -> list[PlaylistEntry]:
     ]
 
 
-async def _share_id(token: str | None) -> int | None:
-    share = await shares.find_share(token)
-    return share.id if share else None
-
-
 @strawberry.type
 class PlaylistsMutation:
     @strawberry.mutation
@@ -273,10 +268,9 @@ class PlaylistsMutation:
         self, info: Info, track_id: strawberry.ID, share_token: str | None = None
     ) -> LikeResult:
         async def work() -> TrackLikePayload:
-            share_id = await _share_id(share_token)
             track, liked = await likes.like_track(
                 await info.context.viewer(), pk_of(track_id, "Track", field="trackId"),
-                share_id=share_id,
+                share_token=share_token,
             )  # fmt: skip
             return TrackLikePayload(track=Track.from_model(track), liked=liked)
 
@@ -297,10 +291,9 @@ class PlaylistsMutation:
         self, info: Info, playlist_id: strawberry.ID, share_token: str | None = None
     ) -> SubscribeResult:
         async def work() -> SubscribePayload:
-            share_id = await _share_id(share_token)
             p, _ = await playlists.subscribe(
                 await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId"),
-                share_id=share_id,
+                share_token=share_token,
             )  # fmt: skip
             return SubscribePayload(playlist=Playlist.from_model(p), subscribed=True)
 
