@@ -35,6 +35,10 @@ class Session:
     refresh_expires_at: datetime
 
 
+EMAIL_MAX = User._meta.fields_map["email"].max_length  # type: ignore[attr-defined]
+HANDLE_MAX = User._meta.fields_map["handle"].max_length  # type: ignore[attr-defined]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -111,27 +115,30 @@ async def login(identifier: str, password: str, *, client_ip: str, user_agent: s
     """Log in by email or handle. Failures are counted per account and per client address."""
     settings = get_settings()
     ident = identifier.strip().lower()
-    account_key = f"login:acct:{ident}"
+    # Longer than any email or handle can be: no account to look up, or to count against.
+    plausible = len(ident) <= (EMAIL_MAX if "@" in ident else HANDLE_MAX)
+    account_key = f"login:acct:{ident}" if plausible else None
     ip_key = f"login:ip:{client_ip}"
-    for key, limit in (
-        (account_key, settings.login_max_failures),
-        (ip_key, settings.login_ip_max_failures),
-    ):
+    limits = [(ip_key, settings.login_ip_max_failures)]
+    if account_key is not None:
+        limits.insert(0, (account_key, settings.login_max_failures))
+    for key, limit in limits:
         window = await ratelimit.peek(key)
         if window.count >= limit:
             raise RateLimited(
                 "Too many failed login attempts. Try again later.",
                 retry_after=window.retry_after,
             )
-    if "@" in ident:
-        user = await User.get_or_none(email=ident)
-    else:
-        user = await User.get_or_none(handle=ident)
+    user = None
+    if plausible:
+        found = User.filter(email=ident) if "@" in ident else User.filter(handle=ident)
+        user = await found.first()
     if not await verify_password(user.password_hash if user else None, password) or user is None:
-        await ratelimit.hit(account_key, settings.login_window_seconds)
-        await ratelimit.hit(ip_key, settings.login_window_seconds)
+        for key, _ in limits:
+            await ratelimit.hit(key, settings.login_window_seconds)
         raise BadCredentials()
-    await ratelimit.reset(account_key)
+    if account_key is not None:
+        await ratelimit.reset(account_key)
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
         await user.save(update_fields=["password_hash"])

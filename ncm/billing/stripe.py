@@ -297,11 +297,17 @@ def verify_event(payload: bytes, sig_header: str | None, secret: str) -> Obj:
             payload.decode("utf-8"), sig_header, secret, WEBHOOK_TOLERANCE
         )
         event: Obj = json.loads(payload)
-    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        # TypeError: a header with non-ASCII characters cannot even be compared.
         raise InvalidSignature(f"Bad webhook signature: {exc}") from exc
-    if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+    if not isinstance(event, dict) or not _is_event_id(event.get("id")) or not event.get("type"):
         raise InvalidSignature("The payload is not a Stripe event.")
     return event
+
+
+def _is_event_id(value: Any) -> bool:
+    """Stripe's ids (``evt_...``) are short ASCII words; anything else is not from Stripe."""
+    return isinstance(value, str) and 0 < len(value) <= 255 and value.isascii()
 
 
 _gateway: StripeGateway | None = None

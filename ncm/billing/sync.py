@@ -25,7 +25,17 @@ GRACE_DAYS = 7  # a failed renewal keeps the membership this long while Stripe r
 
 
 def ts(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(value), UTC) if value not in (None, "", 0) else None
+    """A Stripe timestamp (seconds) as a datetime; ``None`` when absent or not a plausible
+    time (Stripe never sends one before 2000 or after 9999)."""
+    if value in (None, "", 0):
+        return None
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        return None
+    if not 946_684_800 <= seconds < 253_402_300_800:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def ref(value: Any) -> str | None:

@@ -160,8 +160,10 @@ async def process(event_id: int, *, force: bool = False) -> EventStatus:
     if handler is None:
         await _finish(row.id, EventStatus.IGNORED, "")
         return EventStatus.IGNORED
-    obj = json.loads(row.payload)["data"]["object"]
     try:
+        obj = json.loads(row.payload)["data"]["object"]
+        if not isinstance(obj, dict):
+            raise TypeError("data.object is not an object")
         async with in_transaction() as conn:
             await handler(conn, obj)
             await StripeEvent.filter(id=row.id).using_db(conn).update(

@@ -23,6 +23,7 @@ TOP_TRACKS = 10
 R = TypeVar("R")
 V = TypeVar("V")
 M = TypeVar("M")
+SLUG_MAX = Genre._meta.fields_map["slug"].max_length  # type: ignore[attr-defined]
 
 
 async def get_track(track_id: int) -> Track:
@@ -33,7 +34,8 @@ async def get_track(track_id: int) -> Track:
 
 
 async def find_genre(slug: str) -> Genre:
-    genre = await Genre.get_or_none(slug=slug.strip().lower())
+    slug = slug.strip().lower()
+    genre = await Genre.get_or_none(slug=slug) if len(slug) <= SLUG_MAX else None
     if genre is None:
         raise NotFound(f"No genre {slug!r}.", field="genre")
     return genre

@@ -28,7 +28,7 @@ from ncm.comments.targets import ThreadRef, require_visible, threads_by_ids, vis
 from ncm.comments.text import clean_body
 from ncm.config import get_settings
 from ncm.db import is_postgres
-from ncm.errors import Forbidden, InvalidInput, NotFound
+from ncm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ncm.pagination import Page
 from ncm.sql import any_of, by_id, fetch
 
@@ -230,16 +230,25 @@ async def _own(actor: User | None, comment_id: int) -> tuple[User, Comment]:
 
 
 async def edit_comment(actor: User | None, comment_id: int, body: str) -> Comment:
-    """Authors fix their text within :data:`EDIT_WINDOW` of posting."""
-    _, comment = await _own(actor, comment_id)
+    """Authors fix their text within :data:`EDIT_WINDOW` of posting; not while banned from
+    commenting, and not once a moderator has hidden it (its text is under review)."""
+    user, comment = await _own(actor, comment_id)
     if comment.state == CommentState.DELETED:
         raise comment_not_found()
+    if comment.state == CommentState.HIDDEN:
+        raise Conflict(
+            "A comment hidden by a moderator cannot be edited.", field="commentId",
+            code="COMMENT_HIDDEN",
+        )  # fmt: skip
+    banned_until = await ban_end(user.id)
+    if banned_until is not None:
+        raise CommentBanned(banned_until)
     text = clean_body(body)
     minutes = int(EDIT_WINDOW.total_seconds() // 60)
     if now() - comment.created_at > EDIT_WINDOW:
         raise edit_window_closed(minutes)
     updated = await Comment.filter(
-        id=comment.id, state__not=CommentState.DELETED, created_at__gte=now() - EDIT_WINDOW
+        id=comment.id, state=CommentState.VISIBLE, created_at__gte=now() - EDIT_WINDOW
     ).update(body=text, edited_at=now())
     if not updated:
         raise edit_window_closed(minutes)

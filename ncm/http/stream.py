@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate, parsedate_to_datetime
@@ -26,6 +27,7 @@ from ncm.config import Settings
 from ncm.playback.signing import SignatureRefused, verify
 
 CHUNK_BYTES = 256 * 1024
+_BYTE_RANGE = re.compile(r"([0-9]*)-([0-9]*)")  # ASCII digits only
 AUDIO_TYPES = {".mp3": "audio/mpeg", ".flac": "audio/flac", ".wav": "audio/wav",
                ".m4a": "audio/mp4", ".aac": "audio/aac", ".ogg": "audio/ogg"}  # fmt: skip
 
@@ -48,11 +50,10 @@ def parse_range(header: str, size: int) -> tuple[int, int | None]:
     raises :class:`_Ignore` for what is not one byte range and ValueError when it cannot be
     satisfied."""
     unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        raise _Ignore
-    first, sep, last = spec.strip().partition("-")
-    if not sep or not (first.isdigit() or last.isdigit()):
-        raise _Ignore
+    match = _BYTE_RANGE.fullmatch(spec.strip())
+    if unit.strip().lower() != "bytes" or match is None or not any(match.groups()):
+        raise _Ignore  # not one byte range (several, or not numbers): serve the whole file
+    first, last = match.groups()
     if not first:  # a suffix: the last n bytes
         n = int(last)
         if n == 0 or size == 0:
@@ -60,8 +61,6 @@ def parse_range(header: str, size: int) -> tuple[int, int | None]:
         return max(0, size - n), size - 1
     start = int(first)
     end = int(last) if last else None
-    if last and not last.isdigit():
-        raise _Ignore
     if end is not None and end < start:
         raise _Ignore
     if start >= size:

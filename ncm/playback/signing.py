@@ -24,6 +24,7 @@ from urllib.parse import quote
 from ncm.errors import NcmError
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._~/-]+$")
+_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 class SignatureRefused(NcmError):
@@ -84,7 +85,7 @@ def signing_key_id(keys: Mapping[str, str]) -> str:
 
 
 def _int(value: str | None, name: str) -> int:
-    if value is None or not value.isdigit() or len(value) > 18:
+    if value is None or _DIGITS.fullmatch(value) is None:  # ASCII digits only ('²' is a digit)
         raise SignatureRefused(400, "MALFORMED_URL", f"The stream URL's {name} is malformed.")
     return int(value)
 
@@ -119,7 +120,7 @@ def verify(
     secret = keys.get(key_id)
     if secret is None:  # a retired key (key ids are not secret; which one failed helps ops)
         raise SignatureRefused(403, "UNKNOWN_KEY", "The stream URL's signing key is not valid.")
-    if not hmac.compare_digest(_mac(secret, _message(grant)), signature):
+    if not signature.isascii() or not hmac.compare_digest(_mac(secret, _message(grant)), signature):
         raise SignatureRefused(403, "SIGNATURE_INVALID", "The stream URL's signature is invalid.")
     if grant.expires <= now:
         raise SignatureRefused(410, "URL_EXPIRED", "The stream URL has expired; ask for a new one.")

@@ -62,18 +62,21 @@ def _description(value: str | None) -> str:
 
 
 def _tags(values: Sequence[str] | None) -> list[str]:
-    tags: list[str] = []
+    """Trimmed, without repeats (case-insensitive), at most ``MAX_TAGS``: refused as soon as
+    the list is known to be too long, whatever its size."""
+    tags: dict[str, str] = {}  # lowercased -> as given
     for raw in values or []:
+        if len(raw) > 4 * MAX_TAG_LENGTH:  # not even worth splitting
+            raise InvalidInput(f"A tag is at most {MAX_TAG_LENGTH} characters.", field="tags")
         tag = " ".join(raw.split())
         if not tag:
             continue
         if len(tag) > MAX_TAG_LENGTH:
             raise InvalidInput(f"A tag is at most {MAX_TAG_LENGTH} characters.", field="tags")
-        if tag.lower() not in (t.lower() for t in tags):
-            tags.append(tag)
-    if len(tags) > MAX_TAGS:
-        raise InvalidInput(f"At most {MAX_TAGS} tags.", field="tags")
-    return tags
+        tags.setdefault(tag.lower(), tag)
+        if len(tags) > MAX_TAGS:
+            raise InvalidInput(f"At most {MAX_TAGS} tags.", field="tags")
+    return list(tags.values())
 
 
 def _search_text(playlist: Playlist) -> str:

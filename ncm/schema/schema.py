@@ -43,6 +43,7 @@ from ncm.schema.playback.queries import PlaybackQuery
 from ncm.schema.playlists.mutations import PlaylistsMutation
 from ncm.schema.playlists.queries import PlaylistsQuery
 from ncm.schema.playlists.types import Playlist
+from ncm.schema.rules import NoNulInStrings
 
 
 @strawberry.type
@@ -72,6 +73,7 @@ def build_schema(*, production: bool | None = None) -> strawberry.Schema:
     limit_rules = [
         *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+        NoNulInStrings,
     ]
     extensions: list = [
         lambda: AddValidationRules(limit_rules),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from cross_web import HTTPException
@@ -9,12 +10,40 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.graphql import OperationType
 
 from ncm.config import Settings
 from ncm.schema.context import Context, read_authorization
 from ncm.schema.schema import get_schema
+
+INVALID_UNICODE = "The request holds text that is not valid Unicode (an unpaired surrogate)."
+
+
+def _valid_unicode(text: str | None) -> bool:
+    if text is None:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def clean_text(value: Any) -> Any:
+    """Variables as the services may take them: NUL characters (which no text column can
+    hold) removed from every string; text that is not valid Unicode refused (400)."""
+    if isinstance(value, str):
+        if not _valid_unicode(value):
+            raise HTTPException(400, INVALID_UNICODE)
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {clean_text(k): clean_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_text(v) for v in value]
+    return value
 
 
 def client_ip(request: Request | WebSocket) -> str:
@@ -48,20 +77,49 @@ class GraphQLView(GraphQL[Context, None]):
             user_agent=request.headers.get("user-agent", "")[:255],
         )
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
-        """GraphQL-over-HTTP: a mutation sent with GET is 405 Method Not Allowed, not 400."""
+    def decode_json(self, data: str | bytes) -> object:
+        """Bodies that are not JSON in UTF-8, nest too deep or hold absurd numbers are 400."""
         try:
-            return await super().execute_single(*args, **kwargs)
-        except HTTPException as exc:
-            adapter = kwargs.get("request_adapter")
-            if (
-                exc.status_code == 400
-                and adapter is not None
-                and adapter.method == "GET"
-                and ("not allowed when using GET" in exc.reason)
-            ):
-                raise HTTPException(405, exc.reason) from exc
-            raise
+            return json.loads(data)
+        except (UnicodeDecodeError, RecursionError, ValueError) as exc:
+            raise HTTPException(400, "The request body is not valid JSON in UTF-8.") from exc
+
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            parsed = await super().parse_http_body(request)
+        except AttributeError as exc:  # JSON that is not an object (null, 42, "q")
+            raise HTTPException(400, "The request body must be a JSON object.") from exc
+        for data in parsed if isinstance(parsed, list) else [parsed]:
+            data.variables = clean_text(data.variables)
+            if not all(map(_valid_unicode, (data.query, data.operation_name))):
+                raise HTTPException(400, INVALID_UNICODE)
+        return parsed
+
+    async def execute_single(
+        self, request: Any, request_adapter: Any, sub_response: Any, context: Context,
+        root_value: Any, request_data: Any,
+    ) -> Any:  # fmt: skip
+        """Queries by GET or POST, mutations by POST (GET: 405 Method Not Allowed),
+        subscriptions only over the websocket (400 here, not an internal error)."""
+        method = request_adapter.method
+        allowed = {OperationType.QUERY} | ({OperationType.MUTATION} if method == "POST" else set())
+        try:
+            return await self.schema.execute(
+                request_data.query, root_value=root_value,
+                variable_values=request_data.variables, context_value=context,
+                operation_name=request_data.operation_name, allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )  # fmt: skip
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type == OperationType.SUBSCRIPTION:
+                raise HTTPException(
+                    400, "Subscriptions run over a websocket (graphql-transport-ws) at /graphql."
+                ) from exc
+            raise HTTPException(405, exc.as_http_error_reason(method)) from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request") from exc
 
     async def on_ws_connect(self, context: Context) -> Any:
         """Websocket clients authenticate with ``{"authorization": "Bearer ..."}`` in init."""

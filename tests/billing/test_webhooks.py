@@ -345,3 +345,19 @@ async def test_stale_pending_events_are_requeued_and_processed(http: Any, vip_pl
     assert (await Row.get()).status == EventStatus.PROCESSED
     assert await MembershipPeriod.filter(reference="in_late").exists()
     assert await webhooks.requeue_stale() == 0
+
+
+async def test_odd_headers_and_events_are_refused_or_failed_never_errors(http: Any) -> None:
+    payload = json.dumps(event("invoice.paid", {"id": "in_x"}))
+    odd_header = await http.post("/webhooks/stripe", content=payload,
+                                 headers={"stripe-signature": f"t={int(time.time())},v1=é".encode()})  # fmt: skip
+    long_id = await post_event(http, event("invoice.paid", {"id": "in_x"}, event_id="e" * 300))
+    assert [odd_header.status_code, long_id.status_code] == [400, 400]
+    # Signed, but with an absurd timestamp and no data: recorded, then FAILED, not stuck.
+    odd = event("invoice.paid", {"id": "in_x"}, event_id="evt_odd")
+    odd["created"], odd["data"] = 10**20, None
+    accepted = await post_event(http, odd)
+    assert accepted.status_code == 200
+    await process_pending()
+    row = await StripeEvent.get(stripe_id="evt_odd")
+    assert row.status == EventStatus.FAILED and row.attempts == 1

@@ -109,3 +109,20 @@ async def test_paths_cannot_leave_the_media_root(http: Any, tmp_path: Any) -> No
     assert _resolve(tmp_path / "root", "../secret.txt") is None
     got = await http.get(url(path="../../etc/passwd"))
     assert got.status_code == 404 and "root:" not in got.text
+
+
+async def test_tampered_urls_are_refused_not_errors(http: Any) -> None:
+    good = url()
+    non_ascii_signature = good.rsplit("s=", 1)[0] + "s=%C3%A9%C3%A9%C3%A9"
+    superscript_user = good.replace("u=3", "u=%C2%B2")  # '²' passes str.isdigit
+    arabic_digits = good.replace("u=3", "u=%D9%A3")  # '٣': a digit, but not ours
+    statuses = [(await http.get(u)).status_code
+                for u in (non_ascii_signature, superscript_user, arabic_digits)]  # fmt: skip
+    assert statuses == [403, 400, 400]
+
+
+@pytest.mark.parametrize("header", ["bytes=abc-5", "bytes=5-abc", "bytes=²-5", "bytes=+1-5",
+                                    "bytes=-", "bytes= 1 - 5"])  # fmt: skip
+async def test_ranges_that_are_not_numbers_are_ignored(http: Any, header: str) -> None:
+    got = await http.get(url(), headers={"range": header.encode()})
+    assert got.status_code == 200 and len(got.content) == SIZE

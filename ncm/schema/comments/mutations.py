@@ -77,7 +77,7 @@ PostCommentResult = Annotated[
     strawberry.union("PostCommentResult"),
 ]
 EditCommentResult = Annotated[
-    CommentPayload | InvalidInputError | NotFoundError | ConflictError,
+    CommentPayload | InvalidInputError | NotFoundError | ConflictError | CommentBannedError,
     strawberry.union("EditCommentResult"),
 ]
 CommentActionResult = Annotated[
@@ -124,7 +124,7 @@ async def _on_comment(info: Info, comment_id: strawberry.ID, action: Action) -> 
         row = await action(viewer, pk_of(comment_id, "Comment", field="commentId"))
         return CommentPayload(comment=await comment_view(info, row))
 
-    return await attempt(run())
+    return await comment_attempt(run())
 
 
 async def _user(info: Info, pk: int) -> User:
