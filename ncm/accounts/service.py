@@ -19,7 +19,7 @@ from ncm.accounts.permissions import require_role, require_viewer
 from ncm.accounts.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from ncm.config import get_settings
 from ncm.db import column, placeholder
-from ncm.errors import BadCredentials, Conflict, InvalidInput, NotFound, RateLimited
+from ncm.errors import BadCredentials, Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from ncm.pagination import Page, page_by_id_desc
 from ncm.search.text import document_tokens
 from ncm.sql import any_of, by_id, fetch
@@ -294,9 +294,12 @@ async def set_role(
     partner_id: int | None = None,
     system: bool = False,
 ) -> User:
-    """Change a user's role. Admins only, unless called by an operator (``system``)."""
+    """Change a user's role. Admins only, and not their own (so the last admin cannot lock
+    everyone out by mistake), unless called by an operator (``system``)."""
     if not system:
-        require_role(actor, Role.ADMIN)
+        admin = require_role(actor, Role.ADMIN)
+        if admin.id == user_id:
+            raise Forbidden("Another admin (or an operator, `ncm users set-role`) changes yours.")
     user = await get_user(user_id)
     if role == Role.PARTNER and partner_id is None:
         raise InvalidInput("A partner user needs a partner organisation.", field="partnerId")

@@ -28,7 +28,7 @@ from ncm.comments.models import (
 )
 from ncm.comments.service import actionable_comment, comment_not_found, now
 from ncm.comments.text import clean_reason
-from ncm.errors import Conflict, InvalidInput, NotFound
+from ncm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ncm.pagination import Page, page_by_id_desc
 from ncm.sql import fetch
 
@@ -41,6 +41,9 @@ class Moderator:
 
     user_id: int | None
     operator: str
+
+
+STAFF = (Role.MODERATOR, Role.ADMIN)
 
 
 def acting(actor: User | None, operator: str | None) -> Moderator:
@@ -210,15 +213,23 @@ async def ban(
     *,
     operator: str | None = None,
 ) -> CommentBan:
-    """Ban a user from commenting for ``days`` days (a longer ban wins; lift with unban)."""
+    """Ban a user from commenting for ``days`` days (a longer ban wins; lift with unban).
+    Moderators ban listeners; staff (moderators, admins) only an admin or an operator bans,
+    and nobody bans themselves."""
     who = acting(actor, operator)
     text = clean_reason(reason, required=True)
     if not 1 <= days <= MAX_BAN_DAYS:
         raise InvalidInput(
             f"A ban lasts 1 to {MAX_BAN_DAYS} days.", field="days", code="INVALID_DAYS"
         )
-    if not await User.exists(id=user_id):
+    target = await User.get_or_none(id=user_id)
+    if target is None:
         raise NotFound("No such user.", field="userId")
+    if actor is not None and operator is None:
+        if target.id == actor.id:
+            raise Forbidden("You cannot ban yourself.")
+        if target.role in STAFF and actor.role != Role.ADMIN:
+            raise Forbidden("Only an admin can ban a moderator or an admin.")
     async with in_transaction() as conn:
         row = await CommentBan.create(
             using_db=conn, user_id=user_id, reason=text, ends_at=now() + timedelta(days=days)

@@ -284,3 +284,26 @@ async def test_a_logout_reaches_other_server_processes(gql: GraphQLClient) -> No
     await revocation.refresh()  # a later poll reads only what is new, and forgets nothing
     body = await gql(VIEWER, token=login["accessToken"], expect_errors=True)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_an_admin_cannot_change_their_own_role(gql: GraphQLClient) -> None:
+    from ncm.accounts import service
+    from ncm.accounts.models import Role
+    from ncm.schema.base import to_global_id
+
+    admin = await make_user("boss", role=Role.ADMIN)
+    other = await make_user("other")
+    token = await login_token(admin)
+    query = """mutation($id: ID!, $role: Role!) { setUserRole(userId: $id, role: $role) {
+      __typename ... on Error { code } } }"""
+    own = await gql(query, {"id": to_global_id("User", admin.id), "role": "LISTENER"},
+                    token=token, expect_errors=True)  # fmt: skip
+    assert own["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert (await service.get_user(admin.id)).role == Role.ADMIN
+    ok = await gql(query, {"id": to_global_id("User", other.id), "role": "MODERATOR"},
+                   token=token)  # fmt: skip
+    assert ok["data"]["setUserRole"]["__typename"] != "ForbiddenError"
+    assert (await service.get_user(other.id)).role == Role.MODERATOR
+    # An operator may (the way out when an admin needs changing).
+    await service.set_role(None, admin.id, Role.LISTENER, system=True)
+    assert (await service.get_user(admin.id)).role == Role.LISTENER

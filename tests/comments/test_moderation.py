@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ncm.accounts.models import Role
@@ -149,3 +151,29 @@ async def test_author_can_delete_a_hidden_comment_and_counts_hold() -> None:
         await moderation.restore(None, comment.id, operator="cli:test")
     gone = await service.comment_for(None, comment.id)
     assert gone.state == CommentState.DELETED and comment_gid(gone)
+
+
+async def test_moderators_ban_listeners_admins_ban_staff_nobody_bans_themselves(
+    gql: GraphQLClient,
+) -> None:
+    mod, mod_token = await user_and_token("mod", Role.MODERATOR)
+    other_mod, _ = await user_and_token("mod2", Role.MODERATOR)
+    admin, admin_token = await user_and_token("boss", Role.ADMIN)
+    listener, _ = await user_and_token("listener")
+
+    async def ban(token: str, user: Any) -> str:
+        """The payload's type, or the top-level error's code."""
+        body = await gql(BAN, {"id": to_global_id("User", user.id), "days": 1},
+                         token=token, expect_errors=True)  # fmt: skip
+        if body.get("errors"):
+            return str(body["errors"][0]["extensions"]["code"])
+        return str(body["data"]["banCommenter"]["__typename"])
+
+    assert await ban(mod_token, mod) == "FORBIDDEN"
+    assert await ban(mod_token, admin) == "FORBIDDEN"
+    assert await ban(mod_token, other_mod) == "FORBIDDEN"
+    assert await ban(mod_token, listener) == "BanCommenterPayload"
+    assert await ban(admin_token, other_mod) == "BanCommenterPayload"
+    assert await ban(admin_token, admin) == "FORBIDDEN"
+    # Operators (the CLI) may ban anyone.
+    assert await moderation.ban(None, admin.id, 1, "test", operator="ops")
