@@ -153,3 +153,13 @@ def is_unavailable(exc: BaseException) -> bool:
         if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
             return True
     return False
+
+
+async def lock_for_transaction(conn: Any, scope: str, key: int) -> None:
+    """Serialize transactions on ``(scope, key)`` -- e.g. one user's sessions -- until the
+    caller's transaction ends: a PostgreSQL advisory lock (no row is locked, so nothing else
+    waits); SQLite already runs one writer at a time."""
+    if is_postgres():
+        await conn.execute_query(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))", [scope, key]
+        )

@@ -18,7 +18,7 @@ from ncm.accounts.passwords import hash_password, needs_rehash, verify_password
 from ncm.accounts.permissions import require_role, require_viewer
 from ncm.accounts.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from ncm.config import get_settings
-from ncm.db import column, placeholder
+from ncm.db import column, lock_for_transaction, placeholder
 from ncm.errors import BadCredentials, Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from ncm.pagination import Page, page_by_id_desc
 from ncm.search.text import document_tokens
@@ -35,6 +35,7 @@ class Session:
     refresh_expires_at: datetime
 
 
+SESSIONS_LOCK = "ncm.accounts.sessions"
 EMAIL_MAX = User._meta.fields_map["email"].max_length  # type: ignore[attr-defined]
 HANDLE_MAX = User._meta.fields_map["handle"].max_length  # type: ignore[attr-defined]
 
@@ -148,17 +149,22 @@ async def login(identifier: str, password: str, *, client_ip: str, user_agent: s
 async def refresh(refresh_token: str) -> Session:
     """Trade a refresh token for a new pair; the old one is revoked (rotation)."""
     now = _now()
-    async with in_transaction():
+    async with in_transaction() as conn:
         row = (
             await RefreshToken.filter(token_hash=hash_refresh_token(refresh_token))
             .select_related("user")
+            .using_db(conn)
             .first()
         )
         if row is None or row.revoked_at is not None or row.expires_at <= now:
             raise BadCredentials()
-        # The conditional update is the lock: of two concurrent refreshes one wins.
-        updated = await RefreshToken.filter(id=row.id, revoked_at__isnull=True).update(
-            revoked_at=now
+        # A logout of this user waits for this rotation, or this waits and finds it revoked.
+        await lock_for_transaction(conn, SESSIONS_LOCK, row.user_id)
+        # The conditional update settles two concurrent refreshes: one wins.
+        updated = (
+            await RefreshToken.filter(id=row.id, revoked_at__isnull=True)
+            .using_db(conn)
+            .update(revoked_at=now)
         )
         if updated != 1:
             raise BadCredentials()
@@ -170,9 +176,13 @@ async def logout(actor: User | None, session_id: int | None) -> bool:
     user = require_viewer(actor)
     if session_id is None:
         return False
-    updated = await RefreshToken.filter(
-        id=session_id, user_id=user.id, revoked_at__isnull=True
-    ).update(revoked_at=_now())
+    async with in_transaction() as conn:
+        await lock_for_transaction(conn, SESSIONS_LOCK, user.id)
+        updated = (
+            await RefreshToken.filter(id=session_id, user_id=user.id, revoked_at__isnull=True)
+            .using_db(conn)
+            .update(revoked_at=_now())
+        )
     await revocation.revoke([session_id])  # its access token stops working too
     return updated == 1
 
@@ -189,8 +199,11 @@ async def end_sessions(user_id: int) -> int:
     now = _now()
     recent = now - timedelta(seconds=get_settings().access_token_ttl)
     async with in_transaction() as conn:
+        # A refresh of this user in flight finishes first (its new session is then ended
+        # here), or starts after and finds its token revoked.
+        await lock_for_transaction(conn, SESSIONS_LOCK, user_id)
         live = RefreshToken.filter(user_id=user_id, revoked_at__isnull=True).using_db(conn)
-        open_ids = await column(live.select_for_update(), "id")
+        open_ids = await column(live, "id")
         await RefreshToken.filter(id__in=open_ids).using_db(conn).update(revoked_at=now)
     rotated = await column(
         RefreshToken.filter(user_id=user_id, revoked_at__gte=recent, id__not_in=open_ids), "id"
@@ -344,10 +357,14 @@ async def unfollow(actor: User | None, target_id: int) -> User:
 async def _bump_follow_counts(
     conn: BaseDBAsyncClient, follower_id: int, followee_id: int, d: int
 ) -> None:
-    await (
-        User.filter(id=follower_id).using_db(conn).update(following_count=F("following_count") + d)
-    )
-    await User.filter(id=followee_id).using_db(conn).update(follower_count=F("follower_count") + d)
+    """Both users' counters, in ascending id order: two users following each other at the
+    same moment would otherwise lock the two rows in opposite orders and deadlock."""
+    for user_id in sorted((follower_id, followee_id)):
+        rows = User.filter(id=user_id).using_db(conn)
+        if user_id == follower_id:
+            await rows.update(following_count=F("following_count") + d)
+        else:
+            await rows.update(follower_count=F("follower_count") + d)
 
 
 async def followers(user_id: int, first: int | None, after: str | None) -> Page[Follow]:

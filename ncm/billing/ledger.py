@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 from ncm.accounts.models import User
 from ncm.billing.entitlement import Entitlement, entitlement, resolve, utcnow
 from ncm.billing.models import ChargeRefund, MembershipPeriod, PeriodSource, Subscription
-from ncm.db import is_postgres
+from ncm.db import is_postgres, lock_for_transaction
 from ncm.errors import InvalidInput, NotFound
 
 MAX_GRANT_DAYS = 3660
@@ -135,9 +135,8 @@ async def grant_compensation(
 
 
 async def lock_user(conn: BaseDBAsyncClient, user_id: int) -> None:
-    """Serialize ledger writes per user (PostgreSQL; SQLite transactions are serial)."""
-    if is_postgres():
-        await conn.execute_query("SELECT pg_advisory_xact_lock($1, $2)", [7_406_411, user_id])
+    """Serialize ledger writes per user."""
+    await lock_for_transaction(conn, "ncm.billing.ledger", user_id)
 
 
 async def record_period(

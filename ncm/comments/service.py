@@ -27,7 +27,7 @@ from ncm.comments.sql import as_datetime, fetch_comments
 from ncm.comments.targets import ThreadRef, require_visible, threads_by_ids, visible_refs
 from ncm.comments.text import clean_body
 from ncm.config import get_settings
-from ncm.db import is_postgres
+from ncm.db import lock_for_transaction
 from ncm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ncm.pagination import Page
 from ncm.sql import any_of, by_id, fetch
@@ -145,14 +145,8 @@ async def _reply_target(ref: ThreadRef, viewer: User, reply_to_id: int) -> tuple
 
 
 async def _lock_author(conn: BaseDBAsyncClient, user_id: int) -> None:
-    # One post at a time per author, so the duplicate check cannot be raced (SQLite
-    # already serialises writers).
-    if is_postgres():
-        await fetch(
-            "SELECT pg_advisory_xact_lock(hashtextextended('ncm.comments.post', $1))",
-            [user_id],
-            conn,
-        )
+    # One post at a time per author, so the duplicate check cannot be raced.
+    await lock_for_transaction(conn, "ncm.comments.post", user_id)
 
 
 async def _thread_and_last_body(
