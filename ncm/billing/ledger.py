@@ -121,14 +121,24 @@ async def grant_compensation(
         f" {p(5)} FROM users WHERE id >= {p(6)} AND id < {p(7)}"
         " ON CONFLICT (reference, user_id) DO NOTHING"
     )
-    before = await MembershipPeriod.filter(reference=reference).count()
     now = utcnow()
-    start = int(lo)
+    start, inserted = int(lo), 0
     while start <= int(hi):
         params: list[Any] = [reference, starts_at, ends_at, reason[:500], now, start, start + chunk]
-        await conn.execute_query(sql, params)
+        inserted += await _inserted(conn, sql, params)
         start += chunk
-    return await MembershipPeriod.filter(reference=reference).count() - before
+    return inserted
+
+
+async def _inserted(conn: BaseDBAsyncClient, insert: str, params: list[Any]) -> int:
+    """Run an INSERT and count the rows it inserted (not those another run inserted)."""
+    if is_postgres():  # the command tag's count is not exposed: count RETURNING rows
+        rows = await conn.execute_query_dict(
+            f"WITH ins AS ({insert} RETURNING 1) SELECT count(*) AS n FROM ins", params
+        )
+        return int(rows[0]["n"])
+    count, _ = await conn.execute_query(insert, params)  # SQLite counts its changes
+    return count
 
 
 # writers driven by Stripe (inside the caller's transaction, user locked) ---------------

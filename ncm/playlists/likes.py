@@ -53,6 +53,12 @@ async def like_track(
                 Track.filter(id=track.id).using_db(lock.conn).update(like_count=F("like_count") + 1)
             )
             if share_id is not None:
+                # Under the liked playlist's lock, so a like and an unlike of this user queue.
+                await (
+                    TrackLikeShare.filter(user_id=user.id, track_id=track.id)
+                    .using_db(lock.conn)
+                    .delete()
+                )  # a row left by a like undone before unlikes took them back
                 await TrackLikeShare.create(
                     user_id=user.id, track_id=track.id, share_id=share_id, using_db=lock.conn
                 )
@@ -88,6 +94,14 @@ async def unlike_track(actor: User | None, track_id: int) -> Track:
             await (
                 Track.filter(id=track.id).using_db(lock.conn).update(like_count=F("like_count") - 1)
             )
+            credited = (
+                await TrackLikeShare.filter(user_id=user.id, track_id=track.id)
+                .using_db(lock.conn)
+                .first()
+            )
+            if credited is not None:  # the share's like no longer stands
+                await credited.delete(using_db=lock.conn)
+                await shares.credit(lock.conn, credited.share_id, "like_count", -1)
     await track.refresh_from_db(fields=["like_count"])
     return track
 

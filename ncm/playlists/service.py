@@ -13,7 +13,7 @@ from ncm import ratelimit
 from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
 from ncm.accounts.validation import avatar_url as validate_url
-from ncm.db import column, placeholder
+from ncm.db import column, lock_for_transaction, placeholder
 from ncm.errors import InvalidInput, NotFound
 from ncm.pagination import Page, decode_cursor, make_page, page_by_id_desc, page_size
 from ncm.playlists import access, shares
@@ -37,6 +37,7 @@ MAX_TAG_LENGTH = 24
 MAX_COLLABORATORS = 50
 RESTORE_DAYS = 30
 CREATES_PER_HOUR = 100
+OWN_ORDER_LOCK = "ncm.playlists.own-order"
 
 
 def _now() -> datetime:
@@ -108,10 +109,15 @@ async def create_playlist(
         f"playlist-create:{user.id}", CREATES_PER_HOUR, 3600,
         "Too many new playlists; try again later.",
     )  # fmt: skip
-    top = await Playlist.filter(owner_id=user.id).order_by("owner_sort_key").first()
-    playlist.owner_sort_key = (top.owner_sort_key - GAP) if top else 0
     playlist.search_text = _search_text(playlist)
-    await playlist.save()
+    async with in_transaction() as conn:
+        # The owner's list order: creates and moves of one owner queue, so two playlists
+        # made at the same moment do not share a place.
+        await lock_for_transaction(conn, OWN_ORDER_LOCK, user.id)
+        mine = Playlist.filter(owner_id=user.id).using_db(conn)
+        top = await mine.order_by("owner_sort_key").first()
+        playlist.owner_sort_key = (top.owner_sort_key - GAP) if top else 0
+        await playlist.save(using_db=conn)
     return playlist
 
 
@@ -318,17 +324,17 @@ async def unsubscribe(actor: User | None, playlist_id: int) -> Playlist:
     if playlist is None:
         raise access.not_found()
     async with in_transaction() as conn:
-        deleted = (
-            await PlaylistSubscription.filter(user_id=user.id, playlist_id=playlist_id)
-            .using_db(conn)
-            .delete()
-        )
-        if deleted:
+        saved = PlaylistSubscription.filter(user_id=user.id, playlist_id=playlist_id)
+        row = await saved.using_db(conn).first()
+        deleted = await saved.using_db(conn).delete() if row is not None else 0
+        if deleted and row is not None:
             await (
                 Playlist.filter(id=playlist_id)
                 .using_db(conn)
                 .update(subscriber_count=F("subscriber_count") - 1)
             )
+            # A share counts the subscriptions it brought while they stand.
+            await shares.credit(conn, row.share_id, "subscription_count", -1)
     await playlist.refresh_from_db(fields=["subscriber_count"])
     return await access.require_visible(playlist, user)
 
@@ -421,7 +427,7 @@ async def move_playlist(
     if playlist is None:
         raise access.not_found()
     async with in_transaction() as conn:
-        await User.filter(id=user.id).select_for_update().using_db(conn).first()  # serialize
+        await lock_for_transaction(conn, OWN_ORDER_LOCK, user.id)  # as create_playlist
         mine = Playlist.filter(owner_id=user.id, kind=PlaylistKind.NORMAL).exclude(id=playlist.id)
         keys = await _own_slot(conn, mine, before_playlist_id)
         if keys is None:

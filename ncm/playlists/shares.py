@@ -125,10 +125,13 @@ async def get_share(token: str) -> ShareLink | None:
     return await ShareLink.get_or_none(token=token)
 
 
-async def credit(conn: BaseDBAsyncClient, share_id: int | None, counter: str) -> None:
-    """Count something that followed a share (in the caller's transaction)."""
+async def credit(
+    conn: BaseDBAsyncClient, share_id: int | None, counter: str, amount: int = 1
+) -> None:
+    """Count something that followed a share (in the caller's transaction); ``amount=-1``
+    takes back a like or a subscription that is undone (they count while they stand)."""
     if share_id is None:
         return
     if counter not in CREDITS:
         raise ValueError(counter)
-    await ShareLink.filter(id=share_id).using_db(conn).update(**{counter: F(counter) + 1})
+    await ShareLink.filter(id=share_id).using_db(conn).update(**{counter: F(counter) + amount})

@@ -103,3 +103,17 @@ async def test_compensation_grant_is_set_based_and_idempotent() -> None:
     found = await entitlements([u.id for u in users], T0 + timedelta(days=2))
     assert all(e.active and e.source == "COMPENSATION" for e in found.values())
     assert found[users[0].id].active_until == T0 + timedelta(days=7)
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_compensation_runs_report_what_each_inserted() -> None:
+    import asyncio
+
+    from ncm.billing.models import MembershipPeriod
+
+    for i in range(6):
+        await make_user(f"comp{i}")
+    counts = await asyncio.gather(
+        *(ledger.grant_compensation("outage-2", 7, T0, reason="outage", chunk=2) for _ in range(3))
+    )
+    assert sum(counts) == 6 == await MembershipPeriod.filter(reference="grant:outage-2").count()

@@ -232,3 +232,34 @@ async def test_a_share_is_credited_only_for_what_it_shares(gql: GraphQLClient) -
             share_token=mix_share.token,
         )  # fmt: skip
         assert reported.play.share_id is None
+
+
+async def test_a_share_counts_the_likes_and_saves_it_brought_while_they_stand(
+    gql: GraphQLClient,
+) -> None:
+    from ncm.playlists import shares
+    from ncm.playlists.models import ShareChannel
+
+    sharer, fan = await make_user("sharer"), await make_user("fan")
+    fan_token = await login_token(fan)
+    ts = await tracks(1)
+    track_share = await shares.share_track(sharer, ts[0].id, ShareChannel.QQ)
+    mix = await playlist_of(sharer, title="Mix")
+    mix_share = await shares.share_playlist(sharer, mix.id, ShareChannel.QQ)
+    for _ in range(3):  # like, unlike, like again ... each time through the share
+        liked = await gql(LIKE, {"t": gid("Track", ts[0].id), "s": track_share.token},
+                          token=fan_token)  # fmt: skip
+        assert liked["data"]["likeTrack"]["liked"] is True
+        await gql(UNLIKE, {"t": gid("Track", ts[0].id)}, token=fan_token)
+        saved = await gql(SUBSCRIBE, {"p": gid("Playlist", mix.id), "s": mix_share.token},
+                          token=fan_token)  # fmt: skip
+        assert saved["data"]["subscribePlaylist"]["__typename"] == "SubscribePayload"
+        await gql(UNSUBSCRIBE, {"p": gid("Playlist", mix.id)}, token=fan_token)
+    await track_share.refresh_from_db()
+    await mix_share.refresh_from_db()
+    assert (track_share.like_count, mix_share.subscription_count) == (0, 0)
+    await gql(LIKE, {"t": gid("Track", ts[0].id), "s": track_share.token}, token=fan_token)
+    await gql(SUBSCRIBE, {"p": gid("Playlist", mix.id), "s": mix_share.token}, token=fan_token)
+    await track_share.refresh_from_db()
+    await mix_share.refresh_from_db()
+    assert (track_share.like_count, mix_share.subscription_count) == (1, 1)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from ncm.playlists import service
 from ncm.playlists.models import Playlist
@@ -160,3 +163,16 @@ async def test_titles_helper_sees_entries(gql: GraphQLClient) -> None:
     owner = await make_user("owner")
     p = await playlist_of(owner)
     assert await titles(gql, p.id) == []
+
+
+@pytest.mark.postgres_only
+async def test_playlists_created_at_once_each_get_their_own_place() -> None:
+    owner = await make_user("busy")
+    made = await asyncio.gather(*(service.create_playlist(owner, title=f"P{i}") for i in range(6)))
+    keys = [p.owner_sort_key for p in await Playlist.filter(owner_id=owner.id)]
+    assert len(set(keys)) == 6
+    # And moving one before another then does what it says.
+    first, second = sorted(made, key=lambda p: p.owner_sort_key)[:2]
+    await service.move_playlist(owner, second.id, first.id)
+    order = [p.id for p in await Playlist.filter(owner_id=owner.id).order_by("owner_sort_key")]
+    assert order[:2] == [second.id, first.id]
