@@ -23,10 +23,11 @@ JSON = {"content-type": "application/json"}
      b'{"query": "{ genres { slug } }", "variables": {"x": ' + b'{"a":' * 5000 + b"1" + b"}" * 5001,
      b'{"query": "{ genres { slug } }", "variables": {"x": ' + b"9" * 5000 + b"}}",
      b'{"query": "{ genres { slug } }", "operationName": "\\ud800"}',
+     b'{"query": "{ genres { slug } }", "operationName": 5}',
      b'{"query": "query($q: String!) { search(query: $q) { edges { cursor } } }",'
      b' "variables": {"q": "x\\udfffy"}}'],
     ids=["null", "number", "string", "bad-utf8", "deep", "huge-int", "surrogate-name",
-         "surrogate-variable"],
+         "name-not-text", "surrogate-variable"],
 )  # fmt: skip
 async def test_malformed_bodies_are_400(http: Any, body: bytes) -> None:
     response = await http.post("/graphql", content=body, headers=JSON)
@@ -76,7 +77,7 @@ async def test_too_many_tags_fail_at_once(gql: GraphQLClient) -> None:
     assert not await Playlist.exists()
 
 
-@pytest.mark.parametrize("raw", ["Track: 1", "Track:1_0", "Track:\u0663", "Track:+1"])
+@pytest.mark.parametrize("raw", ["Track: 1", "Track:1_0", "Track:\u0663", "Track:+1", "Track:032"])
 async def test_an_id_has_one_spelling(gql: GraphQLClient, raw: str) -> None:
     forged = base64.urlsafe_b64encode(raw.encode()).decode()
     body = await gql("query($id: ID!) { track(id: $id) { id } }", {"id": forged},

@@ -40,6 +40,14 @@ EMAIL_MAX = User._meta.fields_map["email"].max_length  # type: ignore[attr-defin
 HANDLE_MAX = User._meta.fields_map["handle"].max_length  # type: ignore[attr-defined]
 
 
+def _valid_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate (e.g. a non-UTF-8 command line)
+        return False
+    return "\x00" not in value
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -250,12 +258,15 @@ async def get_user(user_id: int) -> User:
 async def find_user(ref: str) -> User:
     """A user by id, email or handle (operators type any of them)."""
     ref = ref.strip()
-    if ref.isdigit():
-        user = await User.get_or_none(id=int(ref))
+    user = None
+    if not _valid_text(ref):
+        pass  # not text a user could have
+    elif ref.isascii() and ref.isdigit():
+        user = await User.get_or_none(id=int(ref)) if int(ref) < 2**63 else None
     elif "@" in ref:
-        user = await User.get_or_none(email=ref.lower())
+        user = await User.get_or_none(email=ref.lower()) if len(ref) <= EMAIL_MAX else None
     else:
-        user = await User.get_or_none(handle=ref.lower())
+        user = await User.get_or_none(handle=ref.lower()) if len(ref) <= HANDLE_MAX else None
     if user is None:
         raise NotFound(f"No user {ref!r}.", field="user")
     return user

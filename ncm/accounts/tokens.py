@@ -40,7 +40,7 @@ def read_access_token(token: str) -> AccessClaims | None:
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp", "sid"]},
         )
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, UnicodeError):  # UnicodeError: not even text a token could be
         return None
     if payload.get("typ") != "access":
         return None

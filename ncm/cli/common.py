@@ -6,11 +6,12 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from tortoise.exceptions import DoesNotExist, IntegrityError, OperationalError, ValidationError
 
 from ncm.db import close_db, init_db
 from ncm.errors import NcmError
@@ -43,8 +44,26 @@ def run(work: Callable[[], Awaitable[T]], *, with_db: bool = True) -> T:
     try:
         return asyncio.run(main())
     except NcmError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
+        fail(exc.message, exc)
+    except OPERATOR_MISTAKES as exc:  # values the database refuses: too long, too large
+        fail(f"{exc} ({type(exc).__name__})", exc)
+
+
+# What an operator's odd argument can make the ORM or the OS refuse; said in one line.
+OPERATOR_MISTAKES = (
+    ValidationError,
+    OperationalError,
+    IntegrityError,
+    DoesNotExist,
+    OverflowError,
+    UnicodeError,
+    OSError,
+)
+
+
+def fail(message: str, cause: BaseException | None = None) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(1) from cause
 
 
 def _plain(value: Any) -> Any:

@@ -24,7 +24,7 @@ app.add_typer(stream.app, name="stream")
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
-    port: int = typer.Option(8000, help="Port to bind."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to bind."),
     workers: int = typer.Option(1, min=1, help="Worker processes (PostgreSQL for more than 1)."),
     reload: bool = typer.Option(False, help="Restart on code changes (development)."),
 ) -> None:
@@ -52,6 +52,7 @@ def serve(
         access_log=False,
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
+        ws_max_size=settings.max_request_bytes,  # a websocket frame: the same cap as a body
     )
 
 
@@ -60,9 +61,14 @@ def worker(burst: bool = typer.Option(False, help="Exit when the queue is empty.
     """Run the arq worker with every domain's jobs (needs NCM_REDIS_URL)."""
     from arq.worker import run_worker
 
+    from ncm.cli.common import fail
     from ncm.worker import WorkerSettings, redis_settings
 
-    run_worker(WorkerSettings, redis_settings=redis_settings(), burst=burst)  # type: ignore[arg-type]
+    try:
+        settings = redis_settings()
+    except RuntimeError as exc:
+        fail(str(exc), exc)
+    run_worker(WorkerSettings, redis_settings=settings, burst=burst)  # type: ignore[arg-type]
 
 
 def main() -> None:

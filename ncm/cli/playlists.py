@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from ncm.cli.common import JsonOption, console, emit, emit_one, err_console, run
+from ncm.cli.common import JsonOption, console, emit, emit_one, err_console, fail, run
 
 app = typer.Typer(help="Playlists: show, export, import.", no_args_is_help=True)
 
@@ -73,7 +73,10 @@ def export(
         data
     )  # fmt: skip
     if output:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror}", exc)
         err_console.print(f"wrote {len(data['entries'])} entries to {output}")
     else:
         typer.echo(text, nl=False)

@@ -16,13 +16,12 @@ QualityOption = typer.Option("BEST", "--quality", "-q", help="BEST, STANDARD, HI
 
 
 def _quality(value: str) -> Any:
-    from ncm.errors import InvalidInput
     from ncm.playback.decision import RequestedQuality
 
     try:
         return RequestedQuality(value.strip().upper())
     except ValueError:
-        raise InvalidInput(f"Unknown quality {value!r}.", field="quality") from None
+        raise typer.BadParameter(f"unknown quality {value!r}", param_hint="--quality") from None
 
 
 @app.command()
@@ -72,7 +71,9 @@ def sign(
     track_id: int = typer.Argument(..., help="Track id."),
     quality: str = typer.Option(..., "--quality", "-q", help="The rendition's quality."),
     user: str = typer.Option(None, "--user", "-u", help="Put this user in the URL (default 0)."),
-    ttl: int = typer.Option(None, "--ttl", min=1, help="Seconds (default NCM_STREAM_URL_TTL)."),
+    ttl: int = typer.Option(
+        None, "--ttl", min=60, max=86_400, help="Seconds (default NCM_STREAM_URL_TTL)."
+    ),
     base_url: str = typer.Option(LOCAL_ORIGIN, help="Origin of the URL (unless a CDN is set)."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -127,6 +128,8 @@ def mau(
     try:
         year, number = (int(p) for p in month.split("-"))
         datetime(year, number, 1)
+        if year > 9000:
+            raise ValueError(month)
     except ValueError:
         raise typer.BadParameter("--month is YYYY-MM") from None
 

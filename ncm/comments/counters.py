@@ -19,6 +19,7 @@ from ncm.comments import ranking
 from ncm.comments.models import CommentState
 from ncm.comments.sql import as_datetime
 from ncm.comments.targets import TARGET_MODELS
+from ncm.errors import NotFound
 from ncm.sql import fetch
 
 
@@ -146,13 +147,14 @@ async def audit_thread(conn: BaseDBAsyncClient, thread_id: int, *, fix: bool) ->
                 [r["likes"], r["replies"], score, listed, r["id"]],
                 conn,
             )
-    thread = (
-        await fetch(
-            "SELECT comment_count, target_type, target_id FROM comment_threads WHERE id = $1",
-            [thread_id],
-            conn,
-        )
-    )[0]
+    found = await fetch(
+        "SELECT comment_count, target_type, target_id FROM comment_threads WHERE id = $1",
+        [thread_id],
+        conn,
+    )
+    if not found:
+        raise NotFound(f"No comment thread {thread_id}.", field="thread")
+    thread = found[0]
     table = TARGET_MODELS[thread["target_type"]]._meta.db_table
     target = await fetch(
         f"SELECT comment_count FROM {table} WHERE id = $1", [thread["target_id"]], conn

@@ -31,8 +31,8 @@ def from_global_id(
     try:
         padded = value + "=" * (-len(value) % 4)
         type_name, _, pk = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        if not (pk.isascii() and pk.isdigit()):  # one spelling per id: no " 1", "1_0" or "٣"
-            raise ValueError(pk)
+        if not (pk.isascii() and pk.isdigit()) or pk.startswith("0"):
+            raise ValueError(pk)  # one spelling per id: no " 1", "1_0", "٣" or "032"
         number = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID") from None

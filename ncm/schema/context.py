@@ -48,8 +48,10 @@ Info = StrawberryInfo[Context, None]
 
 def read_authorization(auth: Any) -> tuple[AccessClaims | None, bool]:
     """``(claims, invalid)`` from an ``Authorization: Bearer ...`` value (or ``None``)."""
-    if not auth or not isinstance(auth, str):
+    if not auth:
         return None, False
+    if not isinstance(auth, str):  # e.g. a websocket's connection_init with a number in it
+        return None, True
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None, True

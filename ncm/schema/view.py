@@ -13,6 +13,9 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types.graphql import OperationType
 
 from ncm.config import Settings
@@ -32,12 +35,32 @@ def _valid_unicode(text: str | None) -> bool:
     return True
 
 
-def clean_text(value: Any) -> Any:
-    """Variables as the services may take them: NUL characters (which no text column can
-    hold) removed from every string; text that is not valid Unicode refused (400)."""
+def request_problem(query: Any, variables: Any, operation_name: Any) -> str | None:
+    """What is wrong with an operation's parts before GraphQL sees them (over HTTP and over
+    the websocket alike), or None."""
+    if not isinstance(query, str | None) or not isinstance(operation_name, str | None):
+        return "`query` and `operationName` must be strings."
+    if not isinstance(variables, dict | None):
+        return "`variables` must be an object."
+    if not (_valid_unicode(query) and _valid_unicode(operation_name) and _valid_text(variables)):
+        return INVALID_UNICODE
+    return None
+
+
+def _valid_text(value: Any) -> bool:
     if isinstance(value, str):
-        if not _valid_unicode(value):
-            raise HTTPException(400, INVALID_UNICODE)
+        return _valid_unicode(value)
+    if isinstance(value, dict):
+        return all(_valid_text(k) and _valid_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(map(_valid_text, value))
+    return True
+
+
+def clean_text(value: Any) -> Any:
+    """Variables as the services may take them: NUL characters, which no text column can
+    hold, removed from every string (``request_problem`` has refused invalid Unicode)."""
+    if isinstance(value, str):
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, dict):
         return {clean_text(k): clean_text(v) for k, v in value.items()}
@@ -51,7 +74,35 @@ def client_ip(request: Request | WebSocket) -> str:
     return request.client.host if request.client else "unknown"
 
 
+class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with the same input rules as HTTP: a message that is not an
+    object with a type, or an operation whose parts have the wrong types or invalid Unicode,
+    closes the socket with 4400 (the protocol's answer to an invalid message) instead of
+    failing inside the handler; NUL characters are removed from variables."""
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.handle_invalid_message("A message must be an object with a type.")
+            return
+        if message["type"] == "subscribe":
+            payload = message.get("payload")
+            if not isinstance(message.get("id"), str) or not isinstance(payload, dict):
+                await self.handle_invalid_message("subscribe needs an id and a payload object.")
+                return
+            query, variables = payload.get("query"), payload.get("variables")
+            problem = request_problem(query, variables, payload.get("operationName"))
+            if problem is None and not isinstance(query, str):
+                problem = "subscribe needs a query."
+            if problem is not None:
+                await self.handle_invalid_message(problem)
+                return
+            message = {**message, "payload": {**payload, "variables": clean_text(variables)}}
+        await super().handle_message(message)
+
+
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWsHandler
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             get_schema(settings.production),
@@ -78,11 +129,12 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     def decode_json(self, data: str | bytes) -> object:
-        """Bodies that are not JSON in UTF-8, nest too deep or hold absurd numbers are 400."""
+        """Text that is not JSON in UTF-8, nests too deep or holds absurd numbers is not JSON:
+        400 for a request, close code 4400 for a websocket message."""
         try:
             return json.loads(data)
         except (UnicodeDecodeError, RecursionError, ValueError) as exc:
-            raise HTTPException(400, "The request body is not valid JSON in UTF-8.") from exc
+            raise json.JSONDecodeError(f"not valid JSON ({type(exc).__name__})", "", 0) from exc
 
     async def parse_http_body(self, request: Any) -> Any:
         try:
@@ -90,9 +142,10 @@ class GraphQLView(GraphQL[Context, None]):
         except AttributeError as exc:  # JSON that is not an object (null, 42, "q")
             raise HTTPException(400, "The request body must be a JSON object.") from exc
         for data in parsed if isinstance(parsed, list) else [parsed]:
+            problem = request_problem(data.query, data.variables, data.operation_name)
+            if problem:
+                raise HTTPException(400, problem)
             data.variables = clean_text(data.variables)
-            if not all(map(_valid_unicode, (data.query, data.operation_name))):
-                raise HTTPException(400, INVALID_UNICODE)
         return parsed
 
     async def execute_single(

@@ -28,6 +28,9 @@ async def test_show_and_export_json_and_m3u(tmp_path: Path) -> None:
     assert [e["title"] for e in shown["entries"]] == ["晴天", "Blue Hour"]
     out = ncm("playlists", "export", str(p.id), "--format", "json")  # type: ignore[attr-defined]
     data = json.loads(out.stdout)
+    nowhere = ncm("playlists", "export", str(p.id), "-o", str(tmp_path / "no" / "x.json"))  # type: ignore[attr-defined]
+    assert nowhere.returncode == 1 and "cannot write" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr
     assert data["owner"] == "djane" and data["entries"][0]["isrc"] == "TWK970300101"
     m3u = ncm("playlists", "export", str(p.id), "--format", "m3u").stdout  # type: ignore[attr-defined]
     assert m3u.startswith("#EXTM3U\n#PLAYLIST:Export me\n#EXTINF:200,周杰伦 - 晴天\n")

@@ -94,3 +94,19 @@ async def test_logout_ends_every_session_of_a_user() -> None:
         assert all(read_access_token(s.access_token) is None for s in sessions)
     missing = ncm("users", "logout", "ghost")
     assert missing.returncode == 1 and "ghost" in missing.stdout + missing.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["users", "show", "9223372036854775808"], ["users", "show", "a" * 40],
+     ["users", "show", "²"], ["users", "show", "٣"], ["catalog", "show", "9223372036854775808"],
+     ["comments", "recount", "999999", "--check"], ["stream", "sign", "1", "--quality", "BOGUS"],
+     ["stream", "sign", "1", "--quality", "STANDARD", "--ttl", "100000000000"],
+     ["stream", "mau", "--month", "9999-12"], ["serve", "--port", "70000"]],
+    ids=lambda a: " ".join(a)[:40],
+)  # fmt: skip
+def test_odd_arguments_fail_with_a_message_not_a_traceback(args: list[str]) -> None:
+    result = ncm(*args)
+    assert result.returncode in (1, 2), result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stdout + result.stderr.strip(), "says why"

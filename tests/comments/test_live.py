@@ -169,3 +169,66 @@ async def test_a_private_playlist_thread_cannot_be_subscribed_by_others(
             event = await next_event(ws)
         assert event["type"] == "next" and event["payload"]["data"] is None
         assert event["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def _closed_with(base: str, frames: list[str]) -> int | None:
+    """Send these frames on a fresh socket; the close code the server answered with."""
+    url = base.replace("http", "ws") + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"], origin=ORIGIN) as ws:
+        try:
+            for frame in frames:
+                await ws.send(frame)
+                if '"connection_init"' in frame:
+                    reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                    assert reply["type"] == "connection_ack", reply
+            await asyncio.wait_for(ws.recv(), 5)
+        except websockets.ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+    return None
+
+
+async def test_malformed_messages_close_the_socket_cleanly(servers: list[str]) -> None:
+    init = json.dumps({"type": "connection_init", "payload": {}})
+
+    def subscribe(payload: Any) -> str:
+        return json.dumps({"id": "1", "type": "subscribe", "payload": payload})
+
+    cases = {
+        "not json": ["hello"],
+        "a list": ["[1, 2]"],
+        "null": ["null"],
+        "a payload that is not an object": [init, subscribe("x")],
+        "variables that are not an object": [init, subscribe({"query": SUBSCRIBE, "variables": [1]})],
+        "a query that is not text": [init, subscribe({"query": 5})],
+        "an operation name that is not text": [
+            init, subscribe({"query": SUBSCRIBE, "operationName": 5}),
+        ],
+        "invalid unicode": [init, subscribe({"query": SUBSCRIBE, "variables": {"t": "\ud800"}})],
+    }  # fmt: skip
+    codes = {name: await _closed_with(servers[0], frames) for name, frames in cases.items()}
+    assert codes == dict.fromkeys(cases, 4400)
+    for auth in (5, ["x"], "Bearer \ud800"):
+        frame = json.dumps({"type": "connection_init", "payload": {"authorization": auth}})
+        url = servers[0].replace("http", "ws") + "/graphql"
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"],
+                                      origin=ORIGIN) as ws:  # fmt: skip
+            await ws.send(frame)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403, auth
+
+
+async def test_operations_over_the_websocket_get_the_same_text_rules(servers: list[str]) -> None:
+    token = await login_token(await make_user("wsuser"))
+    url = servers[0].replace("http", "ws") + "/graphql"
+    create = """mutation($i: CreatePlaylistInput!) { createPlaylist(input: $i) {
+      ... on PlaylistPayload { playlist { title } } } }"""
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"], origin=ORIGIN) as ws:
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"authorization": f"Bearer {token}"}}))  # fmt: skip
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+            "query": create, "variables": {"i": {"title": "ws\u0000nul"}}}}))  # fmt: skip
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert reply["type"] == "next", reply
+    assert reply["payload"]["data"]["createPlaylist"]["playlist"]["title"] == "wsnul"
