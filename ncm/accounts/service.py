@@ -40,6 +40,13 @@ EMAIL_MAX = User._meta.fields_map["email"].max_length  # type: ignore[attr-defin
 HANDLE_MAX = User._meta.fields_map["handle"].max_length  # type: ignore[attr-defined]
 
 
+def _check_partner(role: Role, partner_id: int | None) -> None:
+    if role == Role.PARTNER and (partner_id is None or not 1 <= partner_id < 2**63):
+        raise InvalidInput(
+            "A partner user needs a partner organisation (its id).", field="partnerId"
+        )
+
+
 def _valid_text(value: str) -> bool:
     try:
         value.encode("utf-8")
@@ -76,8 +83,7 @@ async def create_user(
     handle = validation.handle(handle)
     validation.password(password, handle=handle, email=email)
     name = validation.display_name(display_name if display_name is not None else handle)
-    if role == Role.PARTNER and partner_id is None:
-        raise InvalidInput("A partner user needs a partner organisation.", field="partnerId")
+    _check_partner(role, partner_id)
     await _ensure_free(email, handle)
     user = User(
         email=email,
@@ -325,8 +331,7 @@ async def set_role(
         if admin.id == user_id:
             raise Forbidden("Another admin (or an operator, `ncm users set-role`) changes yours.")
     user = await get_user(user_id)
-    if role == Role.PARTNER and partner_id is None:
-        raise InvalidInput("A partner user needs a partner organisation.", field="partnerId")
+    _check_partner(role, partner_id)
     user.role = role
     user.partner_id = partner_id if role == Role.PARTNER else None
     await user.save(update_fields=["role", "partner_id", "updated_at"])

@@ -8,6 +8,7 @@ sync is idempotent and a half-finished one completes on the next run.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ncm.billing.entitlement import utcnow
@@ -23,6 +24,7 @@ DEFAULT_PLANS = [
 ]  # fmt: skip
 
 TIER_NAMES = {"VIP": "NCM VIP membership"}
+PLAN_CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # part of the Stripe plan id
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,14 @@ async def set_plan(
     code: str, *, name: str, interval: Interval, amount: int, currency: str, tier: str = "VIP"
 ) -> Plan:
     """Create or edit a plan in the database (``sync`` then pushes it to Stripe)."""
+    if not PLAN_CODE.fullmatch(code):
+        raise InvalidInput(
+            "A plan code is 1-40 of a-z, 0-9, _ and -, starting with a letter or digit.",
+            field="code",
+        )
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput("A plan needs a name of at most 100 characters.", field="name")
     currency = currency.upper()
     if amount <= 0:
         raise InvalidInput("The amount is in minor units and must be positive.", field="amount")

@@ -244,6 +244,8 @@ async def unban(
     """Lift every running ban of the user; returns how many."""
     who = acting(actor, operator)
     text = clean_reason(reason, required=False)
+    if not await User.exists(id=user_id):
+        raise NotFound("No such user.", field="userId")
     async with in_transaction() as conn:
         lifted = await (
             CommentBan.filter(user_id=user_id, lifted_at__isnull=True, ends_at__gt=now())

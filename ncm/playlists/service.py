@@ -263,7 +263,7 @@ async def remove_collaborator(actor: User | None, playlist_id: int, user_id: int
     """The owner removes anyone; a collaborator may remove themself (leave)."""
     user = require_viewer(actor)
     playlist = await Playlist.get_or_none(id=playlist_id)
-    if playlist is None:
+    if playlist is None or playlist.deleted_at is not None:  # restore it first
         raise access.not_found()
     if user.id != user_id:
         await access.require_owner(playlist, user)
@@ -443,7 +443,7 @@ async def _own_slot(conn: Any, mine: Any, before_id: int | None) -> list[int] | 
     if before_id is None:
         last = await mine.using_db(conn).order_by("-owner_sort_key").first()
         return keys_between(last.owner_sort_key if last else None, None, 1)
-    anchor = await mine.using_db(conn).filter(id=before_id).first()
+    anchor = await mine.using_db(conn).filter(id=before_id, deleted_at__isnull=True).first()
     if anchor is None:
         raise NotFound("No such playlist of yours.", field="beforePlaylistId")
     prev = (

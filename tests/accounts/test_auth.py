@@ -327,3 +327,16 @@ async def test_a_refresh_racing_logout_everywhere_leaves_no_session() -> None:
         if not isinstance(refreshed, NcmError):  # the refresh won the race: its session ended
             assert not isinstance(refreshed, BaseException)
             assert read_access_token(refreshed.access_token) is None
+
+
+async def test_a_partner_needs_a_real_partner_id() -> None:
+    from ncm.accounts import service
+    from ncm.accounts.models import Role
+    from ncm.errors import InvalidInput
+
+    user = await make_user("agent")
+    for bad in (None, 0, -1):
+        with pytest.raises(InvalidInput):
+            await service.set_role(None, user.id, Role.PARTNER, partner_id=bad, system=True)
+    changed = await service.set_role(None, user.id, Role.PARTNER, partner_id=7, system=True)
+    assert changed.partner_id == 7

@@ -117,3 +117,17 @@ async def test_concurrent_compensation_runs_report_what_each_inserted() -> None:
         *(ledger.grant_compensation("outage-2", 7, T0, reason="outage", chunk=2) for _ in range(3))
     )
     assert sum(counts) == 6 == await MembershipPeriod.filter(reference="grant:outage-2").count()
+
+
+async def test_a_plan_needs_a_code_and_a_name() -> None:
+    from ncm.billing import plans
+    from ncm.billing.models import Interval
+    from ncm.errors import InvalidInput
+
+    for code, name in (("", "VIP"), ("Bad Code!", "VIP"), ("vip_weekly", "  ")):
+        with pytest.raises(InvalidInput):
+            await plans.set_plan(code, name=name, interval=Interval.MONTH, amount=100,
+                                 currency="CNY")  # fmt: skip
+    plan = await plans.set_plan("vip_weekly", name=" VIP weekly ", interval=Interval.MONTH,
+                                amount=100, currency="cny")  # fmt: skip
+    assert (plan.code, plan.name, plan.currency) == ("vip_weekly", "VIP weekly", "CNY")

@@ -177,3 +177,11 @@ async def test_moderators_ban_listeners_admins_ban_staff_nobody_bans_themselves(
     assert await ban(admin_token, admin) == "FORBIDDEN"
     # Operators (the CLI) may ban anyone.
     assert await moderation.ban(None, admin.id, 1, "test", operator="ops")
+
+
+async def test_unbanning_a_missing_user_is_not_found() -> None:
+    from ncm.errors import NotFound
+
+    mod, _ = await user_and_token("mod", Role.MODERATOR)
+    with pytest.raises(NotFound):
+        await moderation.unban(mod, 999_999)

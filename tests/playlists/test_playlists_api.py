@@ -176,3 +176,18 @@ async def test_playlists_created_at_once_each_get_their_own_place() -> None:
     await service.move_playlist(owner, second.id, first.id)
     order = [p.id for p in await Playlist.filter(owner_id=owner.id).order_by("owner_sort_key")]
     assert order[:2] == [second.id, first.id]
+
+
+async def test_deleted_playlists_are_no_anchor_and_keep_their_collaborators() -> None:
+    from ncm.errors import NotFound
+
+    owner, friend = await make_user("owner"), await make_user("friend")
+    keep, gone = await playlist_of(owner, title="Keep"), await playlist_of(owner, title="Gone")
+    await service.add_collaborator(owner, gone.id, friend.id)
+    await service.delete_playlist(owner, gone.id)
+    with pytest.raises(NotFound):
+        await service.move_playlist(owner, keep.id, gone.id)
+    with pytest.raises(NotFound):
+        await service.remove_collaborator(owner, gone.id, friend.id)
+    restored = await service.restore_playlist(owner, gone.id)
+    assert friend.id in (await service.collaborators_of([restored.id]))[restored.id]
