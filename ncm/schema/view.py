@@ -1,4 +1,5 @@
-"""The Strawberry ASGI view: builds the per-request context (viewer, loaders)."""
+"""The Strawberry ASGI view: builds the per-request context (viewer, loaders) and refuses
+malformed requests, over HTTP and over the websocket, before GraphQL sees them."""
 
 from __future__ import annotations
 
