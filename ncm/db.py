@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.models import Model
 
 from ncm.config import get_settings
 
@@ -163,3 +164,28 @@ async def lock_for_transaction(conn: Any, scope: str, key: int) -> None:
         await conn.execute_query(
             "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))", [scope, key]
         )
+
+
+BIGINT_MAX = 2**63 - 1  # the largest id (or any BIGINT) a query can bind
+
+
+def max_length(model: type[Model], field: str) -> int:
+    """A CharField's length, to refuse a longer value before the database (or the ORM's own
+    validation) does: a lookup with it can only miss."""
+    length: int = model._meta.fields_map[field].max_length  # type: ignore[attr-defined]
+    return length
+
+
+def valid_unicode(value: str) -> bool:
+    """No unpaired surrogate (a non-UTF-8 command line or an escaped JSON string can carry
+    one): the string can be encoded for the database at all."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_text(value: str) -> bool:
+    """Whether a text column can hold the string: valid Unicode and no NUL."""
+    return valid_unicode(value) and "\x00" not in value

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ncm.config import get_settings
+from ncm.db import BIGINT_MAX
 from ncm.errors import InvalidInput
 
 T = TypeVar("T")
@@ -52,7 +53,7 @@ def _storable(value: Any) -> bool:
     if value is None or isinstance(value, bool | str):
         return not isinstance(value, str) or len(value) <= 100
     if isinstance(value, int):
-        return -(2**63) <= value < 2**63
+        return -BIGINT_MAX - 1 <= value <= BIGINT_MAX
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, list):

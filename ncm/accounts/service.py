@@ -18,7 +18,14 @@ from ncm.accounts.passwords import hash_password, needs_rehash, verify_password
 from ncm.accounts.permissions import require_role, require_viewer
 from ncm.accounts.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from ncm.config import get_settings
-from ncm.db import column, lock_for_transaction, placeholder
+from ncm.db import (
+    BIGINT_MAX,
+    column,
+    lock_for_transaction,
+    max_length,
+    placeholder,
+    storable_text,
+)
 from ncm.errors import BadCredentials, Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from ncm.pagination import Page, page_by_id_desc
 from ncm.search.text import document_tokens
@@ -36,23 +43,27 @@ class Session:
 
 
 SESSIONS_LOCK = "ncm.accounts.sessions"
-EMAIL_MAX = User._meta.fields_map["email"].max_length  # type: ignore[attr-defined]
-HANDLE_MAX = User._meta.fields_map["handle"].max_length  # type: ignore[attr-defined]
+EMAIL_MAX = max_length(User, "email")
+HANDLE_MAX = max_length(User, "handle")
 
 
 def _check_partner(role: Role, partner_id: int | None) -> None:
-    if role == Role.PARTNER and (partner_id is None or not 1 <= partner_id < 2**63):
+    if role == Role.PARTNER and (partner_id is None or not 1 <= partner_id <= BIGINT_MAX):
         raise InvalidInput(
             "A partner user needs a partner organisation (its id).", field="partnerId"
         )
 
 
-def _valid_text(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # an unpaired surrogate (e.g. a non-UTF-8 command line)
-        return False
-    return "\x00" not in value
+def _plausible_identifier(ident: str) -> bool:
+    """Text that could be an email or a handle: longer than either can be, or text no
+    column holds, is no account to look up (or to count login failures against)."""
+    return storable_text(ident) and len(ident) <= (EMAIL_MAX if "@" in ident else HANDLE_MAX)
+
+
+async def _by_email_or_handle(ident: str) -> User | None:
+    if not _plausible_identifier(ident):
+        return None
+    return await (User.filter(email=ident) if "@" in ident else User.filter(handle=ident)).first()
 
 
 def _now() -> datetime:
@@ -130,9 +141,7 @@ async def login(identifier: str, password: str, *, client_ip: str, user_agent: s
     """Log in by email or handle. Failures are counted per account and per client address."""
     settings = get_settings()
     ident = identifier.strip().lower()
-    # Longer than any email or handle can be: no account to look up, or to count against.
-    plausible = len(ident) <= (EMAIL_MAX if "@" in ident else HANDLE_MAX)
-    account_key = f"login:acct:{ident}" if plausible else None
+    account_key = f"login:acct:{ident}" if _plausible_identifier(ident) else None
     ip_key = f"login:ip:{client_ip}"
     limits = [(ip_key, settings.login_ip_max_failures)]
     if account_key is not None:
@@ -144,10 +153,7 @@ async def login(identifier: str, password: str, *, client_ip: str, user_agent: s
                 "Too many failed login attempts. Try again later.",
                 retry_after=window.retry_after,
             )
-    user = None
-    if plausible:
-        found = User.filter(email=ident) if "@" in ident else User.filter(handle=ident)
-        user = await found.first()
+    user = await _by_email_or_handle(ident)
     if not await verify_password(user.password_hash if user else None, password) or user is None:
         for key, _ in limits:
             await ratelimit.hit(key, settings.login_window_seconds)
@@ -264,15 +270,10 @@ async def get_user(user_id: int) -> User:
 async def find_user(ref: str) -> User:
     """A user by id, email or handle (operators type any of them)."""
     ref = ref.strip()
-    user = None
-    if not _valid_text(ref):
-        pass  # not text a user could have
-    elif ref.isascii() and ref.isdigit():
-        user = await User.get_or_none(id=int(ref)) if int(ref) < 2**63 else None
-    elif "@" in ref:
-        user = await User.get_or_none(email=ref.lower()) if len(ref) <= EMAIL_MAX else None
+    if ref.isascii() and ref.isdigit():
+        user = await User.get_or_none(id=int(ref)) if int(ref) <= BIGINT_MAX else None
     else:
-        user = await User.get_or_none(handle=ref.lower()) if len(ref) <= HANDLE_MAX else None
+        user = await _by_email_or_handle(ref.lower())
     if user is None:
         raise NotFound(f"No user {ref!r}.", field="user")
     return user

@@ -15,6 +15,7 @@ from ncm.catalog.models import (
     Rendition,
     Track,
 )
+from ncm.db import max_length
 from ncm.errors import NotFound
 from ncm.pagination import Page, page_by_id_desc
 from ncm.sql import by_id, related_by, rows_by
@@ -23,7 +24,7 @@ TOP_TRACKS = 10
 R = TypeVar("R")
 V = TypeVar("V")
 M = TypeVar("M")
-SLUG_MAX = Genre._meta.fields_map["slug"].max_length  # type: ignore[attr-defined]
+SLUG_MAX = max_length(Genre, "slug")
 
 
 async def get_track(track_id: int) -> Track:

@@ -9,15 +9,13 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from ncm.db import BIGINT_MAX
 from ncm.errors import BadCredentials, Conflict, InvalidInput, NcmError, NotFound, RateLimited
 from ncm.pagination import Page
 from ncm.unset import UNSET
 
 T = TypeVar("T")
 N = TypeVar("N")
-
-
-MAX_ID = 2**63 - 1  # BIGINT
 
 
 def to_global_id(type_name: str, pk: int) -> strawberry.ID:
@@ -36,7 +34,7 @@ def from_global_id(
         number = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID") from None
-    if not 1 <= number <= MAX_ID:  # a key the database cannot hold is no id of ours
+    if not 1 <= number <= BIGINT_MAX:  # a key the database cannot hold is no id of ours
         raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID")
     if expected is not None and type_name != expected:
         raise InvalidInput(f"This id is not a {expected}.", field=field, code="INVALID_ID")

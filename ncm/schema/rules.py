@@ -9,7 +9,7 @@ from graphql import GraphQLError, StringValueNode, ValidationRule
 
 class NoNulInStrings(ValidationRule):
     """A NUL character in a string literal is refused: no text column can hold one (in
-    variables, ``ncm.schema.view.clean_text`` removes them instead)."""
+    variables, ``ncm.schema.view.prepared_variables`` removes them instead)."""
 
     def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
         if "\x00" in node.value:

@@ -20,53 +20,39 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types.graphql import OperationType
 
 from ncm.config import Settings
+from ncm.db import valid_unicode
 from ncm.schema.context import Context, read_authorization
 from ncm.schema.schema import get_schema
 
 INVALID_UNICODE = "The request holds text that is not valid Unicode (an unpaired surrogate)."
 
 
-def _valid_unicode(text: str | None) -> bool:
-    if text is None:
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+class BadOperation(ValueError):
+    """An operation's parts are not what GraphQL takes (the message says why)."""
 
 
-def request_problem(query: Any, variables: Any, operation_name: Any) -> str | None:
-    """What is wrong with an operation's parts before GraphQL sees them (over HTTP and over
-    the websocket alike), or None."""
+def prepared_variables(query: Any, variables: Any, operation_name: Any) -> Any:
+    """An operation's variables as the services may take them, over HTTP and over the
+    websocket alike: NUL characters, which no text column can hold, removed from every
+    string. Parts of the wrong type, or text that is not valid Unicode, are ``BadOperation``."""
     if not isinstance(query, str | None) or not isinstance(operation_name, str | None):
-        return "`query` and `operationName` must be strings."
+        raise BadOperation("`query` and `operationName` must be strings.")
     if not isinstance(variables, dict | None):
-        return "`variables` must be an object."
-    if not (_valid_unicode(query) and _valid_unicode(operation_name) and _valid_text(variables)):
-        return INVALID_UNICODE
-    return None
+        raise BadOperation("`variables` must be an object.")
+    if not all(valid_unicode(text) for text in (query, operation_name) if text is not None):
+        raise BadOperation(INVALID_UNICODE)
+    return _clean(variables)
 
 
-def _valid_text(value: Any) -> bool:
+def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return _valid_unicode(value)
-    if isinstance(value, dict):
-        return all(_valid_text(k) and _valid_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(map(_valid_text, value))
-    return True
-
-
-def clean_text(value: Any) -> Any:
-    """Variables as the services may take them: NUL characters, which no text column can
-    hold, removed from every string (``request_problem`` has refused invalid Unicode)."""
-    if isinstance(value, str):
+        if not valid_unicode(value):
+            raise BadOperation(INVALID_UNICODE)
         return value.replace("\x00", "") if "\x00" in value else value
     if isinstance(value, dict):
-        return {clean_text(k): clean_text(v) for k, v in value.items()}
+        return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [clean_text(v) for v in value]
+        return [_clean(v) for v in value]
     return value
 
 
@@ -90,14 +76,17 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if not isinstance(message.get("id"), str) or not isinstance(payload, dict):
                 await self.handle_invalid_message("subscribe needs an id and a payload object.")
                 return
-            query, variables = payload.get("query"), payload.get("variables")
-            problem = request_problem(query, variables, payload.get("operationName"))
-            if problem is None and not isinstance(query, str):
-                problem = "subscribe needs a query."
-            if problem is not None:
-                await self.handle_invalid_message(problem)
+            query = payload.get("query")
+            try:
+                if not isinstance(query, str):
+                    raise BadOperation("subscribe needs a query.")
+                variables = prepared_variables(
+                    query, payload.get("variables"), payload.get("operationName")
+                )
+            except BadOperation as exc:
+                await self.handle_invalid_message(str(exc))
                 return
-            message = {**message, "payload": {**payload, "variables": clean_text(variables)}}
+            message = {**message, "payload": {**payload, "variables": variables}}
         await super().handle_message(message)
 
 
@@ -143,10 +132,10 @@ class GraphQLView(GraphQL[Context, None]):
         except AttributeError as exc:  # JSON that is not an object (null, 42, "q")
             raise HTTPException(400, "The request body must be a JSON object.") from exc
         for data in parsed if isinstance(parsed, list) else [parsed]:
-            problem = request_problem(data.query, data.variables, data.operation_name)
-            if problem:
-                raise HTTPException(400, problem)
-            data.variables = clean_text(data.variables)
+            try:
+                data.variables = prepared_variables(data.query, data.variables, data.operation_name)
+            except BadOperation as exc:
+                raise HTTPException(400, str(exc)) from exc
         return parsed
 
     async def execute_single(
