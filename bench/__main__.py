@@ -16,10 +16,14 @@ from bench.harness import (
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
-                        help=f"the bench database (default {DEFAULT_DATABASE_URL})")  # fmt: skip
-    parser.add_argument("--save", action="store_true",
-                        help="also write the results as JSON under bench/results/")  # fmt: skip
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help=f"the bench database (default {DEFAULT_DATABASE_URL})",
+    )
+    parser.add_argument(
+        "--save", action="store_true", help="also write the results as JSON under bench/results/"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
 
 
@@ -29,17 +33,27 @@ def _levels(text: str) -> list[int]:
 
 def _load(parser: argparse.ArgumentParser, duration: float, *, levels: bool = False) -> None:
     if levels:
-        parser.add_argument("--connections", type=_levels, default=[16],
-                            help="concurrent connections; a list (1,16) runs each level")  # fmt: skip
+        parser.add_argument(
+            "--connections",
+            type=_levels,
+            default=[16],
+            help="concurrent connections; a list (1,16) runs each level",
+        )
     else:
         parser.add_argument("--connections", type=int, default=16, help="concurrent connections")
     parser.add_argument("--duration", type=float, default=duration, help="seconds measured")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL,
-                        help="NCM_REDIS_URL for the server: 'auto' (default) claims an empty"
-                        " database in 1-15 for the run, '' runs without Redis")  # fmt: skip
-    parser.add_argument("--no-pin", action="store_true",
-                        help="do not pin the server and the load generator to cores")  # fmt: skip
+    parser.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help="NCM_REDIS_URL for the server: 'auto' (default) claims an empty"
+        " database in 1-15 for the run, '' runs without Redis",
+    )
+    parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the server and the load generator to cores",
+    )
 
 
 def main() -> None:
@@ -50,17 +64,26 @@ def main() -> None:
     _common(seed)
     seed.add_argument("--tracks", type=int, default=1_000_000)
     seed.add_argument("--users", type=int, default=1_000_000)
-    seed.add_argument("--recreate", action="store_true",
-                      help="drop the bench database first (only ncm_bench* names)")  # fmt: skip
-    seed.add_argument("--no-vacuum", action="store_true",
-                      help="skip VACUUM (ANALYZE) after the seed (timed apart from it)")  # fmt: skip
+    seed.add_argument(
+        "--recreate",
+        action="store_true",
+        help="drop the bench database first (only ncm_bench* names)",
+    )
+    seed.add_argument(
+        "--no-vacuum",
+        action="store_true",
+        help="skip VACUUM (ANALYZE) after the seed (timed apart from it)",
+    )
 
     page = commands.add_parser("track-page", help="GraphQL track page vs a plain endpoint")
     _common(page)
     _load(page, 20.0)
     page.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    page.add_argument("--no-calibrate", action="store_true",
-                      help="skip measuring the load generator's own ceiling")  # fmt: skip
+    page.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip measuring the load generator's own ceiling",
+    )
 
     search = commands.add_parser("search", help="GraphQL search, Chinese and Latin queries")
     _common(search)

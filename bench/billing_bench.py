@@ -76,23 +76,40 @@ async def _create_database() -> None:
 
 
 def _event(evt_id: str, type_: str, obj: dict[str, Any], created: int) -> dict[str, Any]:
-    return {"id": evt_id, "object": "event", "type": type_, "created": created,
-            "livemode": False, "data": {"object": obj}}  # fmt: skip
-
-
-def _invoice(inv_id: str, customer: str, sub: str, start: int, status: str, reason: str
-             ) -> dict[str, Any]:  # fmt: skip
     return {
-        "id": inv_id, "object": "invoice", "customer": customer, "subscription": sub,
-        "status": status, "billing_reason": reason, "amount_paid": 1500 if status == "paid"
-        else 0, "currency": "cny", "tax": 0, "total_discount_amounts": [],
-        "payment_intent": f"pi_{inv_id}", "lines": {"data": [
-            {"proration": False, "period": {"start": start, "end": start + 30 * DAY}}]},
-    }  # fmt: skip
+        "id": evt_id,
+        "object": "event",
+        "type": type_,
+        "created": created,
+        "livemode": False,
+        "data": {"object": obj},
+    }
 
 
-def build_events(members: list[tuple[int, str, dict[str, Any]]], total: int, rng: random.Random
-                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:  # fmt: skip
+def _invoice(
+    inv_id: str, customer: str, sub: str, start: int, status: str, reason: str
+) -> dict[str, Any]:
+    return {
+        "id": inv_id,
+        "object": "invoice",
+        "customer": customer,
+        "subscription": sub,
+        "status": status,
+        "billing_reason": reason,
+        "amount_paid": 1500 if status == "paid" else 0,
+        "currency": "cny",
+        "tax": 0,
+        "total_discount_amounts": [],
+        "payment_intent": f"pi_{inv_id}",
+        "lines": {
+            "data": [{"proration": False, "period": {"start": start, "end": start + 30 * DAY}}]
+        },
+    }
+
+
+def build_events(
+    members: list[tuple[int, str, dict[str, Any]]], total: int, rng: random.Random
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``total`` distinct events over the members, delivered with 10 % redelivered on top,
     and the final state they imply."""
     t0 = int(time.time()) - 400 * DAY
@@ -108,24 +125,34 @@ def build_events(members: list[tuple[int, str, dict[str, Any]]], total: int, rng
             created = t0 + n * DAY
             key = f"{sid}_{n}"
             if kind in (0, 1, 2, 3):
-                inv = _invoice(f"in_{key}", customer, sid, t0 + n * 30 * DAY, "paid",
-                               "subscription_cycle")  # fmt: skip
+                inv = _invoice(
+                    f"in_{key}", customer, sid, t0 + n * 30 * DAY, "paid", "subscription_cycle"
+                )
                 events.append(_event(f"evt_{key}", "invoice.paid", inv, created))
                 expected["paid"].add((user_id, inv["id"]))
             elif kind == 4:
                 events.append(_event(f"evt_{key}", "customer.subscription.updated", sub, created))
             elif kind == 5:
-                inv = _invoice(f"in_{key}", customer, sid, t0 + n * 30 * DAY, "open",
-                               "subscription_cycle")  # fmt: skip
+                inv = _invoice(
+                    f"in_{key}", customer, sid, t0 + n * 30 * DAY, "open", "subscription_cycle"
+                )
                 events.append(_event(f"evt_{key}", "invoice.payment_failed", inv, created))
                 expected["grace"].add((user_id, f"grace:{inv['id']}"))
             else:  # refund the invoice of n-4 (kind 2 or 3): partial, then full for kind 7
                 target = f"in_{sid}_{n - 4}"
                 full = kind == 7
-                charge = {"id": f"ch_{target}", "object": "charge", "customer": customer,
-                          "payment_intent": f"pi_{target}", "amount": 1500,
-                          "amount_refunded": 1500 if full else 500, "refunded": full,
-                          "currency": "cny", "created": created, "refunds": {"data": []}}  # fmt: skip
+                charge = {
+                    "id": f"ch_{target}",
+                    "object": "charge",
+                    "customer": customer,
+                    "payment_intent": f"pi_{target}",
+                    "amount": 1500,
+                    "amount_refunded": 1500 if full else 500,
+                    "refunded": full,
+                    "currency": "cny",
+                    "created": created,
+                    "refunds": {"data": []},
+                }
                 events.append(_event(f"evt_{key}", "charge.refunded", charge, created))
                 if full:
                     expected["revoked"].add((user_id, target))
@@ -142,14 +169,17 @@ def build_events(members: list[tuple[int, str, dict[str, Any]]], total: int, rng
 def _prune(expected: dict[str, Any], kept: set[str], events: list[dict[str, Any]]) -> None:
     """Drop expectations of events cut by the ``total`` limit."""
     invoices = {e["data"]["object"]["id"] for e in events if e["type"].startswith("invoice.")}
-    charges = {e["data"]["object"]["payment_intent"]: e for e in events
-               if e["type"] == "charge.refunded"}  # fmt: skip
+    charges = {
+        e["data"]["object"]["payment_intent"]: e for e in events if e["type"] == "charge.refunded"
+    }
     expected["paid"] = {p for p in expected["paid"] if p[1] in invoices}
     expected["grace"] = {g for g in expected["grace"] if g[1].removeprefix("grace:") in invoices}
-    expected["revoked"] = {r for r in expected["revoked"]
-                           if r[1] in invoices and f"pi_{r[1]}" in charges}  # fmt: skip
-    expected["partial"] = {k: v for k, v in expected["partial"].items()
-                           if k[1] in invoices and f"pi_{k[1]}" in charges}  # fmt: skip
+    expected["revoked"] = {
+        r for r in expected["revoked"] if r[1] in invoices and f"pi_{r[1]}" in charges
+    }
+    expected["partial"] = {
+        k: v for k, v in expected["partial"].items() if k[1] in invoices and f"pi_{k[1]}" in charges
+    }
     expected["events"] = len(kept)
 
 
@@ -161,18 +191,31 @@ async def setup(users: int) -> list[tuple[int, str, dict[str, Any]]]:
 
     await plans.ensure_default_plans()
     await plans.sync()
-    await User.bulk_create([
-        User(email=f"bench{i}@example.com", handle=f"bench{i}", display_name=f"bench {i}",
-             password_hash="x") for i in range(users)])  # fmt: skip
+    await User.bulk_create(
+        [
+            User(
+                email=f"bench{i}@example.com",
+                handle=f"bench{i}",
+                display_name=f"bench {i}",
+                password_hash="x",
+            )
+            for i in range(users)
+        ]
+    )
     stripe = gateway()
     members = []
     for user in await User.all().order_by("id"):
-        cus = await stripe.create_customer(user_id=user.id, email=user.email, name=user.handle,
-                                           key=f"bench-c{user.id}")  # fmt: skip
+        cus = await stripe.create_customer(
+            user_id=user.id, email=user.email, name=user.handle, key=f"bench-c{user.id}"
+        )
         await Customer.create(user_id=user.id, stripe_id=cus["id"])
         await stripe.attach_payment_method(cus["id"], "pm_card_visa", f"bench-pm{user.id}")
-        sub = await stripe.create_subscription(customer=cus["id"], plan_id="ncm_vip_monthly_1500_cny",
-                                               user_id=user.id, key=f"bench-s{user.id}")  # fmt: skip
+        sub = await stripe.create_subscription(
+            customer=cus["id"],
+            plan_id="ncm_vip_monthly_1500_cny",
+            user_id=user.id,
+            key=f"bench-s{user.id}",
+        )
         members.append((user.id, cus["id"], sub))
     return members
 
@@ -207,13 +250,18 @@ async def post_all(url: str, deliveries: list[dict[str, Any]], concurrency: int)
 async def process_with_one_worker() -> tuple[float, int]:
     from arq.worker import Worker
 
-    from ncm.redis_pool import get_redis
+    from ncm.kit.redis import get_redis
     from ncm.worker import WorkerSettings
 
     redis = await get_redis()
     assert redis is not None
-    worker = Worker(functions=WorkerSettings.functions, redis_pool=redis, burst=True,
-                    handle_signals=False, poll_delay=0.01)  # fmt: skip
+    worker = Worker(
+        functions=WorkerSettings.functions,
+        redis_pool=redis,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.01,
+    )
     start = time.perf_counter()
     await worker.main()
     return time.perf_counter() - start, worker.jobs_complete
@@ -226,15 +274,18 @@ async def check(expected: dict[str, Any], users: int) -> list[str]:
     processed = await StripeEvent.filter(status=EventStatus.PROCESSED).count()
     if processed != expected["events"]:
         problems.append(f"processed {processed} events, expected {expected['events']}")
-    rows = await MembershipPeriod.all().values("user_id", "reference", "source", "refunded",
-                                               "revoked_at")  # fmt: skip
+    rows = await MembershipPeriod.all().values(
+        "user_id", "reference", "source", "refunded", "revoked_at"
+    )
     paid = {(r["user_id"], r["reference"]) for r in rows if r["source"] == "PAID"}
     grace = {(r["user_id"], r["reference"]) for r in rows if r["source"] == "GRACE"}
     revoked = {(r["user_id"], r["reference"]) for r in rows if r["revoked_at"] is not None}
-    partial = {(r["user_id"], r["reference"]): r["refunded"] for r in rows
-               if r["refunded"] and r["revoked_at"] is None}  # fmt: skip
-    for name, got in (("paid", paid), ("grace", grace), ("revoked", revoked),
-                      ("partial", partial)):  # fmt: skip
+    partial = {
+        (r["user_id"], r["reference"]): r["refunded"]
+        for r in rows
+        if r["refunded"] and r["revoked_at"] is None
+    }
+    for name, got in (("paid", paid), ("grace", grace), ("revoked", revoked), ("partial", partial)):
         if got != expected[name]:
             problems.append(f"{name}: {len(got)} rows, expected {len(expected[name])}")
     subs = await Subscription.filter(status="active").count()
@@ -249,9 +300,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace, redis_url: str, stripe_url: str) -> dict[str, Any]:
-    from ncm.db import close_db, init_db
-    from ncm.migrate import upgrade
-    from ncm.redis_pool import close_redis
+    from ncm.kit.db import close_db, init_db
+    from ncm.kit.migrate import upgrade
+    from ncm.kit.redis import close_redis
 
     await _create_database()
     await upgrade()
@@ -262,8 +313,10 @@ async def run(args: argparse.Namespace, redis_url: str, stripe_url: str) -> dict
         port = _free_port()
         server = subprocess.Popen(  # noqa: ASYNC220 (once, before timing)
             [sys.executable, "-m", "ncm.cli", "serve", "--host", HOST, "--port", str(port)],
-            env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=os.environ.copy(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             _wait_http(f"http://{HOST}:{port}/healthz", server)
             started = time.perf_counter()
@@ -303,19 +356,25 @@ def main() -> None:
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / "bench-localstripe.log", "wb")  # noqa: SIM115
     stripe_proc = subprocess.Popen(
         [sys.executable, str(runner), "--port", str(ls_port), "--from-scratch"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         stripe_url = f"http://{HOST}:{ls_port}"
         _wait_http(f"{stripe_url}/v1/plans", stripe_proc)
         with redis_database("auto") as redis_url:
             assert redis_url is not None
-            os.environ.update({
-                "NCM_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}?maxsize=20",
-                "NCM_REDIS_URL": redis_url, "NCM_STRIPE_API_KEY": "sk_test_bench",
-                "NCM_STRIPE_API_BASE": stripe_url, "NCM_STRIPE_WEBHOOK_SECRET": SECRET,
-                "NCM_LOG_LEVEL": "WARNING", "NCM_LOG_JSON": "0",
-            })  # fmt: skip
+            os.environ.update(
+                {
+                    "NCM_DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}?maxsize=20",
+                    "NCM_REDIS_URL": redis_url,
+                    "NCM_STRIPE_API_KEY": "sk_test_bench",
+                    "NCM_STRIPE_API_BASE": stripe_url,
+                    "NCM_STRIPE_WEBHOOK_SECRET": SECRET,
+                    "NCM_LOG_LEVEL": "WARNING",
+                    "NCM_LOG_JSON": "0",
+                }
+            )
             from ncm.config import reset_settings
 
             reset_settings()

@@ -49,8 +49,8 @@ async def prepare(args: argparse.Namespace) -> dict[str, Any]:
     from bench.seed import _ensure_database
     from ncm.comments.models import Comment, CommentThread
     from ncm.comments.scale_seed import seed_comments
-    from ncm.db import init_db
-    from ncm.migrate import upgrade
+    from ncm.kit.db import init_db
+    from ncm.kit.migrate import upgrade
 
     await _ensure_database(args.database_url, recreate=False)
     await upgrade(args.database_url)
@@ -67,7 +67,7 @@ async def prepare(args: argparse.Namespace) -> dict[str, Any]:
 async def _cursor_at(order: Any, thread_id: int, depth: int) -> tuple[Any, int]:
     """The sort key of the row ``depth`` deep (OFFSET once, to make the cursor)."""
     from ncm.comments.pages import _SORT, _TOP
-    from ncm.sql import fetch
+    from ncm.kit.sql import fetch
 
     column = _SORT[order]
     rows = await fetch(
@@ -134,10 +134,20 @@ def _start_server(url: str, pinning: harness.Pinning) -> subprocess.Popen[bytes]
     env = harness.server_env(url, None)
     env["NCM_MAX_PAGE_SIZE"] = "100"
     proc = subprocess.Popen(
-        [*pinning.prefix(pinning.server), sys.executable, "-m", "ncm.cli", "serve",
-         "--port", str(PORT)],
-        cwd=harness.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            *pinning.prefix(pinning.server),
+            sys.executable,
+            "-m",
+            "ncm.cli",
+            "serve",
+            "--port",
+            str(PORT),
+        ],
+        cwd=harness.ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -159,8 +169,9 @@ def graphql_load(
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 
     def requests(order: str, cursors: list[str | None]) -> list[bytes]:
-        bodies = [{"query": PAGE_QUERY, "variables": {"t": thread, "o": order, "a": c}}
-                  for c in cursors]  # fmt: skip
+        bodies = [
+            {"query": PAGE_QUERY, "variables": {"t": thread, "o": order, "a": c}} for c in cursors
+        ]
         return [
             loadgen.http_post(harness.HOST, PORT, "/graphql", json.dumps(b).encode(), headers)
             for b in bodies
@@ -176,9 +187,13 @@ def graphql_load(
             ("NEWEST/HOT pages at random depths", requests("NEWEST", deep_cursors)),
         ):
             results[label] = harness.drive(
-                PORT, batch, connections=args.connections, duration=args.duration,
-                warmup=3.0, pinning=pinning,
-            )  # fmt: skip
+                PORT,
+                batch,
+                connections=args.connections,
+                duration=args.duration,
+                warmup=3.0,
+                pinning=pinning,
+            )
         return results
     finally:
         proc.terminate()
@@ -189,7 +204,7 @@ async def deep_cursors(thread_id: int, depth: int) -> list[str]:
     from ncm.comments.models import Comment
     from ncm.comments.pages import key_of
     from ncm.comments.ranking import CommentOrder
-    from ncm.pagination import encode_cursor
+    from ncm.kit.pagination import encode_cursor
 
     cursors = []
     for at in sorted({min(d, depth) for d in (1_000, 10_000, 100_000, 500_000, depth)}):
@@ -208,8 +223,10 @@ async def posting(hot_thread: Any, count: int) -> dict[str, Any]:
     rng = random.Random(4)
     run = int(time.time())  # texts differ between runs (the duplicate check)
     users = list(await User.all().order_by("id").limit(5_000))
-    threads = [ThreadRef.of(t) for t in await CommentThread.filter(comment_count__gt=0)
-               .order_by("id").limit(2_000)]  # fmt: skip
+    threads = [
+        ThreadRef.of(t)
+        for t in await CommentThread.filter(comment_count__gt=0).order_by("id").limit(2_000)
+    ]
     hot = ThreadRef.of(hot_thread)
     recent: dict[ThreadRef, list[int]] = {}
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -235,14 +252,19 @@ async def posting(hot_thread: Any, count: int) -> dict[str, Any]:
     await asyncio.gather(*(worker() for _ in range(16)))
     seconds = time.perf_counter() - started
     wrong = await verify([t for t in touched])
-    return {"posted": count, "seconds": round(seconds, 2), "per_second": round(count / seconds),
-            "threads_touched": len(touched), **wrong}  # fmt: skip
+    return {
+        "posted": count,
+        "seconds": round(seconds, 2),
+        "per_second": round(count / seconds),
+        "threads_touched": len(touched),
+        **wrong,
+    }
 
 
 async def verify(refs: list[Any]) -> dict[str, int]:
     """Every stored counter of these threads against a count of the rows (set-based)."""
     from ncm.comments.targets import threads_by_refs
-    from ncm.sql import fetch
+    from ncm.kit.sql import fetch
 
     ids = [t.id for t in (await threads_by_refs(refs)).values()]
     checks = {
@@ -272,7 +294,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.pop("NCM_REDIS_URL", None)
     from ncm.comments.models import Comment
     from ncm.config import reset_settings
-    from ncm.db import close_db
+    from ncm.kit.db import close_db
 
     reset_settings()
     report: dict[str, Any] = {"machine": harness.machine_info(args.database_url)}
@@ -282,8 +304,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         state = await prepare(args)
         hot = state["hot"]
-        report["data"] = {"comments": state["comments"], "hot_thread_comments": hot.comment_count,
-                          "seed": state["seeded"]}  # fmt: skip
+        report["data"] = {
+            "comments": state["comments"],
+            "hot_thread_comments": hot.comment_count,
+            "seed": state["seeded"],
+        }
         harness.console.print(report["data"])
         if args.only_posting:
             report["posting"] = await posting(hot, args.posts)
@@ -303,8 +328,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         )
         report["graphql"] = {k: vars(v) for k, v in load.items()}
         for name, result in load.items():
-            harness.console.print(f"{name}: {result.rps} req/s, p50 {result.p50_ms} ms,"
-                                  f" p99 {result.p99_ms} ms, errors {result.errors}")  # fmt: skip
+            harness.console.print(
+                f"{name}: {result.rps} req/s, p50 {result.p50_ms} ms,"
+                f" p99 {result.p99_ms} ms, errors {result.errors}"
+            )
         report["posting"] = await posting(hot, args.posts)
         harness.console.print(report["posting"])
     finally:

@@ -338,8 +338,17 @@ def busy_warning() -> str | None:
 
 def load_table(title: str, rows: dict[str, loadgen.Result]) -> Table:
     table = Table(title=title)
-    for column in ("target", "conns", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms",
-                   "max ms", "errors"):  # fmt: skip
+    for column in (
+        "target",
+        "conns",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+    ):
         table.add_column(column, justify="left" if column == "target" else "right")
     for name, r in rows.items():
         table.add_row(

@@ -2,12 +2,12 @@
 
     python -m bench.playback_bench [--size-mb 50] [--range-mb 1] [--rounds 3] [--iterations 200000]
 
-1. Signature verification: ``ncm.playback.signing.verify`` on a preview URL's parts, timed
+1. Signature verification: ``ncm.stream.signing.verify`` on a preview URL's parts, timed
    over ``--iterations`` calls (target < 20 us per call).
 2. SQL per ``playbacks``: a scratch SQLite database (migrated, 50 tracks of every fee policy),
    the statements Tortoise sends for a queue of 1 and of 50 tracks, counted in-process
    through the same logger the tests count (target: equal). The test
-   ``tests/playback/test_playback_api.py::test_a_queue_of_50_costs_the_sql_of_one_track``
+   ``tests/stream/test_playback_api.py::test_a_queue_of_50_costs_the_sql_of_one_track``
    asserts it on PostgreSQL and SQLite.
 3. ``/stream``: a ``--size-mb`` file under a scratch media root, ``ncm serve`` (one worker,
    uvicorn) on port 8851; the whole file read by sequential ``--range-mb`` Range requests
@@ -37,11 +37,13 @@ PORT = 8851
 
 
 def bench_verify(iterations: int) -> dict[str, Any]:
-    from ncm.playback.signing import Grant, sign, verify
+    from ncm.stream.signing import Grant, sign, verify
 
     keys = {"k2": "a" * 64, "k1": "b" * 64}
-    url = sign(Grant(123456, 654321, "t/123456/exhigh.mp3", 987654321, 2_000_000_000, "k2",
-                     (0, 479_999)), keys)  # fmt: skip
+    url = sign(
+        Grant(123456, 654321, "t/123456/exhigh.mp3", 987654321, 2_000_000_000, "k2", (0, 479_999)),
+        keys,
+    )
     query = url.partition("?")[2]
     params = dict(part.split("=", 1) for part in query.split("&"))
     args = (123456, 654321, "t/123456/exhigh.mp3", params, keys, 1_900_000_000.0)
@@ -74,9 +76,9 @@ async def _sql_counts(workdir: Path) -> dict[str, Any]:
     reset_settings()
     from ncm.accounts import service as accounts
     from ncm.catalog.models import Album, Artist, FeePolicy, License, Quality, Rendition, Track
-    from ncm.db import close_db, init_db
-    from ncm.migrate import upgrade
-    from ncm.playback import service
+    from ncm.kit.db import close_db, init_db
+    from ncm.kit.migrate import upgrade
+    from ncm.stream import service
 
     await upgrade()
     await init_db()
@@ -85,14 +87,27 @@ async def _sql_counts(workdir: Path) -> dict[str, Any]:
         artist = await Artist.create(name="A")
         album = await Album.create(title="B", artist=artist)
         fees = list(FeePolicy)
-        await Track.bulk_create([Track(title=f"T{i}", album=album, duration_ms=180_000,
-                                       fee_policy=fees[i % 3]) for i in range(50)])  # fmt: skip
+        await Track.bulk_create(
+            [
+                Track(title=f"T{i}", album=album, duration_ms=180_000, fee_policy=fees[i % 3])
+                for i in range(50)
+            ]
+        )
         ids = sorted(await Track.all().values_list("id", flat=True))
-        await Rendition.bulk_create([
-            Rendition(track_id=t, quality=q, bitrate=128, format="mp3", size_bytes=1000,
-                      path=f"q/{t}/{q.value}.mp3")
-            for t in ids for q in (Quality.STANDARD, Quality.EXHIGH)
-        ])  # fmt: skip
+        await Rendition.bulk_create(
+            [
+                Rendition(
+                    track_id=t,
+                    quality=q,
+                    bitrate=128,
+                    format="mp3",
+                    size_bytes=1000,
+                    path=f"q/{t}/{q.value}.mp3",
+                )
+                for t in ids
+                for q in (Quality.STANDARD, Quality.EXHIGH)
+            ]
+        )
         await License.bulk_create([License(track_id=t, region="*") for t in ids])
         counts = {}
         for n in (1, 50):
@@ -132,7 +147,7 @@ def _fetch(conn: http.client.HTTPConnection, url: str, headers: dict[str, str]) 
 
 def bench_stream(workdir: Path, size_mb: int, range_mb: int, rounds: int) -> dict[str, Any]:
     from bench import harness
-    from ncm.playback.signing import Grant, sign
+    from ncm.stream.signing import Grant, sign
 
     media = workdir / "media"
     target = media / "big" / "file.wav"
@@ -152,9 +167,13 @@ def bench_stream(workdir: Path, size_mb: int, range_mb: int, rounds: int) -> dic
                 pass
     plain = size * rounds / (time.perf_counter() - started) / 1e6
 
-    env = {**os.environ, "NCM_DATABASE_URL": f"sqlite://{workdir / 'serve.sqlite3'}",
-           "NCM_MEDIA_ROOT": str(media), "NCM_STREAM_SIGNING_KEYS": "k1:" + keys["k1"],
-           "NCM_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        "NCM_DATABASE_URL": f"sqlite://{workdir / 'serve.sqlite3'}",
+        "NCM_MEDIA_ROOT": str(media),
+        "NCM_STREAM_SIGNING_KEYS": "k1:" + keys["k1"],
+        "NCM_LOG_LEVEL": "WARNING",
+    }
     env.pop("NCM_REDIS_URL", None)
     command = [sys.executable, "-m", "ncm.cli", "serve", "--port", str(PORT)]
     server = harness._start("ncm-stream", command, env, PORT, "/healthz")
@@ -177,14 +196,17 @@ def bench_stream(workdir: Path, size_mb: int, range_mb: int, rounds: int) -> dic
     finally:
         server.stop()
     return {
-        "file_mb": size_mb, "range_mb": range_mb, "rounds": rounds,
+        "file_mb": size_mb,
+        "range_mb": range_mb,
+        "rounds": rounds,
         "mb_per_s_plain_python_read": round(plain, 1),
         "mb_per_s_stream_ranges": round(ranged, 1),
         "mb_per_s_stream_whole_file": round(whole, 1),
-        "server_rss_mib_before": before.get("VmRSS"), "server_rss_mib_after": after.get("VmRSS"),
+        "server_rss_mib_before": before.get("VmRSS"),
+        "server_rss_mib_after": after.get("VmRSS"),
         "server_peak_rss_mib_before": before.get("VmHWM"),
         "server_peak_rss_mib_after": after.get("VmHWM"),
-    }  # fmt: skip
+    }
 
 
 def main() -> None:

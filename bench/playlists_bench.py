@@ -55,8 +55,8 @@ async def prepare(url: str) -> tuple[Any, int, list[int]]:
     from ncm.config import reset_settings
 
     reset_settings()
-    from ncm.db import init_db
-    from ncm.migrate import upgrade
+    from ncm.kit.db import init_db
+    from ncm.kit.migrate import upgrade
 
     await upgrade(url)
     await init_db(url)
@@ -166,7 +166,7 @@ async def main() -> None:
     print(f"playlist {playlist_id}: {count} entries after the run (should be 9999)")
     for name, ms in timings.items():
         report(f"{name} (10,000-entry playlist)", ms)
-    from ncm.db import close_db
+    from ncm.kit.db import close_db
 
     await close_db()
 

@@ -71,7 +71,7 @@ async def _profile(
     import asyncpg
 
     from ncm.app import create_app
-    from ncm.db import close_db, init_db
+    from ncm.kit.db import close_db, init_db
 
     token: str | None = None
     await init_db(database_url)
@@ -205,8 +205,9 @@ def run(database_url: str, target: str, requests: int, top: int, dump: str | Non
     from ncm.config import reset_settings
 
     reset_settings()
-    report = Report("profile", {"database_url": database_url, "target": target,
-                                "requests": requests})  # fmt: skip
+    report = Report(
+        "profile", {"database_url": database_url, "target": target, "requests": requests}
+    )
     report.machine = harness.machine_info(database_url)
     result = asyncio.run(_profile(database_url, target, requests, top, dump))
     report.results = result

@@ -82,7 +82,7 @@ async def _database_timing(database_url: str, words: dict[str, str]) -> dict[str
     """The exact SQL the service runs (captured from Tortoise), explained and timed."""
     import asyncpg
 
-    from ncm.db import close_db, init_db
+    from ncm.kit.db import close_db, init_db
     from ncm.search.service import SearchType, search
 
     os.environ["NCM_DATABASE_URL"] = database_url

@@ -51,8 +51,8 @@ async def _vacuum(database_url: str) -> float:
 
 async def _seed(database_url: str, tracks: int, users: int) -> dict[str, Any]:
     from ncm.catalog.scale_seed import seed_scale
-    from ncm.db import close_db, init_db
-    from ncm.migrate import upgrade
+    from ncm.kit.db import close_db, init_db
+    from ncm.kit.migrate import upgrade
 
     applied = await upgrade(database_url)
     if applied:

@@ -17,16 +17,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from tortoise import connections
 
-from ncm import jobs
 from ncm.accounts import revocation
 from ncm.config import Settings, get_settings
-from ncm.db import close_db, init_db
-from ncm.http import stream as stream_http
+from ncm.domains import load_jobs
 from ncm.http import stripe_webhook
 from ncm.http.limits import BodyLimit
-from ncm.observability import REGISTRY, RequestContextMiddleware, configure_logging
-from ncm.redis_pool import close_redis, get_redis
+from ncm.kit import jobs
+from ncm.kit.db import close_db, init_db
+from ncm.kit.observability import REGISTRY, RequestContextMiddleware, configure_logging
+from ncm.kit.redis import close_redis, get_redis
 from ncm.schema.view import GraphQLView
+from ncm.stream import http as stream_http
 
 log = logging.getLogger("ncm.app")
 READY_TIMEOUT = 2.0
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     """``manage_db=False`` leaves Tortoise to the caller (tests open it once per session)."""
     settings = settings or get_settings()
     settings.check_production()
-    jobs.load_all_jobs()
+    load_jobs()
     graphql = GraphQLView(settings)
 
     @contextlib.asynccontextmanager

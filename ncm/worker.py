@@ -8,11 +8,12 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from ncm.config import get_settings
-from ncm.db import close_db, init_db
-from ncm.jobs import CRONS, JOBS, load_all_jobs
-from ncm.observability import configure_logging
+from ncm.domains import load_jobs
+from ncm.kit.db import close_db, init_db
+from ncm.kit.jobs import CRONS, JOBS
+from ncm.kit.observability import configure_logging
 
-load_all_jobs()
+load_jobs()
 
 
 async def startup(ctx: dict[str, Any]) -> None:

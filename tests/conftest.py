@@ -89,15 +89,15 @@ async def _drop_pg_database() -> None:
 @pytest.fixture(scope="session", autouse=True)
 async def database() -> AsyncIterator[None]:
     """Migrations on an empty database (proving they apply), then the ORM for every test."""
-    from ncm.db import close_db, init_db
-    from ncm.migrate import upgrade
+    from ncm.kit.db import close_db, init_db
+    from ncm.kit.migrate import upgrade
 
     if BACKEND == "postgres":
         await _create_pg_database()
     await upgrade()
     await init_db()
     yield
-    from ncm.redis_pool import close_redis, get_redis
+    from ncm.kit.redis import close_redis, get_redis
 
     redis = await get_redis()
     if redis is not None:
@@ -119,10 +119,10 @@ async def clean_state() -> AsyncIterator[None]:
     yield
     from tortoise import connections
 
-    from ncm import jobs, ratelimit
     from ncm.accounts import revocation
-    from ncm.db import is_postgres
-    from ncm.redis_pool import get_redis
+    from ncm.kit import jobs, ratelimit
+    from ncm.kit.db import is_postgres
+    from ncm.kit.redis import get_redis
 
     await jobs.drain()
     conn = connections.get("default")

@@ -52,16 +52,25 @@ async def track(
     on = on if on is not None else await album(by=artists[0])
     title = title or f"Track {next(_seq)}"
     row = await Track.create(
-        title=title, album=on, duration_ms=200_000, fee_policy=fee_policy, play_count=play_count,
-        search_text=document_tokens(title, *(a.name for a in artists), on.title), **fields,
-    )  # fmt: skip
+        title=title,
+        album=on,
+        duration_ms=200_000,
+        fee_policy=fee_policy,
+        play_count=play_count,
+        search_text=document_tokens(title, *(a.name for a in artists), on.title),
+        **fields,
+    )
     for position, a in enumerate(artists):
         await TrackArtist.create(track=row, artist=a, position=position)
     for slug in genres:
         await TrackGenre.create(track=row, genre=await genre(slug))
     await Rendition.create(
-        track=row, quality=Quality.STANDARD, bitrate=128, format="mp3", size_bytes=3_200_000,
+        track=row,
+        quality=Quality.STANDARD,
+        bitrate=128,
+        format="mp3",
+        size_bytes=3_200_000,
         path=f"t/{row.id}/std.mp3",
-    )  # fmt: skip
+    )
     await License.create(track=row, region="*")
     return row

@@ -76,8 +76,10 @@ async def test_metrics_by_operation_name(gql: GraphQLClient, http: httpx.AsyncCl
 
 
 async def test_limits_on_depth_aliases_and_tokens(gql: GraphQLClient) -> None:
-    deep = "{ viewer { user { followers { edges { node { followers { edges { node { followers {" \
-        " edges { node { followers { edges { node { handle } } } } } } } } } } } } } } }"  # fmt: skip
+    deep = (
+        "{ viewer { user { followers { edges { node { followers { edges { node { followers {"
+        " edges { node { followers { edges { node { handle } } } } } } } } } } } } } } }"
+    )
     body = await gql(deep, expect_errors=True)
     assert "exceeds maximum operation depth" in body["errors"][0]["message"]
     aliases = "{ " + " ".join(f"g{i}: genres {{ slug }}" for i in range(40)) + " }"
@@ -112,9 +114,11 @@ async def prod_http() -> Any:
     from ncm.schema.schema import get_schema
 
     settings = production_settings(
-        secret_key="s" * 40, stream_signing_keys={"k9": "x" * 40}, argon2_time_cost=3,
+        secret_key="s" * 40,
+        stream_signing_keys={"k9": "x" * 40},
+        argon2_time_cost=3,
         argon2_memory_kib=65536,
-    )  # fmt: skip
+    )
     transport = httpx.ASGITransport(app=create_app(settings, manage_db=False))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
@@ -151,11 +155,15 @@ def test_cors_allows_configured_origins_only() -> None:
     from ncm.app import create_app
 
     client = TestClient(create_app(manage_db=False))
-    ok = client.options("/graphql", headers={"origin": "http://localhost:8000",
-                                             "access-control-request-method": "POST"})  # fmt: skip
+    ok = client.options(
+        "/graphql",
+        headers={"origin": "http://localhost:8000", "access-control-request-method": "POST"},
+    )
     assert ok.headers.get("access-control-allow-origin") == "http://localhost:8000"
-    bad = client.options("/graphql", headers={"origin": "https://evil.example",
-                                              "access-control-request-method": "POST"})  # fmt: skip
+    bad = client.options(
+        "/graphql",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
     assert "access-control-allow-origin" not in bad.headers
 
 
@@ -163,7 +171,7 @@ def test_json_log_lines_carry_the_request_id() -> None:
     import json
     import logging
 
-    from ncm.observability import JsonFormatter, request_id_var
+    from ncm.kit.observability import JsonFormatter, request_id_var
 
     token = request_id_var.set("req-42")
     try:
@@ -178,7 +186,7 @@ def test_json_log_lines_carry_the_request_id() -> None:
 
 
 def test_operation_label_is_bounded() -> None:
-    from ncm import observability
+    from ncm.kit import observability
 
     assert observability.operation_label(None) == "anonymous"
     assert observability.operation_label("bad name!") == "invalid"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from tortoise import connections
 
-from ncm.db import PooledConnection, session_settings
+from ncm.kit.db import PooledConnection, session_settings
 
 pytestmark = pytest.mark.postgres_only
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ncm import jobs
 from ncm.accounts.models import RefreshToken
+from ncm.kit import jobs
 from tests.conftest import BACKEND, make_user
 
 
@@ -42,7 +42,7 @@ async def test_in_process_job_runs_without_redis() -> None:
 async def test_arq_worker_runs_enqueued_job_once_per_job_id() -> None:
     from arq.worker import Worker
 
-    from ncm.redis_pool import get_redis
+    from ncm.kit.redis import get_redis
     from ncm.worker import WorkerSettings
 
     await _expired_and_live_tokens()
@@ -54,9 +54,12 @@ async def test_arq_worker_runs_enqueued_job_once_per_job_id() -> None:
     assert len(await redis.queued_jobs()) == 1  # the second enqueue was deduplicated
 
     worker = Worker(
-        functions=WorkerSettings.functions, redis_pool=redis, burst=True, handle_signals=False,
+        functions=WorkerSettings.functions,
+        redis_pool=redis,
+        burst=True,
+        handle_signals=False,
         poll_delay=0.01,
-    )  # fmt: skip
+    )
     await worker.main()
     assert worker.jobs_complete == 1 and worker.jobs_failed == 0
     assert await RefreshToken.all().values_list("token_hash", flat=True) == ["b" * 64]

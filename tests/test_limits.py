@@ -38,29 +38,37 @@ async def _chunks(body: bytes) -> AsyncIterator[bytes]:
 
 
 async def test_a_body_over_the_limit_is_413_with_a_graphql_error(small_limit: Any) -> None:
-    ok = await small_limit.post("/graphql", content=_query(100),
-                                headers={"content-type": "application/json"})  # fmt: skip
+    ok = await small_limit.post(
+        "/graphql", content=_query(100), headers={"content-type": "application/json"}
+    )
     assert ok.status_code == 200 and ok.json() == {"data": {"genres": []}}
-    declared = await small_limit.post("/graphql", content=_query(5000),
-                                      headers={"content-type": "application/json"})  # fmt: skip
+    declared = await small_limit.post(
+        "/graphql", content=_query(5000), headers={"content-type": "application/json"}
+    )
     # Sent in chunks with no Content-Length: counted as it arrives.
-    chunked = await small_limit.post("/graphql", content=_chunks(_query(5000)),
-                                     headers={"content-type": "application/json"})  # fmt: skip
+    chunked = await small_limit.post(
+        "/graphql", content=_chunks(_query(5000)), headers={"content-type": "application/json"}
+    )
     for response in (declared, chunked):
         assert response.status_code == 413
         error = response.json()["errors"][0]
         assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE" and "2000" in error["message"]
-    fine_chunked = await small_limit.post("/graphql", content=_chunks(_query(100)),
-                                          headers={"content-type": "application/json"})  # fmt: skip
+    fine_chunked = await small_limit.post(
+        "/graphql", content=_chunks(_query(100)), headers={"content-type": "application/json"}
+    )
     assert fine_chunked.status_code == 200
 
 
 async def test_the_webhook_has_its_own_limit(small_limit: Any) -> None:
     """Stripe events are capped at 256 KB, not at the (here tiny) default."""
     body = b"{" + b" " * 5000 + b"}"  # over the default, under the webhook's cap
-    response = await small_limit.post("/webhooks/stripe", content=body,
-                                      headers={"stripe-signature": "t=1,v1=0"})  # fmt: skip
+    response = await small_limit.post(
+        "/webhooks/stripe", content=body, headers={"stripe-signature": "t=1,v1=0"}
+    )
     assert response.status_code in (400, 503)  # judged by its signature, not its size
-    huge = await small_limit.post("/webhooks/stripe", content=_chunks(b"x" * (MAX_BODY + 1)),
-                                  headers={"stripe-signature": "t=1,v1=0"})  # fmt: skip
+    huge = await small_limit.post(
+        "/webhooks/stripe",
+        content=_chunks(b"x" * (MAX_BODY + 1)),
+        headers={"stripe-signature": "t=1,v1=0"},
+    )
     assert huge.status_code == 413

@@ -17,9 +17,12 @@ from tests.conftest import BACKEND
 
 def ncm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ncm.cli", *args], capture_output=True, text=True,
-        env=os.environ.copy(), timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "ncm.cli", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 def test_models_have_no_unmigrated_changes() -> None:

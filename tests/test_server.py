@@ -29,8 +29,10 @@ def server() -> Iterator[str]:
     env = {**os.environ, "NCM_ALLOWED_ORIGINS": "http://app.example"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ncm.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -65,11 +67,24 @@ async def test_websocket_graphql_transport_ws(server: str) -> None:
     async with websockets.connect(
         url, subprotocols=["graphql-transport-ws"], origin="http://app.example"
     ) as ws:
-        await ws.send(json.dumps({"type": "connection_init",
-                                  "payload": {"authorization": f"Bearer {session.access_token}"}}))  # fmt: skip
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "connection_init",
+                    "payload": {"authorization": f"Bearer {session.access_token}"},
+                }
+            )
+        )
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe",
-                                  "payload": {"query": "{ viewer { user { handle } } }"}}))  # fmt: skip
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": "{ viewer { user { handle } } }"},
+                }
+            )
+        )
         message = json.loads(await ws.recv())
         assert message["type"] == "next"
         assert message["payload"]["data"]["viewer"]["user"]["handle"] == user.handle
@@ -90,8 +105,9 @@ async def test_websocket_rejects_forged_token(server: str) -> None:
     async with websockets.connect(
         url, subprotocols=["graphql-transport-ws"], origin="http://app.example"
     ) as ws:
-        await ws.send(json.dumps({"type": "connection_init",
-                                  "payload": {"authorization": "Bearer forged"}}))  # fmt: skip
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer forged"}})
+        )
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ncm.accounts import service
-from ncm.jobs import cron_job
+from ncm.kit.jobs import cron_job
 
 
 @cron_job(hour={3}, minute={17})

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 
 from ncm.config import get_settings
-from ncm.redis_pool import get_redis, namespaced
+from ncm.kit.redis import get_redis, namespaced
 
 log = logging.getLogger("ncm.accounts")
 REFRESH_SECONDS = 2.0

@@ -11,26 +11,21 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from ncm import ratelimit
 from ncm.accounts import revocation, validation
 from ncm.accounts.models import Follow, RefreshToken, Role, User
 from ncm.accounts.passwords import hash_password, needs_rehash, verify_password
 from ncm.accounts.permissions import require_role, require_viewer
 from ncm.accounts.tokens import hash_refresh_token, issue_access_token, new_refresh_token
 from ncm.config import get_settings
-from ncm.db import (
-    BIGINT_MAX,
-    column,
-    lock_for_transaction,
-    max_length,
-    placeholder,
-    storable_text,
-)
 from ncm.errors import BadCredentials, Conflict, Forbidden, InvalidInput, NotFound, RateLimited
-from ncm.pagination import Page, page_by_id_desc
+from ncm.kit import ratelimit
+from ncm.kit.db import column, placeholder
+from ncm.kit.locks import lock_for_transaction
+from ncm.kit.pagination import Page, page_by_id_desc
+from ncm.kit.sql import any_of, by_id, fetch
+from ncm.kit.text import BIGINT_MAX, max_length, storable_text
+from ncm.kit.unset import UNSET
 from ncm.search.text import document_tokens
-from ncm.sql import any_of, by_id, fetch
-from ncm.unset import UNSET
 
 
 @dataclass(frozen=True)
@@ -310,11 +305,16 @@ async def profiles_by_ids(ids: Sequence[int]) -> dict[int, Profile]:
     rows = await fetch(f"SELECT {_PROFILE_COLUMNS} FROM users WHERE {where}", params)
     return {
         r["id"]: Profile(
-            r["id"], r["handle"], r["display_name"], r["avatar_url"], r["follower_count"],
-            r["following_count"], _as_datetime(r["created_at"]),
+            r["id"],
+            r["handle"],
+            r["display_name"],
+            r["avatar_url"],
+            r["follower_count"],
+            r["following_count"],
+            _as_datetime(r["created_at"]),
         )
         for r in rows
-    }  # fmt: skip
+    }
 
 
 async def set_role(

@@ -11,8 +11,12 @@ class PaymentProviderUnavailable(NcmError):
 
     code = "PAYMENT_PROVIDER_UNAVAILABLE"
 
-    def __init__(self, message: str = "The payment provider is unavailable; try again shortly.",
-                 *, retry_after: int = 30) -> None:  # fmt: skip
+    def __init__(
+        self,
+        message: str = "The payment provider is unavailable; try again shortly.",
+        *,
+        retry_after: int = 30,
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

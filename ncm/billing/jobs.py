@@ -7,7 +7,7 @@ from typing import Any
 
 from ncm.billing import webhooks
 from ncm.billing.errors import PaymentProviderUnavailable
-from ncm.jobs import cron_job, job
+from ncm.kit.jobs import cron_job, job
 
 log = logging.getLogger("ncm.billing.jobs")
 

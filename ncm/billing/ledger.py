@@ -19,8 +19,9 @@ from tortoise.transactions import in_transaction
 from ncm.accounts.models import User
 from ncm.billing.entitlement import Entitlement, entitlement, resolve, utcnow
 from ncm.billing.models import ChargeRefund, MembershipPeriod, PeriodSource, Subscription
-from ncm.db import is_postgres, lock_for_transaction
 from ncm.errors import InvalidInput, NotFound
+from ncm.kit.db import is_postgres
+from ncm.kit.locks import lock_for_transaction
 
 MAX_GRANT_DAYS = 3660
 AUTO_RENEWING = {"active", "trialing", "past_due"}
@@ -66,9 +67,14 @@ async def current_subscription(user_id: int) -> Subscription | None:
 
 
 async def grant(
-    user_id: int, days: int, reason: str, *, grant_id: str | None = None, operator: str = "",
+    user_id: int,
+    days: int,
+    reason: str,
+    *,
+    grant_id: str | None = None,
+    operator: str = "",
     source: PeriodSource = PeriodSource.ADMIN_GRANT,
-) -> MembershipPeriod:  # fmt: skip
+) -> MembershipPeriod:
     """Give ``days`` of membership, starting when the current membership run ends (or now).
 
     With a ``grant_id`` the call is idempotent: the same id returns the same period.
@@ -94,9 +100,15 @@ async def grant(
         starts_at = current.active_until if current.active and current.active_until else now
         note = f"{reason} ({operator})" if operator else reason
         return await MembershipPeriod.create(
-            user_id=user_id, source=source, reference=reference, tier="VIP", starts_at=starts_at,
-            ends_at=starts_at + timedelta(days=days), note=note[:500], using_db=conn,
-        )  # fmt: skip
+            user_id=user_id,
+            source=source,
+            reference=reference,
+            tier="VIP",
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(days=days),
+            note=note[:500],
+            using_db=conn,
+        )
 
 
 async def grant_compensation(
@@ -150,11 +162,22 @@ async def lock_user(conn: BaseDBAsyncClient, user_id: int) -> None:
 
 
 async def record_period(
-    conn: BaseDBAsyncClient, *, user_id: int, source: PeriodSource, reference: str,
-    starts_at: datetime, ends_at: datetime, tier: str = "VIP", amount: int = 0,
-    currency: str = "", discount: int = 0, tax: int = 0, subscription_ref: str | None = None,
-    charge_ref: str | None = None, note: str = "",
-) -> MembershipPeriod | None:  # fmt: skip
+    conn: BaseDBAsyncClient,
+    *,
+    user_id: int,
+    source: PeriodSource,
+    reference: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    tier: str = "VIP",
+    amount: int = 0,
+    currency: str = "",
+    discount: int = 0,
+    tax: int = 0,
+    subscription_ref: str | None = None,
+    charge_ref: str | None = None,
+    note: str = "",
+) -> MembershipPeriod | None:
     """Insert the period unless it exists; refunds already known for its charge apply."""
     if ends_at <= starts_at:
         return None
@@ -162,10 +185,21 @@ async def record_period(
     if found:
         return found[0]
     period = await MembershipPeriod.create(
-        user_id=user_id, source=source, reference=reference, tier=tier, starts_at=starts_at,
-        ends_at=ends_at, amount=amount, currency=currency.upper(), discount=discount, tax=tax,
-        subscription_ref=subscription_ref, charge_ref=charge_ref, note=note[:500], using_db=conn,
-    )  # fmt: skip
+        user_id=user_id,
+        source=source,
+        reference=reference,
+        tier=tier,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        amount=amount,
+        currency=currency.upper(),
+        discount=discount,
+        tax=tax,
+        subscription_ref=subscription_ref,
+        charge_ref=charge_ref,
+        note=note[:500],
+        using_db=conn,
+    )
     refunds = await ChargeRefund.filter(invoice_ref=reference).using_db(conn)
     if charge_ref:
         refunds += await ChargeRefund.filter(charge_ref=charge_ref).using_db(conn)
@@ -175,17 +209,29 @@ async def record_period(
 
 
 async def record_refund(
-    conn: BaseDBAsyncClient, *, charge_ref: str, invoice_ref: str | None, amount: int,
-    amount_refunded: int, currency: str, fully_refunded: bool, refunded_at: datetime,
-) -> ChargeRefund:  # fmt: skip
+    conn: BaseDBAsyncClient,
+    *,
+    charge_ref: str,
+    invoice_ref: str | None,
+    amount: int,
+    amount_refunded: int,
+    currency: str,
+    fully_refunded: bool,
+    refunded_at: datetime,
+) -> ChargeRefund:
     """Remember the charge's cumulative refund (it only grows) and apply it to its period."""
     row = await ChargeRefund.filter(charge_ref=charge_ref).using_db(conn).first()
     if row is None:
         row = await ChargeRefund.create(
-            charge_ref=charge_ref, invoice_ref=invoice_ref, amount=amount,
-            amount_refunded=amount_refunded, currency=currency.upper(),
-            fully_refunded=fully_refunded, refunded_at=refunded_at, using_db=conn,
-        )  # fmt: skip
+            charge_ref=charge_ref,
+            invoice_ref=invoice_ref,
+            amount=amount,
+            amount_refunded=amount_refunded,
+            currency=currency.upper(),
+            fully_refunded=fully_refunded,
+            refunded_at=refunded_at,
+            using_db=conn,
+        )
     elif amount_refunded > row.amount_refunded or (fully_refunded and not row.fully_refunded):
         row.amount_refunded = max(row.amount_refunded, amount_refunded)
         row.fully_refunded = row.fully_refunded or fully_refunded
@@ -216,9 +262,10 @@ async def _apply_refund(
 async def clip_to(conn: BaseDBAsyncClient, subscription_ref: str, ended_at: datetime) -> None:
     """A subscription that ended early (canceled now, or lapsed) stops its periods there."""
     periods = await MembershipPeriod.filter(
-        subscription_ref=subscription_ref, ends_at__gt=ended_at,
+        subscription_ref=subscription_ref,
+        ends_at__gt=ended_at,
         source__in=[PeriodSource.PAID, PeriodSource.TRIAL, PeriodSource.GRACE],
-    ).using_db(conn)  # fmt: skip
+    ).using_db(conn)
     for period in periods:
         period.ends_at = max(ended_at, period.starts_at)
         await period.save(using_db=conn, update_fields=["ends_at"])

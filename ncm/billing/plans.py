@@ -17,11 +17,21 @@ from ncm.billing.stripe import gateway
 from ncm.errors import InvalidInput, NotFound
 
 DEFAULT_PLANS = [
-    {"code": "vip_monthly", "name": "VIP monthly", "interval": Interval.MONTH,
-     "amount": 1500, "currency": "CNY"},
-    {"code": "vip_yearly", "name": "VIP yearly", "interval": Interval.YEAR,
-     "amount": 15800, "currency": "CNY"},
-]  # fmt: skip
+    {
+        "code": "vip_monthly",
+        "name": "VIP monthly",
+        "interval": Interval.MONTH,
+        "amount": 1500,
+        "currency": "CNY",
+    },
+    {
+        "code": "vip_yearly",
+        "name": "VIP yearly",
+        "interval": Interval.YEAR,
+        "amount": 15800,
+        "currency": "CNY",
+    },
+]
 
 TIER_NAMES = {"VIP": "NCM VIP membership"}
 PLAN_CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # part of the Stripe plan id
@@ -75,9 +85,14 @@ async def set_plan(
         raise InvalidInput("The currency is an ISO 4217 code like CNY.", field="currency")
     plan, _ = await Plan.update_or_create(
         code=code,
-        defaults={"name": name, "interval": interval, "amount": amount, "currency": currency,
-                  "tier": tier},
-    )  # fmt: skip
+        defaults={
+            "name": name,
+            "interval": interval,
+            "amount": amount,
+            "currency": currency,
+            "tier": tier,
+        },
+    )
     return plan
 
 
@@ -115,9 +130,14 @@ async def sync(*, dry_run: bool = False) -> list[SyncChange]:
             changes.append(SyncChange(plan.code, action, wanted))
             if not dry_run:
                 await stripe.create_plan(
-                    wanted, product=product_id, amount=plan.amount, currency=plan.currency,
-                    interval=plan.interval.value.lower(), nickname=plan.name, key=f"plan:{wanted}",
-                )  # fmt: skip
+                    wanted,
+                    product=product_id,
+                    amount=plan.amount,
+                    currency=plan.currency,
+                    interval=plan.interval.value.lower(),
+                    nickname=plan.name,
+                    key=f"plan:{wanted}",
+                )
         else:
             changes.append(SyncChange(plan.code, "unchanged", wanted))
         old = plan.stripe_plan_id

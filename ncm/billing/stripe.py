@@ -149,9 +149,16 @@ class StripeGateway:
         )
 
     async def create_plan(
-        self, plan_id: str, *, product: str, amount: int, currency: str, interval: str,
-        nickname: str, key: str,
-    ) -> Obj:  # fmt: skip
+        self,
+        plan_id: str,
+        *,
+        product: str,
+        amount: int,
+        currency: str,
+        interval: str,
+        nickname: str,
+        key: str,
+    ) -> Obj:
         params: Any = {
             "id": plan_id,
             "product": product,
@@ -248,8 +255,10 @@ class StripeGateway:
             params: Any = {"limit": 100, "status": "all"}
             if after:
                 params["starting_after"] = after
-            page = await self._call("subscriptions.list", functools.partial(
-                self.client.v1.subscriptions.list_async, params))  # fmt: skip
+            page = await self._call(
+                "subscriptions.list",
+                functools.partial(self.client.v1.subscriptions.list_async, params),
+            )
             for item in page.get("data", []):
                 if created_gte is not None and int(item.get("created") or 0) < created_gte:
                     return
@@ -261,9 +270,15 @@ class StripeGateway:
     # hosted pages -----------------------------------------------------------------------
 
     async def create_checkout_session(
-        self, *, customer: str, plan_id: str, user_id: int, success_url: str, cancel_url: str,
+        self,
+        *,
+        customer: str,
+        plan_id: str,
+        user_id: int,
+        success_url: str,
+        cancel_url: str,
         key: str,
-    ) -> Obj:  # fmt: skip
+    ) -> Obj:
         params: Any = {
             "mode": "subscription",
             "customer": customer,

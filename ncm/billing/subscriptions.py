@@ -70,17 +70,23 @@ async def live_subscription(user_id: int) -> Subscription | None:
 
 
 async def start_membership(
-    actor: User | None, plan_id: str | int, *, mode: StartMode = StartMode.CHECKOUT,
-    payment_method_id: str | None = None, success_url: str | None = None,
-    cancel_url: str | None = None, idempotency_key: str | None = None,
-) -> StartResult:  # fmt: skip
+    actor: User | None,
+    plan_id: str | int,
+    *,
+    mode: StartMode = StartMode.CHECKOUT,
+    payment_method_id: str | None = None,
+    success_url: str | None = None,
+    cancel_url: str | None = None,
+    idempotency_key: str | None = None,
+) -> StartResult:
     """Checkout: the URL of Stripe's hosted page (the webhook records the result). Direct:
     attach the payment method and subscribe now (``PaymentDeclined`` if the card fails)."""
     user = require_viewer(actor)
     plan = await _available_plan(plan_id)
     if await live_subscription(user.id):
-        raise Conflict("You already have a membership; change its plan instead.",
-                       code="ALREADY_SUBSCRIBED")  # fmt: skip
+        raise Conflict(
+            "You already have a membership; change its plan instead.", code="ALREADY_SUBSCRIBED"
+        )
     if idempotency_key is not None and not 8 <= len(idempotency_key) <= 100:
         raise InvalidInput("Use 8-100 characters.", field="idempotencyKey")
     attempt = idempotency_key or f"{plan.id}:{await Subscription.filter(user_id=user.id).count()}"
@@ -91,19 +97,26 @@ async def start_membership(
         cancel = _check_url(cancel_url or success_url, "cancelUrl")
         customer = await ensure_customer(user)
         session = await stripe.create_checkout_session(
-            customer=customer.stripe_id, plan_id=str(plan.stripe_plan_id), user_id=user.id,
-            success_url=success, cancel_url=cancel, key=f"checkout:{base}",
-        )  # fmt: skip
+            customer=customer.stripe_id,
+            plan_id=str(plan.stripe_plan_id),
+            user_id=user.id,
+            success_url=success,
+            cancel_url=cancel,
+            key=f"checkout:{base}",
+        )
         return StartResult(mode, checkout_url=session["url"])
     if not payment_method_id or not payment_method_id.startswith("pm_"):
-        raise InvalidInput("A Stripe payment method id (pm_...) is needed.",
-                           field="paymentMethodId")  # fmt: skip
+        raise InvalidInput(
+            "A Stripe payment method id (pm_...) is needed.", field="paymentMethodId"
+        )
     customer = await ensure_customer(user)
     await stripe.attach_payment_method(customer.stripe_id, payment_method_id, f"attach:{base}")
     obj = await stripe.create_subscription(
-        customer=customer.stripe_id, plan_id=str(plan.stripe_plan_id), user_id=user.id,
+        customer=customer.stripe_id,
+        plan_id=str(plan.stripe_plan_id),
+        user_id=user.id,
         key=f"subscribe:{base}",
-    )  # fmt: skip
+    )
     if obj.get("status") in {"incomplete", "incomplete_expired"}:
         # The first payment failed: end it now rather than leave it dangling for 23 hours.
         ended = await stripe.cancel_subscription(obj["id"], f"cancel-incomplete:{obj['id']}")
@@ -170,9 +183,10 @@ async def change_plan(actor: User | None, plan_id: str | int) -> Subscription:
     if not fresh or not item.get("id"):
         raise NotFound("Stripe has no such subscription.", code="NO_SUBSCRIPTION")
     obj = await stripe.update_subscription(
-        sub.stripe_id, {"items": [{"id": item["id"], "plan": plan.stripe_plan_id}]},
+        sub.stripe_id,
+        {"items": [{"id": item["id"], "plan": plan.stripe_plan_id}]},
         f"change:{sub.stripe_id}:{plan.stripe_plan_id}:{_version(sub)}",
-    )  # fmt: skip
+    )
     return await _save(user.id, obj, None)
 
 

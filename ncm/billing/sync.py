@@ -106,10 +106,16 @@ async def apply_subscription(conn: BaseDBAsyncClient, user_id: int, sub: Obj) ->
             await row.save(using_db=conn, update_fields=[*changed, "updated_at"])
     if row.trial_start and row.trial_end:
         await ledger.record_period(
-            conn, user_id=user_id, source=PeriodSource.TRIAL, reference=f"trial:{row.stripe_id}",
-            starts_at=row.trial_start, ends_at=row.trial_end, tier=await tier_of(conn, row),
-            subscription_ref=row.stripe_id, note="trial",
-        )  # fmt: skip
+            conn,
+            user_id=user_id,
+            source=PeriodSource.TRIAL,
+            reference=f"trial:{row.stripe_id}",
+            starts_at=row.trial_start,
+            ends_at=row.trial_end,
+            tier=await tier_of(conn, row),
+            subscription_ref=row.stripe_id,
+            note="trial",
+        )
     if row.ended_at:
         await ledger.clip_to(conn, row.stripe_id, row.ended_at)
     return row
@@ -177,15 +183,23 @@ async def apply_invoice_paid(
     sub = await Subscription.filter(stripe_id=sub_ref).using_db(conn).first() if sub_ref else None
     tax = inv.get("tax")
     period = await ledger.record_period(
-        conn, user_id=user_id, source=PeriodSource.PAID, reference=inv["id"], starts_at=start,
-        ends_at=end, tier=await tier_of(conn, sub), amount=int(inv.get("amount_paid") or 0),
+        conn,
+        user_id=user_id,
+        source=PeriodSource.PAID,
+        reference=inv["id"],
+        starts_at=start,
+        ends_at=end,
+        tier=await tier_of(conn, sub),
+        amount=int(inv.get("amount_paid") or 0),
         currency=str(inv.get("currency") or ""),
         discount=_sum(inv.get("total_discount_amounts")),
-        tax=int(tax) if tax is not None else _sum(inv.get("total_taxes") or inv.get(
-            "total_tax_amounts")),
-        subscription_ref=sub_ref, charge_ref=invoice_payment_ref(inv),
+        tax=int(tax)
+        if tax is not None
+        else _sum(inv.get("total_taxes") or inv.get("total_tax_amounts")),
+        subscription_ref=sub_ref,
+        charge_ref=invoice_payment_ref(inv),
         note=str(inv.get("number") or ""),
-    )  # fmt: skip
+    )
     if sub is not None and sub.ended_at:
         await ledger.clip_to(conn, sub.stripe_id, sub.ended_at)
     return period
@@ -202,10 +216,16 @@ async def apply_invoice_failed(conn: BaseDBAsyncClient, user_id: int, inv: Obj) 
     sub_ref = invoice_subscription(inv)
     sub = await Subscription.filter(stripe_id=sub_ref).using_db(conn).first() if sub_ref else None
     await ledger.record_period(
-        conn, user_id=user_id, source=PeriodSource.GRACE, reference=f"grace:{inv['id']}",
-        starts_at=start, ends_at=start + timedelta(days=GRACE_DAYS), tier=await tier_of(conn, sub),
-        subscription_ref=sub_ref, note="renewal failed; Stripe is retrying",
-    )  # fmt: skip
+        conn,
+        user_id=user_id,
+        source=PeriodSource.GRACE,
+        reference=f"grace:{inv['id']}",
+        starts_at=start,
+        ends_at=start + timedelta(days=GRACE_DAYS),
+        tier=await tier_of(conn, sub),
+        subscription_ref=sub_ref,
+        note="renewal failed; Stripe is retrying",
+    )
     if sub is not None and sub.ended_at:
         await ledger.clip_to(conn, sub.stripe_id, sub.ended_at)
 
@@ -213,12 +233,15 @@ async def apply_invoice_failed(conn: BaseDBAsyncClient, user_id: int, inv: Obj) 
 async def apply_charge_refunded(conn: BaseDBAsyncClient, charge: Obj) -> None:
     payment = ref(charge.get("payment_intent")) or charge["id"]
     await ledger.record_refund(
-        conn, charge_ref=payment, invoice_ref=ref(charge.get("invoice")),
+        conn,
+        charge_ref=payment,
+        invoice_ref=ref(charge.get("invoice")),
         amount=int(charge.get("amount") or 0),
         amount_refunded=int(charge.get("amount_refunded") or 0),
-        currency=str(charge.get("currency") or ""), fully_refunded=bool(charge.get("refunded")),
+        currency=str(charge.get("currency") or ""),
+        fully_refunded=bool(charge.get("refunded")),
         refunded_at=_refund_time(charge),
-    )  # fmt: skip
+    )
 
 
 def _refund_time(charge: Obj) -> datetime:

@@ -55,9 +55,11 @@ async def receive(
     stripe_id = str(event["id"])
     try:
         row = await StripeEvent.create(
-            stripe_id=stripe_id, type=str(event["type"])[:100],
-            created=sync.ts(event.get("created")) or utcnow(), payload=payload.decode("utf-8"),
-        )  # fmt: skip
+            stripe_id=stripe_id,
+            type=str(event["type"])[:100],
+            created=sync.ts(event.get("created")) or utcnow(),
+            payload=payload.decode("utf-8"),
+        )
         duplicate = False
     except IntegrityError:
         found = await StripeEvent.get_or_none(stripe_id=stripe_id)
@@ -74,7 +76,7 @@ async def enqueue_processing(row: StripeEvent, *, retry: bool = False) -> None:
     """One job per event id (arq dedupes it while queued or its result lives); a retry
     after that needs a fresh job id."""
     from ncm.billing.jobs import process_stripe_event
-    from ncm.jobs import enqueue
+    from ncm.kit.jobs import enqueue
 
     job_id = f"stripe-event:{row.stripe_id}" + (f":retry{row.attempts}" if retry else "")
     await enqueue(process_stripe_event, row.id, job_id=job_id)
@@ -166,10 +168,16 @@ async def process(event_id: int, *, force: bool = False) -> EventStatus:
             raise TypeError("data.object is not an object")
         async with in_transaction() as conn:
             await handler(conn, obj)
-            await StripeEvent.filter(id=row.id).using_db(conn).update(
-                status=EventStatus.PROCESSED, processed_at=utcnow(), last_error="",
-                attempts=F("attempts") + 1,
-            )  # fmt: skip
+            await (
+                StripeEvent.filter(id=row.id)
+                .using_db(conn)
+                .update(
+                    status=EventStatus.PROCESSED,
+                    processed_at=utcnow(),
+                    last_error="",
+                    attempts=F("attempts") + 1,
+                )
+            )
     except PaymentProviderUnavailable as exc:
         status = EventStatus.PENDING if row.attempts + 1 < MAX_ATTEMPTS else EventStatus.FAILED
         await _finish(row.id, status, f"provider unavailable: {exc.message}", count=True)

@@ -85,18 +85,29 @@ class _Preset:
 
 
 _PRESETS: dict[Style, _Preset] = {
-    Style.ELECTRONIC: _Preset((104, 122), (1, 0.5, 0.33, 0.25, 0.2), 0.006, 0.35,
-                              (0, 1, 2, 3), (), (0.5, 1.5, 2.5, 3.5)),
-    Style.DANCE: _Preset((120, 128), (1, 0.45, 0.3, 0.2), 0.004, 0.25,
-                         (0, 1, 2, 3), (1, 3), (0.5, 1.5, 2.5, 3.5)),
-    Style.HIP_HOP: _Preset((82, 94), (1, 0.3, 0.1), 0.01, 0.5,
-                           (0, 1.75, 2.5), (1, 3), (0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5)),
+    Style.ELECTRONIC: _Preset(
+        (104, 122), (1, 0.5, 0.33, 0.25, 0.2), 0.006, 0.35, (0, 1, 2, 3), (), (0.5, 1.5, 2.5, 3.5)
+    ),
+    Style.DANCE: _Preset(
+        (120, 128), (1, 0.45, 0.3, 0.2), 0.004, 0.25, (0, 1, 2, 3), (1, 3), (0.5, 1.5, 2.5, 3.5)
+    ),
+    Style.HIP_HOP: _Preset(
+        (82, 94), (1, 0.3, 0.1), 0.01, 0.5, (0, 1.75, 2.5), (1, 3), (0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5)
+    ),
     Style.SOUNDTRACK: _Preset((62, 76), (1, 0.5, 0.25, 0.12), 0.12, 1.6, (), (), ()),
-    Style.ROCK: _Preset((112, 138), (1, 0, 0.33, 0, 0.2, 0, 0.14), 0.004, 0.6,
-                        (0, 2, 2.5), (1, 3), (0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5)),
-    Style.POP: _Preset((92, 112), (1, 0.4, 0.2, 0.1), 0.008, 0.7,
-                       (0, 2), (1, 3), (0.5, 1.5, 2.5, 3.5)),
-}  # fmt: skip
+    Style.ROCK: _Preset(
+        (112, 138),
+        (1, 0, 0.33, 0, 0.2, 0, 0.14),
+        0.004,
+        0.6,
+        (0, 2, 2.5),
+        (1, 3),
+        (0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5),
+    ),
+    Style.POP: _Preset(
+        (92, 112), (1, 0.4, 0.2, 0.1), 0.008, 0.7, (0, 2), (1, 3), (0.5, 1.5, 2.5, 3.5)
+    ),
+}
 
 _SCALES = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -184,10 +195,13 @@ def _score(seed: int, style: Style) -> _Score:
     drums = [
         (kind, bar * 4 + p)
         for bar in range(CYCLE_BEATS // 4)
-        for kind, positions in (("kick", preset.kicks), ("snare", preset.snares),
-                                ("hat", preset.hats))
+        for kind, positions in (
+            ("kick", preset.kicks),
+            ("snare", preset.snares),
+            ("hat", preset.hats),
+        )
         for p in positions
-    ]  # fmt: skip
+    ]
     return _Score(beat_ms, tuple(lead), tuple(bass), tuple(drums), preset)
 
 

@@ -92,7 +92,6 @@ from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from ncm.accounts.validation import LANGUAGE_RE, REGIONS
 from ncm.catalog.models import (
     Album,
     Artist,
@@ -107,6 +106,8 @@ from ncm.catalog.models import (
     TrackStatus,
 )
 from ncm.errors import InvalidInput
+from ncm.kit.regions import LANGUAGE_RE, REGIONS
+from ncm.kit.text import BIGINT_MAX
 from ncm.search.text import document_tokens
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 UNSAFE_PATH_RE = re.compile(r"^[/\\]|^[A-Za-z]:|(?:^|[/\\])\.\.(?:[/\\]|$)|\x00")
 SMALLINT_MAX = 32_767
 INT_MAX = 2_147_483_647
-BIGINT_MAX = 9_223_372_036_854_775_807
+
 
 TRACK_KEYS = frozenset(
     {

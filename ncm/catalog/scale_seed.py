@@ -62,8 +62,8 @@ from typing import Any
 
 from tortoise import connections
 
-from ncm.db import is_postgres, session_settings
 from ncm.errors import InvalidInput
+from ncm.kit.db import is_postgres, session_settings
 from ncm.search.text import document_tokens
 
 # Every seeded user has this password (hashed once with the application's Argon2 settings).

@@ -15,10 +15,10 @@ from ncm.catalog.models import (
     Rendition,
     Track,
 )
-from ncm.db import max_length
 from ncm.errors import NotFound
-from ncm.pagination import Page, page_by_id_desc
-from ncm.sql import by_id, related_by, rows_by
+from ncm.kit.pagination import Page, page_by_id_desc
+from ncm.kit.sql import by_id, related_by, rows_by
+from ncm.kit.text import max_length
 
 TOP_TRACKS = 10
 R = TypeVar("R")

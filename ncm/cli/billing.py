@@ -11,8 +11,9 @@ from ncm.cli.comments import operator
 from ncm.cli.common import JsonOption, console, emit, emit_one, run
 
 app = typer.Typer(help="Billing: plans, members, grants, events.", no_args_is_help=True)
-plans_app = typer.Typer(help="Membership plans (in the database, synced to Stripe).",
-                        no_args_is_help=True)  # fmt: skip
+plans_app = typer.Typer(
+    help="Membership plans (in the database, synced to Stripe).", no_args_is_help=True
+)
 member_app = typer.Typer(help="A user's membership.", no_args_is_help=True)
 events_app = typer.Typer(help="Stripe webhook events as received.", no_args_is_help=True)
 app.add_typer(plans_app, name="plans")
@@ -22,10 +23,17 @@ app.add_typer(events_app, name="events")
 
 def _plan_record(p: Any) -> dict[str, Any]:
     return {
-        "id": p.id, "code": p.code, "name": p.name, "tier": p.tier, "interval": p.interval,
-        "amount": p.amount, "currency": p.currency, "active": p.active,
-        "stripe_plan_id": p.stripe_plan_id, "synced_at": p.synced_at,
-    }  # fmt: skip
+        "id": p.id,
+        "code": p.code,
+        "name": p.name,
+        "tier": p.tier,
+        "interval": p.interval,
+        "amount": p.amount,
+        "currency": p.currency,
+        "active": p.active,
+        "stripe_plan_id": p.stripe_plan_id,
+        "synced_at": p.synced_at,
+    }
 
 
 @plans_app.command("list")
@@ -55,8 +63,9 @@ def plans_set(
             wanted = Interval(interval.upper())
         except ValueError:
             raise InvalidInput("interval is MONTH or YEAR", field="interval") from None
-        return await plans.set_plan(code, name=name, interval=wanted, amount=amount,
-                                    currency=currency)  # fmt: skip
+        return await plans.set_plan(
+            code, name=name, interval=wanted, amount=amount, currency=currency
+        )
 
     emit_one(_plan_record(run(work)), as_json, title="plan")
 
@@ -74,8 +83,9 @@ def plans_sync(
         if not await plans.list_plans():
             await plans.ensure_default_plans()
         changes = await plans.sync(dry_run=dry_run)
-        return [{"plan": c.plan, "action": c.action, "stripe_id": c.stripe_plan_id}
-                for c in changes]  # fmt: skip
+        return [
+            {"plan": c.plan, "action": c.action, "stripe_id": c.stripe_plan_id} for c in changes
+        ]
 
     emit(run(work), as_json, title="plans sync" + (" (dry run)" if dry_run else ""))
 
@@ -93,18 +103,30 @@ def member_show(
         m = await ledger.membership(found.id)
         sub = m.subscription
         return {
-            "user_id": found.id, "handle": found.handle, "active": m.active,
-            "tier": m.entitlement.tier, "active_until": m.entitlement.active_until,
-            "source": m.entitlement.source, "auto_renew": m.auto_renew,
+            "user_id": found.id,
+            "handle": found.handle,
+            "active": m.active,
+            "tier": m.entitlement.tier,
+            "active_until": m.entitlement.active_until,
+            "source": m.entitlement.source,
+            "auto_renew": m.auto_renew,
             "subscription": sub.stripe_id if sub else None,
             "status": sub.status if sub else None,
             "periods": [
-                {"source": p.source, "reference": p.reference, "starts_at": p.starts_at,
-                 "ends_at": p.ends_at, "amount": p.amount, "currency": p.currency,
-                 "refunded": p.refunded, "revoked": p.revoked_at is not None, "note": p.note}
+                {
+                    "source": p.source,
+                    "reference": p.reference,
+                    "starts_at": p.starts_at,
+                    "ends_at": p.ends_at,
+                    "amount": p.amount,
+                    "currency": p.currency,
+                    "refunded": p.refunded,
+                    "revoked": p.revoked_at is not None,
+                    "note": p.note,
+                }
                 for p in m.periods
             ],
-        }  # fmt: skip
+        }
 
     record = run(work)
     if as_json:
@@ -138,8 +160,13 @@ def grant(
     async def work() -> dict[str, Any]:
         found = await accounts.find_user(user)
         p = await ledger.grant(found.id, days, reason, grant_id=grant_id, operator=operator())
-        return {"user_id": found.id, "reference": p.reference, "starts_at": p.starts_at,
-                "ends_at": p.ends_at, "note": p.note}  # fmt: skip
+        return {
+            "user_id": found.id,
+            "reference": p.reference,
+            "starts_at": p.starts_at,
+            "ends_at": p.ends_at,
+            "note": p.note,
+        }
 
     emit_one(run(work), as_json, title="granted")
 
@@ -155,10 +182,17 @@ def events_list(
 
     async def work() -> list[dict[str, Any]]:
         return [
-            {"id": e.stripe_id, "type": e.type, "status": e.status, "attempts": e.attempts,
-             "created": e.created, "received_at": e.received_at, "error": e.last_error[:120]}
+            {
+                "id": e.stripe_id,
+                "type": e.type,
+                "status": e.status,
+                "attempts": e.attempts,
+                "created": e.created,
+                "received_at": e.received_at,
+                "error": e.last_error[:120],
+            }
             for e in await webhooks.list_events(failed=failed, limit=limit)
-        ]  # fmt: skip
+        ]
 
     emit(run(work), as_json, title="failed events" if failed else "events")
 
@@ -183,18 +217,26 @@ def events_replay(
 
 @app.command()
 def reconcile(
-    since: datetime | None = typer.Option(None, "--since", formats=["%Y-%m-%d"],
-                                          help="Only subscriptions created since (UTC)."),
+    since: datetime | None = typer.Option(
+        None, "--since", formats=["%Y-%m-%d"], help="Only subscriptions created since (UTC)."
+    ),
     execute: bool = typer.Option(False, "--execute", help="Repair (default: dry run)."),
     as_json: bool = JsonOption,
-) -> None:  # fmt: skip
+) -> None:
     """Compare local subscriptions and paid periods with Stripe; repair with --execute."""
     from ncm.billing.reconcile import reconcile as do_reconcile
 
     start = since.replace(tzinfo=UTC) if since else None
     drift = run(lambda: do_reconcile(since=start, execute=execute))
-    rows = [{"subscription": d.subscription, "user_id": d.user_id, "problem": d.problem,
-             "repaired": d.repaired} for d in drift]  # fmt: skip
+    rows = [
+        {
+            "subscription": d.subscription,
+            "user_id": d.user_id,
+            "problem": d.problem,
+            "repaired": d.repaired,
+        }
+        for d in drift
+    ]
     emit(rows, as_json, title="drift" + ("" if execute else " (dry run: pass --execute)"))
     if not as_json and not rows:
         console.print("Local state matches Stripe.")

@@ -172,7 +172,7 @@ def recount(
     """Audit the stored counters against the rows (and repair them unless --check)."""
     from ncm.comments.jobs import recount_threads
     from ncm.comments.models import CommentThread
-    from ncm.db import column
+    from ncm.kit.db import column
 
     async def work() -> dict[str, Any]:
         ids = thread_ids or await column(CommentThread.all().order_by("id"), "id")

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from tortoise.exceptions import DoesNotExist, IntegrityError, OperationalError, ValidationError
 
-from ncm.db import close_db, init_db
 from ncm.errors import NcmError
+from ncm.kit.db import close_db, init_db
 
 T = TypeVar("T")
 console = Console()
@@ -33,11 +33,11 @@ def run(work: Callable[[], Awaitable[T]], *, with_db: bool = True) -> T:
             return await work()
         finally:
             if with_db:
-                from ncm import jobs
+                from ncm.kit import jobs
 
                 await jobs.drain()
                 await close_db()
-            from ncm.redis_pool import close_redis
+            from ncm.kit.redis import close_redis
 
             await close_redis()
 

@@ -1,4 +1,4 @@
-"""``ncm db``: apply and create migrations (Tortoise's native migrations in ncm/migrations)."""
+"""``ncm db``: apply and create migrations (Tortoise's native migrations in migrations)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 @app.command()
 def upgrade(as_json: bool = JsonOption) -> None:
     """Apply every pending migration to NCM_DATABASE_URL."""
-    from ncm.migrate import upgrade as do_upgrade
+    from ncm.kit.migrate import upgrade as do_upgrade
 
     applied = run(do_upgrade, with_db=False)
     if as_json:
@@ -30,7 +30,7 @@ def makemigrations(
     as_json: bool = JsonOption,
 ) -> None:
     """Write a migration for model changes (or, with --check, fail if one is needed)."""
-    from ncm.migrate import make_migrations, pending_changes
+    from ncm.kit.migrate import make_migrations, pending_changes
 
     if check:
         changes = run(pending_changes, with_db=False)
@@ -51,7 +51,7 @@ def makemigrations(
 @app.command()
 def status(as_json: bool = JsonOption) -> None:
     """List migrations and whether each is applied."""
-    from ncm.migrate import migration_status
+    from ncm.kit.migrate import migration_status
 
     rows = run(migration_status, with_db=False)
     if as_json:

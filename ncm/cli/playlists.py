@@ -30,9 +30,14 @@ def show(
         if playlist is None:
             raise NotFound(f"No playlist {playlist_id}.")
         data = await export_playlist(playlist)
-        data.update(id=playlist.id, version=playlist.version, entry_count=playlist.entry_count,
-                    subscribers=playlist.subscriber_count, shares=playlist.share_count,
-                    deleted_at=playlist.deleted_at)  # fmt: skip
+        data.update(
+            id=playlist.id,
+            version=playlist.version,
+            entry_count=playlist.entry_count,
+            subscribers=playlist.subscriber_count,
+            shares=playlist.share_count,
+            deleted_at=playlist.deleted_at,
+        )
         return data
 
     data = run(work)
@@ -42,10 +47,12 @@ def show(
         return
     emit_one({k: (", ".join(v) if isinstance(v, list) else v) for k, v in data.items()}, False)
     emit(
-        [{"#": i, "title": e["title"], "artists": ", ".join(e["artists"]), "isrc": e["isrc"]}
-         for i, e in enumerate(entries)],
+        [
+            {"#": i, "title": e["title"], "artists": ", ".join(e["artists"]), "isrc": e["isrc"]}
+            for i, e in enumerate(entries)
+        ],
         False,
-    )  # fmt: skip
+    )
 
 
 @app.command()
@@ -69,9 +76,9 @@ def export(
         return await export_playlist(playlist)
 
     data = run(work)
-    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n" if format == "json" else to_m3u(
-        data
-    )  # fmt: skip
+    text = (
+        json.dumps(data, ensure_ascii=False, indent=2) + "\n" if format == "json" else to_m3u(data)
+    )
     if output:
         try:
             output.write_text(text, encoding="utf-8")
@@ -97,13 +104,22 @@ def import_(
         return await import_playlist(file, await find_user(owner), title=title)
 
     report = run(work)
-    summary = {"playlist_id": report.playlist_id, "matched": report.matched,
-               "unmatched": len(report.unmatched),
-               "skipped_duplicates": report.skipped_duplicates}  # fmt: skip
+    summary = {
+        "playlist_id": report.playlist_id,
+        "matched": report.matched,
+        "unmatched": len(report.unmatched),
+        "skipped_duplicates": report.skipped_duplicates,
+    }
     if as_json:
-        emit_one({**summary, "unmatched_lines": [
-            {"line": line, "entry": text} for line, text in report.unmatched
-        ]}, True)  # fmt: skip
+        emit_one(
+            {
+                **summary,
+                "unmatched_lines": [
+                    {"line": line, "entry": text} for line, text in report.unmatched
+                ],
+            },
+            True,
+        )
     else:
         emit_one(summary, False, title="imported")
         if report.unmatched:

@@ -12,11 +12,13 @@ from ncm.cli.common import JsonOption, console, emit_one, run
 app = typer.Typer(help="Playback: explain decisions, sign URLs.", no_args_is_help=True)
 
 LOCAL_ORIGIN = "http://127.0.0.1:8000"
-QualityOption = typer.Option("BEST", "--quality", "-q", help="BEST, STANDARD, HIGHER, EXHIGH, LOSSLESS or HIRES.")  # fmt: skip
+QualityOption = typer.Option(
+    "BEST", "--quality", "-q", help="BEST, STANDARD, HIGHER, EXHIGH, LOSSLESS or HIRES."
+)
 
 
 def _quality(value: str) -> Any:
-    from ncm.playback.decision import RequestedQuality
+    from ncm.stream.decision import RequestedQuality
 
     try:
         return RequestedQuality(value.strip().upper())
@@ -35,7 +37,7 @@ def explain(
 ) -> None:
     """Print the playback decision for a user and every step that led to it."""
     from ncm.accounts import service as accounts
-    from ncm.playback import service
+    from ncm.stream import service
 
     async def work() -> Any:
         user_id = (await accounts.find_user(user)).id if user else None
@@ -47,8 +49,12 @@ def explain(
     d = found.decision
     record: dict[str, Any] = {"track": d.track_id, "outcome": d.outcome, "message": d.message}
     if d.rendition is not None:
-        record |= {"quality": d.rendition.quality, "bitrate": d.rendition.bitrate,
-                   "format": d.rendition.format, "size_bytes": d.rendition.size_bytes}  # fmt: skip
+        record |= {
+            "quality": d.rendition.quality,
+            "bitrate": d.rendition.bitrate,
+            "format": d.rendition.format,
+            "size_bytes": d.rendition.size_bytes,
+        }
     if d.preview_ms is not None:
         record["preview_seconds"] = f"{d.preview_ms[0] / 1000:g}-{d.preview_ms[1] / 1000:g}"
     if d.available_qualities and d.outcome != "PLAYABLE":
@@ -81,8 +87,8 @@ def sign(
     from ncm.accounts import service as accounts
     from ncm.catalog.models import Rendition
     from ncm.errors import NotFound
-    from ncm.playback import service
-    from ncm.playback.decision import RenditionFacts, RequestedQuality
+    from ncm.stream import service
+    from ncm.stream.decision import RenditionFacts, RequestedQuality
 
     wanted = _quality(quality)
 
@@ -94,8 +100,9 @@ def sign(
         if row is None:
             raise NotFound(f"Track {track_id} has no {wanted.value} rendition.", field="quality")
         user_id = (await accounts.find_user(user)).id if user else 0
-        facts = RenditionFacts(row.id, row.quality, row.bitrate, row.format, row.size_bytes,
-                               row.path)  # fmt: skip
+        facts = RenditionFacts(
+            row.id, row.quality, row.bitrate, row.format, row.size_bytes, row.path
+        )
         return service.signed_url(
             track_id, facts, user_id, base_url=base_url, now=datetime.now(UTC), ttl=ttl
         )
@@ -112,7 +119,7 @@ def aggregate(as_json: bool = JsonOption) -> None:
     """Count pending play events now (the worker does it every minute)."""
     import dataclasses
 
-    from ncm.playback.plays import aggregate_pending
+    from ncm.stream.plays import aggregate_pending
 
     emit_one(dataclasses.asdict(run(aggregate_pending)), as_json, title="aggregated")
 
@@ -123,7 +130,7 @@ def mau(
 ) -> None:
     """Monthly active users: distinct users with a play in the month."""
     from ncm.errors import InvalidInput
-    from ncm.playback.plays import monthly_active_users
+    from ncm.stream.plays import monthly_active_users
 
     try:
         year, number = (int(p) for p in month.split("-"))

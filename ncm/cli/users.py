@@ -77,8 +77,11 @@ def logout(
 
     async def work() -> dict[str, object]:
         found = await accounts.find_user(user)
-        return {"user_id": found.id, "handle": found.handle,
-                "sessions_ended": await accounts.end_sessions(found.id)}  # fmt: skip
+        return {
+            "user_id": found.id,
+            "handle": found.handle,
+            "sessions_ended": await accounts.end_sessions(found.id),
+        }
 
     emit_one(run(work), as_json, title="logged out")
 

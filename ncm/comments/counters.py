@@ -17,10 +17,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ncm.comments import ranking
 from ncm.comments.models import CommentState
-from ncm.comments.sql import as_datetime
 from ncm.comments.targets import TARGET_MODELS
 from ncm.errors import NotFound
-from ncm.sql import fetch
+from ncm.kit.sql import as_datetime, fetch
 
 
 @dataclass(frozen=True)
@@ -68,9 +67,13 @@ async def update_comment(
         return None
     r = rows[0]
     row = CommentRow(
-        r["id"], r["thread_id"], r["parent_id"], CommentState(r["state"]),
-        r["like_count"], r["reply_count"],
-    )  # fmt: skip
+        r["id"],
+        r["thread_id"],
+        r["parent_id"],
+        CommentState(r["state"]),
+        r["like_count"],
+        r["reply_count"],
+    )
     score = ranking.hot_score(row.like_count, row.reply_count, as_datetime(r["created_at"]))
     listed = ranking.listed(row.state, row.parent_id is not None, row.reply_count)
     if score != r["hot_score"] or listed != bool(r["listed"]):
@@ -136,8 +139,10 @@ async def audit_thread(conn: BaseDBAsyncClient, thread_id: int, *, fix: bool) ->
         listed = ranking.listed(r["state"], r["parent_id"] is not None, r["replies"])
         same_score = math.isclose(r["hot_score"], score, rel_tol=0, abs_tol=1e-9)
         if (r["like_count"], r["reply_count"], bool(r["listed"])) == (
-            r["likes"], r["replies"], listed,
-        ) and same_score:  # fmt: skip
+            r["likes"],
+            r["replies"],
+            listed,
+        ) and same_score:
             continue
         audit.comments += 1
         if fix:

@@ -7,7 +7,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from ncm.comments.counters import Audit, audit_thread
-from ncm.jobs import job
+from ncm.kit.jobs import job
 
 
 async def recount_threads(thread_ids: list[int], *, fix: bool) -> Audit:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ncm import pubsub
 from ncm.accounts.models import User
 from ncm.comments.models import Comment
 from ncm.comments.targets import ThreadRef
+from ncm.kit import pubsub
 
 
 def channel(ref: ThreadRef) -> str:

@@ -29,8 +29,8 @@ from ncm.comments.models import (
 from ncm.comments.service import actionable_comment, comment_not_found, now
 from ncm.comments.text import clean_reason
 from ncm.errors import Conflict, Forbidden, InvalidInput, NotFound
-from ncm.pagination import Page, page_by_id_desc
-from ncm.sql import fetch
+from ncm.kit.pagination import Page, page_by_id_desc
+from ncm.kit.sql import fetch
 
 MAX_BAN_DAYS = 3650
 
@@ -169,9 +169,14 @@ async def hide(
         "Only a visible comment can be hidden.", field="commentId", code="NOT_VISIBLE"
     )
     return await _set_state(
-        who, comment_id, text, to=CommentState.HIDDEN, kind=ModerationKind.HIDE,
-        reports=ReportStatus.ACTIONED, conflict=conflict,
-    )  # fmt: skip
+        who,
+        comment_id,
+        text,
+        to=CommentState.HIDDEN,
+        kind=ModerationKind.HIDE,
+        reports=ReportStatus.ACTIONED,
+        conflict=conflict,
+    )
 
 
 async def restore(
@@ -184,9 +189,14 @@ async def restore(
         "Only a hidden comment can be restored.", field="commentId", code="NOT_HIDDEN"
     )
     return await _set_state(
-        who, comment_id, text, to=CommentState.VISIBLE, kind=ModerationKind.RESTORE,
-        reports=ReportStatus.DISMISSED, conflict=conflict,
-    )  # fmt: skip
+        who,
+        comment_id,
+        text,
+        to=CommentState.VISIBLE,
+        kind=ModerationKind.RESTORE,
+        reports=ReportStatus.DISMISSED,
+        conflict=conflict,
+    )
 
 
 async def dismiss_reports(

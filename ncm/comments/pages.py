@@ -17,8 +17,8 @@ from ncm.comments.models import Comment
 from ncm.comments.ranking import CommentOrder
 from ncm.comments.sql import fetch_comments
 from ncm.errors import InvalidInput
-from ncm.pagination import Page, decode_cursor, encode_cursor, make_page, page_size
-from ncm.sql import first_of_each
+from ncm.kit.pagination import Page, decode_cursor, encode_cursor, make_page, page_size
+from ncm.kit.sql import first_of_each
 
 _TOP = "thread_id = $1 AND listed AND parent_id IS NULL"
 _SORT = {CommentOrder.NEWEST: "created_at", CommentOrder.HOT: "hot_score"}

@@ -29,8 +29,8 @@ from typing import Any
 from tortoise import connections
 
 from ncm.comments import ranking
-from ncm.db import is_postgres, session_settings
 from ncm.errors import InvalidInput
+from ncm.kit.db import is_postgres, session_settings
 
 Echo = Callable[[str], object]
 MIN_TRACKS = 5_000

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from ncm import ratelimit
 from ncm.accounts.models import Role, User
 from ncm.accounts.permissions import require_viewer
 from ncm.comments import counters, live, ranking
@@ -23,14 +22,15 @@ from ncm.comments.errors import CommentBanned, duplicate_comment, edit_window_cl
 from ncm.comments.models import Comment, CommentLike, CommentState, TargetType
 from ncm.comments.pages import replies_page, top_level_page
 from ncm.comments.ranking import CommentOrder
-from ncm.comments.sql import as_datetime, fetch_comments
+from ncm.comments.sql import fetch_comments
 from ncm.comments.targets import ThreadRef, require_visible, threads_by_ids, visible_refs
 from ncm.comments.text import clean_body
 from ncm.config import get_settings
-from ncm.db import lock_for_transaction
 from ncm.errors import Conflict, Forbidden, InvalidInput, NotFound
-from ncm.pagination import Page
-from ncm.sql import any_of, by_id, fetch
+from ncm.kit import ratelimit
+from ncm.kit.locks import lock_for_transaction
+from ncm.kit.pagination import Page
+from ncm.kit.sql import any_of, as_datetime, by_id, fetch
 
 EDIT_WINDOW = timedelta(minutes=10)
 RATE_WINDOW_SECONDS = 60
@@ -128,9 +128,11 @@ async def ban_end(user_id: int) -> datetime | None:
 async def _check_rate(user: User) -> None:
     limit = get_settings().comment_rate_per_minute
     await ratelimit.enforce(
-        f"comment:post:{user.id}", limit, RATE_WINDOW_SECONDS,
+        f"comment:post:{user.id}",
+        limit,
+        RATE_WINDOW_SECONDS,
         f"You can post {limit} comments a minute; wait a little.",
-    )  # fmt: skip
+    )
 
 
 async def _reply_target(ref: ThreadRef, viewer: User, reply_to_id: int) -> tuple[int, int]:
@@ -203,8 +205,17 @@ async def post_comment(
         thread_id, last_body = await _thread_and_last_body(conn, ref, user)
         if last_body == text:
             raise duplicate_comment()
-        params = [thread_id, user.id, parent_id, answered_id, text, CommentState.VISIBLE.value,
-                  True, ranking.hot_score(0, 0, created), created]  # fmt: skip
+        params = [
+            thread_id,
+            user.id,
+            parent_id,
+            answered_id,
+            text,
+            CommentState.VISIBLE.value,
+            True,
+            ranking.hot_score(0, 0, created),
+            created,
+        ]
         comment = (await fetch_comments(_INSERT, params, conn))[0]
         row = counters.CommentRow(comment.id, thread_id, parent_id, CommentState.VISIBLE, 0, 0)
         await counters.count_visible(conn, row, +1)
@@ -231,9 +242,10 @@ async def edit_comment(actor: User | None, comment_id: int, body: str) -> Commen
         raise comment_not_found()
     if comment.state == CommentState.HIDDEN:
         raise Conflict(
-            "A comment hidden by a moderator cannot be edited.", field="commentId",
+            "A comment hidden by a moderator cannot be edited.",
+            field="commentId",
             code="COMMENT_HIDDEN",
-        )  # fmt: skip
+        )
     banned_until = await ban_end(user.id)
     if banned_until is not None:
         raise CommentBanned(banned_until)

@@ -16,8 +16,8 @@ from ncm.accounts.models import User
 from ncm.catalog.models import Album, Track
 from ncm.comments.models import CommentThread, TargetType
 from ncm.errors import InvalidInput, NotFound
+from ncm.kit.sql import any_of, fetch, rows_by
 from ncm.playlists.models import Playlist
-from ncm.sql import any_of, fetch, rows_by
 
 _CODES = {TargetType.TRACK: 1, TargetType.ALBUM: 2, TargetType.PLAYLIST: 3}
 _TYPES = {code: kind for kind, code in _CODES.items()}

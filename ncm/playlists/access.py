@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from ncm.accounts.models import Role, User
 from ncm.accounts.permissions import require_viewer
-from ncm.db import column
 from ncm.errors import Forbidden, NotFound
+from ncm.kit.db import column
 from ncm.playlists.models import Playlist, PlaylistCollaborator, Privacy
 
 

@@ -20,14 +20,14 @@ from tortoise.transactions import in_transaction
 
 from ncm.accounts.models import User
 from ncm.catalog.models import Track
-from ncm.db import column, is_postgres, placeholder
 from ncm.errors import InvalidInput, NotFound
-from ncm.pagination import Page, decode_cursor, encode_cursor, page_size
+from ncm.kit.db import column, is_postgres, placeholder
+from ncm.kit.pagination import Page, decode_cursor, encode_cursor, page_size
+from ncm.kit.sql import first_of_each
 from ncm.playlists import access
 from ncm.playlists.errors import PlaylistFull, PlaylistVersionConflict
 from ncm.playlists.models import Playlist, PlaylistEntry
 from ncm.playlists.ordering import keys_between
-from ncm.sql import first_of_each
 
 MAX_ENTRIES = 10_000
 MAX_TRACKS_PER_CALL = MAX_ENTRIES

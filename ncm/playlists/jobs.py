@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ncm.jobs import cron_job
+from ncm.kit.jobs import cron_job
 from ncm.playlists import service
 
 

@@ -11,8 +11,8 @@ from tortoise.expressions import F
 from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
 from ncm.catalog.models import Track
-from ncm.db import column
 from ncm.errors import NotFound
+from ncm.kit.db import column
 from ncm.playlists import shares
 from ncm.playlists.entries import add_locked, locked
 from ncm.playlists.models import Playlist, PlaylistEntry, PlaylistKind, Privacy, TrackLikeShare
@@ -27,9 +27,13 @@ async def liked_playlist(user: User) -> Playlist:
         return found
     try:
         return await Playlist.create(
-            owner_id=user.id, liked_owner_id=user.id, kind=PlaylistKind.LIKED,
-            title=LIKED_TITLE, privacy=Privacy.PRIVATE, owner_sort_key=-(1 << 62),
-        )  # fmt: skip
+            owner_id=user.id,
+            liked_owner_id=user.id,
+            kind=PlaylistKind.LIKED,
+            title=LIKED_TITLE,
+            privacy=Privacy.PRIVATE,
+            owner_sort_key=-(1 << 62),
+        )
     except IntegrityError:
         return await Playlist.get(liked_owner_id=user.id)
 

@@ -9,13 +9,16 @@ from typing import Any
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from ncm import ratelimit
 from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
 from ncm.accounts.validation import avatar_url as validate_url
-from ncm.db import column, lock_for_transaction, placeholder
 from ncm.errors import InvalidInput, NotFound
-from ncm.pagination import Page, decode_cursor, make_page, page_by_id_desc, page_size
+from ncm.kit import ratelimit
+from ncm.kit.db import column, placeholder
+from ncm.kit.locks import lock_for_transaction
+from ncm.kit.pagination import Page, decode_cursor, make_page, page_by_id_desc, page_size
+from ncm.kit.sql import by_id
+from ncm.kit.unset import UNSET
 from ncm.playlists import access, shares
 from ncm.playlists.entries import locked
 from ncm.playlists.models import (
@@ -27,8 +30,6 @@ from ncm.playlists.models import (
 )
 from ncm.playlists.ordering import GAP, keys_between
 from ncm.search.text import document_tokens
-from ncm.sql import by_id
-from ncm.unset import UNSET
 
 MAX_TITLE = 100
 MAX_DESCRIPTION = 1000
@@ -106,9 +107,11 @@ async def create_playlist(
         allow_duplicates=allow_duplicates,
     )
     await ratelimit.enforce(
-        f"playlist-create:{user.id}", CREATES_PER_HOUR, 3600,
+        f"playlist-create:{user.id}",
+        CREATES_PER_HOUR,
+        3600,
         "Too many new playlists; try again later.",
-    )  # fmt: skip
+    )
     playlist.search_text = _search_text(playlist)
     async with in_transaction() as conn:
         # The owner's list order: creates and moves of one owner queue, so two playlists
@@ -228,9 +231,10 @@ async def visible_playlists(viewer: User | None, ids: Sequence[int]) -> dict[int
     private = [p.id for p in found.values() if p.privacy != Privacy.PUBLIC]
     collab = await access.collaborator_ids(private, viewer.id) if viewer and private else set()
     return {
-        i: p for i, p in found.items() if access.visible_to(p, viewer, p.id in collab)
-        and p.deleted_at is None
-    }  # fmt: skip
+        i: p
+        for i, p in found.items()
+        if access.visible_to(p, viewer, p.id in collab) and p.deleted_at is None
+    }
 
 
 # Collaborators

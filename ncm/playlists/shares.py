@@ -15,11 +15,11 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from ncm import ratelimit
 from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
 from ncm.catalog.models import Track
 from ncm.errors import InvalidInput, NotFound
+from ncm.kit import ratelimit
 from ncm.playlists import access
 from ncm.playlists.models import Playlist, PlaylistEntry, PlaylistKind, ShareChannel, ShareLink
 

@@ -66,16 +66,25 @@ async def export_playlist(playlist: Playlist) -> dict[str, Any]:
     for r in rows:
         t = tracks[r.track_id]
         album = albums.get(t.album_id) if t.album_id else None
-        out.append({
-            "track_id": t.id, "isrc": t.isrc, "title": t.title,
-            "artists": [a.name for a in artists.get(t.id, [])],
-            "album": album.title if album else None, "duration_ms": t.duration_ms,
-            "added_at": r.added_at.isoformat(),
-        })  # fmt: skip
+        out.append(
+            {
+                "track_id": t.id,
+                "isrc": t.isrc,
+                "title": t.title,
+                "artists": [a.name for a in artists.get(t.id, [])],
+                "album": album.title if album else None,
+                "duration_ms": t.duration_ms,
+                "added_at": r.added_at.isoformat(),
+            }
+        )
     return {
-        "title": playlist.title, "description": playlist.description, "tags": playlist.tags,
-        "privacy": playlist.privacy.value, "owner": owner.handle, "entries": out,
-    }  # fmt: skip
+        "title": playlist.title,
+        "description": playlist.description,
+        "tags": playlist.tags,
+        "privacy": playlist.privacy.value,
+        "owner": owner.handle,
+        "entries": out,
+    }
 
 
 def to_m3u(exported: dict[str, Any]) -> str:
@@ -113,10 +122,14 @@ def _parse_json(text: str) -> tuple[dict[str, Any], list[Wanted]]:
             wanted.append(Wanted(line=i))
             continue
         artists = e.get("artists") or []
-        wanted.append(Wanted(
-            line=i, isrc=e.get("isrc"), title=e.get("title"),
-            artist=artists[0] if artists and isinstance(artists[0], str) else None,
-        ))  # fmt: skip
+        wanted.append(
+            Wanted(
+                line=i,
+                isrc=e.get("isrc"),
+                title=e.get("title"),
+                artist=artists[0] if artists and isinstance(artists[0], str) else None,
+            )
+        )
     meta = {k: data.get(k) for k in ("title", "description", "tags", "privacy")}
     return meta, wanted
 

@@ -9,10 +9,10 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from ncm.db import BIGINT_MAX
 from ncm.errors import BadCredentials, Conflict, InvalidInput, NcmError, NotFound, RateLimited
-from ncm.pagination import Page
-from ncm.unset import UNSET
+from ncm.kit.pagination import Page
+from ncm.kit.text import BIGINT_MAX
+from ncm.kit.unset import UNSET
 
 T = TypeVar("T")
 N = TypeVar("N")
@@ -42,7 +42,7 @@ def from_global_id(
 
 
 def given(value: Any) -> Any:
-    """A GraphQL input field as the services take it: omitted becomes ``ncm.unset.UNSET``."""
+    """A GraphQL input field as the services take it: omitted becomes ``ncm.kit.unset.UNSET``."""
     return UNSET if value is strawberry.UNSET else value
 
 

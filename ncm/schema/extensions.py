@@ -11,7 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from ncm.errors import NcmError
-from ncm.observability import GRAPHQL_DURATION, GRAPHQL_ERRORS, operation_label, request_id_var
+from ncm.kit.observability import GRAPHQL_DURATION, GRAPHQL_ERRORS, operation_label, request_id_var
 
 log = logging.getLogger("ncm.graphql")
 MASKED_MESSAGE = "Unexpected error."

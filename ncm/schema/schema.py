@@ -38,12 +38,12 @@ from ncm.schema.comments.queries import CommentsQuery
 from ncm.schema.comments.subscriptions import CommentsSubscription
 from ncm.schema.executor import PlainFieldExecutor
 from ncm.schema.extensions import Metrics, process_errors
-from ncm.schema.playback.mutations import PlaybackMutation
-from ncm.schema.playback.queries import PlaybackQuery
 from ncm.schema.playlists.mutations import PlaylistsMutation
 from ncm.schema.playlists.queries import PlaylistsQuery
 from ncm.schema.playlists.types import Playlist
 from ncm.schema.rules import NoNulInStrings
+from ncm.schema.stream.mutations import PlaybackMutation
+from ncm.schema.stream.queries import PlaybackQuery
 
 
 @strawberry.type

@@ -20,7 +20,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types.graphql import OperationType
 
 from ncm.config import Settings
-from ncm.db import valid_unicode
+from ncm.kit.text import valid_unicode
 from ncm.schema.context import Context, read_authorization
 from ncm.schema.schema import get_schema
 
@@ -139,20 +139,28 @@ class GraphQLView(GraphQL[Context, None]):
         return parsed
 
     async def execute_single(
-        self, request: Any, request_adapter: Any, sub_response: Any, context: Context,
-        root_value: Any, request_data: Any,
-    ) -> Any:  # fmt: skip
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: Any,
+    ) -> Any:
         """Queries by GET or POST, mutations by POST (GET: 405 Method Not Allowed),
         subscriptions only over the websocket (400 here, not an internal error)."""
         method = request_adapter.method
         allowed = {OperationType.QUERY} | ({OperationType.MUTATION} if method == "POST" else set())
         try:
             return await self.schema.execute(
-                request_data.query, root_value=root_value,
-                variable_values=request_data.variables, context_value=context,
-                operation_name=request_data.operation_name, allowed_operation_types=allowed,
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
                 operation_extensions=request_data.extensions,
-            )  # fmt: skip
+            )
         except CannotGetOperationTypeError as exc:
             raise HTTPException(400, exc.as_http_error_reason()) from exc
         except InvalidOperationTypeError as exc:

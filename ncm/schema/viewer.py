@@ -9,8 +9,8 @@ import strawberry
 from ncm.accounts import service as accounts
 from ncm.schema.accounts.types import AccountViewer
 from ncm.schema.billing.queries import BillingViewer
-from ncm.schema.playback.queries import PlaybackViewer
 from ncm.schema.playlists.types import PlaylistsViewer
+from ncm.schema.stream.queries import PlaybackViewer
 
 
 @strawberry.type(

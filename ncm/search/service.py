@@ -15,9 +15,9 @@ from typing import Any
 
 from tortoise import connections
 
-from ncm.db import is_postgres
 from ncm.errors import InvalidInput
-from ncm.pagination import Page, decode_cursor, encode_cursor, page_size
+from ncm.kit.db import is_postgres
+from ncm.kit.pagination import Page, decode_cursor, encode_cursor, page_size
 from ncm.search.text import fts5_query, pg_tsquery, query_terms
 
 MAX_QUERY_LENGTH = 100
@@ -46,10 +46,13 @@ SOURCES: dict[SearchType, _Source] = {
     SearchType.ALBUM: _Source("albums", "title", "subscriber_count", 2),
     SearchType.USER: _Source("users", "handle", "follower_count", 1),
     SearchType.PLAYLIST: _Source(
-        "playlists", "title", "subscriber_count", 0,
+        "playlists",
+        "title",
+        "subscriber_count",
+        0,
         " AND t.privacy = 'PUBLIC' AND t.kind = 'NORMAL' AND t.deleted_at IS NULL",
     ),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)

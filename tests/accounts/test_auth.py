@@ -296,12 +296,15 @@ async def test_an_admin_cannot_change_their_own_role(gql: GraphQLClient) -> None
     token = await login_token(admin)
     query = """mutation($id: ID!, $role: Role!) { setUserRole(userId: $id, role: $role) {
       __typename ... on Error { code } } }"""
-    own = await gql(query, {"id": to_global_id("User", admin.id), "role": "LISTENER"},
-                    token=token, expect_errors=True)  # fmt: skip
+    own = await gql(
+        query,
+        {"id": to_global_id("User", admin.id), "role": "LISTENER"},
+        token=token,
+        expect_errors=True,
+    )
     assert own["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert (await service.get_user(admin.id)).role == Role.ADMIN
-    ok = await gql(query, {"id": to_global_id("User", other.id), "role": "MODERATOR"},
-                   token=token)  # fmt: skip
+    ok = await gql(query, {"id": to_global_id("User", other.id), "role": "MODERATOR"}, token=token)
     assert ok["data"]["setUserRole"]["__typename"] != "ForbiddenError"
     assert (await service.get_user(other.id)).role == Role.MODERATOR
     # An operator may (the way out when an admin needs changing).
@@ -320,9 +323,10 @@ async def test_a_refresh_racing_logout_everywhere_leaves_no_session() -> None:
     for _ in range(5):
         session = await service.login("racer", STRONG_PASSWORD, client_ip="127.0.0.1")
         refreshed, _ended = await asyncio.gather(
-            service.refresh(session.refresh_token), service.logout_everywhere(user),
+            service.refresh(session.refresh_token),
+            service.logout_everywhere(user),
             return_exceptions=True,
-        )  # fmt: skip
+        )
         assert not await RefreshToken.filter(user_id=user.id, revoked_at__isnull=True).exists()
         if not isinstance(refreshed, NcmError):  # the refresh won the race: its session ended
             assert not isinstance(refreshed, BaseException)

@@ -20,8 +20,9 @@ def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = Non
     return f"t={t},v1={digest}"
 
 
-def event(type_: str, obj: dict[str, Any], *, event_id: str | None = None,
-          created: int | None = None) -> dict[str, Any]:  # fmt: skip
+def event(
+    type_: str, obj: dict[str, Any], *, event_id: str | None = None, created: int | None = None
+) -> dict[str, Any]:
     return {
         "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
         "object": "event",
@@ -37,43 +38,92 @@ def event(type_: str, obj: dict[str, Any], *, event_id: str | None = None,
 async def post_event(http: Any, evt: dict[str, Any], **sign_kwargs: Any) -> Any:
     payload = json.dumps(evt)
     return await http.post(
-        "/webhooks/stripe", content=payload,
-        headers={"stripe-signature": sign(payload, **sign_kwargs),
-                 "content-type": "application/json"},
-    )  # fmt: skip
+        "/webhooks/stripe",
+        content=payload,
+        headers={
+            "stripe-signature": sign(payload, **sign_kwargs),
+            "content-type": "application/json",
+        },
+    )
 
 
-def invoice(inv_id: str, *, customer: str, subscription: str, start: int, end: int,
-            amount: int = 1500, currency: str = "cny", reason: str = "subscription_cycle",
-            payment_intent: str | None = None, status: str = "paid", discount: int = 0,
-            tax: int = 0) -> dict[str, Any]:  # fmt: skip
+def invoice(
+    inv_id: str,
+    *,
+    customer: str,
+    subscription: str,
+    start: int,
+    end: int,
+    amount: int = 1500,
+    currency: str = "cny",
+    reason: str = "subscription_cycle",
+    payment_intent: str | None = None,
+    status: str = "paid",
+    discount: int = 0,
+    tax: int = 0,
+) -> dict[str, Any]:
     return {
-        "id": inv_id, "object": "invoice", "customer": customer, "subscription": subscription,
-        "status": status, "billing_reason": reason, "amount_paid": amount if status == "paid"
-        else 0, "amount_due": amount, "currency": currency, "tax": tax,
+        "id": inv_id,
+        "object": "invoice",
+        "customer": customer,
+        "subscription": subscription,
+        "status": status,
+        "billing_reason": reason,
+        "amount_paid": amount if status == "paid" else 0,
+        "amount_due": amount,
+        "currency": currency,
+        "tax": tax,
         "total_discount_amounts": [{"amount": discount, "discount": "di_1"}] if discount else [],
         "payment_intent": payment_intent or f"pi_{inv_id}",
-        "lines": {"object": "list", "data": [
-            {"id": f"il_{inv_id}", "amount": amount, "proration": False,
-             "period": {"start": start, "end": end}}]},
-    }  # fmt: skip
+        "lines": {
+            "object": "list",
+            "data": [
+                {
+                    "id": f"il_{inv_id}",
+                    "amount": amount,
+                    "proration": False,
+                    "period": {"start": start, "end": end},
+                }
+            ],
+        },
+    }
 
 
-def charge(charge_id: str, *, customer: str, payment_intent: str, amount: int,
-           refunded_amount: int, created: int) -> dict[str, Any]:  # fmt: skip
+def charge(
+    charge_id: str,
+    *,
+    customer: str,
+    payment_intent: str,
+    amount: int,
+    refunded_amount: int,
+    created: int,
+) -> dict[str, Any]:
     return {
-        "id": charge_id, "object": "charge", "customer": customer,
-        "payment_intent": payment_intent, "amount": amount, "amount_refunded": refunded_amount,
-        "currency": "cny", "refunded": refunded_amount >= amount, "created": created,
-        "refunds": {"data": [{"id": f"re_{charge_id}_{refunded_amount}", "amount":
-                              refunded_amount, "created": created + 60}]},
-    }  # fmt: skip
+        "id": charge_id,
+        "object": "charge",
+        "customer": customer,
+        "payment_intent": payment_intent,
+        "amount": amount,
+        "amount_refunded": refunded_amount,
+        "currency": "cny",
+        "refunded": refunded_amount >= amount,
+        "created": created,
+        "refunds": {
+            "data": [
+                {
+                    "id": f"re_{charge_id}_{refunded_amount}",
+                    "amount": refunded_amount,
+                    "created": created + 60,
+                }
+            ]
+        },
+    }
 
 
 async def process_pending() -> None:
     """Run what the webhooks enqueued: in-process jobs drain; with Redis, a burst worker."""
-    from ncm import jobs
-    from ncm.redis_pool import get_redis
+    from ncm.kit import jobs
+    from ncm.kit.redis import get_redis
 
     await jobs.drain()
     redis = await get_redis()
@@ -84,9 +134,13 @@ async def process_pending() -> None:
     from ncm.worker import WorkerSettings
 
     worker = Worker(
-        functions=WorkerSettings.functions, redis_pool=redis, burst=True, handle_signals=False,
-        poll_delay=0.01, max_jobs=8,
-    )  # fmt: skip
+        functions=WorkerSettings.functions,
+        redis_pool=redis,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.01,
+        max_jobs=8,
+    )
     await worker.main()
 
 

@@ -27,10 +27,12 @@ async def test_plans_sync_then_list(stripe_env: str) -> None:
 
 async def test_grant_and_member_show() -> None:
     user = await make_user()
-    granted = ncm_json("billing", "grant", user.handle, "--days", "7", "--reason", "ticket 9",
-                       "--grant-id", "t9")  # fmt: skip
-    again = ncm_json("billing", "grant", str(user.id), "--days", "7", "--reason", "ticket 9",
-                     "--grant-id", "t9")  # fmt: skip
+    granted = ncm_json(
+        "billing", "grant", user.handle, "--days", "7", "--reason", "ticket 9", "--grant-id", "t9"
+    )
+    again = ncm_json(
+        "billing", "grant", str(user.id), "--days", "7", "--reason", "ticket 9", "--grant-id", "t9"
+    )
     assert granted["reference"] == again["reference"] == "admin:t9"
     shown = ncm_json("billing", "member", "show", user.email)
     assert shown["active"] is True and shown["source"] == "ADMIN_GRANT"
@@ -43,8 +45,10 @@ async def test_events_list_failed_and_replay() -> None:
     from ncm.billing import webhooks
 
     now = int(time.time())
-    evt = event("invoice.paid", invoice("in_c", customer="cus_unknown", subscription="sub_x",
-                                        start=now, end=now + 86400))  # fmt: skip
+    evt = event(
+        "invoice.paid",
+        invoice("in_c", customer="cus_unknown", subscription="sub_x", start=now, end=now + 86400),
+    )
     payload = json.dumps(evt)
     await webhooks.receive(payload.encode(), sign(payload))
     await process_pending()  # its job: in-process, or a burst arq worker

@@ -20,9 +20,10 @@ SIMPLE = """mutation { %s { __typename ... on MembershipPayload { membership { a
 
 async def test_plans_and_a_non_member(gql: Any, vip_plans: Any) -> None:
     body = await gql("{ membershipPlans { id code amount currency interval } }")
-    assert [(p["code"], p["amount"], p["currency"], p["interval"])
-            for p in body["data"]["membershipPlans"]] == [
-        ("vip_monthly", 1500, "CNY", "MONTH"), ("vip_yearly", 15800, "CNY", "YEAR")]  # fmt: skip
+    assert [
+        (p["code"], p["amount"], p["currency"], p["interval"])
+        for p in body["data"]["membershipPlans"]
+    ] == [("vip_monthly", 1500, "CNY", "MONTH"), ("vip_yearly", 15800, "CNY", "YEAR")]
     user = await make_user()
     body = await gql(MEMBERSHIP, token=await login_token(user))
     m = body["data"]["viewer"]["membership"]
@@ -33,15 +34,19 @@ async def test_direct_start_cancel_resume_change(gql: Any, vip_plans: Any) -> No
     user = await make_user()
     token = await login_token(user)
     monthly, yearly = (to_global_id("MembershipPlan", p.id) for p in vip_plans)
-    body = await gql(START, {"input": {"planId": monthly, "mode": "DIRECT",
-                                       "paymentMethodId": "pm_card_visa"}}, token=token)  # fmt: skip
+    body = await gql(
+        START,
+        {"input": {"planId": monthly, "mode": "DIRECT", "paymentMethodId": "pm_card_visa"}},
+        token=token,
+    )
     result = body["data"]["startMembership"]
     assert result["__typename"] == "StartMembershipPayload", result
     assert result["membership"] == {"active": True, "autoRenew": True, "planCode": "vip_monthly"}
     m = (await gql(MEMBERSHIP, token=token))["data"]["viewer"]["membership"]
     assert (m["active"], m["source"], m["tier"], m["status"]) == (True, "PAID", "VIP", "active")
     assert [(p["source"], p["amount"], p["currency"]) for p in m["periods"]] == [
-        ("PAID", 1500, "CNY")]  # fmt: skip
+        ("PAID", 1500, "CNY")
+    ]
 
     again = await gql(
         START,
@@ -51,8 +56,11 @@ async def test_direct_start_cancel_resume_change(gql: Any, vip_plans: Any) -> No
     assert again["data"]["startMembership"]["code"] == "ALREADY_SUBSCRIBED"
 
     cancel = (await gql(SIMPLE % "cancelMembership", token=token))["data"]["cancelMembership"]
-    assert cancel["membership"] == {"autoRenew": False, "cancelAtPeriodEnd": True,
-                                    "planCode": "vip_monthly"}  # fmt: skip
+    assert cancel["membership"] == {
+        "autoRenew": False,
+        "cancelAtPeriodEnd": True,
+        "planCode": "vip_monthly",
+    }
     resume = (await gql(SIMPLE % "resumeMembership", token=token))["data"]["resumeMembership"]
     assert resume["membership"]["autoRenew"] is True
     change = await gql(SIMPLE % f'changePlan(planId: "{yearly}")', token=token)
@@ -62,16 +70,28 @@ async def test_direct_start_cancel_resume_change(gql: Any, vip_plans: Any) -> No
 async def test_declined_card_and_bad_input_are_typed(gql: Any, vip_plans: Any) -> None:
     token = await login_token(await make_user())
     monthly = to_global_id("MembershipPlan", vip_plans[0].id)
-    declined = (await gql(START, {"input": {"planId": monthly, "mode": "DIRECT",
-        "paymentMethodId": "pm_card_visa_chargeDeclined"}}, token=token))["data"]["startMembership"]  # fmt: skip
+    declined = (
+        await gql(
+            START,
+            {
+                "input": {
+                    "planId": monthly,
+                    "mode": "DIRECT",
+                    "paymentMethodId": "pm_card_visa_chargeDeclined",
+                }
+            },
+            token=token,
+        )
+    )["data"]["startMembership"]
     assert (declined["__typename"], declined["code"]) == (
         "PaymentDeclinedError",
         "PAYMENT_DECLINED",
     )
     no_pm = await gql(START, {"input": {"planId": monthly, "mode": "DIRECT"}}, token=token)
     assert no_pm["data"]["startMembership"]["field"] == "paymentMethodId"
-    bad_url = (await gql(START, {"input": {"planId": monthly, "successUrl": "javascript:x"}},
-                         token=token))["data"]["startMembership"]  # fmt: skip
+    bad_url = (
+        await gql(START, {"input": {"planId": monthly, "successUrl": "javascript:x"}}, token=token)
+    )["data"]["startMembership"]
     assert (bad_url["__typename"], bad_url["field"]) == ("InvalidInputError", "successUrl")
     nothing = (await gql(SIMPLE % "cancelMembership", token=token))["data"]["cancelMembership"]
     assert nothing == {"__typename": "NotFoundError", "code": "NO_SUBSCRIPTION"}
@@ -81,10 +101,13 @@ async def test_checkout_needs_what_localstripe_lacks_and_says_so(gql: Any, vip_p
     """localstripe has no Checkout (it answers 404 with a non-JSON body): a typed error."""
     token = await login_token(await make_user())
     monthly = to_global_id("MembershipPlan", vip_plans[0].id)
-    body = await gql(START, {"input": {"planId": monthly, "successUrl": "https://music.example/ok"}},
-                     token=token)  # fmt: skip
+    body = await gql(
+        START, {"input": {"planId": monthly, "successUrl": "https://music.example/ok"}}, token=token
+    )
     assert body["data"]["startMembership"]["__typename"] in {
-        "PaymentProviderError", "PaymentProviderUnavailableError"}  # fmt: skip
+        "PaymentProviderError",
+        "PaymentProviderUnavailableError",
+    }
 
 
 async def test_anonymous_start_is_unauthenticated(gql: Any, vip_plans: Any) -> None:
@@ -121,13 +144,21 @@ async def test_checkout_and_portal_urls_come_from_stripe(
     user = await make_user()
     token = await login_token(user)
     monthly = to_global_id("MembershipPlan", vip_plans[0].id)
-    variables = {"input": {"planId": monthly, "successUrl": "https://music.example/ok",
-                           "idempotencyKey": "client-key-123"}}  # fmt: skip
+    variables = {
+        "input": {
+            "planId": monthly,
+            "successUrl": "https://music.example/ok",
+            "idempotencyKey": "client-key-123",
+        }
+    }
     result = (await gql(START, variables, token=token))["data"]["startMembership"]
     assert result["checkoutUrl"] == "https://checkout.stripe.com/c/pay/cs_test_1"
     assert result["membership"]["active"] is False  # until the webhooks arrive
     assert calls[0]["key"] == f"checkout:{user.id}:client-key-123"
     assert calls[0]["plan_id"] == "ncm_vip_monthly_1500_cny" and calls[0]["user_id"] == user.id
-    body = await gql('mutation { billingPortalUrl(returnUrl: "https://music.example/account") {'
-                     " __typename ... on BillingPortalPayload { url } } }", token=token)  # fmt: skip
+    body = await gql(
+        'mutation { billingPortalUrl(returnUrl: "https://music.example/account") {'
+        " __typename ... on BillingPortalPayload { url } } }",
+        token=token,
+    )
     assert body["data"]["billingPortalUrl"]["url"].startswith("https://billing.stripe.com/")

@@ -15,12 +15,17 @@ from tests.conftest import count_queries, make_user
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-async def _period(user_id: int, ref: str, start: datetime, days: int, source: PeriodSource,
-                  **kw: object) -> MembershipPeriod:  # fmt: skip
+async def _period(
+    user_id: int, ref: str, start: datetime, days: int, source: PeriodSource, **kw: object
+) -> MembershipPeriod:
     return await MembershipPeriod.create(
-        user_id=user_id, source=source, reference=ref, starts_at=start,
-        ends_at=start + timedelta(days=days), **kw,
-    )  # fmt: skip
+        user_id=user_id,
+        source=source,
+        reference=ref,
+        starts_at=start,
+        ends_at=start + timedelta(days=days),
+        **kw,
+    )
 
 
 async def test_nobody_is_a_member_without_periods() -> None:
@@ -126,8 +131,10 @@ async def test_a_plan_needs_a_code_and_a_name() -> None:
 
     for code, name in (("", "VIP"), ("Bad Code!", "VIP"), ("vip_weekly", "  ")):
         with pytest.raises(InvalidInput):
-            await plans.set_plan(code, name=name, interval=Interval.MONTH, amount=100,
-                                 currency="CNY")  # fmt: skip
-    plan = await plans.set_plan("vip_weekly", name=" VIP weekly ", interval=Interval.MONTH,
-                                amount=100, currency="cny")  # fmt: skip
+            await plans.set_plan(
+                code, name=name, interval=Interval.MONTH, amount=100, currency="CNY"
+            )
+    plan = await plans.set_plan(
+        "vip_weekly", name=" VIP weekly ", interval=Interval.MONTH, amount=100, currency="cny"
+    )
     assert (plan.code, plan.name, plan.currency) == ("vip_weekly", "VIP weekly", "CNY")

@@ -22,8 +22,10 @@ async def test_plans_sync_creates_then_reports_unchanged(stripe_env: str) -> Non
     await plans.ensure_default_plans()
     first = await plans.sync()
     assert {(c.plan, c.action) for c in first} >= {
-        ("vip_monthly", "created"), ("vip_yearly", "created"), ("vip_monthly", "product-created")
-    }  # fmt: skip
+        ("vip_monthly", "created"),
+        ("vip_yearly", "created"),
+        ("vip_monthly", "product-created"),
+    }
     second = await plans.sync()
     assert {c.action for c in second} == {"unchanged"}
     async with httpx.AsyncClient(auth=("sk_test_ncm", "")) as client:
@@ -34,8 +36,9 @@ async def test_plans_sync_creates_then_reports_unchanged(stripe_env: str) -> Non
 async def test_repricing_a_plan_creates_a_new_stripe_plan(vip_plans: list[Any]) -> None:
     from ncm.billing.models import Interval
 
-    await plans.set_plan("vip_monthly", name="VIP monthly", interval=Interval.MONTH,
-                         amount=1800, currency="cny")  # fmt: skip
+    await plans.set_plan(
+        "vip_monthly", name="VIP monthly", interval=Interval.MONTH, amount=1800, currency="cny"
+    )
     changes = await plans.sync()
     assert ("vip_monthly", "repriced", "ncm_vip_monthly_1800_cny") in {
         (c.plan, c.action, c.stripe_plan_id) for c in changes
@@ -115,15 +118,19 @@ async def test_declined_card_is_a_typed_error_and_no_membership(vip_plans: list[
     user = await make_user()
     with pytest.raises(PaymentDeclined):
         await subscriptions.start_membership(
-            user, "vip_monthly", mode=StartMode.DIRECT,
+            user,
+            "vip_monthly",
+            mode=StartMode.DIRECT,
             payment_method_id="pm_card_visa_chargeDeclined",
-        )  # fmt: skip
+        )
     assert not (await entitlement(user.id)).active
     with pytest.raises(PaymentDeclined):  # the card is accepted, the first charge fails
         await subscriptions.start_membership(
-            user, "vip_monthly", mode=StartMode.DIRECT,
+            user,
+            "vip_monthly",
+            mode=StartMode.DIRECT,
             payment_method_id="pm_card_chargeCustomerFail",
-        )  # fmt: skip
+        )
     assert not (await entitlement(user.id)).active
     subs = await Subscription.filter(user_id=user.id)
     assert [s.status for s in subs] == ["canceled"]  # not left incomplete

@@ -22,7 +22,7 @@ from ncm.billing.models import (
     MembershipPeriod,
     StripeEvent,
     Subscription,
-)  # fmt: skip
+)
 from ncm.billing.stripe import gateway
 from ncm.config import reset_settings
 from tests.billing.helpers import charge, event, invoice, post_event, process_pending, sign
@@ -56,15 +56,19 @@ async def test_bad_missing_or_stale_signatures_get_400(http: Any) -> None:
     )
     missing = await http.post("/webhooks/stripe", content=payload)
     stale = await post_event(http, evt, timestamp=int(time.time()) - 3600)
-    tampered = await http.post("/webhooks/stripe", content=payload.replace("in_x", "in_y"),
-                               headers={"stripe-signature": sign(payload)})  # fmt: skip
+    tampered = await http.post(
+        "/webhooks/stripe",
+        content=payload.replace("in_x", "in_y"),
+        headers={"stripe-signature": sign(payload)},
+    )
     assert [r.status_code for r in (bad, missing, stale, tampered)] == [400, 400, 400, 400]
     assert not await StripeEvent.exists()
 
 
 async def test_oversized_body_is_413(http: Any) -> None:
-    response = await http.post("/webhooks/stripe", content=b"x" * (300 * 1024),
-                               headers={"stripe-signature": "t=1,v1=0"})  # fmt: skip
+    response = await http.post(
+        "/webhooks/stripe", content=b"x" * (300 * 1024), headers={"stripe-signature": "t=1,v1=0"}
+    )
     assert response.status_code == 413
 
 
@@ -77,8 +81,9 @@ async def test_unconfigured_secret_is_503(http: Any, monkeypatch: pytest.MonkeyP
         import httpx
 
         app = create_app(manage_db=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://t") as client:  # fmt: skip
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
             response = await post_event(client, event("invoice.paid", {"id": "in_1"}))
     finally:
         monkeypatch.undo()
@@ -89,8 +94,10 @@ async def test_unconfigured_secret_is_503(http: Any, monkeypatch: pytest.MonkeyP
 async def test_duplicate_delivery_is_200_with_no_new_work(http: Any, vip_plans: Any) -> None:
     user, customer, sub = await _member()
     now = int(time.time())
-    evt = event("invoice.paid", invoice("in_dup", customer=customer, subscription=sub["id"],
-                                        start=now, end=now + 30 * DAY))  # fmt: skip
+    evt = event(
+        "invoice.paid",
+        invoice("in_dup", customer=customer, subscription=sub["id"], start=now, end=now + 30 * DAY),
+    )
     first = await post_event(http, evt)
     second = await post_event(http, evt)
     assert first.status_code == second.status_code == 200
@@ -124,19 +131,36 @@ async def test_paid_invoice_records_money_and_refunds_revoke(http: Any, vip_plan
     await process_pending()
     period = await MembershipPeriod.get(reference="in_1")
     assert (period.source, period.amount, period.currency, period.discount, period.tax) == (
-        "PAID", 1350, "CNY", 300, 150)  # fmt: skip
+        "PAID",
+        1350,
+        "CNY",
+        300,
+        150,
+    )
     assert (await entitlement(user.id)).active
 
-    partial = charge("ch_1", customer=customer, payment_intent="pi_1", amount=1350,
-                     refunded_amount=350, created=now)  # fmt: skip
+    partial = charge(
+        "ch_1",
+        customer=customer,
+        payment_intent="pi_1",
+        amount=1350,
+        refunded_amount=350,
+        created=now,
+    )
     await post_event(http, event("charge.refunded", partial))
     await process_pending()
     await period.refresh_from_db()
     assert (period.refunded, period.revoked_at) == (350, None)
     assert (await entitlement(user.id)).active
 
-    full = charge("ch_1", customer=customer, payment_intent="pi_1", amount=1350,
-                  refunded_amount=1350, created=now)  # fmt: skip
+    full = charge(
+        "ch_1",
+        customer=customer,
+        payment_intent="pi_1",
+        amount=1350,
+        refunded_amount=1350,
+        created=now,
+    )
     await post_event(http, event("charge.refunded", full))
     await process_pending()
     await period.refresh_from_db()
@@ -147,10 +171,22 @@ async def test_paid_invoice_records_money_and_refunds_revoke(http: Any, vip_plan
 async def test_failed_renewal_grace_then_lapse(http: Any, vip_plans: Any) -> None:
     user, customer, sub = await _member()
     t = int(time.time()) - 31 * DAY
-    paid = invoice("in_1", customer=customer, subscription=sub["id"], start=t, end=t + 30 * DAY,
-                   reason="subscription_create")  # fmt: skip
-    failed = invoice("in_2", customer=customer, subscription=sub["id"], start=t + 30 * DAY,
-                     end=t + 60 * DAY, status="open")  # fmt: skip
+    paid = invoice(
+        "in_1",
+        customer=customer,
+        subscription=sub["id"],
+        start=t,
+        end=t + 30 * DAY,
+        reason="subscription_create",
+    )
+    failed = invoice(
+        "in_2",
+        customer=customer,
+        subscription=sub["id"],
+        start=t + 30 * DAY,
+        end=t + 60 * DAY,
+        status="open",
+    )
     await post_event(http, event("invoice.paid", paid))
     await post_event(http, event("invoice.payment_failed", failed))
     await process_pending()
@@ -161,8 +197,15 @@ async def test_failed_renewal_grace_then_lapse(http: Any, vip_plans: Any) -> Non
     assert e.active and e.source == "GRACE" and e.active_until == grace.ends_at
     assert not (await entitlement(user.id, grace.ends_at + timedelta(seconds=1))).active
     # The failed first payment of a new subscription grants nothing.
-    first = invoice("in_3", customer=customer, subscription=sub["id"], start=t, end=t + DAY,
-                    status="open", reason="subscription_create")  # fmt: skip
+    first = invoice(
+        "in_3",
+        customer=customer,
+        subscription=sub["id"],
+        start=t,
+        end=t + DAY,
+        status="open",
+        reason="subscription_create",
+    )
     await post_event(http, event("invoice.payment_failed", first))
     await process_pending()
     assert not await MembershipPeriod.filter(reference="grace:in_3").exists()
@@ -171,23 +214,34 @@ async def test_failed_renewal_grace_then_lapse(http: Any, vip_plans: Any) -> Non
 async def test_checkout_completed_links_the_subscription(http: Any, vip_plans: Any) -> None:
     user, customer, sub = await _member()
     await Customer.all().delete()  # the link comes from the session's client_reference_id
-    session = {"id": "cs_1", "object": "checkout.session", "customer": customer,
-               "client_reference_id": str(user.id), "subscription": sub["id"],
-               "mode": "subscription", "status": "complete"}  # fmt: skip
+    session = {
+        "id": "cs_1",
+        "object": "checkout.session",
+        "customer": customer,
+        "client_reference_id": str(user.id),
+        "subscription": sub["id"],
+        "mode": "subscription",
+        "status": "complete",
+    }
     await post_event(http, event("checkout.session.completed", session))
     await process_pending()
     assert (await Customer.get()).user_id == user.id
     row = await Subscription.get(stripe_id=sub["id"])
     assert (row.user_id, row.status, row.stripe_plan_id) == (
-        user.id, "active", "ncm_vip_monthly_1500_cny")  # fmt: skip
+        user.id,
+        "active",
+        "ncm_vip_monthly_1500_cny",
+    )
 
 
 async def test_unknown_customer_fails_and_can_be_replayed(http: Any, vip_plans: Any) -> None:
     user, customer, sub = await _member()
     await Customer.all().delete()
     now = int(time.time())
-    evt = event("invoice.paid", invoice("in_9", customer=customer, subscription=sub["id"],
-                                        start=now, end=now + DAY))  # fmt: skip
+    evt = event(
+        "invoice.paid",
+        invoice("in_9", customer=customer, subscription=sub["id"], start=now, end=now + DAY),
+    )
     await post_event(http, evt)
     await process_pending()
     row = await StripeEvent.get()
@@ -202,8 +256,9 @@ async def test_stripe_unreachable_leaves_the_event_pending(
 ) -> None:
     _user, _customer, sub = await _member()
     evt = event("customer.subscription.updated", sub)
-    row = await StripeEvent.create(stripe_id=evt["id"], type=evt["type"],
-                                   created=datetime.now(UTC), payload=json.dumps(evt))  # fmt: skip
+    row = await StripeEvent.create(
+        stripe_id=evt["id"], type=evt["type"], created=datetime.now(UTC), payload=json.dumps(evt)
+    )
     request.getfixturevalue("stripe_down")
     from ncm.billing.errors import PaymentProviderUnavailable
 
@@ -223,28 +278,70 @@ async def test_stripe_unreachable_leaves_the_event_pending(
 def _universe(customer: str, sub: dict[str, Any], user_id: int) -> list[dict[str, Any]]:
     t = 1_760_000_000
     sid = sub["id"]
-    inv = [invoice(f"in_p{i}", customer=customer, subscription=sid, start=t + i * 30 * DAY,
-                   end=t + (i + 1) * 30 * DAY, payment_intent=f"pi_p{i}",
-                   reason="subscription_create" if i == 0 else "subscription_cycle")
-           for i in range(3)]  # fmt: skip
-    failed = dict(invoice("in_p3", customer=customer, subscription=sid, start=t + 90 * DAY,
-                          end=t + 120 * DAY, status="open"))  # fmt: skip
-    session = {"id": "cs_p", "customer": customer, "client_reference_id": str(user_id),
-               "subscription": sid}  # fmt: skip
+    inv = [
+        invoice(
+            f"in_p{i}",
+            customer=customer,
+            subscription=sid,
+            start=t + i * 30 * DAY,
+            end=t + (i + 1) * 30 * DAY,
+            payment_intent=f"pi_p{i}",
+            reason="subscription_create" if i == 0 else "subscription_cycle",
+        )
+        for i in range(3)
+    ]
+    failed = dict(
+        invoice(
+            "in_p3",
+            customer=customer,
+            subscription=sid,
+            start=t + 90 * DAY,
+            end=t + 120 * DAY,
+            status="open",
+        )
+    )
+    session = {
+        "id": "cs_p",
+        "customer": customer,
+        "client_reference_id": str(user_id),
+        "subscription": sid,
+    }
     return [
         event("checkout.session.completed", session, event_id="evt_p_cs", created=t),
         event("customer.subscription.created", sub, event_id="evt_p_sc", created=t),
         event("customer.subscription.updated", sub, event_id="evt_p_su", created=t + 5),
-        *[event("invoice.paid", i, event_id=f"evt_p_in{n}", created=t + n * 30 * DAY)
-          for n, i in enumerate(inv)],
+        *[
+            event("invoice.paid", i, event_id=f"evt_p_in{n}", created=t + n * 30 * DAY)
+            for n, i in enumerate(inv)
+        ],
         event("invoice.payment_failed", failed, event_id="evt_p_fail", created=t + 90 * DAY),
-        event("charge.refunded", charge("ch_p1", customer=customer, payment_intent="pi_p1",
-              amount=1500, refunded_amount=500, created=t + 40 * DAY),
-              event_id="evt_p_r1", created=t + 40 * DAY),
-        event("charge.refunded", charge("ch_p1", customer=customer, payment_intent="pi_p1",
-              amount=1500, refunded_amount=1500, created=t + 41 * DAY),
-              event_id="evt_p_r2", created=t + 41 * DAY),
-    ]  # fmt: skip
+        event(
+            "charge.refunded",
+            charge(
+                "ch_p1",
+                customer=customer,
+                payment_intent="pi_p1",
+                amount=1500,
+                refunded_amount=500,
+                created=t + 40 * DAY,
+            ),
+            event_id="evt_p_r1",
+            created=t + 40 * DAY,
+        ),
+        event(
+            "charge.refunded",
+            charge(
+                "ch_p1",
+                customer=customer,
+                payment_intent="pi_p1",
+                amount=1500,
+                refunded_amount=1500,
+                created=t + 41 * DAY,
+            ),
+            event_id="evt_p_r2",
+            created=t + 41 * DAY,
+        ),
+    ]
 
 
 async def _snapshot(user_id: int) -> Any:
@@ -288,7 +385,7 @@ async def _deliver(deliveries: list[dict[str, Any]], concurrently: bool) -> None
     else:
         for event_id in ids:
             await webhooks.process(event_id)
-    from ncm import jobs
+    from ncm.kit import jobs
 
     await jobs.drain()
 
@@ -331,8 +428,10 @@ async def test_duplicated_shuffled_concurrent_events_end_in_one_state(
 async def test_stale_pending_events_are_requeued_and_processed(http: Any, vip_plans: Any) -> None:
     _user, customer, sub = await _member()
     now = int(time.time())
-    evt = event("invoice.paid", invoice("in_late", customer=customer, subscription=sub["id"],
-                                        start=now, end=now + DAY))  # fmt: skip
+    evt = event(
+        "invoice.paid",
+        invoice("in_late", customer=customer, subscription=sub["id"], start=now, end=now + DAY),
+    )
     payload = json.dumps(evt)
     from ncm.billing.models import StripeEvent as Row
 
@@ -349,8 +448,11 @@ async def test_stale_pending_events_are_requeued_and_processed(http: Any, vip_pl
 
 async def test_odd_headers_and_events_are_refused_or_failed_never_errors(http: Any) -> None:
     payload = json.dumps(event("invoice.paid", {"id": "in_x"}))
-    odd_header = await http.post("/webhooks/stripe", content=payload,
-                                 headers={"stripe-signature": f"t={int(time.time())},v1=é".encode()})  # fmt: skip
+    odd_header = await http.post(
+        "/webhooks/stripe",
+        content=payload,
+        headers={"stripe-signature": f"t={int(time.time())},v1=é".encode()},
+    )
     long_id = await post_event(http, event("invoice.paid", {"id": "in_x"}, event_id="e" * 300))
     assert [odd_header.status_code, long_id.status_code] == [400, 400]
     # Signed, but with an absurd timestamp and no data: recorded, then FAILED, not stuck.

@@ -19,16 +19,21 @@ TRACKS = """query($genre: String, $first: Int, $after: String) {
 
 async def test_track_page(gql: GraphQLClient) -> None:
     a1, a2 = await factories.artist("周深"), await factories.artist("Alan Walker")
-    t = await factories.track("大鱼", artists=[a1, a2], genres=["soundtrack", "pop"],
-                              isrc="CNA0K2300001")  # fmt: skip
+    t = await factories.track(
+        "大鱼", artists=[a1, a2], genres=["soundtrack", "pop"], isrc="CNA0K2300001"
+    )
     body = await gql(TRACK_PAGE, {"id": to_global_id("Track", t.id)})
     track = body["data"]["track"]
     assert track["title"] == "大鱼"
     assert [a["name"] for a in track["artists"]] == ["周深", "Alan Walker"]
     assert track["album"]["artist"]["name"] == "周深"
     assert [g["slug"] for g in track["genres"]] == ["pop", "soundtrack"]
-    assert track["renditions"][0] == {"quality": "STANDARD", "bitrate": 128, "format": "mp3",
-                                      "sizeBytes": 3_200_000}  # fmt: skip
+    assert track["renditions"][0] == {
+        "quality": "STANDARD",
+        "bitrate": 128,
+        "format": "mp3",
+        "sizeBytes": 3_200_000,
+    }
     assert track["feePolicy"] == "FREE" and track["licenses"] == [{"region": "*"}]
 
 
@@ -45,8 +50,12 @@ async def test_node_resolves_every_type(gql: GraphQLClient) -> None:
     t = await factories.track("Node test")
     pop = await factories.genre("pop")
     node = "query($id: ID!) { node(id: $id) { __typename id } }"
-    for type_name, pk in (("Track", t.id), ("Album", t.album_id), ("Genre", pop.id),
-                          ("Artist", (await factories.artist()).id)):  # fmt: skip
+    for type_name, pk in (
+        ("Track", t.id),
+        ("Album", t.album_id),
+        ("Genre", pop.id),
+        ("Artist", (await factories.artist()).id),
+    ):
         gid = to_global_id(type_name, pk or 0)
         body = await gql(node, {"id": gid})
         assert body["data"]["node"] == {"__typename": type_name, "id": gid}
@@ -76,8 +85,10 @@ async def test_album_tracks_in_order(gql: GraphQLClient) -> None:
     al = await factories.album("Ordered", by=a)
     await factories.track("Two", artists=[a], on=al, track_number=2)
     await factories.track("One", artists=[a], on=al, track_number=1)
-    body = await gql("query($id: ID!) { album(id: $id) { tracks { title } } }",
-                     {"id": to_global_id("Album", al.id)})  # fmt: skip
+    body = await gql(
+        "query($id: ID!) { album(id: $id) { tracks { title } } }",
+        {"id": to_global_id("Album", al.id)},
+    )
     assert [t["title"] for t in body["data"]["album"]["tracks"]] == ["One", "Two"]
 
 
@@ -110,8 +121,11 @@ async def test_first_is_capped(gql: GraphQLClient, first: int) -> None:
 async def test_catalog_query_count_is_the_same_for_1_and_50_tracks(gql: GraphQLClient) -> None:
     shared = await factories.artist("Shared")
     for i in range(50):
-        await factories.track(f"Song {i}", artists=[shared, await factories.artist()],
-                              genres=["pop", "rock"] if i % 2 else ["pop"])  # fmt: skip
+        await factories.track(
+            f"Song {i}",
+            artists=[shared, await factories.artist()],
+            genres=["pop", "rock"] if i % 2 else ["pop"],
+        )
     counts = {}
     for first in (1, 50):
         with count_queries() as counter:

@@ -433,13 +433,28 @@ async def test_matching_rules(tmp_path: Path) -> None:
     hits = await factories.album("Greatest Hits", by=swift)
     rows = [
         SUNNY,
-        {"external_id": "s-1", "title": "Love Story", "artists": ["Taylor Swift"],
-         "album": "Greatest Hits", "duration_ms": 235000},
-        {"external_id": "s-2", "title": "Shake It Off", "artists": ["Taylor Swift"],
-         "album": "Greatest Hits", "duration_ms": 219000},
-        {"external_id": "q-1", "title": "Bohemian Rhapsody", "artists": ["Queen"],
-         "album": "Greatest Hits", "duration_ms": 355000},
-    ]  # fmt: skip
+        {
+            "external_id": "s-1",
+            "title": "Love Story",
+            "artists": ["Taylor Swift"],
+            "album": "Greatest Hits",
+            "duration_ms": 235000,
+        },
+        {
+            "external_id": "s-2",
+            "title": "Shake It Off",
+            "artists": ["Taylor Swift"],
+            "album": "Greatest Hits",
+            "duration_ms": 219000,
+        },
+        {
+            "external_id": "q-1",
+            "title": "Bohemian Rhapsody",
+            "artists": ["Queen"],
+            "album": "Greatest Hits",
+            "duration_ms": 355000,
+        },
+    ]
     report = await import_file(write_jsonl(tmp_path, *rows))
 
     assert report.created == 4
@@ -486,12 +501,32 @@ BAD_ROWS: list[tuple[dict[str, Any] | str, str]] = [
     (record(CAFE, isrc="CN123"), "invalid isrc"),
     (record(CAFE, fee_policy="PAID"), "unknown fee_policy"),
     (record(CAFE, status="GONE"), "unknown status"),
-    (record(RACING, renditions=[{**RACING["renditions"][0], "quality": "ULTRA"}]), "unknown renditions[0] quality"),
-    (record(RACING, renditions=[{**RACING["renditions"][0], "path": "/etc/passwd"}]), "must be relative"),
+    (
+        record(RACING, renditions=[{**RACING["renditions"][0], "quality": "ULTRA"}]),
+        "unknown renditions[0] quality",
+    ),
+    (
+        record(RACING, renditions=[{**RACING["renditions"][0], "path": "/etc/passwd"}]),
+        "must be relative",
+    ),
     (record(RACING, licenses=[{"region": "XX"}]), "bad licenses[0] region"),
-    (record(RACING, licenses=[{"region": "*", "available_from": "yesterday"}]), "bad licenses[0] available_from"),
-    (record(RACING, licenses=[{"region": "CN", "available_from": "2025-01-01", "available_until": "2024-01-01"}]), "must be after"),
-    (record(SUNNY, album={**SUNNY["album"], "release_date": "2003-02-30"}), "bad album release_date"),
+    (
+        record(RACING, licenses=[{"region": "*", "available_from": "yesterday"}]),
+        "bad licenses[0] available_from",
+    ),
+    (
+        record(
+            RACING,
+            licenses=[
+                {"region": "CN", "available_from": "2025-01-01", "available_until": "2024-01-01"}
+            ],
+        ),
+        "must be after",
+    ),
+    (
+        record(SUNNY, album={**SUNNY["album"], "release_date": "2003-02-30"}),
+        "bad album release_date",
+    ),
     (record(SUNNY, artists=[{"name": "周杰伦", "region": "Taiwan"}]), "bad artists[0] region"),
     (record(CAFE, artists=[]), "artists is missing"),
     (record(CAFE, titel="typo"), "unknown field(s) titel"),
@@ -500,7 +535,7 @@ BAD_ROWS: list[tuple[dict[str, Any] | str, str]] = [
     (record(CAFE, explicit="no"), "explicit must be true or false"),
     ("{not json", "malformed JSON"),
     ("[1, 2]", "must hold one JSON object"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("bad", "reason"), BAD_ROWS, ids=[r for _, r in BAD_ROWS])
@@ -538,8 +573,12 @@ async def test_duplicates_within_a_file_are_rejected_across_chunks(tmp_path: Pat
 
 async def test_first_description_of_an_artist_wins_within_a_file(tmp_path: Path) -> None:
     first = record(SUNNY)
-    second = record(SUNNY, isrc="CNA0K2300002", external_id="t-2",
-                    artists=[{"name": "Jay Chou", "external_id": "a-1"}])  # fmt: skip
+    second = record(
+        SUNNY,
+        isrc="CNA0K2300002",
+        external_id="t-2",
+        artists=[{"name": "Jay Chou", "external_id": "a-1"}],
+    )
     report = await import_records([(1, first), (2, second)], chunk_size=1)
     assert report.created == 2 and report.artists_created == 1
     assert [a.name for a in await Artist.all()] == ["周杰伦"]
@@ -562,8 +601,15 @@ async def test_a_failing_row_is_rolled_back_and_the_others_land(
         return await original(self, model, rows, returning)
 
     monkeypatch.setattr(Sql, "insert", sabotaged)
-    bad = {"external_id": "bad", "title": "Doomed", "artists": ["Only Here"], "album": "Lost",
-           "duration_ms": 1000, "genres": ["doom"], "licenses": ["ZW"]}  # fmt: skip
+    bad = {
+        "external_id": "bad",
+        "title": "Doomed",
+        "artists": ["Only Here"],
+        "album": "Lost",
+        "duration_ms": 1000,
+        "genres": ["doom"],
+        "licenses": ["ZW"],
+    }
     path = write_jsonl(tmp_path, SUNNY, bad, RACING)
 
     report = await import_file(path)
@@ -580,9 +626,15 @@ async def test_a_failing_row_is_rolled_back_and_the_others_land(
         assert await License.filter(track_id=track.id).count() >= 1
         assert await TrackArtist.filter(track_id=track.id).count() == 1
     assert await row_counts() == {
-        "Track": 2, "Artist": 2, "Album": 2, "Genre": 2, "TrackArtist": 2, "TrackGenre": 3,
-        "Rendition": 3, "License": 3,
-    }  # fmt: skip
+        "Track": 2,
+        "Artist": 2,
+        "Album": 2,
+        "Genre": 2,
+        "TrackArtist": 2,
+        "TrackGenre": 3,
+        "Rendition": 3,
+        "License": 3,
+    }
 
 
 async def test_album_artist_must_exist(tmp_path: Path) -> None:
@@ -601,11 +653,20 @@ async def test_album_artist_must_exist(tmp_path: Path) -> None:
 async def test_lookups_are_batched(tmp_path: Path) -> None:
     def rows(n: int, prefix: str) -> list[tuple[int, dict[str, Any]]]:
         return [
-            (i, record(RACING, isrc=None, external_id=f"{prefix}-{i}", title=f"Song {i}",
-                       artists=[f"{prefix} artist {i}", "Guest"], album=f"{prefix} album {i % 3}",
-                       genres=[f"{prefix}-genre", "pop"]))
+            (
+                i,
+                record(
+                    RACING,
+                    isrc=None,
+                    external_id=f"{prefix}-{i}",
+                    title=f"Song {i}",
+                    artists=[f"{prefix} artist {i}", "Guest"],
+                    album=f"{prefix} album {i % 3}",
+                    genres=[f"{prefix}-genre", "pop"],
+                ),
+            )
             for i in range(1, n + 1)
-        ]  # fmt: skip
+        ]
 
     with count_queries() as few:
         await import_records(rows(3, "a"))
@@ -654,8 +715,13 @@ def test_parse_file_reads_lines_with_their_numbers(tmp_path: Path) -> None:
 
 
 async def test_a_quality_or_region_given_twice_or_a_scalar_list_is_rejected(tmp_path: Path) -> None:
-    rendition = {"quality": "EXHIGH", "bitrate": 320, "format": "mp3",
-                 "size_bytes": 1000, "path": "a/b.mp3"}  # fmt: skip
+    rendition = {
+        "quality": "EXHIGH",
+        "bitrate": 320,
+        "format": "mp3",
+        "size_bytes": 1000,
+        "path": "a/b.mp3",
+    }
     twice_quality = record(SUNNY, renditions=[rendition, dict(rendition, path="a/c.mp3")])
     twice_region = record(RACING, licenses=["CN", {"region": "CN"}])
     not_a_list = record(SUNNY, isrc=None, external_id="t-9", title="Other", licenses="CN")

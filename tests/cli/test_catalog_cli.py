@@ -22,22 +22,43 @@ from ncm.cli.main import app
 from ncm.search.text import document_tokens
 
 GOOD = [
-    {"isrc": "CNA0K2300001", "external_id": "t-1", "title": "晴天",
-     "artists": [{"name": "周杰伦", "external_id": "a-1", "region": "TW"}],
-     "album": {"title": "叶惠美", "external_id": "al-1", "release_date": "2003-07-31"},
-     "duration_ms": 269000, "genres": ["pop"], "licenses": [{"region": "*"}]},
-    {"isrc": "JPA1B2400002", "title": "夜に駆ける", "artists": ["YOASOBI"], "album": "THE BOOK",
-     "duration_ms": 261000, "language": "ja", "fee_policy": "MEMBERS_ONLY"},
-    {"external_id": "t-3", "title": "Café del Mar", "artists": ["Energy 52"],
-     "duration_ms": 453000, "licenses": ["DE", "FR"]},
-]  # fmt: skip
+    {
+        "isrc": "CNA0K2300001",
+        "external_id": "t-1",
+        "title": "晴天",
+        "artists": [{"name": "周杰伦", "external_id": "a-1", "region": "TW"}],
+        "album": {"title": "叶惠美", "external_id": "al-1", "release_date": "2003-07-31"},
+        "duration_ms": 269000,
+        "genres": ["pop"],
+        "licenses": [{"region": "*"}],
+    },
+    {
+        "isrc": "JPA1B2400002",
+        "title": "夜に駆ける",
+        "artists": ["YOASOBI"],
+        "album": "THE BOOK",
+        "duration_ms": 261000,
+        "language": "ja",
+        "fee_policy": "MEMBERS_ONLY",
+    },
+    {
+        "external_id": "t-3",
+        "title": "Café del Mar",
+        "artists": ["Energy 52"],
+        "duration_ms": 453000,
+        "licenses": ["DE", "FR"],
+    },
+]
 
 
 def ncm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ncm.cli", *args], capture_output=True, text=True,
-        env=os.environ.copy(), timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "ncm.cli", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 def jsonl(path: Path, *rows: dict[str, Any] | str) -> Path:

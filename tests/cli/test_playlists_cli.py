@@ -64,8 +64,14 @@ async def test_import_round_trip_and_unmatched_lines(tmp_path: Path) -> None:
     )
     assert new_entries == old_entries
     as_json = tmp_path / "mix.json"
-    as_json.write_text(json.dumps({"title": "From JSON", "entries": [
-        {"title": "blue hour", "artists": ["NOVA"]}, {"isrc": "TWK-970300101"}]}))  # fmt: skip
+    as_json.write_text(
+        json.dumps(
+            {
+                "title": "From JSON",
+                "entries": [{"title": "blue hour", "artists": ["NOVA"]}, {"isrc": "TWK-970300101"}],
+            }
+        )
+    )
     ok = ncm_json("playlists", "import", str(as_json), "--owner", "djane")
     assert ok["matched"] == 2 and ok["unmatched"] == 0
     assert owner

@@ -10,8 +10,17 @@ from tests.conftest import make_user
 
 
 async def test_create_user_with_role_and_set_role() -> None:
-    created = ncm_json("users", "create", "--email", "Mod@Example.com", "--handle", "mod1",
-                       "--role", "moderator", env={"NCM_NEW_USER_PASSWORD": "s3cret-enough!"})  # fmt: skip
+    created = ncm_json(
+        "users",
+        "create",
+        "--email",
+        "Mod@Example.com",
+        "--handle",
+        "mod1",
+        "--role",
+        "moderator",
+        env={"NCM_NEW_USER_PASSWORD": "s3cret-enough!"},
+    )
     assert created["email"] == "mod@example.com" and created["role"] == "moderator"
     user = await User.get(handle="mod1")
     assert user.role == Role.MODERATOR
@@ -23,14 +32,37 @@ async def test_create_user_with_role_and_set_role() -> None:
 
 async def test_create_user_failures_exit_non_zero_and_write_nothing() -> None:
     await make_user("taken")
-    weak = ncm("users", "create", "--email", "w@example.com", "--handle", "weakling",
-               env={"NCM_NEW_USER_PASSWORD": "short"})  # fmt: skip
+    weak = ncm(
+        "users",
+        "create",
+        "--email",
+        "w@example.com",
+        "--handle",
+        "weakling",
+        env={"NCM_NEW_USER_PASSWORD": "short"},
+    )
     assert weak.returncode == 1 and "characters" in weak.stderr
-    dup = ncm("users", "create", "--email", "taken@example.com", "--handle", "other",
-              env={"NCM_NEW_USER_PASSWORD": "s3cret-enough!"})  # fmt: skip
+    dup = ncm(
+        "users",
+        "create",
+        "--email",
+        "taken@example.com",
+        "--handle",
+        "other",
+        env={"NCM_NEW_USER_PASSWORD": "s3cret-enough!"},
+    )
     assert dup.returncode == 1 and "email" in dup.stderr
-    partner = ncm("users", "create", "--email", "p@example.com", "--handle", "partnerx",
-                  "--role", "partner", env={"NCM_NEW_USER_PASSWORD": "s3cret-enough!"})  # fmt: skip
+    partner = ncm(
+        "users",
+        "create",
+        "--email",
+        "p@example.com",
+        "--handle",
+        "partnerx",
+        "--role",
+        "partner",
+        env={"NCM_NEW_USER_PASSWORD": "s3cret-enough!"},
+    )
     assert partner.returncode == 1 and "partner" in partner.stderr
     assert await User.all().count() == 1
 
@@ -66,10 +98,19 @@ def test_every_command_has_help() -> None:
     from ncm.cli.main import app
 
     runner = CliRunner()
-    for args in (["--help"], ["db", "--help"], ["users", "create", "--help"],
-                 ["catalog", "--help"], ["seed", "--help"], ["serve", "--help"],
-                 ["worker", "--help"], ["playlists", "--help"], ["playlists", "import", "--help"],
-                 ["catalog", "import", "--help"], ["seed", "scale", "--help"]):  # fmt: skip
+    for args in (
+        ["--help"],
+        ["db", "--help"],
+        ["users", "create", "--help"],
+        ["catalog", "--help"],
+        ["seed", "--help"],
+        ["serve", "--help"],
+        ["worker", "--help"],
+        ["playlists", "--help"],
+        ["playlists", "import", "--help"],
+        ["catalog", "import", "--help"],
+        ["seed", "scale", "--help"],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0 and "Usage" in result.output, args
 
@@ -98,13 +139,20 @@ async def test_logout_ends_every_session_of_a_user() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["users", "show", "9223372036854775808"], ["users", "show", "a" * 40],
-     ["users", "show", "²"], ["users", "show", "٣"], ["catalog", "show", "9223372036854775808"],
-     ["comments", "recount", "999999", "--check"], ["stream", "sign", "1", "--quality", "BOGUS"],
-     ["stream", "sign", "1", "--quality", "STANDARD", "--ttl", "100000000000"],
-     ["stream", "mau", "--month", "9999-12"], ["serve", "--port", "70000"]],
+    [
+        ["users", "show", "9223372036854775808"],
+        ["users", "show", "a" * 40],
+        ["users", "show", "²"],
+        ["users", "show", "٣"],
+        ["catalog", "show", "9223372036854775808"],
+        ["comments", "recount", "999999", "--check"],
+        ["stream", "sign", "1", "--quality", "BOGUS"],
+        ["stream", "sign", "1", "--quality", "STANDARD", "--ttl", "100000000000"],
+        ["stream", "mau", "--month", "9999-12"],
+        ["serve", "--port", "70000"],
+    ],
     ids=lambda a: " ".join(a)[:40],
-)  # fmt: skip
+)
 def test_odd_arguments_fail_with_a_message_not_a_traceback(args: list[str]) -> None:
     result = ncm(*args)
     assert result.returncode in (1, 2), result.stdout + result.stderr

@@ -45,8 +45,9 @@ async def user_and_token(handle: str, role: Role | None = None) -> tuple[Any, st
     return user, await login_token(user)
 
 
-async def post(gql: GraphQLClient, token: str, ref: ThreadRef, body: str,
-               reply_to: Comment | int | None = None) -> dict[str, Any]:  # fmt: skip
+async def post(
+    gql: GraphQLClient, token: str, ref: ThreadRef, body: str, reply_to: Comment | int | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {"threadId": thread_id(ref), "body": body}
     if reply_to is not None:
         data["replyToId"] = comment_gid(reply_to)
@@ -54,13 +55,20 @@ async def post(gql: GraphQLClient, token: str, ref: ThreadRef, body: str,
     return result
 
 
-async def page(gql: GraphQLClient, ref: ThreadRef, order: str = "NEWEST", *,
-               first: int | None = None, after: str | None = None,
-               token: str | None = None) -> dict[str, Any]:  # fmt: skip
+async def page(
+    gql: GraphQLClient,
+    ref: ThreadRef,
+    order: str = "NEWEST",
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
     body = await gql(
-        PAGE, {"thread": thread_id(ref), "order": order, "first": first, "after": after},
+        PAGE,
+        {"thread": thread_id(ref), "order": order, "first": first, "after": after},
         token=token,
-    )  # fmt: skip
+    )
     result: dict[str, Any] = body["data"]["comments"]
     return result
 

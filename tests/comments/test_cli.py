@@ -88,5 +88,8 @@ async def test_seed_scale_writes_consistent_counters() -> None:
     hot = await CommentThread.get(id=report["hot_thread_id"])
     assert hot.comment_count > 0.15 * added
     check = ncm_json("comments", "recount", "--check")
-    assert (check["wrong_thread_counts"], check["wrong_comment_counts"],
-            check["wrong_target_counts"]) == (0, 0, 0)  # fmt: skip
+    assert (
+        check["wrong_thread_counts"],
+        check["wrong_comment_counts"],
+        check["wrong_target_counts"],
+    ) == (0, 0, 0)

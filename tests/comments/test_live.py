@@ -18,12 +18,12 @@ import httpx
 import pytest
 import websockets
 
-from ncm import pubsub
 from ncm.comments import live, moderation, service
 from ncm.comments.models import TargetType
 from ncm.comments.targets import ThreadRef
+from ncm.kit import pubsub
+from ncm.kit.redis import get_redis
 from ncm.playlists.models import Playlist, Privacy
-from ncm.redis_pool import get_redis
 from tests.comments.helpers import POST, thread_id, track_ref
 from tests.conftest import BACKEND, login_token, make_user
 from tests.test_server import _free_port
@@ -37,8 +37,10 @@ def _start(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NCM_ALLOWED_ORIGINS": ORIGIN, "NCM_COMMENT_RATE_PER_MINUTE": "1000"}
     return subprocess.Popen(
         [sys.executable, "-m", "ncm.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +76,15 @@ async def subscribed(base: str, token: str | None, ref: ThreadRef) -> AsyncItera
         payload = {"authorization": f"Bearer {token}"} if token else {}
         await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": SUBSCRIBE, "variables": {"t": thread_id(ref)}}}))  # fmt: skip
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": SUBSCRIBE, "variables": {"t": thread_id(ref)}},
+                }
+            )
+        )
         yield ws
 
 
@@ -135,9 +144,10 @@ async def test_comment_added_reaches_subscribers_of_any_server(servers: list[str
         event = await next_event(ws)
     assert event["type"] == "next"
     assert event["payload"]["data"]["commentAdded"] == {
-        "body": "你好 from the other server 🎶", "author": {"handle": "poster"},
+        "body": "你好 from the other server 🎶",
+        "author": {"handle": "poster"},
         "likedByViewer": False,
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.postgres_only
@@ -198,20 +208,25 @@ async def test_malformed_messages_close_the_socket_cleanly(servers: list[str]) -
         "a list": ["[1, 2]"],
         "null": ["null"],
         "a payload that is not an object": [init, subscribe("x")],
-        "variables that are not an object": [init, subscribe({"query": SUBSCRIBE, "variables": [1]})],
+        "variables that are not an object": [
+            init,
+            subscribe({"query": SUBSCRIBE, "variables": [1]}),
+        ],
         "a query that is not text": [init, subscribe({"query": 5})],
         "an operation name that is not text": [
-            init, subscribe({"query": SUBSCRIBE, "operationName": 5}),
+            init,
+            subscribe({"query": SUBSCRIBE, "operationName": 5}),
         ],
         "invalid unicode": [init, subscribe({"query": SUBSCRIBE, "variables": {"t": "\ud800"}})],
-    }  # fmt: skip
+    }
     codes = {name: await _closed_with(servers[0], frames) for name, frames in cases.items()}
     assert codes == dict.fromkeys(cases, 4400)
     for auth in (5, ["x"], "Bearer \ud800"):
         frame = json.dumps({"type": "connection_init", "payload": {"authorization": auth}})
         url = servers[0].replace("http", "ws") + "/graphql"
-        async with websockets.connect(url, subprotocols=["graphql-transport-ws"],
-                                      origin=ORIGIN) as ws:  # fmt: skip
+        async with websockets.connect(
+            url, subprotocols=["graphql-transport-ws"], origin=ORIGIN
+        ) as ws:
             await ws.send(frame)
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
@@ -224,11 +239,19 @@ async def test_operations_over_the_websocket_get_the_same_text_rules(servers: li
     create = """mutation($i: CreatePlaylistInput!) { createPlaylist(input: $i) {
       ... on PlaylistPayload { playlist { title } } } }"""
     async with websockets.connect(url, subprotocols=["graphql-transport-ws"], origin=ORIGIN) as ws:
-        await ws.send(json.dumps({"type": "connection_init",
-                                  "payload": {"authorization": f"Bearer {token}"}}))  # fmt: skip
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        )
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": create, "variables": {"i": {"title": "ws\u0000nul"}}}}))  # fmt: skip
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": create, "variables": {"i": {"title": "ws\u0000nul"}}},
+                }
+            )
+        )
         reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert reply["type"] == "next", reply
     assert reply["payload"]["data"]["createPlaylist"]["playlist"]["title"] == "wsnul"

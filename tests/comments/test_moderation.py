@@ -47,9 +47,11 @@ async def test_report_then_moderator_hides_and_restores_with_audit(gql: GraphQLC
     for _ in range(2):  # once per user: a second report changes nothing
         r = (await gql(REPORT, {"id": gid, "reason": "SPAM", "note": "ad"}, token=bob))["data"]
         assert r["reportComment"]["report"] == {
-            "reason": "SPAM", "note": "ad", "status": "OPEN",
+            "reason": "SPAM",
+            "note": "ad",
+            "status": "OPEN",
             "comment": {"body": "buy cheap followers"},
-        }  # fmt: skip
+        }
     assert await CommentReport.all().count() == 1
     own = (await gql(REPORT, {"id": gid, "reason": "SPAM"}, token=author_token))["data"]
     assert own["reportComment"] == {"__typename": "InvalidInputError", "code": "SELF_REPORT"}
@@ -74,8 +76,9 @@ async def test_report_then_moderator_hides_and_restores_with_audit(gql: GraphQLC
     assert restored["comment"] == {"hidden": False, "body": "buy cheap followers"}
     assert (await CommentThread.get()).comment_count == 1
     log = (await gql(LOG, token=mod_token))["data"]["moderationActions"]["edges"]
-    assert [(e["node"]["kind"], e["node"]["reason"], e["node"]["moderator"]["handle"])
-            for e in log] == [("RESTORE", "fine", "mod"), ("HIDE", "spam link", "mod")]  # fmt: skip
+    assert [
+        (e["node"]["kind"], e["node"]["reason"], e["node"]["moderator"]["handle"]) for e in log
+    ] == [("RESTORE", "fine", "mod"), ("HIDE", "spam link", "mod")]
     assert log[0]["node"]["commentId"] == gid
     assert await ModerationAction.filter(moderator_id=mod.id).count() == 2
 
@@ -96,8 +99,9 @@ async def test_moderation_is_for_moderators_only(gql: GraphQLClient) -> None:
             body = await gql(document, variables, token=who, expect_errors=True)
             assert body["errors"][0]["extensions"]["code"] in {"FORBIDDEN", "UNAUTHENTICATED"}
     # Admins pass every role check.
-    assert (await gql(HIDE, {"id": gid, "reason": "x"}, token=admin_token))["data"][
-        "hideComment"]["comment"]["hidden"] is True  # fmt: skip
+    assert (await gql(HIDE, {"id": gid, "reason": "x"}, token=admin_token))["data"]["hideComment"][
+        "comment"
+    ]["hidden"] is True
     assert await ModerationAction.all().count() == 1
 
 
@@ -105,14 +109,16 @@ async def test_banned_user_gets_a_typed_error_with_the_end(gql: GraphQLClient) -
     ref = await track_ref()
     user, token = await user_and_token("troll")
     _, mod_token = await user_and_token("mod", Role.MODERATOR)
-    banned = (await gql(BAN, {"id": to_global_id("User", user.id), "days": 3},
-                        token=mod_token))["data"]["banCommenter"]  # fmt: skip
+    banned = (await gql(BAN, {"id": to_global_id("User", user.id), "days": 3}, token=mod_token))[
+        "data"
+    ]["banCommenter"]
     assert banned["user"] == {"handle": "troll"}
     result = await post(gql, token, ref, "let me speak")
     assert (result["__typename"], result["code"]) == ("CommentBannedError", "COMMENT_BANNED")
     assert result["bannedUntil"] == banned["bannedUntil"]
-    bad = (await gql(BAN, {"id": to_global_id("User", user.id), "days": 0},
-                     token=mod_token))["data"]["banCommenter"]  # fmt: skip
+    bad = (await gql(BAN, {"id": to_global_id("User", user.id), "days": 0}, token=mod_token))[
+        "data"
+    ]["banCommenter"]
     assert bad == {"__typename": "InvalidInputError", "code": "INVALID_DAYS"}
     await moderation.unban(None, user.id, "appeal", operator="cli:test")
     assert (await post(gql, token, ref, "thanks"))["__typename"] == "CommentPayload"
@@ -163,8 +169,9 @@ async def test_moderators_ban_listeners_admins_ban_staff_nobody_bans_themselves(
 
     async def ban(token: str, user: Any) -> str:
         """The payload's type, or the top-level error's code."""
-        body = await gql(BAN, {"id": to_global_id("User", user.id), "days": 1},
-                         token=token, expect_errors=True)  # fmt: skip
+        body = await gql(
+            BAN, {"id": to_global_id("User", user.id), "days": 1}, token=token, expect_errors=True
+        )
         if body.get("errors"):
             return str(body["errors"][0]["extensions"]["code"])
         return str(body["data"]["banCommenter"]["__typename"])

@@ -36,17 +36,23 @@ from tests.conftest import GraphQLClient, count_queries, make_user
 async def add(ref: ThreadRef, author: Any, body: str, *, age: timedelta, likes: int = 0) -> Comment:
     """A top-level comment of a given age and like count (stored counters kept consistent:
     likes are counted by the rows' like_count only, which these page tests read)."""
-    thread, _ = await CommentThread.get_or_create(target_type=ref.target_type,
-                                                  target_id=ref.target_id)  # fmt: skip
+    thread, _ = await CommentThread.get_or_create(
+        target_type=ref.target_type, target_id=ref.target_id
+    )
     created = service.now() - age
     return await Comment.create(
-        thread=thread, author=author, body=body, created_at=created, like_count=likes,
+        thread=thread,
+        author=author,
+        body=body,
+        created_at=created,
+        like_count=likes,
         hot_score=ranking.hot_score(likes, 0, created),
-    )  # fmt: skip
+    )
 
 
-async def walk(gql: GraphQLClient, ref: ThreadRef, order: str, size: int,
-               token: str | None = None) -> list[str | None]:  # fmt: skip
+async def walk(
+    gql: GraphQLClient, ref: ThreadRef, order: str, size: int, token: str | None = None
+) -> list[str | None]:
     seen: list[str | None] = []
     after = None
     while True:
@@ -128,9 +134,12 @@ async def test_hidden_comments_vanish_from_every_order(gql: GraphQLClient) -> No
             assert bodies(await page(gql, ref, order, token=token)) == ["kept"]
     # By id: its author and moderators still read it (marked hidden); others get null.
     query = "query($id: ID!) { comment(id: $id) { body hidden } }"
-    for token, expected in ((author_token, {"body": "bad", "hidden": True}),
-                            (mod_token, {"body": "bad", "hidden": True}),
-                            (bob_token, None), (None, None)):  # fmt: skip
+    for token, expected in (
+        (author_token, {"body": "bad", "hidden": True}),
+        (mod_token, {"body": "bad", "hidden": True}),
+        (bob_token, None),
+        (None, None),
+    ):
         assert (await gql(query, {"id": comment_gid(bad)}, token=token))["data"]["comment"] == (
             expected
         )
@@ -152,9 +161,10 @@ async def test_page_costs_the_same_queries_for_one_or_twenty_comments(
         await service.post_comment(replier, ref, f"r{i}", reply_to_id=row.id)
         await service.like(authors[i], row.id)
     query = PAGE.replace(
-        "author { handle }", "author { handle } parent { id } replies(first: 2) { edges {"
+        "author { handle }",
+        "author { handle } parent { id } replies(first: 2) { edges {"
         " node { body author { handle } likedByViewer } } }",
-    )  # fmt: skip
+    )
     counts = {}
     for order in ("NEWEST", "HOT", "RECOMMENDED"):
         for size in (1, 20):
@@ -181,8 +191,9 @@ async def test_a_page_leaves_nothing_for_the_cyclic_collector() -> None:
     query = PAGE.replace("likedByViewer", "likedByViewer thread { commentCount }")
 
     async def one_page() -> None:
-        context = Context(request=None, response=None, claims=claims, client_ip="test",
-                          user_agent="test")  # fmt: skip
+        context = Context(
+            request=None, response=None, claims=claims, client_ip="test", user_agent="test"
+        )
         result = await schema.execute(query, {"thread": thread_id(ref)}, context_value=context)
         assert result.errors is None and result.data is not None
         assert len(result.data["comments"]["edges"]) == 5
@@ -194,8 +205,11 @@ async def test_a_page_leaves_nothing_for_the_cyclic_collector() -> None:
         for _ in range(3):
             await one_page()
         gc.collect()
-        ours = [type(o).__qualname__ for o in gc.garbage
-                if type(o).__module__.split(".")[0] in ("ncm", "graphql", "strawberry")]  # fmt: skip
+        ours = [
+            type(o).__qualname__
+            for o in gc.garbage
+            if type(o).__module__.split(".")[0] in ("ncm", "graphql", "strawberry")
+        ]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
@@ -208,8 +222,9 @@ async def test_bad_cursors_and_sizes_are_input_errors(gql: GraphQLClient) -> Non
     await service.post_comment(alice, ref, "x")
     hot_cursor = (await page(gql, ref, "HOT"))["pageInfo"]["endCursor"]
     for order, after in (("NEWEST", "!!"), ("NEWEST", hot_cursor), ("RECOMMENDED", hot_cursor)):
-        body = await gql(PAGE, {"thread": thread_id(ref), "order": order, "after": after},
-                         expect_errors=True)  # fmt: skip
+        body = await gql(
+            PAGE, {"thread": thread_id(ref), "order": order, "after": after}, expect_errors=True
+        )
         assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT", (order, body)
     body = await gql(PAGE, {"thread": thread_id(ref), "first": 101}, expect_errors=True)
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
@@ -219,9 +234,11 @@ async def test_empty_thread_has_an_id_before_its_first_comment(gql: GraphQLClien
     ref = await track_ref()
     thread = (await gql(THREAD, {"target": to_global_id("Track", ref.target_id)}))["data"]
     assert thread["commentThread"] == {
-        "id": thread_id(ref), "targetType": "TRACK",
-        "targetId": to_global_id("Track", ref.target_id), "commentCount": 0,
-    }  # fmt: skip
+        "id": thread_id(ref),
+        "targetType": "TRACK",
+        "targetId": to_global_id("Track", ref.target_id),
+        "commentCount": 0,
+    }
     assert (await page(gql, ref))["edges"] == []
     missing = await gql(THREAD, {"target": to_global_id("Track", 999_999)})
     assert missing["data"]["commentThread"] is None
@@ -243,7 +260,8 @@ async def test_private_playlist_thread_is_not_found_for_others(
     assert (await post(gql, friend_token, ref, "ours"))["__typename"] == "CommentPayload"
     target = {"target": to_global_id("Playlist", playlist.id)}
     assert (await gql(THREAD, target, token=friend_token))["data"]["commentThread"][
-        "commentCount"] == 2  # fmt: skip
+        "commentCount"
+    ] == 2
     if deleted:
         await Playlist.filter(id=playlist.id).update(
             privacy=Privacy.PUBLIC, deleted_at=service.now()

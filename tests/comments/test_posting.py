@@ -40,10 +40,12 @@ async def test_post_cleans_text_and_counts_on_thread_and_track(gql: GraphQLClien
     # Control characters and bidi overrides go; scripts, emoji (with ZWJ) and one blank line stay.
     assert result["comment"]["body"] == "第一！ Ça va? 👨‍👩‍👧 مرحبا \n\nnext"  # noqa: RUF001
     assert result["comment"]["author"] == {"handle": "alice"}
-    thread = (await gql(
-        "query($t: ID!) { commentThread(targetId: $t) { id commentCount targetType } }",
-        {"t": to_global_id("Track", ref.target_id)},
-    ))["data"]["commentThread"]  # fmt: skip
+    thread = (
+        await gql(
+            "query($t: ID!) { commentThread(targetId: $t) { id commentCount targetType } }",
+            {"t": to_global_id("Track", ref.target_id)},
+        )
+    )["data"]["commentThread"]
     assert thread == {"id": thread_id(ref), "commentCount": 1, "targetType": "TRACK"}
     assert (await Track.get(id=ref.target_id)).comment_count == 1
 
@@ -59,8 +61,10 @@ async def test_empty_and_too_long_are_typed_errors(
     _, token = await user_and_token("alice")
     result = await post(gql, token, ref, body)
     assert (result["__typename"], result["code"], result["field"]) == (
-        "InvalidInputError", code, "body",
-    )  # fmt: skip
+        "InvalidInputError",
+        code,
+        "body",
+    )
     assert await Comment.all().count() == 0
     assert (await post(gql, token, ref, "字" * 1000))["__typename"] == "CommentPayload"
 
@@ -91,10 +95,13 @@ async def test_posting_needs_login_and_a_real_thread(gql: GraphQLClient) -> None
 
     missing = await post(gql, token, ThreadRef(TargetType.TRACK, 999_999), "hi")
     assert (missing["__typename"], missing["field"]) == ("NotFoundError", "threadId")
-    bad = (await gql(
-        "mutation($i: PostCommentInput!) { postComment(input: $i) { ... on Error { code } } }",
-        {"i": {"threadId": to_global_id("Track", ref.target_id), "body": "hi"}}, token=token,
-    ))["data"]["postComment"]  # fmt: skip
+    bad = (
+        await gql(
+            "mutation($i: PostCommentInput!) { postComment(input: $i) { ... on Error { code } } }",
+            {"i": {"threadId": to_global_id("Track", ref.target_id), "body": "hi"}},
+            token=token,
+        )
+    )["data"]["postComment"]
     assert bad == {"code": "INVALID_ID"}
 
 
@@ -111,16 +118,21 @@ async def test_replies_form_one_level_of_floors(gql: GraphQLClient) -> None:
     listed = await page(gql, ref)
     assert [e["node"]["body"] for e in listed["edges"]] == ["top"]
     assert listed["edges"][0]["node"]["replyCount"] == 2
-    floor = (await gql(
-        "query($id: ID!) { comment(id: $id) { replies(first: 1) { edges { node { body } }"
-        " pageInfo { hasNextPage endCursor } } } }", {"id": top["comment"]["id"]},
-    ))["data"]["comment"]["replies"]  # fmt: skip
+    floor = (
+        await gql(
+            "query($id: ID!) { comment(id: $id) { replies(first: 1) { edges { node { body } }"
+            " pageInfo { hasNextPage endCursor } } } }",
+            {"id": top["comment"]["id"]},
+        )
+    )["data"]["comment"]["replies"]
     assert [e["node"]["body"] for e in floor["edges"]] == ["reply"]
-    rest = (await gql(
-        "query($id: ID!, $a: String) { comment(id: $id) { replies(first: 5, after: $a) {"
-        " edges { node { body } } pageInfo { hasNextPage } } } }",
-        {"id": top["comment"]["id"], "a": floor["pageInfo"]["endCursor"]},
-    ))["data"]["comment"]["replies"]  # fmt: skip
+    rest = (
+        await gql(
+            "query($id: ID!, $a: String) { comment(id: $id) { replies(first: 5, after: $a) {"
+            " edges { node { body } } pageInfo { hasNextPage } } } }",
+            {"id": top["comment"]["id"], "a": floor["pageInfo"]["endCursor"]},
+        )
+    )["data"]["comment"]["replies"]
     assert [e["node"]["body"] for e in rest["edges"]] == ["answer"]
     assert rest["pageInfo"]["hasNextPage"] is False
     thread = await CommentThread.get()
@@ -162,8 +174,12 @@ async def test_delete_keeps_the_floor_as_a_placeholder(gql: GraphQLClient) -> No
     for gid in (top["comment"]["id"], lonely["comment"]["id"]):
         done = (await gql(ACTION % "deleteComment", {"id": gid}, token=alice))["data"]
         assert done["deleteComment"]["comment"] == {
-            "body": None, "deleted": True, "likeCount": 0, "likedByViewer": False, "author": None,
-        }  # fmt: skip
+            "body": None,
+            "deleted": True,
+            "likeCount": 0,
+            "likedByViewer": False,
+            "author": None,
+        }
     for order in ("NEWEST", "HOT", "RECOMMENDED"):
         # The floor with a reply stays as a placeholder; the one without vanishes.
         nodes = [e["node"] for e in (await page(gql, ref, order))["edges"]]
@@ -198,5 +214,8 @@ async def test_like_unlike_idempotent_with_liked_by_viewer(gql: GraphQLClient) -
     assert (await Comment.get(id=pk(gid))).like_count == 0
     assert (await page(gql, ref, "HOT", token=bob))["edges"][0]["cursor"] == before
     ghost = (await gql(ACTION % "likeComment", {"id": comment_gid(999)}, token=bob))["data"]
-    assert ghost["likeComment"] == {"__typename": "NotFoundError", "code": "NOT_FOUND",
-                                    "field": "commentId"}  # fmt: skip
+    assert ghost["likeComment"] == {
+        "__typename": "NotFoundError",
+        "code": "NOT_FOUND",
+        "field": "commentId",
+    }

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from ncm import pubsub
 from ncm.comments import live, moderation, service
 from ncm.comments.models import TargetType
 from ncm.comments.targets import ThreadRef
+from ncm.kit import pubsub
+from ncm.kit.redis import get_redis
 from ncm.playlists.models import Playlist, Privacy
-from ncm.redis_pool import get_redis
 from tests.comments.helpers import track_ref
 from tests.conftest import BACKEND, make_user
 

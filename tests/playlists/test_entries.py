@@ -69,17 +69,22 @@ async def test_unknown_track_and_bad_position_change_nothing(gql: GraphQLClient)
 
 async def test_limit_of_10000_entries(gql: GraphQLClient) -> None:
     _owner, token, p, ts = await _setup(3, allow_duplicates=True)
-    rows = [PlaylistEntry(playlist_id=p.id, track_id=ts[0].id, sort_key=(i + 1) << 20)
-            for i in range(entries.MAX_ENTRIES - 1)]  # fmt: skip
+    rows = [
+        PlaylistEntry(playlist_id=p.id, track_id=ts[0].id, sort_key=(i + 1) << 20)
+        for i in range(entries.MAX_ENTRIES - 1)
+    ]
     await PlaylistEntry.bulk_create(rows, batch_size=2000)
     await Playlist.filter(id=p.id).update(entry_count=entries.MAX_ENTRIES - 1)
     pid = gid("Playlist", p.id)
-    full = await gql(ADD, {"p": pid, "t": [gid("Track", ts[1].id), gid("Track", ts[2].id)]},
-                     token=token)  # fmt: skip
+    full = await gql(
+        ADD, {"p": pid, "t": [gid("Track", ts[1].id), gid("Track", ts[2].id)]}, token=token
+    )
     result = full["data"]["addTracksToPlaylist"]
     assert (result["__typename"], result["code"], result["limit"]) == (
-        "PlaylistFullError", "PLAYLIST_FULL", 10_000,
-    )  # fmt: skip
+        "PlaylistFullError",
+        "PLAYLIST_FULL",
+        10_000,
+    )
     assert await PlaylistEntry.filter(playlist_id=p.id).count() == entries.MAX_ENTRIES - 1
     ok = await gql(ADD, {"p": pid, "t": [gid("Track", ts[1].id)]}, token=token)
     assert ok["data"]["addTracksToPlaylist"]["playlist"]["entryCount"] == 10_000
@@ -146,9 +151,14 @@ async def test_remove_by_entry_id_is_unambiguous_and_atomic(gql: GraphQLClient) 
 async def test_replace_all(gql: GraphQLClient) -> None:
     owner, token, p, ts = await _setup(4)
     await entries.add_tracks(owner, p.id, [t.id for t in ts[:3]])
-    r = await gql(REPLACE, {"p": gid("Playlist", p.id),
-                            "t": [gid("Track", ts[3].id), gid("Track", ts[0].id),
-                                  gid("Track", ts[3].id)]}, token=token)  # fmt: skip
+    r = await gql(
+        REPLACE,
+        {
+            "p": gid("Playlist", p.id),
+            "t": [gid("Track", ts[3].id), gid("Track", ts[0].id), gid("Track", ts[3].id)],
+        },
+        token=token,
+    )
     payload = r["data"]["replacePlaylistEntries"]
     assert payload["playlist"] == {"entryCount": 2, "version": 3}
     assert payload["skippedTrackIds"] == [gid("Track", ts[3].id)]
@@ -157,15 +167,18 @@ async def test_replace_all(gql: GraphQLClient) -> None:
 
 async def test_entry_pages_cost_the_same_at_any_depth(gql: GraphQLClient) -> None:
     _owner, token, p, ts = await _setup(50, allow_duplicates=True)
-    rows = [PlaylistEntry(playlist_id=p.id, track_id=ts[i % 50].id, sort_key=(i + 1) << 20)
-            for i in range(10_000)]  # fmt: skip
+    rows = [
+        PlaylistEntry(playlist_id=p.id, track_id=ts[i % 50].id, sort_key=(i + 1) << 20)
+        for i in range(10_000)
+    ]
     await PlaylistEntry.bulk_create(rows, batch_size=2000)
     await Playlist.filter(id=p.id).update(entry_count=10_000)
     counts, after, pages, positions = [], None, 0, []
     while True:
         with count_queries() as counter:
-            body = await gql(ENTRIES, {"id": gid("Playlist", p.id), "first": 100,
-                                       "after": after}, token=token)  # fmt: skip
+            body = await gql(
+                ENTRIES, {"id": gid("Playlist", p.id), "first": 100, "after": after}, token=token
+            )
         conn = body["data"]["playlist"]["entries"]
         counts.append(counter.count)
         positions += [e["node"]["position"] for e in conn["edges"]]
@@ -186,8 +199,7 @@ async def test_concurrent_adds_and_moves_lose_nothing(gql: GraphQLClient) -> Non
         await entries.add_tracks(owner, p.id, [ts[i % 40].id], position=(i * 7) % 10)
 
     async def move(i: int) -> None:
-        await entries.move_entries(owner, p.id, range_start=i % 5, range_length=2,
-                                   insert_before=8)  # fmt: skip
+        await entries.move_entries(owner, p.id, range_start=i % 5, range_length=2, insert_before=8)
 
     await asyncio.gather(*(add(i) for i in range(60)), *(move(i) for i in range(20)))
     p_after = await Playlist.get(id=p.id)
@@ -243,16 +255,22 @@ async def test_first_entries_of_many_playlists_cost_the_same_queries(
         counts[n] = counter.count
         nodes = [e["node"] for e in body["data"]["user"]["playlists"]["edges"]]
         seen[n] = [
-            (x["title"], [e["node"]["track"]["title"] for e in x["entries"]["edges"]],
-             x["entries"]["pageInfo"]["hasNextPage"])
+            (
+                x["title"],
+                [e["node"]["track"]["title"] for e in x["entries"]["edges"]],
+                x["entries"]["pageInfo"]["hasNextPage"],
+            )
             for x in nodes
-        ]  # fmt: skip
+        ]
     assert counts[4] == counts[8], counts
     # The friend sees the public ones and the private one they collaborate on (P3).
     assert sorted(seen[8]) == [
-        ("P0", [], False), ("P2", ["Song 0", "Song 1"], False),
-        ("P3", ["Song 0", "Song 1"], True), ("P4", [], False), ("P6", ["Song 0", "Song 1"], False),
-    ]  # fmt: skip
+        ("P0", [], False),
+        ("P2", ["Song 0", "Song 1"], False),
+        ("P3", ["Song 0", "Song 1"], True),
+        ("P4", [], False),
+        ("P6", ["Song 0", "Song 1"], False),
+    ]
     p3 = await Playlist.get(owner_id=owner.id, title="P3")
     body = await gql(LISTS, {"u": gid("User", owner.id)}, token=friend_token)
     cursor = next(
@@ -260,7 +278,8 @@ async def test_first_entries_of_many_playlists_cost_the_same_queries(
         for e in body["data"]["user"]["playlists"]["edges"]
         if e["node"]["title"] == "P3"
     )
-    rest = await gql(ENTRIES, {"id": gid("Playlist", p3.id), "first": 5, "after": cursor},
-                     token=friend_token)  # fmt: skip
+    rest = await gql(
+        ENTRIES, {"id": gid("Playlist", p3.id), "first": 5, "after": cursor}, token=friend_token
+    )
     edges = rest["data"]["playlist"]["entries"]["edges"]
     assert [(e["node"]["position"], e["node"]["track"]["title"]) for e in edges] == [(2, "Song 2")]

@@ -82,14 +82,17 @@ async def test_subscribe_rules_and_counts(gql: GraphQLClient) -> None:
     fan_token = await login_token(fan)
     for _ in range(2):
         r = (await gql(SUBSCRIBE, {"p": gid("Playlist", public.id)}, token=fan_token))["data"]
-        assert r["subscribePlaylist"]["playlist"] == {"subscriberCount": 1,
-                                                      "subscribedByViewer": True}  # fmt: skip
+        assert r["subscribePlaylist"]["playlist"] == {
+            "subscriberCount": 1,
+            "subscribedByViewer": True,
+        }
     r = (await gql(SUBSCRIBE, {"p": gid("Playlist", private.id)}, token=fan_token))["data"]
     assert r["subscribePlaylist"]["__typename"] == "NotFoundError"
     own = await gql(SUBSCRIBE, {"p": gid("Playlist", public.id)}, token=await login_token(owner))
     assert own["data"]["subscribePlaylist"]["field"] == "playlistId"
-    saved = await gql("{ viewer { subscribedPlaylists { edges { node { title } } } } }",
-                      token=fan_token)  # fmt: skip
+    saved = await gql(
+        "{ viewer { subscribedPlaylists { edges { node { title } } } } }", token=fan_token
+    )
     assert saved["data"]["viewer"]["subscribedPlaylists"]["edges"] == [
         {"node": {"title": "Public"}}
     ]
@@ -113,8 +116,9 @@ async def test_share_links_and_attribution(gql: GraphQLClient) -> None:
     share = await gql(
         """mutation($p: ID!) { sharePlaylist(playlistId: $p, channel: KKBOX) {
         ... on SharePayload { shareLink { token playlist { shareCount } } } } }""",
-        {"p": gid("Playlist", p.id)}, token=sharer_token,
-    )  # fmt: skip
+        {"p": gid("Playlist", p.id)},
+        token=sharer_token,
+    )
     playlist_token = share["data"]["sharePlaylist"]["shareLink"]["token"]
     await gql(SUBSCRIBE, {"p": gid("Playlist", p.id), "s": playlist_token}, token=friend_token)
 
@@ -135,14 +139,20 @@ async def test_private_playlist_share_hides_the_playlist(gql: GraphQLClient) -> 
     owner = await make_user("owner")
     p = await playlist_of(owner, title="Secret", privacy="PRIVATE")
     token = await login_token(owner)
-    share = await gql("""mutation($p: ID!) { sharePlaylist(playlistId: $p) {
-        ... on SharePayload { shareLink { token } } } }""", {"p": gid("Playlist", p.id)},
-                      token=token)  # fmt: skip
+    share = await gql(
+        """mutation($p: ID!) { sharePlaylist(playlistId: $p) {
+        ... on SharePayload { shareLink { token } } } }""",
+        {"p": gid("Playlist", p.id)},
+        token=token,
+    )
     t = share["data"]["sharePlaylist"]["shareLink"]["token"]
     assert (await gql(SHARE_LINK, {"token": t}))["data"]["shareLink"]["playlist"] is None
     stranger = await login_token(await make_user("stranger"))
-    r = await gql("""mutation($p: ID!) { sharePlaylist(playlistId: $p) { __typename } }""",
-                  {"p": gid("Playlist", p.id)}, token=stranger)  # fmt: skip
+    r = await gql(
+        """mutation($p: ID!) { sharePlaylist(playlistId: $p) { __typename } }""",
+        {"p": gid("Playlist", p.id)},
+        token=stranger,
+    )
     assert r["data"]["sharePlaylist"]["__typename"] == "NotFoundError"
     assert await ShareLink.all().count() == 1
 
@@ -171,8 +181,7 @@ async def test_unsubscribe_never_shows_a_playlist_the_viewer_may_not_see(
 
     alice, bob = await make_user("alice"), await make_user("bob")
     bob_token = await login_token(bob)
-    secret = await playlist_of(alice, title="Diary", description="private notes",
-                               privacy="PRIVATE")  # fmt: skip
+    secret = await playlist_of(alice, title="Diary", description="private notes", privacy="PRIVATE")
     r = (await gql(UNSUBSCRIBE, {"p": gid("Playlist", secret.id)}, token=bob_token))["data"]
     assert r["unsubscribePlaylist"] == {"__typename": "NotFoundError", "code": "NOT_FOUND"}
     # Saved while public, then made private: the save is dropped, and still nothing shows.
@@ -190,9 +199,9 @@ async def test_unsubscribe_never_shows_a_playlist_the_viewer_may_not_see(
 
 
 async def test_a_share_is_credited_only_for_what_it_shares(gql: GraphQLClient) -> None:
-    from ncm.playback import plays
     from ncm.playlists import entries, shares
     from ncm.playlists.models import ShareChannel
+    from ncm.stream import plays
 
     sharer, fan = await make_user("sharer"), await make_user("fan")
     fan_token = await login_token(fan)
@@ -203,18 +212,23 @@ async def test_a_share_is_credited_only_for_what_it_shares(gql: GraphQLClient) -
     mix_share = await shares.share_playlist(sharer, mix.id, ShareChannel.LINK)
     other = await playlist_of(sharer, title="Other")
     # Another track, or a playlist, with a track's share: refused, nothing credited.
-    wrong_like = await gql(LIKE, {"t": gid("Track", ts[1].id), "s": track_share.token},
-                           token=fan_token)  # fmt: skip
-    wrong_sub = await gql(SUBSCRIBE, {"p": gid("Playlist", other.id), "s": mix_share.token},
-                          token=fan_token)  # fmt: skip
+    wrong_like = await gql(
+        LIKE, {"t": gid("Track", ts[1].id), "s": track_share.token}, token=fan_token
+    )
+    wrong_sub = await gql(
+        SUBSCRIBE, {"p": gid("Playlist", other.id), "s": mix_share.token}, token=fan_token
+    )
     for body, name in ((wrong_like, "likeTrack"), (wrong_sub, "subscribePlaylist")):
-        assert body["data"][name] == {"__typename": "InvalidInputError", "code": "INVALID_INPUT",
-                                      "field": "shareToken"}  # fmt: skip
+        assert body["data"][name] == {
+            "__typename": "InvalidInputError",
+            "code": "INVALID_INPUT",
+            "field": "shareToken",
+        }
     # A track of a shared playlist, and the shared playlist itself: credited.
-    ok_like = await gql(LIKE, {"t": gid("Track", ts[1].id), "s": mix_share.token},
-                        token=fan_token)  # fmt: skip
-    ok_sub = await gql(SUBSCRIBE, {"p": gid("Playlist", mix.id), "s": mix_share.token},
-                       token=fan_token)  # fmt: skip
+    ok_like = await gql(LIKE, {"t": gid("Track", ts[1].id), "s": mix_share.token}, token=fan_token)
+    ok_sub = await gql(
+        SUBSCRIBE, {"p": gid("Playlist", mix.id), "s": mix_share.token}, token=fan_token
+    )
     assert ok_like["data"]["likeTrack"]["liked"] is True
     assert ok_sub["data"]["subscribePlaylist"]["__typename"] == "SubscribePayload"
     await mix_share.refresh_from_db()
@@ -227,10 +241,13 @@ async def test_a_share_is_credited_only_for_what_it_shares(gql: GraphQLClient) -
     await service.update_playlist(sharer, mix.id, privacy="PRIVATE")
     for track in (ts[1], ts[2]):  # in the playlist, and not: the same answer
         reported = await plays.report_play(
-            fan, play_id=f"play-{track.id:08d}", track_id=track.id,
-            started_at=datetime.now(UTC) - timedelta(minutes=5), seconds_played=40,
+            fan,
+            play_id=f"play-{track.id:08d}",
+            track_id=track.id,
+            started_at=datetime.now(UTC) - timedelta(minutes=5),
+            seconds_played=40,
             share_token=mix_share.token,
-        )  # fmt: skip
+        )
         assert reported.play.share_id is None
 
 
@@ -247,12 +264,14 @@ async def test_a_share_counts_the_likes_and_saves_it_brought_while_they_stand(
     mix = await playlist_of(sharer, title="Mix")
     mix_share = await shares.share_playlist(sharer, mix.id, ShareChannel.QQ)
     for _ in range(3):  # like, unlike, like again ... each time through the share
-        liked = await gql(LIKE, {"t": gid("Track", ts[0].id), "s": track_share.token},
-                          token=fan_token)  # fmt: skip
+        liked = await gql(
+            LIKE, {"t": gid("Track", ts[0].id), "s": track_share.token}, token=fan_token
+        )
         assert liked["data"]["likeTrack"]["liked"] is True
         await gql(UNLIKE, {"t": gid("Track", ts[0].id)}, token=fan_token)
-        saved = await gql(SUBSCRIBE, {"p": gid("Playlist", mix.id), "s": mix_share.token},
-                          token=fan_token)  # fmt: skip
+        saved = await gql(
+            SUBSCRIBE, {"p": gid("Playlist", mix.id), "s": mix_share.token}, token=fan_token
+        )
         assert saved["data"]["subscribePlaylist"]["__typename"] == "SubscribePayload"
         await gql(UNSUBSCRIBE, {"p": gid("Playlist", mix.id)}, token=fan_token)
     await track_share.refresh_from_db()

@@ -24,9 +24,18 @@ PLAYLIST = "query($id: ID!) { playlist(id: $id) { title privacy } }"
 
 async def test_create_and_read(gql: GraphQLClient) -> None:
     token = await login_token(await make_user("owner"))
-    body = await gql(CREATE, {"input": {"title": "  Night   drive ", "description": "夜のドライブ",
-                                        "tags": ["city pop", "City Pop", "夜"],
-                                        "privacy": "PRIVATE"}}, token=token)  # fmt: skip
+    body = await gql(
+        CREATE,
+        {
+            "input": {
+                "title": "  Night   drive ",
+                "description": "夜のドライブ",
+                "tags": ["city pop", "City Pop", "夜"],
+                "privacy": "PRIVATE",
+            }
+        },
+        token=token,
+    )
     p = body["data"]["createPlaylist"]["playlist"]
     assert p["title"] == "Night drive" and p["tags"] == ["city pop", "夜"]
     assert (p["privacy"], p["version"], p["entryCount"]) == ("PRIVATE", 1, 0)
@@ -42,20 +51,26 @@ async def test_private_playlist_is_not_found_for_others(gql: GraphQLClient) -> N
         assert (await gql(PLAYLIST, {"id": gid("Playlist", p.id)}, token=token))["data"] == {
             "playlist": None
         }
-        node = await gql("query($id: ID!) { node(id: $id) { id } }", {"id": gid("Playlist", p.id)},
-                         token=token)  # fmt: skip
+        node = await gql(
+            "query($id: ID!) { node(id: $id) { id } }", {"id": gid("Playlist", p.id)}, token=token
+        )
         assert node["data"]["node"] is None
-    r = await gql(UPDATE, {"id": gid("Playlist", p.id), "input": {"title": "x"}},
-                  token=await login_token(other))  # fmt: skip
+    r = await gql(
+        UPDATE,
+        {"id": gid("Playlist", p.id), "input": {"title": "x"}},
+        token=await login_token(other),
+    )
     assert r["data"]["updatePlaylist"]["__typename"] == "NotFoundError"
 
 
 async def test_bad_input_is_typed(gql: GraphQLClient) -> None:
     token = await login_token(await make_user("owner"))
-    for input_, field in (({"title": "  "}, "title"), ({"title": "x" * 101}, "title"),
-                          ({"title": "ok", "tags": ["t"] * 0 + [f"t{i}" for i in range(11)]},
-                           "tags"),
-                          ({"title": "ok", "coverUrl": "ftp://x"}, "avatarUrl")):  # fmt: skip
+    for input_, field in (
+        ({"title": "  "}, "title"),
+        ({"title": "x" * 101}, "title"),
+        ({"title": "ok", "tags": ["t"] * 0 + [f"t{i}" for i in range(11)]}, "tags"),
+        ({"title": "ok", "coverUrl": "ftp://x"}, "avatarUrl"),
+    ):
         r = (await gql(CREATE, {"input": input_}, token=token))["data"]["createPlaylist"]
         assert (r["__typename"], r["field"]) == ("InvalidInputError", field), r
     assert await Playlist.all().count() == 0
@@ -65,12 +80,23 @@ async def test_update_with_version_and_conflict(gql: GraphQLClient) -> None:
     owner = await make_user("owner")
     token = await login_token(owner)
     p = await playlist_of(owner)
-    ok = (await gql(UPDATE, {"id": gid("Playlist", p.id), "input": {"title": "Renamed",
-                                                                      "privacy": "PRIVATE"},
-                             "v": 1}, token=token))["data"]["updatePlaylist"]  # fmt: skip
+    ok = (
+        await gql(
+            UPDATE,
+            {
+                "id": gid("Playlist", p.id),
+                "input": {"title": "Renamed", "privacy": "PRIVATE"},
+                "v": 1,
+            },
+            token=token,
+        )
+    )["data"]["updatePlaylist"]
     assert ok["playlist"] == {"title": "Renamed", "privacy": "PRIVATE", "version": 2, "tags": []}
-    stale = (await gql(UPDATE, {"id": gid("Playlist", p.id), "input": {"title": "Stale"},
-                                "v": 1}, token=token))["data"]["updatePlaylist"]  # fmt: skip
+    stale = (
+        await gql(
+            UPDATE, {"id": gid("Playlist", p.id), "input": {"title": "Stale"}, "v": 1}, token=token
+        )
+    )["data"]["updatePlaylist"]
     assert stale["__typename"] == "PlaylistVersionConflictError"
     assert stale["currentVersion"] == 2
     await p.refresh_from_db()
@@ -82,24 +108,31 @@ async def test_only_owner_renames_collaborator_edits_entries(gql: GraphQLClient)
     p = await playlist_of(owner)
     await service.add_collaborator(owner, p.id, friend.id)
     friend_token = await login_token(friend)
-    rename = await gql(UPDATE, {"id": gid("Playlist", p.id), "input": {"title": "Mine now"}},
-                       token=friend_token, expect_errors=True)  # fmt: skip
+    rename = await gql(
+        UPDATE,
+        {"id": gid("Playlist", p.id), "input": {"title": "Mine now"}},
+        token=friend_token,
+        expect_errors=True,
+    )
     assert rename["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     [t] = await tracks(1)
     add = await gql(
         """mutation($p: ID!, $t: [ID!]!) { addTracksToPlaylist(playlistId: $p, trackIds: $t) {
         __typename ... on AddTracksPayload { added { position addedBy { handle } } } } }""",
-        {"p": gid("Playlist", p.id), "t": [gid("Track", t.id)]}, token=friend_token,
-    )  # fmt: skip
+        {"p": gid("Playlist", p.id), "t": [gid("Track", t.id)]},
+        token=friend_token,
+    )
     assert add["data"]["addTracksToPlaylist"]["added"] == [
         {"position": 0, "addedBy": {"handle": "friend"}}
     ]
     stranger = await login_token(await make_user("stranger"))
     denied = await gql(
         """mutation($p: ID!, $t: [ID!]!) { addTracksToPlaylist(playlistId: $p, trackIds: $t) {
-        __typename } }""", {"p": gid("Playlist", p.id), "t": [gid("Track", t.id)]},
-        token=stranger, expect_errors=True,
-    )  # fmt: skip
+        __typename } }""",
+        {"p": gid("Playlist", p.id), "t": [gid("Track", t.id)]},
+        token=stranger,
+        expect_errors=True,
+    )
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
@@ -114,8 +147,9 @@ async def test_soft_delete_restore_and_purge(gql: GraphQLClient) -> None:
     assert (await gql(PLAYLIST, {"id": gid("Playlist", p.id)}, token=token))["data"] == {
         "playlist": None
     }
-    listed = await gql("{ viewer { playlists { edges { node { id } } } deletedPlaylists { id } } }",
-                       token=token)  # fmt: skip
+    listed = await gql(
+        "{ viewer { playlists { edges { node { id } } } deletedPlaylists { id } } }", token=token
+    )
     assert listed["data"]["viewer"]["playlists"]["edges"] == []
     assert listed["data"]["viewer"]["deletedPlaylists"] == [{"id": gid("Playlist", p.id)}]
     restore = """mutation($id: ID!) { restorePlaylist(playlistId: $id) { __typename
@@ -154,8 +188,10 @@ async def test_viewer_playlists_reorder_and_user_playlists_visibility(gql: Graph
     await service.add_collaborator(owner, c.id, friend.id)
     seen = await gql(theirs, {"u": gid("User", owner.id)}, token=await login_token(friend))
     assert [e["node"]["title"] for e in seen["data"]["user"]["playlists"]["edges"]] == [
-        "A", "B", "C"
-    ]  # fmt: skip
+        "A",
+        "B",
+        "C",
+    ]
     assert b.id
 
 

@@ -10,7 +10,7 @@ from ncm.accounts import service as accounts
 from ncm.accounts.models import Follow
 from ncm.accounts.models import Role as RoleModel
 from ncm.accounts.models import User as UserModel
-from ncm.pagination import Page
+from ncm.kit.pagination import Page
 from ncm.schema.base import Connection, Node, connection, to_global_id
 from ncm.schema.context import Info
 from ncm.schema.nodes import register_node

@@ -10,7 +10,7 @@ from ncm.billing.errors import (
     PaymentDeclined,
     PaymentProviderError,
     PaymentProviderUnavailable,
-)  # fmt: skip
+)
 from ncm.billing.subscriptions import StartMode
 from ncm.schema.base import (
     ConflictError,
@@ -20,7 +20,7 @@ from ncm.schema.base import (
     attempt,
     pk_of,
     register_error,
-)  # fmt: skip
+)
 from ncm.schema.billing.types import Membership, membership_of
 from ncm.schema.context import Info
 
@@ -44,19 +44,22 @@ class ProviderRejectedError(Error):
 
 register_error(
     PaymentDeclined,
-    lambda e: PaymentDeclinedError(decline_code=e.decline_code, code=e.code, message=e.message,
-                                   field=e.field),
-)  # fmt: skip
+    lambda e: PaymentDeclinedError(
+        decline_code=e.decline_code, code=e.code, message=e.message, field=e.field
+    ),
+)
 register_error(
     PaymentProviderUnavailable,
-    lambda e: PaymentProviderUnavailableError(retry_after_seconds=e.retry_after, code=e.code,
-                                              message=e.message, field=e.field),
-)  # fmt: skip
+    lambda e: PaymentProviderUnavailableError(
+        retry_after_seconds=e.retry_after, code=e.code, message=e.message, field=e.field
+    ),
+)
 register_error(
     BillingNotConfigured,
-    lambda e: PaymentProviderUnavailableError(retry_after_seconds=3600, code=e.code,
-                                              message=e.message, field=e.field),
-)  # fmt: skip
+    lambda e: PaymentProviderUnavailableError(
+        retry_after_seconds=3600, code=e.code, message=e.message, field=e.field
+    ),
+)
 register_error(
     PaymentProviderError,
     lambda e: ProviderRejectedError(code=e.code, message=e.message, field=e.field),
@@ -95,15 +98,23 @@ class BillingPortalPayload:
 
 ProviderErrors = PaymentProviderUnavailableError | ProviderRejectedError
 StartMembershipResult = Annotated[
-    StartMembershipPayload | InvalidInputError | NotFoundError | ConflictError
-    | PaymentDeclinedError | ProviderErrors,
+    StartMembershipPayload
+    | InvalidInputError
+    | NotFoundError
+    | ConflictError
+    | PaymentDeclinedError
+    | ProviderErrors,
     strawberry.union("StartMembershipResult"),
-]  # fmt: skip
+]
 MembershipResult = Annotated[
-    MembershipPayload | InvalidInputError | NotFoundError | ConflictError | PaymentDeclinedError
+    MembershipPayload
+    | InvalidInputError
+    | NotFoundError
+    | ConflictError
+    | PaymentDeclinedError
     | ProviderErrors,
     strawberry.union("MembershipResult"),
-]  # fmt: skip
+]
 BillingPortalResult = Annotated[
     BillingPortalPayload | InvalidInputError | NotFoundError | ProviderErrors,
     strawberry.union("BillingPortalResult"),
@@ -119,10 +130,14 @@ class BillingMutation:
         async def work() -> StartMembershipPayload:
             viewer = await info.context.viewer()
             result = await subscriptions.start_membership(
-                viewer, pk_of(input.plan_id, "MembershipPlan", field="planId"), mode=input.mode,
-                payment_method_id=input.payment_method_id, success_url=input.success_url,
-                cancel_url=input.cancel_url, idempotency_key=input.idempotency_key,
-            )  # fmt: skip
+                viewer,
+                pk_of(input.plan_id, "MembershipPlan", field="planId"),
+                mode=input.mode,
+                payment_method_id=input.payment_method_id,
+                success_url=input.success_url,
+                cancel_url=input.cancel_url,
+                idempotency_key=input.idempotency_key,
+            )
             assert viewer is not None
             return StartMembershipPayload(
                 checkout_url=result.checkout_url, membership=await membership_of(viewer.id)

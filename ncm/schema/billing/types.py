@@ -41,9 +41,14 @@ class MembershipPlan(Node):
     @classmethod
     def from_model(cls, m: PlanModel) -> MembershipPlan:
         return cls(
-            id=to_global_id("MembershipPlan", m.id), code=m.code, name=m.name, tier=m.tier,
-            interval=m.interval, amount=m.amount, currency=m.currency,
-        )  # fmt: skip
+            id=to_global_id("MembershipPlan", m.id),
+            code=m.code,
+            name=m.name,
+            tier=m.tier,
+            interval=m.interval,
+            amount=m.amount,
+            currency=m.currency,
+        )
 
 
 @strawberry.type(description="One stretch of membership in the ledger.")
@@ -62,10 +67,17 @@ class MembershipPeriod:
     @classmethod
     def from_model(cls, m: PeriodModel) -> MembershipPeriod:
         return cls(
-            source=m.source, tier=m.tier, starts_at=m.starts_at, ends_at=m.ends_at,
-            amount=m.amount, currency=m.currency or None, discount=m.discount, tax=m.tax,
-            refunded=m.refunded, revoked=m.revoked_at is not None,
-        )  # fmt: skip
+            source=m.source,
+            tier=m.tier,
+            starts_at=m.starts_at,
+            ends_at=m.ends_at,
+            amount=m.amount,
+            currency=m.currency or None,
+            discount=m.discount,
+            tax=m.tax,
+            refunded=m.refunded,
+            revoked=m.revoked_at is not None,
+        )
 
 
 @strawberry.type(description="The viewer's membership now, its renewal and its history.")
@@ -91,12 +103,17 @@ class Membership:
     def from_view(cls, m: ledger.Membership, plan_code: str | None) -> Membership:
         e, sub = m.entitlement, m.subscription
         return cls(
-            active=e.active, tier=e.tier, active_until=e.active_until,
-            source=PeriodSource(e.source) if e.source else None, auto_renew=m.auto_renew,
-            status=sub.status if sub else None, plan_code=plan_code,
+            active=e.active,
+            tier=e.tier,
+            active_until=e.active_until,
+            source=PeriodSource(e.source) if e.source else None,
+            auto_renew=m.auto_renew,
+            status=sub.status if sub else None,
+            plan_code=plan_code,
             current_period_end=sub.current_period_end if sub else None,
-            cancel_at_period_end=bool(sub and sub.cancel_at_period_end), _periods=m.periods,
-        )  # fmt: skip
+            cancel_at_period_end=bool(sub and sub.cancel_at_period_end),
+            _periods=m.periods,
+        )
 
 
 async def membership_of(user_id: int) -> Membership:

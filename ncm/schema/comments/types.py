@@ -20,7 +20,7 @@ from ncm.comments.targets import (
     visible_states,
 )
 from ncm.errors import InvalidInput
-from ncm.pagination import Page, make_page, page_size
+from ncm.kit.pagination import Page, make_page, page_size
 from ncm.schema.accounts.types import User
 from ncm.schema.base import Connection, Error, Node, connection, from_global_id, to_global_id
 from ncm.schema.context import Info

@@ -99,15 +99,23 @@ class SharePayload:
 
 
 PlaylistResult = Annotated[
-    PlaylistPayload | NotFoundError | InvalidInputError | PlaylistVersionConflictError
+    PlaylistPayload
+    | NotFoundError
+    | InvalidInputError
+    | PlaylistVersionConflictError
     | RateLimitedError,
     strawberry.union("PlaylistResult"),
-]  # fmt: skip
+]
 EntriesResult = Annotated[
-    AddTracksPayload | PlaylistPayload | NotFoundError | InvalidInputError | ConflictError
-    | PlaylistVersionConflictError | PlaylistFullError,
+    AddTracksPayload
+    | PlaylistPayload
+    | NotFoundError
+    | InvalidInputError
+    | ConflictError
+    | PlaylistVersionConflictError
+    | PlaylistFullError,
     strawberry.union("PlaylistEntriesResult"),
-]  # fmt: skip
+]
 LikeResult = Annotated[
     TrackLikePayload | NotFoundError | InvalidInputError, strawberry.union("TrackLikeResult")
 ]
@@ -137,27 +145,38 @@ class PlaylistsMutation:
     async def create_playlist(self, info: Info, input: CreatePlaylistInput) -> PlaylistResult:
         async def work() -> PlaylistPayload:
             p = await playlists.create_playlist(
-                await info.context.viewer(), title=input.title, description=input.description,
-                privacy=input.privacy, tags=input.tags, cover_url=input.cover_url,
+                await info.context.viewer(),
+                title=input.title,
+                description=input.description,
+                privacy=input.privacy,
+                tags=input.tags,
+                cover_url=input.cover_url,
                 allow_duplicates=input.allow_duplicates,
-            )  # fmt: skip
+            )
             return PlaylistPayload(playlist=Playlist.from_model(p))
 
         return await attempt(work())
 
     @strawberry.mutation(description="Owner only. Pass `expectedVersion` to detect conflicts.")
     async def update_playlist(
-        self, info: Info, playlist_id: strawberry.ID, input: UpdatePlaylistInput,
+        self,
+        info: Info,
+        playlist_id: strawberry.ID,
+        input: UpdatePlaylistInput,
         expected_version: int | None = None,
-    ) -> PlaylistResult:  # fmt: skip
+    ) -> PlaylistResult:
         async def work() -> PlaylistPayload:
             p = await playlists.update_playlist(
-                await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId"),
-                expected_version=expected_version, title=given(input.title),
-                description=given(input.description), cover_url=given(input.cover_url),
-                tags=given(input.tags), privacy=given(input.privacy),
+                await info.context.viewer(),
+                pk_of(playlist_id, "Playlist", field="playlistId"),
+                expected_version=expected_version,
+                title=given(input.title),
+                description=given(input.description),
+                cover_url=given(input.cover_url),
+                tags=given(input.tags),
+                privacy=given(input.privacy),
                 allow_duplicates=given(input.allow_duplicates),
-            )  # fmt: skip
+            )
             return PlaylistPayload(playlist=Playlist.from_model(p))
 
         return await attempt(work())
@@ -172,9 +191,11 @@ class PlaylistsMutation:
 
     @strawberry.mutation(description="Put one of your playlists before another (null: last).")
     async def move_playlist(
-        self, info: Info, playlist_id: strawberry.ID,
+        self,
+        info: Info,
+        playlist_id: strawberry.ID,
         before_playlist_id: strawberry.ID | None = None,
-    ) -> PlaylistResult:  # fmt: skip
+    ) -> PlaylistResult:
         before = (
             pk_of(before_playlist_id, "Playlist", field="beforePlaylistId")
             if before_playlist_id
@@ -204,29 +225,40 @@ class PlaylistsMutation:
 
     @strawberry.mutation(description="Add tracks at `position` (0 = top) or at the end.")
     async def add_tracks_to_playlist(
-        self, info: Info, playlist_id: strawberry.ID, track_ids: list[strawberry.ID],
-        position: int | None = None, expected_version: int | None = None,
-    ) -> EntriesResult:  # fmt: skip
+        self,
+        info: Info,
+        playlist_id: strawberry.ID,
+        track_ids: list[strawberry.ID],
+        position: int | None = None,
+        expected_version: int | None = None,
+    ) -> EntriesResult:
         async def work() -> AddTracksPayload:
             result = await entries_service.add_tracks(
-                await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId"),
-                _track_ids(track_ids), position=position, expected_version=expected_version,
-            )  # fmt: skip
+                await info.context.viewer(),
+                pk_of(playlist_id, "Playlist", field="playlistId"),
+                _track_ids(track_ids),
+                position=position,
+                expected_version=expected_version,
+            )
             return _add_payload(result)
 
         return await attempt(work())
 
     @strawberry.mutation(description="Remove entries by entry id (all or nothing).")
     async def remove_playlist_entries(
-        self, info: Info, playlist_id: strawberry.ID, entry_ids: list[strawberry.ID],
+        self,
+        info: Info,
+        playlist_id: strawberry.ID,
+        entry_ids: list[strawberry.ID],
         expected_version: int | None = None,
-    ) -> EntriesResult:  # fmt: skip
+    ) -> EntriesResult:
         async def work() -> PlaylistPayload:
             p = await entries_service.remove_entries(
-                await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId"),
+                await info.context.viewer(),
+                pk_of(playlist_id, "Playlist", field="playlistId"),
                 [pk_of(e, "PlaylistEntry", field="entryIds") for e in entry_ids],
                 expected_version=expected_version,
-            )  # fmt: skip
+            )
             return PlaylistPayload(playlist=Playlist.from_model(p))
 
         return await attempt(work())
@@ -236,29 +268,42 @@ class PlaylistsMutation:
         "`insertBefore` (positions before the move; the entry count moves them to the end)."
     )
     async def move_playlist_entries(
-        self, info: Info, playlist_id: strawberry.ID, range_start: int, insert_before: int,
-        range_length: int = 1, expected_version: int | None = None,
-    ) -> EntriesResult:  # fmt: skip
+        self,
+        info: Info,
+        playlist_id: strawberry.ID,
+        range_start: int,
+        insert_before: int,
+        range_length: int = 1,
+        expected_version: int | None = None,
+    ) -> EntriesResult:
         async def work() -> PlaylistPayload:
             p = await entries_service.move_entries(
-                await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId"),
-                range_start=range_start, insert_before=insert_before,
-                range_length=range_length, expected_version=expected_version,
-            )  # fmt: skip
+                await info.context.viewer(),
+                pk_of(playlist_id, "Playlist", field="playlistId"),
+                range_start=range_start,
+                insert_before=insert_before,
+                range_length=range_length,
+                expected_version=expected_version,
+            )
             return PlaylistPayload(playlist=Playlist.from_model(p))
 
         return await attempt(work())
 
     @strawberry.mutation(description="Make the playlist exactly these tracks, in order.")
     async def replace_playlist_entries(
-        self, info: Info, playlist_id: strawberry.ID, track_ids: list[strawberry.ID],
+        self,
+        info: Info,
+        playlist_id: strawberry.ID,
+        track_ids: list[strawberry.ID],
         expected_version: int | None = None,
-    ) -> EntriesResult:  # fmt: skip
+    ) -> EntriesResult:
         async def work() -> AddTracksPayload:
             result = await entries_service.replace_entries(
-                await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId"),
-                _track_ids(track_ids), expected_version=expected_version,
-            )  # fmt: skip
+                await info.context.viewer(),
+                pk_of(playlist_id, "Playlist", field="playlistId"),
+                _track_ids(track_ids),
+                expected_version=expected_version,
+            )
             return _add_payload(result)
 
         return await attempt(work())
@@ -269,9 +314,10 @@ class PlaylistsMutation:
     ) -> LikeResult:
         async def work() -> TrackLikePayload:
             track, liked = await likes.like_track(
-                await info.context.viewer(), pk_of(track_id, "Track", field="trackId"),
+                await info.context.viewer(),
+                pk_of(track_id, "Track", field="trackId"),
                 share_token=share_token,
-            )  # fmt: skip
+            )
             return TrackLikePayload(track=Track.from_model(track), liked=liked)
 
         return await attempt(work())
@@ -292,9 +338,10 @@ class PlaylistsMutation:
     ) -> SubscribeResult:
         async def work() -> SubscribePayload:
             p, _ = await playlists.subscribe(
-                await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId"),
+                await info.context.viewer(),
+                pk_of(playlist_id, "Playlist", field="playlistId"),
                 share_token=share_token,
-            )  # fmt: skip
+            )
             return SubscribePayload(playlist=Playlist.from_model(p), subscribed=True)
 
         return await attempt(work())
@@ -323,14 +370,17 @@ class PlaylistsMutation:
 
     @strawberry.mutation
     async def share_playlist(
-        self, info: Info, playlist_id: strawberry.ID,
+        self,
+        info: Info,
+        playlist_id: strawberry.ID,
         channel: m.ShareChannel = m.ShareChannel.LINK,
-    ) -> ShareResult:  # fmt: skip
+    ) -> ShareResult:
         async def work() -> SharePayload:
             share = await shares.share_playlist(
-                await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId"),
+                await info.context.viewer(),
+                pk_of(playlist_id, "Playlist", field="playlistId"),
                 channel,
-            )  # fmt: skip
+            )
             return SharePayload(share_link=ShareLink(model=share))
 
         return await attempt(work())

@@ -7,7 +7,7 @@ import strawberry
 from ncm.accounts import service as accounts
 from ncm.accounts.models import User as UserModel
 from ncm.catalog import service as catalog
-from ncm.pagination import Page, page_size
+from ncm.kit.pagination import Page, page_size
 from ncm.playlists import access, likes
 from ncm.playlists import entries as entries_service
 from ncm.playlists import models as m
@@ -44,9 +44,13 @@ class PlaylistEntry(Node):
     def from_row(cls, row: entries_service.EntryRow) -> PlaylistEntry:
         e = row.entry
         return cls(
-            id=to_global_id("PlaylistEntry", e.id), pk=e.id, track_pk=e.track_id,
-            added_by_pk=e.added_by_id, position=row.index, added_at=e.added_at,
-        )  # fmt: skip
+            id=to_global_id("PlaylistEntry", e.id),
+            pk=e.id,
+            track_pk=e.track_id,
+            added_by_pk=e.added_by_id,
+            position=row.index,
+            added_at=e.added_at,
+        )
 
     @strawberry.field
     async def track(self, info: Info) -> Track:
@@ -86,13 +90,24 @@ class Playlist(Node):
     @classmethod
     def from_model(cls, p: m.Playlist) -> Playlist:
         return cls(
-            id=to_global_id("Playlist", p.id), model=p, title=p.title, description=p.description,
-            cover_url=p.cover_url, tags=list(p.tags), privacy=p.privacy, kind=p.kind,
-            allow_duplicates=p.allow_duplicates, version=p.version, entry_count=p.entry_count,
-            subscriber_count=p.subscriber_count, share_count=p.share_count,
-            comment_count=p.comment_count, created_at=p.created_at, updated_at=p.updated_at,
+            id=to_global_id("Playlist", p.id),
+            model=p,
+            title=p.title,
+            description=p.description,
+            cover_url=p.cover_url,
+            tags=list(p.tags),
+            privacy=p.privacy,
+            kind=p.kind,
+            allow_duplicates=p.allow_duplicates,
+            version=p.version,
+            entry_count=p.entry_count,
+            subscriber_count=p.subscriber_count,
+            share_count=p.share_count,
+            comment_count=p.comment_count,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
             deleted_at=p.deleted_at,
-        )  # fmt: skip
+        )
 
     @strawberry.field
     async def owner(self, info: Info) -> User:

@@ -1,0 +1,80 @@
+"""Fixed-window counters for abuse limits, in Redis across processes or in memory.
+
+``hit(key, window)`` counts one event and says how many there were in the window and how
+long it has left; ``enforce`` counts one and raises ``RateLimited`` over a limit; ``peek``
+reads without counting; ``reset`` forgets a key.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ncm.errors import RateLimited
+from ncm.kit.redis import get_redis
+
+
+@dataclass(frozen=True)
+class Window:
+    count: int
+    retry_after: int
+
+    def exceeded(self, limit: int) -> bool:
+        return self.count > limit
+
+
+_memory: dict[str, tuple[int, float]] = {}
+
+
+def _memory_get(key: str) -> tuple[int, float]:
+    count, expires = _memory.get(key, (0, 0.0))
+    if expires <= time.monotonic():
+        return 0, 0.0
+    return count, expires
+
+
+async def hit(key: str, window_seconds: int) -> Window:
+    redis = await get_redis()
+    full = f"ncm:rl:{key}"
+    if redis is None:
+        count, expires = _memory_get(full)
+        if count == 0:
+            expires = time.monotonic() + window_seconds
+        _memory[full] = (count + 1, expires)
+        return Window(count + 1, max(1, int(expires - time.monotonic() + 0.999)))
+    pipe = redis.pipeline(transaction=True)
+    pipe.incr(full)
+    pipe.expire(full, window_seconds, nx=True)
+    pipe.ttl(full)
+    count, _, ttl = await pipe.execute()
+    return Window(int(count), max(1, int(ttl)))
+
+
+async def enforce(key: str, limit: int, window_seconds: int, message: str) -> None:
+    """Count one event; over ``limit`` in the window, raise ``RateLimited`` with its
+    retry-after (the event is counted either way, so hammering does not shorten the wait)."""
+    window = await hit(key, window_seconds)
+    if window.exceeded(limit):
+        raise RateLimited(message, retry_after=window.retry_after)
+
+
+async def peek(key: str) -> Window:
+    redis = await get_redis()
+    full = f"ncm:rl:{key}"
+    if redis is None:
+        count, expires = _memory_get(full)
+        return Window(count, max(0, int(expires - time.monotonic() + 0.999)) if count else 0)
+    pipe = redis.pipeline(transaction=False)
+    pipe.get(full)
+    pipe.ttl(full)
+    raw, ttl = await pipe.execute()
+    return Window(int(raw or 0), max(0, int(ttl)))
+
+
+async def reset(key: str) -> None:
+    redis = await get_redis()
+    full = f"ncm:rl:{key}"
+    if redis is None:
+        _memory.pop(full, None)
+    else:
+        await redis.delete(full)
