@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from strawberry.extensions import FieldExtension
 
 from ncm.errors import BadCredentials, Conflict, InvalidInput, NcmError, NotFound, RateLimited
 from ncm.kit.pagination import Page
@@ -168,6 +169,35 @@ register_error(BadCredentials, lambda e: BadCredentialsError(**_common(e)))
 register_error(
     RateLimited, lambda e: RateLimitedError(retry_after_seconds=e.retry_after, **_common(e))
 )
+
+
+class ErrorsAsData(FieldExtension):
+    """Expected domain failures (``NcmError``) become the payload union's typed error;
+    permission failures (``NotAuthenticated``, ``Forbidden``) stay top-level errors."""
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
+        raise TypeError("ErrorsAsData serves async resolvers only")
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
+    ) -> Any:
+        from ncm.errors import Forbidden, NotAuthenticated
+
+        try:
+            return await next_(source, info, **kwargs)
+        except (NotAuthenticated, Forbidden):
+            raise
+        except NcmError as exc:
+            return error_result(exc)
+
+
+def mutation(*, description: str | None = None, **options: Any) -> Any:
+    """``strawberry.mutation`` whose domain errors are data (the result union's error types).
+
+    The resolver just calls the service and builds the success payload; the union it
+    returns lists the error types a client should expect.
+    """
+    return strawberry.mutation(description=description, extensions=[ErrorsAsData()], **options)
 
 
 async def attempt(work: Any) -> Any:

@@ -17,6 +17,7 @@ from ncm.schema.base import (
     RateLimitedError,
     attempt,
     given,
+    mutation,
     pk_of,
 )
 from ncm.schema.context import Info
@@ -93,39 +94,30 @@ SetUserRoleResult = Annotated[
 
 @strawberry.type
 class AccountsMutation:
-    @strawberry.mutation(description="Create an account and log in.")
+    @mutation(description="Create an account and log in.")
     async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
-        async def run() -> AuthPayload:
-            session = await accounts.register(
-                input.email,
-                input.handle,
-                input.password,
-                display_name=input.display_name,
-                user_agent=info.context.user_agent,
-            )
-            return AuthPayload.from_session(session)
+        session = await accounts.register(
+            input.email,
+            input.handle,
+            input.password,
+            display_name=input.display_name,
+            user_agent=info.context.user_agent,
+        )
+        return AuthPayload.from_session(session)
 
-        return await attempt(run())
-
-    @strawberry.mutation(description="Log in with email or handle.")
+    @mutation(description="Log in with email or handle.")
     async def login(self, info: Info, input: LoginInput) -> LoginResult:
-        async def run() -> AuthPayload:
-            session = await accounts.login(
-                input.identifier,
-                input.password,
-                client_ip=info.context.client_ip,
-                user_agent=info.context.user_agent,
-            )
-            return AuthPayload.from_session(session)
+        session = await accounts.login(
+            input.identifier,
+            input.password,
+            client_ip=info.context.client_ip,
+            user_agent=info.context.user_agent,
+        )
+        return AuthPayload.from_session(session)
 
-        return await attempt(run())
-
-    @strawberry.mutation(description="Trade a refresh token for new tokens (the old one dies).")
+    @mutation(description="Trade a refresh token for new tokens (the old one dies).")
     async def refresh_session(self, info: Info, refresh_token: str) -> RefreshResult:
-        async def run() -> AuthPayload:
-            return AuthPayload.from_session(await accounts.refresh(refresh_token))
-
-        return await attempt(run())
+        return AuthPayload.from_session(await accounts.refresh(refresh_token))
 
     @strawberry.mutation(
         description="End the session of the access token used: its refresh token and access"
@@ -145,19 +137,16 @@ class AccountsMutation:
         ended = await accounts.logout_everywhere(await info.context.viewer())
         return LogoutEverywherePayload(sessions_ended=ended)
 
-    @strawberry.mutation
+    @mutation()
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfileResult:
-        async def run() -> UpdateProfilePayload:
-            user = await accounts.update_profile(
-                await info.context.viewer(),
-                display_name=None if input.display_name is strawberry.UNSET else input.display_name,
-                avatar_url=given(input.avatar_url),
-                region=given(input.region),
-                language=given(input.language),
-            )
-            return UpdateProfilePayload(viewer=Viewer(model=user))
-
-        return await attempt(run())
+        user = await accounts.update_profile(
+            await info.context.viewer(),
+            display_name=None if input.display_name is strawberry.UNSET else input.display_name,
+            avatar_url=given(input.avatar_url),
+            region=given(input.region),
+            language=given(input.language),
+        )
+        return UpdateProfilePayload(viewer=Viewer(model=user))
 
     @strawberry.mutation(description="Follow a user; following twice changes nothing.")
     async def follow_user(self, info: Info, user_id: strawberry.ID) -> FollowResult:
@@ -167,7 +156,7 @@ class AccountsMutation:
     async def unfollow_user(self, info: Info, user_id: strawberry.ID) -> FollowResult:
         return await _follow(info, user_id, accounts.unfollow)
 
-    @strawberry.mutation(description="Admins only.")
+    @mutation(description="Admins only.")
     async def set_user_role(
         self,
         info: Info,
@@ -175,16 +164,13 @@ class AccountsMutation:
         role: Role,
         partner_id: int | None = None,
     ) -> SetUserRoleResult:
-        async def run() -> SetUserRolePayload:
-            user = await accounts.set_role(
-                await info.context.viewer(),
-                pk_of(user_id, "User", field="userId"),
-                role,
-                partner_id=partner_id,
-            )
-            return SetUserRolePayload(user=User.from_model(user), role=role)
-
-        return await attempt(run())
+        user = await accounts.set_role(
+            await info.context.viewer(),
+            pk_of(user_id, "User", field="userId"),
+            role,
+            partner_id=partner_id,
+        )
+        return SetUserRolePayload(user=User.from_model(user), role=role)
 
 
 async def _follow(

@@ -18,6 +18,7 @@ from ncm.schema.base import (
     InvalidInputError,
     NotFoundError,
     attempt,
+    mutation,
     pk_of,
     register_error,
 )
@@ -123,27 +124,24 @@ BillingPortalResult = Annotated[
 
 @strawberry.type
 class BillingMutation:
-    @strawberry.mutation(description="Become a member: a Checkout URL, or subscribe directly.")
+    @mutation(description="Become a member: a Checkout URL, or subscribe directly.")
     async def start_membership(
         self, info: Info, input: StartMembershipInput
     ) -> StartMembershipResult:
-        async def work() -> StartMembershipPayload:
-            viewer = await info.context.viewer()
-            result = await subscriptions.start_membership(
-                viewer,
-                pk_of(input.plan_id, "MembershipPlan", field="planId"),
-                mode=input.mode,
-                payment_method_id=input.payment_method_id,
-                success_url=input.success_url,
-                cancel_url=input.cancel_url,
-                idempotency_key=input.idempotency_key,
-            )
-            assert viewer is not None
-            return StartMembershipPayload(
-                checkout_url=result.checkout_url, membership=await membership_of(viewer.id)
-            )
-
-        return await attempt(work())
+        viewer = await info.context.viewer()
+        result = await subscriptions.start_membership(
+            viewer,
+            pk_of(input.plan_id, "MembershipPlan", field="planId"),
+            mode=input.mode,
+            payment_method_id=input.payment_method_id,
+            success_url=input.success_url,
+            cancel_url=input.cancel_url,
+            idempotency_key=input.idempotency_key,
+        )
+        assert viewer is not None
+        return StartMembershipPayload(
+            checkout_url=result.checkout_url, membership=await membership_of(viewer.id)
+        )
 
     @strawberry.mutation(description="Stop renewing; the membership lasts to the period end.")
     async def cancel_membership(self, info: Info) -> MembershipResult:
@@ -161,15 +159,10 @@ class BillingMutation:
 
         return await _membership_call(info, call)
 
-    @strawberry.mutation(description="A Stripe billing portal page (cards, invoices).")
+    @mutation(description="A Stripe billing portal page (cards, invoices).")
     async def billing_portal_url(self, info: Info, return_url: str) -> BillingPortalResult:
-        async def work() -> BillingPortalPayload:
-            viewer = await info.context.viewer()
-            return BillingPortalPayload(
-                url=await subscriptions.billing_portal_url(viewer, return_url)
-            )
-
-        return await attempt(work())
+        viewer = await info.context.viewer()
+        return BillingPortalPayload(url=await subscriptions.billing_portal_url(viewer, return_url))
 
 
 async def _membership_call(info: Info, call: object) -> MembershipResult:

@@ -19,6 +19,7 @@ from ncm.schema.base import (
     NotFoundError,
     RateLimitedError,
     attempt,
+    mutation,
     pk_of,
 )
 from ncm.schema.comments.types import (
@@ -172,7 +173,7 @@ class CommentsMutation:
     async def unlike_comment(self, info: Info, comment_id: strawberry.ID) -> CommentActionResult:
         return await _on_comment(info, comment_id, comments.unlike)
 
-    @strawberry.mutation(description="Report a comment to the moderators (once per comment).")
+    @mutation(description="Report a comment to the moderators (once per comment).")
     async def report_comment(
         self,
         info: Info,
@@ -180,16 +181,13 @@ class CommentsMutation:
         reason: ReportReason,
         note: str | None = None,
     ) -> ReportCommentResult:
-        async def run() -> ReportCommentPayload:
-            row = await moderation.report(
-                await info.context.viewer(),
-                pk_of(comment_id, "Comment", field="commentId"),
-                reason,
-                note,
-            )
-            return ReportCommentPayload(report=CommentReport.from_model(row))
-
-        return await attempt(run())
+        row = await moderation.report(
+            await info.context.viewer(),
+            pk_of(comment_id, "Comment", field="commentId"),
+            reason,
+            note,
+        )
+        return ReportCommentPayload(report=CommentReport.from_model(row))
 
     @strawberry.mutation(description="Moderators: hide a comment from everyone else.")
     async def hide_comment(
@@ -209,38 +207,29 @@ class CommentsMutation:
 
         return await _on_comment(info, comment_id, restore)
 
-    @strawberry.mutation(description="Moderators: keep a reported comment; its reports close.")
+    @mutation(description="Moderators: keep a reported comment; its reports close.")
     async def dismiss_comment_reports(
         self, info: Info, comment_id: strawberry.ID, reason: str | None = None
     ) -> DismissReportsResult:
-        async def run() -> DismissReportsPayload:
-            closed = await moderation.dismiss_reports(
-                await info.context.viewer(),
-                pk_of(comment_id, "Comment", field="commentId"),
-                reason,
-            )
-            return DismissReportsPayload(closed=closed)
+        closed = await moderation.dismiss_reports(
+            await info.context.viewer(),
+            pk_of(comment_id, "Comment", field="commentId"),
+            reason,
+        )
+        return DismissReportsPayload(closed=closed)
 
-        return await attempt(run())
-
-    @strawberry.mutation(description="Moderators: ban a user from commenting for some days.")
+    @mutation(description="Moderators: ban a user from commenting for some days.")
     async def ban_commenter(
         self, info: Info, user_id: strawberry.ID, days: int, reason: str
     ) -> BanCommenterResult:
-        async def run() -> BanCommenterPayload:
-            pk = pk_of(user_id, "User", field="userId")
-            row = await moderation.ban(await info.context.viewer(), pk, days, reason)
-            return BanCommenterPayload(user=await _user(info, pk), banned_until=row.ends_at)
+        pk = pk_of(user_id, "User", field="userId")
+        row = await moderation.ban(await info.context.viewer(), pk, days, reason)
+        return BanCommenterPayload(user=await _user(info, pk), banned_until=row.ends_at)
 
-        return await attempt(run())
-
-    @strawberry.mutation(description="Moderators: lift a user's comment ban.")
+    @mutation(description="Moderators: lift a user's comment ban.")
     async def unban_commenter(
         self, info: Info, user_id: strawberry.ID, reason: str | None = None
     ) -> UnbanCommenterResult:
-        async def run() -> UnbanCommenterPayload:
-            pk = pk_of(user_id, "User", field="userId")
-            lifted = await moderation.unban(await info.context.viewer(), pk, reason)
-            return UnbanCommenterPayload(user=await _user(info, pk), lifted=lifted)
-
-        return await attempt(run())
+        pk = pk_of(user_id, "User", field="userId")
+        lifted = await moderation.unban(await info.context.viewer(), pk, reason)
+        return UnbanCommenterPayload(user=await _user(info, pk), lifted=lifted)

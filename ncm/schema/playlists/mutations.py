@@ -17,6 +17,7 @@ from ncm.schema.base import (
     RateLimitedError,
     attempt,
     given,
+    mutation,
     pk_of,
     register_error,
 )
@@ -141,23 +142,20 @@ def _entry_rows(result: entries_service.AddResult) -> list[PlaylistEntry]:
 
 @strawberry.type
 class PlaylistsMutation:
-    @strawberry.mutation
+    @mutation()
     async def create_playlist(self, info: Info, input: CreatePlaylistInput) -> PlaylistResult:
-        async def work() -> PlaylistPayload:
-            p = await playlists.create_playlist(
-                await info.context.viewer(),
-                title=input.title,
-                description=input.description,
-                privacy=input.privacy,
-                tags=input.tags,
-                cover_url=input.cover_url,
-                allow_duplicates=input.allow_duplicates,
-            )
-            return PlaylistPayload(playlist=Playlist.from_model(p))
+        p = await playlists.create_playlist(
+            await info.context.viewer(),
+            title=input.title,
+            description=input.description,
+            privacy=input.privacy,
+            tags=input.tags,
+            cover_url=input.cover_url,
+            allow_duplicates=input.allow_duplicates,
+        )
+        return PlaylistPayload(playlist=Playlist.from_model(p))
 
-        return await attempt(work())
-
-    @strawberry.mutation(description="Owner only. Pass `expectedVersion` to detect conflicts.")
+    @mutation(description="Owner only. Pass `expectedVersion` to detect conflicts.")
     async def update_playlist(
         self,
         info: Info,
@@ -165,21 +163,18 @@ class PlaylistsMutation:
         input: UpdatePlaylistInput,
         expected_version: int | None = None,
     ) -> PlaylistResult:
-        async def work() -> PlaylistPayload:
-            p = await playlists.update_playlist(
-                await info.context.viewer(),
-                pk_of(playlist_id, "Playlist", field="playlistId"),
-                expected_version=expected_version,
-                title=given(input.title),
-                description=given(input.description),
-                cover_url=given(input.cover_url),
-                tags=given(input.tags),
-                privacy=given(input.privacy),
-                allow_duplicates=given(input.allow_duplicates),
-            )
-            return PlaylistPayload(playlist=Playlist.from_model(p))
-
-        return await attempt(work())
+        p = await playlists.update_playlist(
+            await info.context.viewer(),
+            pk_of(playlist_id, "Playlist", field="playlistId"),
+            expected_version=expected_version,
+            title=given(input.title),
+            description=given(input.description),
+            cover_url=given(input.cover_url),
+            tags=given(input.tags),
+            privacy=given(input.privacy),
+            allow_duplicates=given(input.allow_duplicates),
+        )
+        return PlaylistPayload(playlist=Playlist.from_model(p))
 
     @strawberry.mutation(description="Owner only; restorable for 30 days.")
     async def delete_playlist(self, info: Info, playlist_id: strawberry.ID) -> PlaylistResult:
@@ -223,7 +218,7 @@ class PlaylistsMutation:
             info, playlist_id, lambda viewer, pk: playlists.remove_collaborator(viewer, pk, user)
         )
 
-    @strawberry.mutation(description="Add tracks at `position` (0 = top) or at the end.")
+    @mutation(description="Add tracks at `position` (0 = top) or at the end.")
     async def add_tracks_to_playlist(
         self,
         info: Info,
@@ -232,19 +227,16 @@ class PlaylistsMutation:
         position: int | None = None,
         expected_version: int | None = None,
     ) -> EntriesResult:
-        async def work() -> AddTracksPayload:
-            result = await entries_service.add_tracks(
-                await info.context.viewer(),
-                pk_of(playlist_id, "Playlist", field="playlistId"),
-                _track_ids(track_ids),
-                position=position,
-                expected_version=expected_version,
-            )
-            return _add_payload(result)
+        result = await entries_service.add_tracks(
+            await info.context.viewer(),
+            pk_of(playlist_id, "Playlist", field="playlistId"),
+            _track_ids(track_ids),
+            position=position,
+            expected_version=expected_version,
+        )
+        return _add_payload(result)
 
-        return await attempt(work())
-
-    @strawberry.mutation(description="Remove entries by entry id (all or nothing).")
+    @mutation(description="Remove entries by entry id (all or nothing).")
     async def remove_playlist_entries(
         self,
         info: Info,
@@ -252,16 +244,13 @@ class PlaylistsMutation:
         entry_ids: list[strawberry.ID],
         expected_version: int | None = None,
     ) -> EntriesResult:
-        async def work() -> PlaylistPayload:
-            p = await entries_service.remove_entries(
-                await info.context.viewer(),
-                pk_of(playlist_id, "Playlist", field="playlistId"),
-                [pk_of(e, "PlaylistEntry", field="entryIds") for e in entry_ids],
-                expected_version=expected_version,
-            )
-            return PlaylistPayload(playlist=Playlist.from_model(p))
-
-        return await attempt(work())
+        p = await entries_service.remove_entries(
+            await info.context.viewer(),
+            pk_of(playlist_id, "Playlist", field="playlistId"),
+            [pk_of(e, "PlaylistEntry", field="entryIds") for e in entry_ids],
+            expected_version=expected_version,
+        )
+        return PlaylistPayload(playlist=Playlist.from_model(p))
 
     @strawberry.mutation(
         description="Move `rangeLength` entries starting at `rangeStart` to before the entry at "
@@ -289,7 +278,7 @@ class PlaylistsMutation:
 
         return await attempt(work())
 
-    @strawberry.mutation(description="Make the playlist exactly these tracks, in order.")
+    @mutation(description="Make the playlist exactly these tracks, in order.")
     async def replace_playlist_entries(
         self,
         info: Info,
@@ -297,93 +286,72 @@ class PlaylistsMutation:
         track_ids: list[strawberry.ID],
         expected_version: int | None = None,
     ) -> EntriesResult:
-        async def work() -> AddTracksPayload:
-            result = await entries_service.replace_entries(
-                await info.context.viewer(),
-                pk_of(playlist_id, "Playlist", field="playlistId"),
-                _track_ids(track_ids),
-                expected_version=expected_version,
-            )
-            return _add_payload(result)
+        result = await entries_service.replace_entries(
+            await info.context.viewer(),
+            pk_of(playlist_id, "Playlist", field="playlistId"),
+            _track_ids(track_ids),
+            expected_version=expected_version,
+        )
+        return _add_payload(result)
 
-        return await attempt(work())
-
-    @strawberry.mutation(description="Idempotent. `shareToken` credits the share that led here.")
+    @mutation(description="Idempotent. `shareToken` credits the share that led here.")
     async def like_track(
         self, info: Info, track_id: strawberry.ID, share_token: str | None = None
     ) -> LikeResult:
-        async def work() -> TrackLikePayload:
-            track, liked = await likes.like_track(
-                await info.context.viewer(),
-                pk_of(track_id, "Track", field="trackId"),
-                share_token=share_token,
-            )
-            return TrackLikePayload(track=Track.from_model(track), liked=liked)
+        track, liked = await likes.like_track(
+            await info.context.viewer(),
+            pk_of(track_id, "Track", field="trackId"),
+            share_token=share_token,
+        )
+        return TrackLikePayload(track=Track.from_model(track), liked=liked)
 
-        return await attempt(work())
-
-    @strawberry.mutation(description="Idempotent.")
+    @mutation(description="Idempotent.")
     async def unlike_track(self, info: Info, track_id: strawberry.ID) -> LikeResult:
-        async def work() -> TrackLikePayload:
-            track = await likes.unlike_track(
-                await info.context.viewer(), pk_of(track_id, "Track", field="trackId")
-            )
-            return TrackLikePayload(track=Track.from_model(track), liked=False)
+        track = await likes.unlike_track(
+            await info.context.viewer(), pk_of(track_id, "Track", field="trackId")
+        )
+        return TrackLikePayload(track=Track.from_model(track), liked=False)
 
-        return await attempt(work())
-
-    @strawberry.mutation(description="Save someone's public playlist; idempotent.")
+    @mutation(description="Save someone's public playlist; idempotent.")
     async def subscribe_playlist(
         self, info: Info, playlist_id: strawberry.ID, share_token: str | None = None
     ) -> SubscribeResult:
-        async def work() -> SubscribePayload:
-            p, _ = await playlists.subscribe(
-                await info.context.viewer(),
-                pk_of(playlist_id, "Playlist", field="playlistId"),
-                share_token=share_token,
-            )
-            return SubscribePayload(playlist=Playlist.from_model(p), subscribed=True)
+        p, _ = await playlists.subscribe(
+            await info.context.viewer(),
+            pk_of(playlist_id, "Playlist", field="playlistId"),
+            share_token=share_token,
+        )
+        return SubscribePayload(playlist=Playlist.from_model(p), subscribed=True)
 
-        return await attempt(work())
-
-    @strawberry.mutation(description="Idempotent.")
+    @mutation(description="Idempotent.")
     async def unsubscribe_playlist(self, info: Info, playlist_id: strawberry.ID) -> SubscribeResult:
-        async def work() -> SubscribePayload:
-            p = await playlists.unsubscribe(
-                await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId")
-            )
-            return SubscribePayload(playlist=Playlist.from_model(p), subscribed=False)
+        p = await playlists.unsubscribe(
+            await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId")
+        )
+        return SubscribePayload(playlist=Playlist.from_model(p), subscribed=False)
 
-        return await attempt(work())
-
-    @strawberry.mutation
+    @mutation()
     async def share_track(
         self, info: Info, track_id: strawberry.ID, channel: m.ShareChannel = m.ShareChannel.LINK
     ) -> ShareResult:
-        async def work() -> SharePayload:
-            share = await shares.share_track(
-                await info.context.viewer(), pk_of(track_id, "Track", field="trackId"), channel
-            )
-            return SharePayload(share_link=ShareLink(model=share))
+        share = await shares.share_track(
+            await info.context.viewer(), pk_of(track_id, "Track", field="trackId"), channel
+        )
+        return SharePayload(share_link=ShareLink(model=share))
 
-        return await attempt(work())
-
-    @strawberry.mutation
+    @mutation()
     async def share_playlist(
         self,
         info: Info,
         playlist_id: strawberry.ID,
         channel: m.ShareChannel = m.ShareChannel.LINK,
     ) -> ShareResult:
-        async def work() -> SharePayload:
-            share = await shares.share_playlist(
-                await info.context.viewer(),
-                pk_of(playlist_id, "Playlist", field="playlistId"),
-                channel,
-            )
-            return SharePayload(share_link=ShareLink(model=share))
-
-        return await attempt(work())
+        share = await shares.share_playlist(
+            await info.context.viewer(),
+            pk_of(playlist_id, "Playlist", field="playlistId"),
+            channel,
+        )
+        return SharePayload(share_link=ShareLink(model=share))
 
 
 def _add_payload(result: entries_service.AddResult) -> AddTracksPayload:

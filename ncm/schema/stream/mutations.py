@@ -12,7 +12,7 @@ from ncm.schema.base import (
     InvalidInputError,
     NotFoundError,
     RateLimitedError,
-    attempt,
+    mutation,
     pk_of,
 )
 from ncm.schema.context import Info
@@ -50,21 +50,15 @@ ReportPlayResult = Annotated[
 
 @strawberry.type
 class PlaybackMutation:
-    @strawberry.mutation(description="Record a play; 30 seconds or more count as a play.")
+    @mutation(description="Record a play; 30 seconds or more count as a play.")
     async def report_play(self, info: Info, input: ReportPlayInput) -> ReportPlayResult:
-        async def work() -> ReportPlayPayload:
-            reported = await plays.report_play(
-                await info.context.viewer(),
-                play_id=input.play_id,
-                track_id=pk_of(input.track_id, "Track", field="trackId"),
-                started_at=input.started_at,
-                seconds_played=input.seconds_played,
-                source=input.source,
-                share_token=input.share_token,
-            )
-            return ReportPlayPayload(
-                play=Play.from_model(reported.play), duplicate=reported.duplicate
-            )
-
-        result: ReportPlayResult = await attempt(work())
-        return result
+        reported = await plays.report_play(
+            await info.context.viewer(),
+            play_id=input.play_id,
+            track_id=pk_of(input.track_id, "Track", field="trackId"),
+            started_at=input.started_at,
+            seconds_played=input.seconds_played,
+            source=input.source,
+            share_token=input.share_token,
+        )
+        return ReportPlayPayload(play=Play.from_model(reported.play), duplicate=reported.duplicate)
