@@ -8,7 +8,18 @@ from __future__ import annotations
 
 import importlib
 
-DOMAINS = ["accounts", "catalog", "playlists", "comments", "stream", "billing"]
+DOMAINS = [
+    "accounts",
+    "catalog",
+    "playlists",
+    "comments",
+    "stream",
+    "billing",
+    "incidents",
+    "compensation",
+    "finance",
+    "promotion",
+]
 
 MODEL_MODULES = [f"ncm.{name}.models" for name in DOMAINS]
 

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from ncm.cli import billing, catalog, comments, db, playlists, seed, stream, users
+from ncm.cli import (
+    billing,
+    catalog,
+    comments,
+    compensation,
+    db,
+    finance,
+    incidents,
+    playlists,
+    promo,
+    seed,
+    stream,
+    users,
+)
 
 app = typer.Typer(
     help="ncm: the music-streaming backend's operator commands.",
@@ -19,6 +32,10 @@ app.add_typer(comments.app, name="comments")
 app.add_typer(seed.app, name="seed")
 app.add_typer(billing.app, name="billing")
 app.add_typer(stream.app, name="stream")
+app.add_typer(incidents.app, name="incidents")
+app.add_typer(compensation.app, name="compensation")
+app.add_typer(finance.app, name="finance")
+app.add_typer(promo.app, name="promo")
 
 
 @app.command()

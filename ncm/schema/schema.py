@@ -36,11 +36,19 @@ from ncm.schema.catalog.types import Album, Artist, Genre, Track
 from ncm.schema.comments.mutations import CommentsMutation
 from ncm.schema.comments.queries import CommentsQuery
 from ncm.schema.comments.subscriptions import CommentsSubscription
+from ncm.schema.compensation.mutations import CompensationMutation
+from ncm.schema.compensation.queries import CompensationQuery
 from ncm.schema.executor import PlainFieldExecutor
 from ncm.schema.extensions import Metrics, process_errors
+from ncm.schema.finance.mutations import FinanceMutation
+from ncm.schema.finance.queries import FinanceQuery
+from ncm.schema.incidents.mutations import IncidentsMutation
+from ncm.schema.incidents.queries import IncidentsQuery
 from ncm.schema.playlists.mutations import PlaylistsMutation
 from ncm.schema.playlists.queries import PlaylistsQuery
 from ncm.schema.playlists.types import Playlist
+from ncm.schema.promotion.mutations import PromotionMutation
+from ncm.schema.promotion.queries import PromotionQuery
 from ncm.schema.rules import NoNulInStrings
 from ncm.schema.stream.mutations import PlaybackMutation
 from ncm.schema.stream.queries import PlaybackQuery
@@ -48,14 +56,31 @@ from ncm.schema.stream.queries import PlaybackQuery
 
 @strawberry.type
 class Query(
-    AccountsQuery, CatalogQuery, PlaylistsQuery, CommentsQuery, PlaybackQuery, BillingQuery
+    AccountsQuery,
+    CatalogQuery,
+    PlaylistsQuery,
+    CommentsQuery,
+    PlaybackQuery,
+    BillingQuery,
+    IncidentsQuery,
+    CompensationQuery,
+    FinanceQuery,
+    PromotionQuery,
 ):
     pass
 
 
 @strawberry.type
 class Mutation(
-    AccountsMutation, PlaylistsMutation, CommentsMutation, PlaybackMutation, BillingMutation
+    AccountsMutation,
+    PlaylistsMutation,
+    CommentsMutation,
+    PlaybackMutation,
+    BillingMutation,
+    IncidentsMutation,
+    CompensationMutation,
+    FinanceMutation,
+    PromotionMutation,
 ):
     pass
 

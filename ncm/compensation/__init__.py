@@ -1,0 +1,1 @@
+"""Grant campaigns, claims, and their stacking on the membership ledger."""

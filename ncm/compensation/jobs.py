@@ -1,0 +1,1 @@
+"""arq jobs of the compensation domain (registered with ``ncm.kit.jobs.job``)."""

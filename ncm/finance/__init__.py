@@ -1,0 +1,1 @@
+"""Revenue recognition, ARPPU/ARPU/MRR, closed months, reconciliation and the listening mix."""

@@ -1,0 +1,1 @@
+"""arq jobs of the finance domain (registered with ``ncm.kit.jobs.job``)."""

@@ -1,0 +1,1 @@
+"""Incidents, service status and who was affected by an outage."""

@@ -1,0 +1,1 @@
+"""arq jobs of the incidents domain (registered with ``ncm.kit.jobs.job``)."""

@@ -1,0 +1,1 @@
+"""Partners, campaigns, placements, serving, tracking and partner reports."""

@@ -1,0 +1,10 @@
+"""GraphQL mutations of the finance domain."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.type
+class FinanceMutation:
+    pass

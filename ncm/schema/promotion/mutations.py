@@ -1,0 +1,10 @@
+"""GraphQL mutations of the promotion domain."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.type
+class PromotionMutation:
+    pass
