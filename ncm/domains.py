@@ -21,7 +21,23 @@ DOMAINS = [
     "promotion",
 ]
 
-MODEL_MODULES = [f"ncm.{name}.models" for name in DOMAINS]
+
+def model_modules() -> list[str]:
+    """The domains' ``models`` modules that define at least one model (Tortoise warns on
+    an empty one)."""
+    from tortoise.models import Model
+
+    found = []
+    for name in DOMAINS:
+        module = importlib.import_module(f"ncm.{name}.models")
+        if any(
+            isinstance(value, type)
+            and issubclass(value, Model)
+            and value.__module__ == module.__name__
+            for value in vars(module).values()
+        ):
+            found.append(module.__name__)
+    return found
 
 
 def load_jobs() -> None:

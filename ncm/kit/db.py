@@ -12,7 +12,7 @@ import asyncpg
 from tortoise import Tortoise, connections
 
 from ncm.config import get_settings
-from ncm.domains import MODEL_MODULES
+from ncm.domains import model_modules
 
 
 def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
         "connections": {"default": connection},
         "apps": {
             "ncm": {
-                "models": MODEL_MODULES,
+                "models": model_modules(),
                 "default_connection": "default",
                 "migrations": "migrations",
             }
