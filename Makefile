@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: install run test test-postgres test-sqlite lint schema bench lock services clean
@@ -15,12 +17,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
-## run: install, migrate the embedded SQLite database, seed the demo catalog once, serve.
+## run: install, migrate the embedded SQLite database, seed the demo catalog once, serve
+## (on HOST:PORT, 127.0.0.1:8000 unless given: `make run PORT=8101`).
 run: install
 	$(BIN)/ncm db upgrade
 	$(BIN)/ncm seed demo --if-empty
-	@echo "GraphiQL: http://127.0.0.1:8000/graphql"
-	$(BIN)/ncm serve --host 127.0.0.1 --port 8000
+	@echo "GraphiQL: http://$(HOST):$(PORT)/graphql   (the CLI: $(BIN)/ncm --help)"
+	$(BIN)/ncm serve --host $(HOST) --port $(PORT)
 
 ## test: install, start PostgreSQL and Redis if needed, run the whole suite on both backends.
 test: install services
@@ -29,6 +32,7 @@ test: install services
 
 services:
 	@bash scripts/ensure-services.sh
+	@bash scripts/ensure-browser.sh
 
 lint: install
 	$(BIN)/ruff check ncm tests bench

@@ -26,6 +26,7 @@ from ncm.kit import jobs
 from ncm.kit.db import close_db, init_db
 from ncm.kit.observability import REGISTRY, RequestContextMiddleware, configure_logging
 from ncm.kit.redis import close_redis, get_redis
+from ncm.schema.ide import ide_routes
 from ncm.schema.view import GraphQLView
 from ncm.stream import http as stream_http
 
@@ -114,12 +115,14 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         Route("/metrics", metrics),
         *stream_http.routes(settings),
         *stripe_webhook.routes(settings),
+        *([] if settings.production else ide_routes()),
     ]
     middleware = [
         Middleware(RequestContextMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
+            allow_origin_regex=settings.local_origin_regex,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["authorization", "content-type", "x-request-id"],
             expose_headers=["x-request-id"],

@@ -7,6 +7,7 @@ tests call ``reset_settings()`` after changing the environment.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,9 @@ def _bool(name: str, default: bool) -> bool:
 def _list(name: str, default: str = "") -> list[str]:
     raw = _env(name, default) or ""
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+LOCAL_ORIGIN = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,18 @@ class Settings:
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def local_origin_regex(self) -> str | None:
+        """In development, pages on this machine (``http://localhost:5173``, any port) may
+        call the API and open websockets; production allows only ``NCM_ALLOWED_ORIGINS``."""
+        return None if self.production else LOCAL_ORIGIN
+
+    def origin_allowed(self, origin: str) -> bool:
+        regex = self.local_origin_regex
+        return origin in self.allowed_origins or (
+            regex is not None and re.fullmatch(regex, origin) is not None
+        )
 
     @property
     def jobs_in_process(self) -> bool:

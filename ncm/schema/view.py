@@ -4,6 +4,7 @@ malformed requests, over HTTP and over the websocket, before GraphQL sees them."
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from cross_web import HTTPException
@@ -22,7 +23,10 @@ from strawberry.types.graphql import OperationType
 from ncm.config import Settings
 from ncm.kit.text import valid_unicode
 from ncm.schema.context import Context, read_authorization
+from ncm.schema.ide import graphiql_html
 from ncm.schema.schema import get_schema
+
+log = logging.getLogger("ncm.graphql")
 
 INVALID_UNICODE = "The request holds text that is not valid Unicode (an unpaired surrogate)."
 
@@ -94,6 +98,7 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWsHandler
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         super().__init__(
             get_schema(settings.production),
             graphql_ide=None if settings.production else "graphiql",
@@ -104,6 +109,16 @@ class GraphQLView(GraphQL[Context, None]):
             keep_alive_interval=15,
             max_subscriptions_per_connection=20,
         )
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql_html()
+
+    def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
+        if self.settings.origin_allowed(origin.rstrip("/")):
+            return True
+        log.warning("websocket from origin %s refused: add it to NCM_ALLOWED_ORIGINS", origin)
+        return False
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
