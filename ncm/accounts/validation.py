@@ -102,10 +102,17 @@ def language(value: str | None) -> str | None:
     return value
 
 
-def avatar_url(value: str | None) -> str | None:
+def image_url(value: str | None, *, field: str, what: str) -> str | None:
+    """An http(s) URL of an image (an avatar, a playlist cover), or None to clear it."""
     if value is None or value == "":
         return None
     value = value.strip()
     if len(value) > 500 or not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-        raise InvalidInput("The avatar must be an http(s) URL.", field="avatarUrl")
+        raise InvalidInput(
+            f"The {what} must be an http(s) URL of at most 500 characters.", field=field
+        )
     return value
+
+
+def avatar_url(value: str | None) -> str | None:
+    return image_url(value, field="avatarUrl", what="avatar")

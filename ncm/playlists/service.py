@@ -11,7 +11,7 @@ from tortoise.transactions import in_transaction
 
 from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
-from ncm.accounts.validation import avatar_url as validate_url
+from ncm.accounts.validation import image_url
 from ncm.errors import InvalidInput, NotFound
 from ncm.kit import ratelimit
 from ncm.kit.db import column, placeholder
@@ -39,6 +39,10 @@ MAX_COLLABORATORS = 50
 RESTORE_DAYS = 30
 CREATES_PER_HOUR = 100
 OWN_ORDER_LOCK = "ncm.playlists.own-order"
+
+
+def cover(value: str | None) -> str | None:
+    return image_url(value, field="coverUrl", what="cover")
 
 
 def _now() -> datetime:
@@ -103,7 +107,7 @@ async def create_playlist(
         description=_description(description),
         privacy=privacy,
         tags=_tags(tags),
-        cover_url=validate_url(cover_url),
+        cover_url=cover(cover_url),
         allow_duplicates=allow_duplicates,
     )
     await ratelimit.enforce(
@@ -154,7 +158,7 @@ async def update_playlist(
     if description is not UNSET:
         changes["description"] = _description(description)
     if cover_url is not UNSET:
-        changes["cover_url"] = validate_url(cover_url)
+        changes["cover_url"] = cover(cover_url)
     if tags is not UNSET:
         changes["tags"] = _tags(tags)
     if privacy is not UNSET:

@@ -169,10 +169,16 @@ def _license(
     if not applicable:
         regions = ", ".join(sorted(lic.region for lic in track.licenses)) or "none"
         steps.append(f"license: none for {where} (licensed regions: {regions})")
+        message = (
+            f"This track is not licensed in {region}."
+            if region
+            else "This track is licensed only in some regions, and your account has none: "
+            "set it with updateProfile(input: {region: ...})."
+        )
         return Decision(
             track.id,
             Outcome.NOT_LICENSED_IN_REGION,
-            f"This track is not licensed in {where}.",
+            message,
             steps,
             region=region,
         )

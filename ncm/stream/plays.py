@@ -48,6 +48,11 @@ def _check_same(existing: PlayEvent, user_id: int, track_id: int) -> Reported:
     return Reported(existing, True)
 
 
+def counted_after(duration_seconds: int) -> int:
+    """Seconds a play needs to count: 30, or the whole track when it is shorter."""
+    return max(1, min(COUNTED_SECONDS, duration_seconds))
+
+
 async def report_play(
     actor: User | None,
     *,
@@ -83,9 +88,12 @@ async def report_play(
     track = await Track.get_or_none(id=track_id).only("id", "duration_ms")
     if track is None:
         raise NotFound("No such track.", field="trackId")
-    if not 0 <= seconds_played <= track.duration_ms // 1000 + SECONDS_SLACK:
+    duration = track.duration_ms // 1000
+    if not 0 <= seconds_played <= duration + SECONDS_SLACK:
         raise InvalidInput(
-            "secondsPlayed must be between 0 and the track's duration.", field="secondsPlayed"
+            f"secondsPlayed must be between 0 and {duration + SECONDS_SLACK}: the track's"
+            f" {duration} s, plus {SECONDS_SLACK} s for buffering and rounding.",
+            field="secondsPlayed",
         )
     share_id = await shares.share_for_track(share_token, track_id, user)
     try:
@@ -96,7 +104,7 @@ async def report_play(
             started_at=started_at,
             day=started_at.date(),
             seconds_played=seconds_played,
-            counted=seconds_played >= COUNTED_SECONDS,
+            counted=seconds_played >= counted_after(duration),
             source=source,
             share_id=share_id,
         )
@@ -182,7 +190,7 @@ async def _add_activity(conn: Any, days: Counter[tuple[int, date]]) -> None:
 
 async def aggregate_chunk(limit: int = CHUNK) -> Aggregated:
     """Count up to ``limit`` pending plays in one transaction: mark them aggregated and add
-    them to the tracks' play counts (30 s or more), the shares' play credits (same rule) and
+    them to the tracks' play counts (counted plays: 30 s, or a shorter track's whole length), the shares' play credits (same rule) and
     the users' daily activity (any play). A rerun finds nothing left to count, so a retried
     job never counts twice."""
     from tortoise.transactions import in_transaction

@@ -69,7 +69,7 @@ async def test_bad_input_is_typed(gql: GraphQLClient) -> None:
         ({"title": "  "}, "title"),
         ({"title": "x" * 101}, "title"),
         ({"title": "ok", "tags": ["t"] * 0 + [f"t{i}" for i in range(11)]}, "tags"),
-        ({"title": "ok", "coverUrl": "ftp://x"}, "avatarUrl"),
+        ({"title": "ok", "coverUrl": "ftp://x"}, "coverUrl"),
     ):
         r = (await gql(CREATE, {"input": input_}, token=token))["data"]["createPlaylist"]
         assert (r["__typename"], r["field"]) == ("InvalidInputError", field), r
@@ -227,3 +227,15 @@ async def test_deleted_playlists_are_no_anchor_and_keep_their_collaborators() ->
         await service.remove_collaborator(owner, gone.id, friend.id)
     restored = await service.restore_playlist(owner, gone.id)
     assert friend.id in (await service.collaborators_of([restored.id]))[restored.id]
+
+
+async def test_a_bad_cover_url_names_the_cover(gql: GraphQLClient) -> None:
+    token = await login_token(await make_user("coverer"))
+    body = await gql(
+        """mutation($input: CreatePlaylistInput!) { createPlaylist(input: $input) {
+          __typename ... on Error { code field message } } }""",
+        {"input": {"title": "Mix", "coverUrl": "not a url"}},
+        token=token,
+    )
+    result = body["data"]["createPlaylist"]
+    assert result["field"] == "coverUrl" and result["message"].startswith("The cover must")

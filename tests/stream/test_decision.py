@@ -80,7 +80,7 @@ def test_region_license_beats_wildcard_window_and_order_of_checks() -> None:
         RequestedQuality.BEST,
         NOW,
     )
-    assert d.outcome == Outcome.NOT_LICENSED_IN_REGION and "unknown region" in d.message
+    assert d.outcome == Outcome.NOT_LICENSED_IN_REGION and "set it with updateProfile" in d.message
 
 
 def test_license_window_end_is_exclusive() -> None:

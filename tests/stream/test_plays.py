@@ -202,3 +202,21 @@ async def test_reports_are_rate_limited_per_user(gql: Any, monkeypatch: Any) -> 
     finally:
         monkeypatch.undo()
         reset_settings()
+
+
+async def test_a_short_track_counts_when_played_to_the_end(gql: Any) -> None:
+    token = await login_token(await make_user("short"))
+    track = await factories.track("Jingle")
+    await Track.filter(id=track.id).update(duration_ms=15_000)
+    whole = await report(gql, token, track_id=track.id, play_id="play-s-1", seconds=15)
+    assert whole["play"]["counted"] is True
+    part = await report(gql, token, track_id=track.id, play_id="play-s-2", seconds=14)
+    assert part["play"]["counted"] is False
+    # The bound the message states is the bound enforced.
+    over = await report(gql, token, track_id=track.id, play_id="play-s-3", seconds=46)
+    assert over["code"] == "INVALID_INPUT" and over["field"] == "secondsPlayed"
+    assert "between 0 and 45" in over["message"]
+    edge = await report(gql, token, track_id=track.id, play_id="play-s-4", seconds=45)
+    assert edge["__typename"] == "ReportPlayPayload"
+    await settle()
+    assert (await Track.get(id=track.id)).play_count == 2

@@ -50,7 +50,9 @@ ReportPlayResult = Annotated[
 
 @strawberry.type
 class PlaybackMutation:
-    @mutation(description="Record a play; 30 seconds or more count as a play.")
+    @mutation(
+        description="Record a play; 30 seconds or more (or the whole of a shorter track) count."
+    )
     async def report_play(self, info: Info, input: ReportPlayInput) -> ReportPlayResult:
         reported = await plays.report_play(
             await info.context.viewer(),

@@ -166,7 +166,9 @@ class Play:
     started_at: datetime
     seconds_played: int
     source: m.PlaySource
-    counted: bool = strawberry.field(description="30 seconds or more: counts as a play.")
+    counted: bool = strawberry.field(
+        description="30 seconds or more (the whole of a shorter track): counts as a play."
+    )
 
     @classmethod
     def from_model(cls, e: m.PlayEvent) -> Play:
