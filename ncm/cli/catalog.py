@@ -30,7 +30,7 @@ def import_(
 
     Tracks match by ISRC, else external_id, so importing a file again changes nothing.
     Rejected rows are listed with their line numbers; the other rows are still imported.
-    The record format is described in ncm/catalog/importer.py.
+    The record format, with examples: docs/catalog-import.md.
 
     Exit status: 0 every row imported, 1 some rows rejected, 2 the file cannot be read.
     """

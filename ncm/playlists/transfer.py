@@ -192,6 +192,13 @@ async def import_playlist(path: Path, owner: User, *, title: str | None = None) 
     report = ImportReport(
         unmatched=[(w.line, w.title or w.isrc or "?") for w in items if w.line not in matched]
     )
+    if not matched:  # a retry must not leave one more empty playlist each time
+        example = f" (line {report.unmatched[0][0]}: {report.unmatched[0][1]!r})" if items else ""
+        raise InvalidInput(
+            f"None of the {len(items)} entries matches a track of the catalog{example};"
+            " no playlist was created.",
+            field="file",
+        )
     privacy = meta.get("privacy")
     playlist = await playlists.create_playlist(
         owner,
