@@ -41,22 +41,28 @@ async def test_grant_and_member_show() -> None:
     assert bad.returncode == 1 and "reason" in bad.stderr
 
 
-async def test_events_list_failed_and_replay() -> None:
+async def test_events_list_failed_waiting_and_replay() -> None:
     from ncm.billing import webhooks
 
     now = int(time.time())
-    evt = event(
+    waiting = event(
         "invoice.paid",
         invoice("in_c", customer="cus_unknown", subscription="sub_x", start=now, end=now + 86400),
     )
-    payload = json.dumps(evt)
-    await webhooks.receive(payload.encode(), sign(payload))
-    await process_pending()  # its job: in-process, or a burst arq worker
-    failed = ncm_json("billing", "events", "list", "--failed")
-    assert [(e["id"], e["status"]) for e in failed] == [(evt["id"], "FAILED")]
-    replay = ncm("billing", "events", "replay", evt["id"])
-    assert replay.returncode == 1  # still no such customer
-    assert (await StripeEvent.get()).attempts == 2
+    failed = event("invoice.paid", {"id": "in_d", "object": "invoice"})  # names no customer
+    for evt in (waiting, failed):
+        payload = json.dumps(evt)
+        await webhooks.receive(payload.encode(), sign(payload))
+    await process_pending()  # their jobs: in-process, or a burst arq worker
+    listed = ncm_json("billing", "events", "list", "--failed")
+    assert [(e["id"], e["status"]) for e in listed] == [(failed["id"], "FAILED")]
+    listed = ncm_json("billing", "events", "list", "--waiting")
+    assert [(e["id"], e["status"], e["waiting_on"]) for e in listed] == [
+        (waiting["id"], "WAITING", "cus_unknown")
+    ]
+    replay = ncm("billing", "events", "replay", failed["id"])
+    assert replay.returncode == 1  # still no customer
+    assert (await StripeEvent.get(stripe_id=failed["id"])).attempts == 2
 
 
 async def test_reconcile_reports_then_repairs_drift(vip_plans: Any) -> None:

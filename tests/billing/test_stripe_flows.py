@@ -110,7 +110,10 @@ async def test_every_stripe_write_carries_a_stable_idempotency_key(
     customer_keys = [key for path, key in posts if path == "/v1/customers"]
     assert customer_keys == [f"customer:{user.id}", f"customer:{user.id}"]
     assert [key for path, key in posts if path == "/v1/subscriptions"] == [
-        f"subscribe:{user.id}:{vip_plans[0].id}:0"
+        f"subscribe:{user.id}:{vip_plans[0].id}:0:pm_card_visa"
+    ]
+    assert [key for path, key in posts if path.endswith("/attach")] == [
+        f"attach:{user.id}:{vip_plans[0].id}:0:pm_card_visa"
     ]
 
 
