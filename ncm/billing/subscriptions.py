@@ -97,6 +97,12 @@ async def _available_plan(plan_id: str | int) -> Plan:
         raise InvalidInput(
             "This plan is not on sale.", field="planId", code=BillingErrorCode.PLAN_UNAVAILABLE
         )
+    if plan.stripe_plan_id != plans.stripe_plan_id(plan):  # repriced, not synced yet
+        raise InvalidInput(
+            "This plan's new price is not on sale yet; try again shortly.",
+            field="planId",
+            code=BillingErrorCode.PLAN_UNAVAILABLE,
+        )
     return plan
 
 

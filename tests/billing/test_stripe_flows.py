@@ -152,3 +152,44 @@ async def test_stripe_unreachable_is_typed_and_writes_nothing(
     assert not await Customer.exists()
     assert not await Subscription.exists()
     assert not await MembershipPeriod.exists()
+
+
+async def test_repricing_keeps_old_subscribers_on_their_plan(
+    gql: Any, vip_plans: list[Any]
+) -> None:
+    """A plan has price versions: after `plans set --amount` + `sync`, a subscriber on the
+    old price is still on the plan (planCode, tier), and a new subscriber pays the new one."""
+    from ncm.billing.models import Interval, PlanPrice
+    from tests.conftest import login_token
+
+    old = await make_user("old")
+    await subscriptions.start_membership(
+        old, "vip_monthly", mode=StartMode.DIRECT, payment_method_id="pm_card_visa"
+    )
+    await plans.set_plan(
+        "vip_monthly", name="VIP monthly", interval=Interval.MONTH, amount=1800, currency="CNY"
+    )
+    await plans.sync()
+    monthly = await plans.get_plan("vip_monthly")
+    prices = await PlanPrice.filter(plan_id=monthly.id).order_by("id")
+    assert [(p.stripe_plan_id, p.amount) for p in prices] == [
+        ("ncm_vip_monthly_1500_cny", 1500),
+        ("ncm_vip_monthly_1800_cny", 1800),
+    ]
+    query = "{ viewer { membership { active planCode status tier } } }"
+    body = await gql(query, token=await login_token(old))
+    assert body["data"]["viewer"]["membership"] == {
+        "active": True,
+        "planCode": "vip_monthly",
+        "status": "active",
+        "tier": "VIP",
+    }
+    assert (await plans.plan_for_stripe_id("ncm_vip_monthly_1500_cny")) == monthly
+    new = await make_user("new")
+    await subscriptions.start_membership(
+        new, "vip_monthly", mode=StartMode.DIRECT, payment_method_id="pm_card_visa"
+    )
+    period = await MembershipPeriod.get(user_id=new.id, source="PAID")
+    assert period.amount == 1800
+    body = await gql(query, token=await login_token(new))
+    assert body["data"]["viewer"]["membership"]["planCode"] == "vip_monthly"
