@@ -257,25 +257,45 @@ def events_replay(
 @app.command()
 def reconcile(
     since: datetime | None = typer.Option(
-        None, "--since", formats=["%Y-%m-%d"], help="Only subscriptions created since (UTC)."
+        None, "--since", formats=["%Y-%m-%d"], help="Window start, UTC (default: 2000-01-01)."
+    ),
+    until: datetime | None = typer.Option(
+        None, "--until", formats=["%Y-%m-%d"], help="Window end, UTC, exclusive (default: now)."
     ),
     execute: bool = typer.Option(False, "--execute", help="Repair (default: dry run)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Compare local subscriptions and paid periods with Stripe; repair with --execute."""
+    """Compare every Stripe invoice and subscription created in the window (paged) with the
+    ledger and the local mirror, and local rows of the window with Stripe; report each
+    difference; repair what Stripe settles with --execute."""
     from ncm.billing.reconcile import reconcile as do_reconcile
 
     start = since.replace(tzinfo=UTC) if since else None
-    drift = run(lambda: do_reconcile(since=start, execute=execute))
+    end = until.replace(tzinfo=UTC) if until else None
+    repairs = run(lambda: do_reconcile(start, end, execute=execute))
     rows = [
         {
-            "subscription": d.subscription,
-            "user_id": d.user_id,
-            "problem": d.problem,
-            "repaired": d.repaired,
+            "kind": r.difference.kind,
+            "object": r.difference.object,
+            "stripe_id": r.difference.stripe_id,
+            "user_id": r.difference.user_id,
+            "field": r.difference.field,
+            "local": _plain(r.difference.local),
+            "stripe": _plain(r.difference.stripe),
+            "problem": r.difference.message,
+            "repaired": r.repaired,
         }
-        for d in drift
+        for r in repairs
     ]
-    emit(rows, as_json, title="drift" + ("" if execute else " (dry run: pass --execute)"))
-    if not as_json and not rows:
+    if as_json:
+        emit(rows, True)
+        return
+    if not rows:
         console.print("Local state matches Stripe.")
+        return
+    title = "differences" + ("" if execute else " (dry run: pass --execute to repair)")
+    _emit_plain(
+        [{k: row[k] for k in ("kind", "user_id", "problem", "repaired")} for row in rows],
+        False,
+        title=title,
+    )
