@@ -1,8 +1,8 @@
-"""Stripe-shaped events signed exactly as Stripe signs them, and waiting for processing."""
+"""Stripe-shaped events signed exactly as Stripe signs them, localstripe's recorded events
+delivered at once, and running the jobs they enqueued (no polling)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -142,18 +142,6 @@ async def process_pending() -> None:
         max_jobs=8,
     )
     await worker.main()
-
-
-async def wait_for(predicate: Any, within: float = 15.0) -> None:
-    """Poll an async predicate (localstripe delivers webhooks about a second later)."""
-    deadline = time.monotonic() + within
-    while True:
-        await process_pending()
-        if await predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the webhook to be processed")
-        await asyncio.sleep(0.2)
 
 
 async def localstripe_events(stripe_url: str) -> list[dict[str, Any]]:
