@@ -63,13 +63,14 @@ def plans_list(as_json: bool = JsonOption) -> None:
     from ncm.billing import plans
 
     async def work() -> list[dict[str, Any]]:
+        from ncm.billing.models import PlanPrice
+
+        prices = await PlanPrice.all().order_by("id").values_list("plan_id", "stripe_plan_id")
         rows = []
         for p in await plans.list_plans():
             record = _plan_record(p)
             record["older_prices"] = ",".join(
-                x.stripe_plan_id
-                for x in await p.prices.all().order_by("id")
-                if x.stripe_plan_id != p.stripe_plan_id
+                sid for pid, sid in prices if pid == p.id and sid != p.stripe_plan_id
             )
             rows.append(record)
         return rows
