@@ -120,7 +120,9 @@ async def live_subscription(
 # one start or plan change per user at a time ------------------------------------------
 
 
-async def _take_claim(user_id: int, action: ClaimAction, key: str) -> Subscription | None:
+async def _take_claim(
+    user_id: int, action: ClaimAction, key: str, *, reuse: bool = True
+) -> Subscription | None:
     """Make this request the user's one start (or plan change) in flight, or raise
     ``Conflict``. Under the user's lock, in one transaction: the claim row is taken (a
     compare-and-set on the one row per user, or its insert, which the unique user id
@@ -128,13 +130,15 @@ async def _take_claim(user_id: int, action: ClaimAction, key: str) -> Subscripti
     therefore cannot both reach Stripe, whatever their idempotency keys or plans.
 
     A start retried with the key of a start that already succeeded gets that subscription
-    back (``Stripe's first answer``) instead of a conflict."""
+    back (``Stripe's first answer``) instead of a conflict; so does one whose subscription
+    waits for 3-D Secure (``incomplete``), unless ``reuse`` is off."""
     now = utcnow()
     async with in_transaction() as conn:
         await ledger.lock_user(conn, user_id)
         claim = await SubscriptionClaim.filter(user_id=user_id).using_db(conn).first()
         if (
-            claim is not None
+            reuse
+            and claim is not None
             and action == ClaimAction.START
             and claim.state == ClaimState.DONE
             and claim.key == key
@@ -143,7 +147,7 @@ async def _take_claim(user_id: int, action: ClaimAction, key: str) -> Subscripti
             done = (
                 await Subscription.filter(stripe_id=claim.subscription_ref).using_db(conn).first()
             )
-            if done is not None and done.status in LIVE:
+            if done is not None and (done.status in LIVE or done.status == "incomplete"):
                 return done
         if claim is None:
             try:
@@ -239,6 +243,16 @@ async def start_membership(
     base = f"{user.id}:{attempt}"
     claim_key = f"start:{base}:{payment_method_id or mode.value}"[:255]
     prior = await _take_claim(user.id, ClaimAction.START, claim_key)
+    if prior is not None and prior.status == "incomplete":
+        # The same request again while its first payment waits for 3-D Secure: the same
+        # answer, as long as Stripe still waits; else a fresh start.
+        fresh = await gateway().retrieve_subscription(prior.stripe_id)
+        action = await _action_required(fresh) if fresh else None
+        if fresh is not None and fresh.get("status") == "incomplete" and action is not None:
+            raise PaymentActionRequired(
+                client_secret=action[0], payment_intent_id=action[1], subscription_id=fresh["id"]
+            )
+        prior = await _take_claim(user.id, ClaimAction.START, claim_key, reuse=False)
     if prior is not None:
         return StartResult(mode, subscription=prior)
     try:

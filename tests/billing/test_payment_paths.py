@@ -199,3 +199,26 @@ async def test_newer_invoice_shape_is_read_at_the_wrapper_boundary(
         "pi_new",
     )
     assert (await Subscription.get(user_id=user.id)).status == "incomplete"
+
+
+async def test_the_same_request_again_during_three_d_secure_gets_the_same_answer(
+    vip_plans: list[Any], stripe_env: str
+) -> None:
+    user = await make_user()
+    pm = await card(stripe_env, THREE_D_SECURE)
+    answers = []
+    for _ in range(2):
+        with pytest.raises(PaymentActionRequired) as needed:
+            await subscriptions.start_membership(
+                user,
+                "vip_monthly",
+                mode=StartMode.DIRECT,
+                payment_method_id=pm,
+                idempotency_key="pay-screen-42",
+            )
+        answers.append((needed.value.subscription_id, needed.value.client_secret))
+    assert answers[0] == answers[1]
+    customer = (await Customer.get(user_id=user.id)).stripe_id
+    assert [s["status"] for s in await stripe_subscriptions(stripe_env, customer)] == [
+        "incomplete"
+    ]
