@@ -118,9 +118,9 @@ async def plan_for_stripe_id(
     """The plan a Stripe plan (price) belongs to, current or an older price version."""
     if not stripe_plan_id:
         return None
-    price = await PlanPrice.filter(stripe_plan_id=stripe_plan_id).using_db(conn).first()
-    if price is not None:
-        return await Plan.filter(id=price.plan_id).using_db(conn).first()
+    found = await Plan.filter(prices__stripe_plan_id=stripe_plan_id).using_db(conn).first()
+    if found is not None:
+        return found
     return await Plan.filter(stripe_plan_id=stripe_plan_id).using_db(conn).first()
 
 

@@ -136,13 +136,12 @@ async def on_invoice_paid(conn: BaseDBAsyncClient, obj: Obj) -> None:
 async def _invoice_paid(conn: BaseDBAsyncClient, user_id: int, inv: Obj) -> None:
     await sync.apply_invoice_paid(conn, user_id, inv)
     sub_id = sync.invoice_subscription(inv)
-    if not sub_id:
-        return
+    if not sub_id or inv.get("billing_reason") not in (None, "subscription_create"):
+        return  # renewals and plan changes: the subscription events carry those
     # A first payment finished after 3-D Secure: the mirror still says incomplete (and
     # not every Stripe-compatible server sends customer.subscription.updated).
     local = await Subscription.filter(stripe_id=sub_id).using_db(conn).first()
-    first = inv.get("billing_reason") == "subscription_create"
-    if (local is not None and local.status == "incomplete") or (local is None and first):
+    if local is None or local.status == "incomplete":
         await _refresh_subscription(conn, user_id, sub_id)
 
 
