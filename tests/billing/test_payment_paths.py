@@ -219,6 +219,4 @@ async def test_the_same_request_again_during_three_d_secure_gets_the_same_answer
         answers.append((needed.value.subscription_id, needed.value.client_secret))
     assert answers[0] == answers[1]
     customer = (await Customer.get(user_id=user.id)).stripe_id
-    assert [s["status"] for s in await stripe_subscriptions(stripe_env, customer)] == [
-        "incomplete"
-    ]
+    assert [s["status"] for s in await stripe_subscriptions(stripe_env, customer)] == ["incomplete"]
