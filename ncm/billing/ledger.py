@@ -260,11 +260,13 @@ async def _apply_refund(
 
 
 async def clip_to(conn: BaseDBAsyncClient, subscription_ref: str, ended_at: datetime) -> None:
-    """A subscription that ended early (canceled now, or lapsed) stops its periods there."""
+    """A subscription that ended early (canceled now, or lapsed) stops its periods there.
+    A GRACE window is not clipped: the membership lapses when the grace window ends, even
+    when Stripe gives up (``customer.subscription.deleted``) before."""
     periods = await MembershipPeriod.filter(
         subscription_ref=subscription_ref,
         ends_at__gt=ended_at,
-        source__in=[PeriodSource.PAID, PeriodSource.TRIAL, PeriodSource.GRACE],
+        source__in=[PeriodSource.PAID, PeriodSource.TRIAL],
     ).using_db(conn)
     for period in periods:
         period.ends_at = max(ended_at, period.starts_at)

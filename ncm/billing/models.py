@@ -33,6 +33,17 @@ class EventStatus(StrEnum):
     PROCESSED = "PROCESSED"
     IGNORED = "IGNORED"  # a type we do not act on
     FAILED = "FAILED"  # see last_error; `ncm billing events replay` retries it
+    WAITING = "WAITING"  # its Stripe customer is not linked to a user yet (see waiting_on)
+
+
+class ClaimAction(StrEnum):
+    START = "START"
+    CHANGE = "CHANGE"
+
+
+class ClaimState(StrEnum):
+    PENDING = "PENDING"  # Stripe calls in flight; other starts/changes of the user wait
+    DONE = "DONE"
 
 
 class Plan(Model):
@@ -51,6 +62,25 @@ class Plan(Model):
 
     class Meta:
         table = "billing_plans"
+
+
+class PlanPrice(Model):
+    # Every Stripe plan (price) a plan has had: a repriced plan keeps its old subscribers.
+
+    id = fields.BigIntField(primary_key=True)
+    plan: fields.ForeignKeyRelation[Plan] = fields.ForeignKeyField(
+        "ncm.Plan", related_name="prices", on_delete=fields.CASCADE
+    )
+    stripe_plan_id = fields.CharField(max_length=255, unique=True)
+    amount = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    interval = fields.CharEnumField(Interval, max_length=8)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    plan_id: int
+
+    class Meta:
+        table = "billing_plan_prices"
 
 
 class Customer(Model):
@@ -94,6 +124,28 @@ class Subscription(Model):
     class Meta:
         table = "billing_subscriptions"
         indexes = [Index(fields=["user_id", "id"])]
+
+
+class SubscriptionClaim(Model):
+    # One row per user: the start or plan change in progress (PENDING) or the last one
+    # (DONE). Taking it is a compare-and-set under the user's lock, so two concurrent starts
+    # cannot both reach Stripe: at most one live subscription per user.
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "ncm.User", related_name="billing_claim", on_delete=fields.CASCADE
+    )
+    action = fields.CharEnumField(ClaimAction, max_length=8)
+    key = fields.CharField(max_length=255)
+    state = fields.CharEnumField(ClaimState, max_length=8)
+    subscription_ref = fields.CharField(max_length=255, null=True)
+    started_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+
+    user_id: int
+
+    class Meta:
+        table = "billing_subscription_claims"
 
 
 class MembershipPeriod(Model):
@@ -158,7 +210,12 @@ class StripeEvent(Model):
     last_error = fields.TextField(default="")
     received_at = fields.DatetimeField(auto_now_add=True)
     processed_at = fields.DatetimeField(null=True)
+    waiting_on = fields.CharField(max_length=255, null=True)  # WAITING: the Stripe customer
 
     class Meta:
         table = "billing_stripe_events"
-        indexes = [Index(fields=["status", "id"]), Index(fields=["created", "id"])]
+        indexes = [
+            Index(fields=["status", "id"]),
+            Index(fields=["created", "id"]),
+            Index(fields=["waiting_on"]),
+        ]

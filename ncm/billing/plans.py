@@ -2,8 +2,10 @@
 
 Stripe plan amounts are immutable, so a plan's Stripe id embeds its price
 (``ncm_vip_monthly_1500_cny``): a new price creates a new Stripe plan and deactivates the
-old one (existing subscribers keep their price, as Stripe does). Ids are deterministic, so a
-sync is idempotent and a half-finished one completes on the next run.
+old one (existing subscribers keep their price, as Stripe does). Every Stripe plan a plan
+has had is kept as a price version (``PlanPrice``), so a subscriber on an old price still
+belongs to the plan. Ids are deterministic, so a sync is idempotent and a half-finished one
+completes on the next run.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tortoise.backends.base.client import BaseDBAsyncClient
+
 from ncm.billing.entitlement import utcnow
-from ncm.billing.models import Interval, Plan
+from ncm.billing.errors import BillingErrorCode
+from ncm.billing.models import Interval, Plan, PlanPrice
 from ncm.billing.stripe import gateway
 from ncm.errors import InvalidInput, NotFound
 
@@ -35,6 +40,7 @@ DEFAULT_PLANS = [
 
 TIER_NAMES = {"VIP": "NCM VIP membership"}
 PLAN_CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # part of the Stripe plan id
+STRIPE_MAX_AMOUNT = 99_999_999  # Stripe refuses a larger amount (minor units, 8 digits)
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,12 @@ async def set_plan(
     currency = currency.upper()
     if amount <= 0:
         raise InvalidInput("The amount is in minor units and must be positive.", field="amount")
+    if amount > STRIPE_MAX_AMOUNT:
+        raise InvalidInput(
+            f"The amount {amount} is past Stripe's maximum of {STRIPE_MAX_AMOUNT} minor units.",
+            field="amount",
+            code=BillingErrorCode.AMOUNT_TOO_LARGE,
+        )
     if len(currency) != 3 or not currency.isalpha():
         raise InvalidInput("The currency is an ISO 4217 code like CNY.", field="currency")
     plan, _ = await Plan.update_or_create(
@@ -98,6 +110,47 @@ async def set_plan(
 
 def stripe_plan_id(plan: Plan) -> str:
     return f"ncm_{plan.code}_{plan.amount}_{plan.currency.lower()}"
+
+
+async def plan_for_stripe_id(
+    stripe_plan_id: str | None, conn: BaseDBAsyncClient | None = None
+) -> Plan | None:
+    """The plan a Stripe plan (price) belongs to, current or an older price version."""
+    if not stripe_plan_id:
+        return None
+    found = await Plan.filter(prices__stripe_plan_id=stripe_plan_id).using_db(conn).first()
+    if found is not None:
+        return found
+    return await Plan.filter(stripe_plan_id=stripe_plan_id).using_db(conn).first()
+
+
+async def plans_for_stripe_ids(stripe_plan_ids: list[str]) -> dict[str, Plan]:
+    """``plan_for_stripe_id`` for many (two queries)."""
+    ids = [i for i in dict.fromkeys(stripe_plan_ids) if i]
+    if not ids:
+        return {}
+    prices = await PlanPrice.filter(stripe_plan_id__in=ids).values_list("stripe_plan_id", "plan_id")
+    by_price = dict(prices)
+    plans = await Plan.filter(id__in=list(set(by_price.values()))) if by_price else []
+    by_id = {p.id: p for p in plans}
+    found = {sid: by_id[pid] for sid, pid in by_price.items() if pid in by_id}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        for plan in await Plan.filter(stripe_plan_id__in=missing):
+            found[str(plan.stripe_plan_id)] = plan
+    return found
+
+
+async def _record_price(plan: Plan, stripe_id: str) -> None:
+    await PlanPrice.get_or_create(
+        stripe_plan_id=stripe_id,
+        defaults={
+            "plan_id": plan.id,
+            "amount": plan.amount,
+            "currency": plan.currency,
+            "interval": plan.interval,
+        },
+    )
 
 
 async def sync(*, dry_run: bool = False) -> list[SyncChange]:
@@ -141,6 +194,8 @@ async def sync(*, dry_run: bool = False) -> list[SyncChange]:
         else:
             changes.append(SyncChange(plan.code, "unchanged", wanted))
         old = plan.stripe_plan_id
+        if not dry_run:
+            await _record_price(plan, wanted)
         if not dry_run and old != wanted:
             if old:
                 await stripe.deactivate_plan(old, f"deactivate:{old}")

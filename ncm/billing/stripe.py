@@ -15,6 +15,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -247,25 +248,89 @@ class StripeGateway:
             ),
         )
 
-    async def list_subscriptions(self, *, created_gte: int | None = None) -> AsyncIterator[Obj]:
-        """Every subscription (all statuses), newest first, page by page; with
-        ``created_gte`` it stops at the first older one (lists are ordered by creation)."""
+    async def retrieve_payment_intent(self, payment_intent_id: str) -> Obj | None:
+        return await self._maybe(
+            "payment_intents.retrieve",
+            lambda: self.client.v1.payment_intents.retrieve_async(payment_intent_id),
+        )
+
+    async def list_subscriptions(
+        self,
+        *,
+        customer: str | None = None,
+        created_gte: int | None = None,
+        created_lt: int | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[Obj]:
+        """Every subscription (all statuses), of one customer or all, created in
+        ``[created_gte, created_lt)`` when given, page by page."""
+        params: dict[str, Any] = {"status": "all"}
+        if customer:
+            params["customer"] = customer
+        async for item in self._paged(
+            "subscriptions.list",
+            self.client.v1.subscriptions.list_async,
+            params,
+            created_gte,
+            created_lt,
+            page_size,
+        ):
+            yield item
+
+    async def list_invoices(
+        self,
+        *,
+        created_gte: int | None = None,
+        created_lt: int | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[Obj]:
+        """Every invoice created in ``[created_gte, created_lt)``, page by page."""
+        async for item in self._paged(
+            "invoices.list",
+            self.client.v1.invoices.list_async,
+            {},
+            created_gte,
+            created_lt,
+            page_size,
+        ):
+            yield item
+
+    async def _paged(
+        self,
+        what: str,
+        call: Callable[..., Awaitable[Any]],
+        base: dict[str, Any],
+        created_gte: int | None,
+        created_lt: int | None,
+        page_size: int,
+    ) -> AsyncIterator[Obj]:
+        """A Stripe list, page by page (``starting_after``). Stripe filters the creation
+        window itself; a Stripe-compatible server (``NCM_STRIPE_API_BASE``, as in the tests)
+        may not, so every item is checked against the window here too."""
         after: str | None = None
+        window: dict[str, int] = {}
+        if created_gte is not None:
+            window["gte"] = created_gte
+        if created_lt is not None:
+            window["lt"] = created_lt
         while True:
-            params: Any = {"limit": 100, "status": "all"}
+            params: Any = {**base, "limit": max(1, min(page_size, 100))}
+            if window and self.api_base is None:
+                params["created"] = window
             if after:
                 params["starting_after"] = after
-            page = await self._call(
-                "subscriptions.list",
-                functools.partial(self.client.v1.subscriptions.list_async, params),
-            )
-            for item in page.get("data", []):
-                if created_gte is not None and int(item.get("created") or 0) < created_gte:
-                    return
+            page = await self._call(what, functools.partial(call, params))
+            data = page.get("data") or []
+            for item in data:
+                created = int(item.get("created") or 0)
+                if created_gte is not None and created < created_gte:
+                    continue
+                if created_lt is not None and created >= created_lt:
+                    continue
                 yield item
-            if not page.get("has_more") or not page.get("data"):
+            if not page.get("has_more") or not data:
                 return
-            after = page["data"][-1]["id"]
+            after = data[-1]["id"]
 
     # hosted pages -----------------------------------------------------------------------
 
@@ -315,14 +380,28 @@ def verify_event(payload: bytes, sig_header: str | None, secret: str) -> Obj:
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, TypeError) as exc:
         # TypeError: a header with non-ASCII characters cannot even be compared.
         raise InvalidSignature(f"Bad webhook signature: {exc}") from exc
-    if not isinstance(event, dict) or not _is_event_id(event.get("id")) or not event.get("type"):
+    if (
+        not isinstance(event, dict)
+        or not _is_event_id(event.get("id"))
+        or not _is_event_type(event.get("type"))
+    ):
         raise InvalidSignature("The payload is not a Stripe event.")
     return event
 
 
+EVENT_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+EVENT_TYPE = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
+
+
 def _is_event_id(value: Any) -> bool:
-    """Stripe's ids (``evt_...``) are short ASCII words; anything else is not from Stripe."""
-    return isinstance(value, str) and 0 < len(value) <= 255 and value.isascii()
+    """Stripe's ids (``evt_...``) are short words of ASCII letters, digits and ``_``;
+    anything else (a NUL, a space, a non-ASCII letter) is not from Stripe."""
+    return isinstance(value, str) and EVENT_ID.fullmatch(value) is not None
+
+
+def _is_event_type(value: Any) -> bool:
+    """``invoice.paid``, ``customer.subscription.updated``: dotted lowercase words."""
+    return isinstance(value, str) and len(value) <= 100 and EVENT_TYPE.fullmatch(value) is not None
 
 
 _gateway: StripeGateway | None = None

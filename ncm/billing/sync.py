@@ -12,16 +12,19 @@ The helpers read both the older Stripe object shapes (localstripe, API versions 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ncm.billing import ledger
-from ncm.billing.models import Customer, MembershipPeriod, PeriodSource, Plan, Subscription
+from ncm.billing.models import Customer, MembershipPeriod, PeriodSource, Subscription
 
 Obj = dict[str, Any]
 GRACE_DAYS = 7  # a failed renewal keeps the membership this long while Stripe retries
+# Stripe customers linked to a user by the event being processed (see ``webhooks.process``).
+LINKED: ContextVar[list[str] | None] = ContextVar("ncm_billing_linked", default=None)
 
 
 def ts(value: Any) -> datetime | None:
@@ -60,6 +63,9 @@ async def user_for(conn: BaseDBAsyncClient, obj: Obj) -> int | None:
     user_id = int(raw)
     if customer and not await Customer.filter(user_id=user_id).using_db(conn).exists():
         await Customer.create(user_id=user_id, stripe_id=customer, using_db=conn)
+        linked = LINKED.get()
+        if linked is not None:  # events waiting on this customer are retried after commit
+            linked.append(customer)
     return user_id
 
 
@@ -124,7 +130,9 @@ async def apply_subscription(conn: BaseDBAsyncClient, user_id: int, sub: Obj) ->
 async def tier_of(conn: BaseDBAsyncClient, sub: Subscription | None) -> str:
     if sub is None or not sub.stripe_plan_id:
         return "VIP"
-    plan = await Plan.filter(stripe_plan_id=sub.stripe_plan_id).using_db(conn).first()
+    from ncm.billing.plans import plan_for_stripe_id
+
+    plan = await plan_for_stripe_id(sub.stripe_plan_id, conn)
     return plan.tier if plan else "VIP"
 
 
@@ -151,8 +159,9 @@ def invoice_period(inv: Obj) -> tuple[datetime | None, datetime | None]:
     return ts(best[0]), ts(best[1])
 
 
-def invoice_payment_ref(inv: Obj) -> str | None:
-    """What a refund names the payment by: the payment intent, else the charge."""
+def invoice_payment_intent(inv: Obj) -> str | None:
+    """The invoice's payment intent: ``payment_intent`` (API versions before 2025-03) or
+    its ``payments`` (later ones)."""
     pi = ref(inv.get("payment_intent"))
     if pi:
         return pi
@@ -160,6 +169,14 @@ def invoice_payment_ref(inv: Obj) -> str | None:
         found = ref((payment.get("payment") or {}).get("payment_intent"))
         if found:
             return found
+    return None
+
+
+def invoice_payment_ref(inv: Obj) -> str | None:
+    """What a refund names the payment by: the payment intent, else the charge."""
+    pi = invoice_payment_intent(inv)
+    if pi:
+        return pi
     charge = inv.get("charge")
     if isinstance(charge, dict) and charge.get("payment_intent"):
         return ref(charge["payment_intent"])

@@ -24,7 +24,7 @@ from tortoise.transactions import in_transaction
 from ncm.billing import ledger, sync
 from ncm.billing.entitlement import utcnow
 from ncm.billing.errors import BillingNotConfigured, PaymentProviderUnavailable
-from ncm.billing.models import EventStatus, StripeEvent
+from ncm.billing.models import Customer, EventStatus, StripeEvent, Subscription
 from ncm.billing.stripe import gateway, verify_event
 from ncm.config import Settings, get_settings
 from ncm.errors import NotFound
@@ -87,10 +87,22 @@ async def enqueue_processing(row: StripeEvent, *, retry: bool = False) -> None:
 Handler = Callable[[BaseDBAsyncClient, Obj], Awaitable[None]]
 
 
+class WaitingForCustomer(Exception):
+    """The event's Stripe customer is not linked to a user yet (paid before linked: a
+    customer made outside ncm, ``invoice.paid`` before ``checkout.session.completed``)."""
+
+    def __init__(self, customer: str) -> None:
+        super().__init__(f"waiting for Stripe customer {customer!r} to be linked to a user")
+        self.customer = customer
+
+
 async def _locked_user(conn: BaseDBAsyncClient, obj: Obj) -> int:
     user_id = await sync.user_for(conn, obj)
     if user_id is None:
-        raise NotFound(f"No user for Stripe customer {sync.ref(obj.get('customer'))!r}.")
+        customer = sync.ref(obj.get("customer"))
+        if customer:
+            raise WaitingForCustomer(str(customer))
+        raise NotFound("No user for this Stripe object (no customer, no ncm_user_id).")
     await ledger.lock_user(conn, user_id)
     return user_id
 
@@ -118,7 +130,31 @@ async def on_invoice_paid(conn: BaseDBAsyncClient, obj: Obj) -> None:
     user_id = await _locked_user(conn, obj)
     if obj.get("status") not in (None, "paid"):
         return
-    await sync.apply_invoice_paid(conn, user_id, obj)
+    await _invoice_paid(conn, user_id, obj)
+
+
+async def _invoice_paid(conn: BaseDBAsyncClient, user_id: int, inv: Obj) -> None:
+    await sync.apply_invoice_paid(conn, user_id, inv)
+    sub_id = sync.invoice_subscription(inv)
+    if not sub_id or inv.get("billing_reason") not in (None, "subscription_create"):
+        return  # renewals and plan changes: the subscription events carry those
+    # A first payment finished after 3-D Secure: the mirror still says incomplete (and
+    # not every Stripe-compatible server sends customer.subscription.updated).
+    local = await Subscription.filter(stripe_id=sub_id).using_db(conn).first()
+    if local is None or local.status == "incomplete":
+        await _refresh_subscription(conn, user_id, sub_id)
+
+
+async def on_payment_intent_succeeded(conn: BaseDBAsyncClient, obj: Obj) -> None:
+    """Older API versions name the invoice a payment intent pays: finish it from there
+    (newer ones do it through ``invoice.paid``)."""
+    invoice_id = sync.ref(obj.get("invoice"))
+    if not invoice_id:
+        return
+    user_id = await _locked_user(conn, obj)
+    inv = await gateway().retrieve_invoice(invoice_id)
+    if inv is not None and inv.get("status") == "paid":
+        await _invoice_paid(conn, user_id, inv)
 
 
 async def on_invoice_failed(conn: BaseDBAsyncClient, obj: Obj) -> None:
@@ -147,12 +183,14 @@ HANDLERS: dict[str, Handler] = {
     "invoice.payment_succeeded": on_invoice_paid,  # what localstripe (and older setups) send
     "invoice.payment_failed": on_invoice_failed,
     "charge.refunded": on_charge_refunded,
+    "payment_intent.succeeded": on_payment_intent_succeeded,
 }
 
 
 async def process(event_id: int, *, force: bool = False) -> EventStatus:
     """Apply one recorded event (idempotent). ``PaymentProviderUnavailable`` propagates with
-    the event left PENDING, so the job retries; any other failure marks it FAILED."""
+    the event left PENDING, so the job retries; an event whose customer is not linked yet is
+    WAITING (retried when the link appears); any other failure marks it FAILED."""
     row = await StripeEvent.get_or_none(id=event_id)
     if row is None:
         raise NotFound("No such event.")
@@ -162,6 +200,8 @@ async def process(event_id: int, *, force: bool = False) -> EventStatus:
     if handler is None:
         await _finish(row.id, EventStatus.IGNORED, "")
         return EventStatus.IGNORED
+    linked: list[str] = []
+    token = sync.LINKED.set(linked)
     try:
         obj = json.loads(row.payload)["data"]["object"]
         if not isinstance(obj, dict):
@@ -175,6 +215,7 @@ async def process(event_id: int, *, force: bool = False) -> EventStatus:
                     status=EventStatus.PROCESSED,
                     processed_at=utcnow(),
                     last_error="",
+                    waiting_on=None,
                     attempts=F("attempts") + 1,
                 )
             )
@@ -182,16 +223,54 @@ async def process(event_id: int, *, force: bool = False) -> EventStatus:
         status = EventStatus.PENDING if row.attempts + 1 < MAX_ATTEMPTS else EventStatus.FAILED
         await _finish(row.id, status, f"provider unavailable: {exc.message}", count=True)
         raise
+    except WaitingForCustomer as exc:
+        await _finish(row.id, EventStatus.WAITING, str(exc), count=True, waiting_on=exc.customer)
+        if await Customer.filter(stripe_id=exc.customer).exists():  # linked meanwhile
+            await release_waiting([exc.customer])
+        return EventStatus.WAITING
     except Exception as exc:
         log.exception("stripe event failed", extra={"event": row.stripe_id, "type": row.type})
         await _finish(row.id, EventStatus.FAILED, f"{type(exc).__name__}: {exc}", count=True)
         return EventStatus.FAILED
+    finally:
+        sync.LINKED.reset(token)
+    if linked:
+        await release_waiting(linked)
     return EventStatus.PROCESSED
 
 
-async def _finish(event_id: int, status: EventStatus, error: str, *, count: bool = False) -> None:
+async def release_waiting(customers: list[str]) -> int:
+    """Retry the events that waited for these Stripe customers to be linked to a user
+    (call after the link committed). Returns how many were re-enqueued."""
+    if not customers:
+        return 0
+    rows = await StripeEvent.filter(status=EventStatus.WAITING, waiting_on__in=customers).order_by(
+        "id"
+    )
+    if not rows:
+        return 0
+    await StripeEvent.filter(id__in=[r.id for r in rows], status=EventStatus.WAITING).update(
+        status=EventStatus.PENDING
+    )
+    for row in rows:
+        await enqueue_processing(row, retry=True)
+    return len(rows)
+
+
+async def _finish(
+    event_id: int,
+    status: EventStatus,
+    error: str,
+    *,
+    count: bool = False,
+    waiting_on: str | None = None,
+) -> None:
     """Record an outcome; never downgrades an event another run already processed."""
-    values: dict[str, Any] = {"status": status, "last_error": error[:2000]}
+    values: dict[str, Any] = {
+        "status": status,
+        "last_error": error[:2000],
+        "waiting_on": waiting_on[:255] if waiting_on else None,
+    }
     if count:
         values["attempts"] = F("attempts") + 1
     if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
@@ -210,7 +289,8 @@ async def replay(stripe_id: str) -> EventStatus:
 
 
 async def requeue_stale(older_than: timedelta = timedelta(minutes=2)) -> int:
-    """Re-enqueue events still pending after a while (a lost enqueue, a provider outage)."""
+    """Re-enqueue events still pending after a while (a lost enqueue, a provider outage),
+    and waiting events whose customer got linked some other way (an operator, a restore)."""
     cutoff = datetime.now(UTC) - older_than
     rows = (
         await StripeEvent.filter(status=EventStatus.PENDING, received_at__lt=cutoff)
@@ -219,11 +299,23 @@ async def requeue_stale(older_than: timedelta = timedelta(minutes=2)) -> int:
     )
     for row in rows:
         await enqueue_processing(row, retry=True)
-    return len(rows)
+    waiting = await (
+        StripeEvent.filter(status=EventStatus.WAITING)
+        .distinct()
+        .limit(1000)
+        .values_list("waiting_on", flat=True)
+    )
+    linked = await Customer.filter(stripe_id__in=[w for w in waiting if w]).values_list(
+        "stripe_id", flat=True
+    )
+    return len(rows) + await release_waiting([str(c) for c in linked])
 
 
-async def list_events(*, failed: bool = False, limit: int = 50) -> list[StripeEvent]:
+async def list_events(
+    *, failed: bool = False, waiting: bool = False, limit: int = 50
+) -> list[StripeEvent]:
     query = StripeEvent.all()
-    if failed:
-        query = query.filter(status=EventStatus.FAILED)
+    statuses = [s for s, on in ((EventStatus.FAILED, failed), (EventStatus.WAITING, waiting)) if on]
+    if statuses:
+        query = query.filter(status__in=statuses)
     return await query.order_by("-id").limit(limit)

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from ncm.cli.comments import operator
-from ncm.cli.common import JsonOption, console, emit, emit_one, run
+from ncm.cli.common import JsonOption, _plain, console, emit, emit_one, run
 
 app = typer.Typer(help="Billing: plans, members, grants, events.", no_args_is_help=True)
 plans_app = typer.Typer(
@@ -36,12 +36,46 @@ def _plan_record(p: Any) -> dict[str, Any]:
     }
 
 
+def _emit_plain(rows: list[dict[str, Any]], as_json: bool, *, title: str | None = None) -> None:
+    """A plain aligned table that never cuts a value to the terminal's width (codes and
+    Stripe ids must stay whole to be copied); ``--json`` for scripts."""
+    if as_json:
+        emit(rows, True)
+        return
+    if not rows:
+        console.print("(nothing)")
+        return
+    header = list(rows[0])
+    cells = [
+        [" ".join(("" if v is None else str(_plain(v))).split()) for v in row.values()]
+        for row in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
+    if title:
+        typer.echo(title)
+    for line in [header, *cells]:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
 @plans_app.command("list")
 def plans_list(as_json: bool = JsonOption) -> None:
-    """Every plan in the database and its Stripe plan id."""
+    """Every plan in the database and its Stripe plan id (and its older prices)."""
     from ncm.billing import plans
 
-    emit([_plan_record(p) for p in run(plans.list_plans)], as_json, title="plans")
+    async def work() -> list[dict[str, Any]]:
+        from ncm.billing.models import PlanPrice
+
+        prices = await PlanPrice.all().order_by("id").values_list("plan_id", "stripe_plan_id")
+        rows = []
+        for p in await plans.list_plans():
+            record = _plan_record(p)
+            record["older_prices"] = ",".join(
+                sid for pid, sid in prices if pid == p.id and sid != p.stripe_plan_id
+            )
+            rows.append(record)
+        return rows
+
+    _emit_plain(run(work), as_json, title="plans")
 
 
 @plans_app.command("set")
@@ -87,7 +121,7 @@ def plans_sync(
             {"plan": c.plan, "action": c.action, "stripe_id": c.stripe_plan_id} for c in changes
         ]
 
-    emit(run(work), as_json, title="plans sync" + (" (dry run)" if dry_run else ""))
+    _emit_plain(run(work), as_json, title="plans sync" + (" (dry run)" if dry_run else ""))
 
 
 @member_app.command("show")
@@ -155,11 +189,11 @@ def grant(
 ) -> None:
     """Give a user membership days, after their current membership ends (or from now)."""
     from ncm.accounts import service as accounts
-    from ncm.billing import ledger
+    from ncm.billing import grants
 
     async def work() -> dict[str, Any]:
         found = await accounts.find_user(user)
-        p = await ledger.grant(found.id, days, reason, grant_id=grant_id, operator=operator())
+        p = await grants.admin_grant(found.id, days, reason, grant_id=grant_id, operator=operator())
         return {
             "user_id": found.id,
             "reference": p.reference,
@@ -174,10 +208,14 @@ def grant(
 @events_app.command("list")
 def events_list(
     failed: bool = typer.Option(False, "--failed", help="Only events that failed."),
+    waiting: bool = typer.Option(
+        False, "--waiting", help="Only events waiting for their customer to be linked."
+    ),
     limit: int = typer.Option(50, min=1, max=1000),
     as_json: bool = JsonOption,
 ) -> None:
-    """Received webhook events, newest first."""
+    """Received webhook events, newest first. WAITING: its Stripe customer is not linked to
+    a user yet; it is retried by itself when the link appears."""
     from ncm.billing import webhooks
 
     async def work() -> list[dict[str, Any]]:
@@ -189,12 +227,14 @@ def events_list(
                 "attempts": e.attempts,
                 "created": e.created,
                 "received_at": e.received_at,
+                "waiting_on": e.waiting_on,
                 "error": e.last_error[:120],
             }
-            for e in await webhooks.list_events(failed=failed, limit=limit)
+            for e in await webhooks.list_events(failed=failed, waiting=waiting, limit=limit)
         ]
 
-    emit(run(work), as_json, title="failed events" if failed else "events")
+    title = " and ".join(n for n, on in (("failed", failed), ("waiting", waiting)) if on)
+    _emit_plain(run(work), as_json, title=f"{title} events" if title else "events")
 
 
 @events_app.command("replay")
@@ -218,25 +258,45 @@ def events_replay(
 @app.command()
 def reconcile(
     since: datetime | None = typer.Option(
-        None, "--since", formats=["%Y-%m-%d"], help="Only subscriptions created since (UTC)."
+        None, "--since", formats=["%Y-%m-%d"], help="Window start, UTC (default: 2000-01-01)."
+    ),
+    until: datetime | None = typer.Option(
+        None, "--until", formats=["%Y-%m-%d"], help="Window end, UTC, exclusive (default: now)."
     ),
     execute: bool = typer.Option(False, "--execute", help="Repair (default: dry run)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Compare local subscriptions and paid periods with Stripe; repair with --execute."""
+    """Compare every Stripe invoice and subscription created in the window (paged) with the
+    ledger and the local mirror, and local rows of the window with Stripe; report each
+    difference; repair what Stripe settles with --execute."""
     from ncm.billing.reconcile import reconcile as do_reconcile
 
     start = since.replace(tzinfo=UTC) if since else None
-    drift = run(lambda: do_reconcile(since=start, execute=execute))
+    end = until.replace(tzinfo=UTC) if until else None
+    repairs = run(lambda: do_reconcile(start, end, execute=execute))
     rows = [
         {
-            "subscription": d.subscription,
-            "user_id": d.user_id,
-            "problem": d.problem,
-            "repaired": d.repaired,
+            "kind": r.difference.kind,
+            "object": r.difference.object,
+            "stripe_id": r.difference.stripe_id,
+            "user_id": r.difference.user_id,
+            "field": r.difference.field,
+            "local": _plain(r.difference.local),
+            "stripe": _plain(r.difference.stripe),
+            "problem": r.difference.message,
+            "repaired": r.repaired,
         }
-        for d in drift
+        for r in repairs
     ]
-    emit(rows, as_json, title="drift" + ("" if execute else " (dry run: pass --execute)"))
-    if not as_json and not rows:
+    if as_json:
+        emit(rows, True)
+        return
+    if not rows:
         console.print("Local state matches Stripe.")
+        return
+    title = "differences" + ("" if execute else " (dry run: pass --execute to repair)")
+    _emit_plain(
+        [{k: row[k] for k in ("kind", "user_id", "problem", "repaired")} for row in rows],
+        False,
+        title=title,
+    )

@@ -5,7 +5,6 @@ settings are checked to point at this machine only: no test reaches Stripe.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -85,29 +84,6 @@ async def vip_plans() -> list[Any]:
     await plans.ensure_default_plans()
     await plans.sync()
     return await plans.list_plans()
-
-
-@pytest.fixture
-async def live_server(app: Any, stripe_env: str) -> AsyncIterator[str]:
-    """The app on a real port (in this loop), registered as localstripe's webhook target."""
-    import uvicorn
-
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
-        await asyncio.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as client:
-        response = await client.post(
-            f"{stripe_env}/_config/webhooks/ncm",
-            data={"url": f"{url}/webhooks/stripe", "secret": WEBHOOK_SECRET},
-        )
-        response.raise_for_status()
-    yield url
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture

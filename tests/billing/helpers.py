@@ -1,8 +1,8 @@
-"""Stripe-shaped events signed exactly as Stripe signs them, and waiting for processing."""
+"""Stripe-shaped events signed exactly as Stripe signs them, localstripe's recorded events
+delivered at once, and running the jobs they enqueued (no polling)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -144,13 +144,62 @@ async def process_pending() -> None:
     await worker.main()
 
 
-async def wait_for(predicate: Any, within: float = 15.0) -> None:
-    """Poll an async predicate (localstripe delivers webhooks about a second later)."""
-    deadline = time.monotonic() + within
-    while True:
-        await process_pending()
-        if await predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the webhook to be processed")
-        await asyncio.sleep(0.2)
+async def localstripe_events(stripe_url: str) -> list[dict[str, Any]]:
+    """Every event localstripe recorded, oldest first (what it would deliver ~1 s later)."""
+    import httpx
+
+    events: list[dict[str, Any]] = []
+    after: str | None = None
+    async with httpx.AsyncClient(auth=("sk_test_ncm", "")) as client:
+        while True:
+            params: dict[str, Any] = {"limit": 100}
+            if after:
+                params["starting_after"] = after
+            page = (await client.get(f"{stripe_url}/v1/events", params=params)).json()
+            events += page["data"]
+            if not page.get("has_more") or not page["data"]:
+                return events
+            after = page["data"][-1]["id"]
+
+
+async def deliver_localstripe_events(http: Any, stripe_url: str) -> list[str]:
+    """Deliver localstripe's recorded events to the app now, signed as Stripe signs them,
+    then run their jobs: deterministic, where waiting for its own delivery is not."""
+    delivered = []
+    for evt in await localstripe_events(stripe_url):
+        response = await post_event(http, evt)
+        assert response.status_code == 200, response.text
+        delivered.append(evt["type"])
+    await process_pending()
+    return delivered
+
+
+async def card(stripe_url: str, number: str) -> str:
+    """A localstripe card payment method (e.g. 4000002500003155: needs 3-D Secure)."""
+    import httpx
+
+    async with httpx.AsyncClient(auth=("sk_test_ncm", "")) as client:
+        response = await client.post(
+            f"{stripe_url}/v1/payment_methods",
+            data={
+                "type": "card",
+                "card[number]": number,
+                "card[exp_month]": "12",
+                "card[exp_year]": "2030",
+                "card[cvc]": "123",
+            },
+        )
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+async def stripe_subscriptions(stripe_url: str, customer: str) -> list[dict[str, Any]]:
+    import httpx
+
+    async with httpx.AsyncClient(auth=("sk_test_ncm", "")) as client:
+        response = await client.get(
+            f"{stripe_url}/v1/subscriptions",
+            params={"customer": customer, "status": "all", "limit": 100},
+        )
+    response.raise_for_status()
+    return list(response.json()["data"])

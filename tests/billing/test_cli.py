@@ -41,22 +41,28 @@ async def test_grant_and_member_show() -> None:
     assert bad.returncode == 1 and "reason" in bad.stderr
 
 
-async def test_events_list_failed_and_replay() -> None:
+async def test_events_list_failed_waiting_and_replay() -> None:
     from ncm.billing import webhooks
 
     now = int(time.time())
-    evt = event(
+    waiting = event(
         "invoice.paid",
         invoice("in_c", customer="cus_unknown", subscription="sub_x", start=now, end=now + 86400),
     )
-    payload = json.dumps(evt)
-    await webhooks.receive(payload.encode(), sign(payload))
-    await process_pending()  # its job: in-process, or a burst arq worker
-    failed = ncm_json("billing", "events", "list", "--failed")
-    assert [(e["id"], e["status"]) for e in failed] == [(evt["id"], "FAILED")]
-    replay = ncm("billing", "events", "replay", evt["id"])
-    assert replay.returncode == 1  # still no such customer
-    assert (await StripeEvent.get()).attempts == 2
+    failed = event("invoice.paid", {"id": "in_d", "object": "invoice"})  # names no customer
+    for evt in (waiting, failed):
+        payload = json.dumps(evt)
+        await webhooks.receive(payload.encode(), sign(payload))
+    await process_pending()  # their jobs: in-process, or a burst arq worker
+    listed = ncm_json("billing", "events", "list", "--failed")
+    assert [(e["id"], e["status"]) for e in listed] == [(failed["id"], "FAILED")]
+    listed = ncm_json("billing", "events", "list", "--waiting")
+    assert [(e["id"], e["status"], e["waiting_on"]) for e in listed] == [
+        (waiting["id"], "WAITING", "cus_unknown")
+    ]
+    replay = ncm("billing", "events", "replay", failed["id"])
+    assert replay.returncode == 1  # still no customer
+    assert (await StripeEvent.get(stripe_id=failed["id"])).attempts == 2
 
 
 async def test_reconcile_reports_then_repairs_drift(vip_plans: Any) -> None:
@@ -75,3 +81,61 @@ async def test_reconcile_reports_then_repairs_drift(vip_plans: Any) -> None:
     assert (await Subscription.get(user_id=user.id)).status == "active"
     assert await MembershipPeriod.filter(user_id=user.id, source="PAID").count() == 1
     assert ncm_json("billing", "reconcile", "--since", "2000-01-01") == []
+
+
+async def test_plans_set_refuses_an_amount_past_stripes_maximum_in_one_line() -> None:
+    result = ncm(
+        "billing", "plans", "set", "vip_big", "--name", "Big", "--interval", "MONTH",
+        "--amount", "100000000",
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "99999999" in lines[0]
+    ok = ncm_json(
+        "billing", "plans", "set", "vip_big", "--name", "Big", "--interval", "MONTH",
+        "--amount", "99999999",
+    )  # fmt: skip
+    assert ok["amount"] == 99999999
+
+
+async def test_reusing_a_grant_id_with_other_days_is_refused_with_the_difference() -> None:
+    user = await make_user()
+    first = ncm_json(
+        "billing", "grant", user.handle, "--days", "7", "--reason", "outage", "--grant-id", "o1"
+    )
+    refused = ncm(
+        "billing", "grant", user.handle, "--days", "30", "--reason", "outage", "--grant-id", "o1"
+    )
+    assert refused.returncode == 1
+    message = " ".join(refused.stderr.split())
+    assert "already gave 7 days" in message and "not 30" in message and "+23" in message
+    again = ncm_json(
+        "billing", "grant", user.handle, "--days", "7", "--reason", "outage", "--grant-id", "o1"
+    )
+    assert again["reference"] == first["reference"] == "admin:o1"
+    assert await MembershipPeriod.filter(user_id=user.id).count() == 1
+
+
+async def test_plans_list_keeps_codes_and_ids_whole_at_80_columns(stripe_env: str) -> None:
+    from ncm.billing import plans
+    from ncm.billing.models import Interval
+
+    await plans.ensure_default_plans()
+    await plans.set_plan(
+        "vip_family_sharing_yearly_plan",
+        name="VIP family sharing, yearly",
+        interval=Interval.YEAR,
+        amount=99999999,
+        currency="CNY",
+    )
+    assert ncm("billing", "plans", "sync").returncode == 0
+    result = ncm("billing", "plans", "list", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    for word in (
+        "vip_family_sharing_yearly_plan",
+        "ncm_vip_family_sharing_yearly_plan_99999999_cny",
+        "ncm_vip_monthly_1500_cny",
+        "ncm_vip_yearly_15800_cny",
+    ):
+        assert word in result.stdout.split(), word
+    assert "…" not in result.stdout

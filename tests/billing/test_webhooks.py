@@ -234,7 +234,11 @@ async def test_checkout_completed_links_the_subscription(http: Any, vip_plans: A
     )
 
 
-async def test_unknown_customer_fails_and_can_be_replayed(http: Any, vip_plans: Any) -> None:
+async def test_paid_before_linked_waits_then_applies_when_the_link_appears(
+    http: Any, vip_plans: Any
+) -> None:
+    """A customer made outside ncm: ``invoice.paid`` arrives before the event that links
+    the customer to a user. It waits (not FAILED) and is applied once the link exists."""
     user, customer, sub = await _member()
     await Customer.all().delete()
     now = int(time.time())
@@ -245,10 +249,53 @@ async def test_unknown_customer_fails_and_can_be_replayed(http: Any, vip_plans: 
     await post_event(http, evt)
     await process_pending()
     row = await StripeEvent.get()
-    assert row.status == EventStatus.FAILED and "No user" in row.last_error
+    assert (row.status, row.waiting_on) == (EventStatus.WAITING, customer)
+    assert not (await entitlement(user.id)).active
+    session = {
+        "id": "cs_9",
+        "object": "checkout.session",
+        "customer": customer,
+        "client_reference_id": str(user.id),
+        "subscription": sub["id"],
+    }
+    await post_event(http, event("checkout.session.completed", session))
+    await process_pending()  # the link, then the waiting event's retry
+    await row.refresh_from_db()
+    assert (row.status, row.waiting_on) == (EventStatus.PROCESSED, None)
+    assert await MembershipPeriod.filter(user_id=user.id, reference="in_9").exists()
+    assert (await entitlement(user.id)).active
+
+
+async def test_waiting_events_are_retried_by_the_sweep_and_replay(
+    http: Any, vip_plans: Any
+) -> None:
+    """A link made some other way (an operator, a restore) is found by the 5-minute sweep."""
+    user, customer, sub = await _member()
+    await Customer.all().delete()
+    now = int(time.time())
+    evt = event(
+        "invoice.paid",
+        invoice("in_10", customer=customer, subscription=sub["id"], start=now, end=now + DAY),
+    )
+    await post_event(http, evt)
+    await process_pending()
+    assert (await StripeEvent.get()).status == EventStatus.WAITING
+    assert await webhooks.replay(evt["id"]) == EventStatus.WAITING  # still no link
     await Customer.create(user_id=user.id, stripe_id=customer)
-    assert await webhooks.replay(evt["id"]) == EventStatus.PROCESSED
-    assert await MembershipPeriod.filter(reference="in_9").exists()
+    assert await webhooks.requeue_stale() == 1
+    await process_pending()
+    assert (await StripeEvent.get()).status == EventStatus.PROCESSED
+    assert await MembershipPeriod.filter(reference="in_10").exists()
+    assert await webhooks.requeue_stale() == 0
+
+
+async def test_an_event_naming_no_customer_fails_and_can_be_replayed(http: Any) -> None:
+    evt = event("invoice.paid", {"id": "in_11", "object": "invoice", "status": "paid"})
+    await post_event(http, evt)
+    await process_pending()
+    row = await StripeEvent.get()
+    assert row.status == EventStatus.FAILED and "No user" in row.last_error
+    assert await webhooks.replay(evt["id"]) == EventStatus.FAILED
 
 
 async def test_stripe_unreachable_leaves_the_event_pending(
@@ -463,3 +510,61 @@ async def test_odd_headers_and_events_are_refused_or_failed_never_errors(http: A
     await process_pending()
     row = await StripeEvent.get(stripe_id="evt_odd")
     assert row.status == EventStatus.FAILED and row.attempts == 1
+
+
+async def test_grace_runs_to_its_end_even_when_stripe_gives_up_first(
+    http: Any, vip_plans: Any
+) -> None:
+    """The rule (docs/billing.md): a failed renewal's GRACE window lasts its 7 days; the
+    membership lapses when it ends, even if ``customer.subscription.deleted`` comes first."""
+    user, customer, sub = await _member()
+    t = int(time.time()) - 32 * DAY
+    paid = invoice(
+        "in_g1",
+        customer=customer,
+        subscription=sub["id"],
+        start=t,
+        end=t + 30 * DAY,
+        reason="subscription_create",
+    )
+    failed = invoice(
+        "in_g2",
+        customer=customer,
+        subscription=sub["id"],
+        start=t + 30 * DAY,
+        end=t + 60 * DAY,
+        status="open",
+    )
+    await post_event(http, event("invoice.paid", paid))
+    await post_event(http, event("invoice.payment_failed", failed))
+    await process_pending()
+    grace = await MembershipPeriod.get(reference="grace:in_g2")
+    # Stripe gives up on the renewal now (day 2 of the grace window) and deletes it.
+    ended = await gateway().cancel_subscription(sub["id"], f"give-up:{sub['id']}")
+    await post_event(http, event("customer.subscription.deleted", ended))
+    await process_pending()
+    assert (await Subscription.get(stripe_id=sub["id"])).status == "canceled"
+    await grace.refresh_from_db()
+    assert grace.ends_at - grace.starts_at == timedelta(days=7)  # not cut short
+    now = datetime.now(UTC)
+    e = await entitlement(user.id, now)
+    assert e.active and e.source == "GRACE" and e.active_until == grace.ends_at
+    assert not (await entitlement(user.id, grace.ends_at)).active
+    # The paid month before it is untouched (it ended before the subscription did).
+    assert (await MembershipPeriod.get(reference="in_g1")).ends_at == datetime.fromtimestamp(
+        t + 30 * DAY, UTC
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("id", "evt_\x00abc"), ("type", "invoice.\x00paid"), ("id", "evt abc"), ("type", "")],
+)
+async def test_a_signed_event_with_nul_or_junk_in_id_or_type_is_400(
+    http: Any, field: str, value: str
+) -> None:
+    evt = event("invoice.paid", {"id": "in_x"})
+    evt[field] = value
+    response = await post_event(http, evt)
+    assert response.status_code == 400, response.text
+    assert not await StripeEvent.exists()

@@ -7,6 +7,7 @@ import strawberry
 from ncm.billing import subscriptions
 from ncm.billing.errors import (
     BillingNotConfigured,
+    PaymentActionRequired,
     PaymentDeclined,
     PaymentProviderError,
     PaymentProviderUnavailable,
@@ -31,6 +32,17 @@ class PaymentDeclinedError(Error):
     decline_code: str | None
 
 
+@strawberry.type(
+    description="The bank asks the cardholder to confirm the first payment (3-D Secure). The "
+    "subscription exists, incomplete: finish the payment in the app with `clientSecret` "
+    "(Stripe SDK `handleNextAction`); the membership starts when Stripe reports it paid."
+)
+class PaymentActionRequiredError(Error):
+    client_secret: str = strawberry.field(description="The payment intent's client secret.")
+    payment_intent_id: str | None
+    subscription_id: str = strawberry.field(description="The Stripe subscription (incomplete).")
+
+
 @strawberry.type(description="The payment provider is unreachable; nothing changed. Retry.")
 class PaymentProviderUnavailableError(Error):
     retry_after_seconds: int
@@ -47,6 +59,17 @@ register_error(
     PaymentDeclined,
     lambda e: PaymentDeclinedError(
         decline_code=e.decline_code, code=e.code, message=e.message, field=e.field
+    ),
+)
+register_error(
+    PaymentActionRequired,
+    lambda e: PaymentActionRequiredError(
+        client_secret=e.client_secret,
+        payment_intent_id=e.payment_intent_id,
+        subscription_id=e.subscription_id,
+        code=e.code,
+        message=e.message,
+        field=e.field,
     ),
 )
 register_error(
@@ -104,6 +127,7 @@ StartMembershipResult = Annotated[
     | NotFoundError
     | ConflictError
     | PaymentDeclinedError
+    | PaymentActionRequiredError
     | ProviderErrors,
     strawberry.union("StartMembershipResult"),
 ]

@@ -15,7 +15,7 @@ class BillingQuery:
         return [
             MembershipPlan.from_model(p)
             for p in await plans.list_plans(active_only=True)
-            if p.stripe_plan_id
+            if p.stripe_plan_id and p.stripe_plan_id == plans.stripe_plan_id(p)
         ]
 
 

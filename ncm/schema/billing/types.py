@@ -6,7 +6,7 @@ from datetime import datetime
 
 import strawberry
 
-from ncm.billing import ledger
+from ncm.billing import ledger, plans
 from ncm.billing.models import Interval, PeriodSource
 from ncm.billing.models import MembershipPeriod as PeriodModel
 from ncm.billing.models import Plan as PlanModel
@@ -120,7 +120,7 @@ async def membership_of(user_id: int) -> Membership:
     view = await ledger.membership(user_id)
     plan_code = None
     if view.subscription and view.subscription.stripe_plan_id:
-        plan = await PlanModel.get_or_none(stripe_plan_id=view.subscription.stripe_plan_id)
+        plan = await plans.plan_for_stripe_id(view.subscription.stripe_plan_id)
         plan_code = plan.code if plan else None
     return Membership.from_view(view, plan_code)
 
