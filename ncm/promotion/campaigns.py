@@ -179,6 +179,7 @@ async def _validated(spec: CampaignSpec, now: datetime) -> dict[str, object]:
                 code=PromotionErrorCode.OBJECT_NOT_FOUND,
             )
         title = title or await objects.title_of(spec.object_kind, object_id)
+        link_url = None  # the app opens the catalog object itself
     event_at = _aware(spec.event_at, zone) if spec.event_at is not None else None
     venue = _text(spec.venue, "venue", 200)
     if spec.kind == CampaignKind.CONCERT_TOUR and (event_at is None or venue is None):
