@@ -15,11 +15,9 @@ from tests.promotion.helpers import live_campaign, partner, partner_user
 
 CAMPAIGN_FIELDS = "id name status partner { code } audit { action fromStatus toStatus }"
 CREATE = (
-    """
-mutation($input: CampaignInput!) { createCampaign(input: $input) {
-  __typename ... on CampaignPayload { campaign { %s } } ... on Error { code message field } } }
-"""
-    % CAMPAIGN_FIELDS
+    "mutation($input: CampaignInput!) { createCampaign(input: $input) { __typename "
+    "... on CampaignPayload { campaign { " + CAMPAIGN_FIELDS + " } } "
+    "... on Error { code message field } } }"
 )
 
 

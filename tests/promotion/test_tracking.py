@@ -116,7 +116,7 @@ async def test_flush_is_exact_with_duplicates_and_concurrency() -> None:
     expected = {a.id: [0, 0], b.id: [0, 0]}
     saw: dict[int, set[int]] = {a.id: set(), b.id: set()}
     batches: list[tuple[ViewerProfile, list[tracking.EventIn]]] = []
-    for n in range(240):
+    for _ in range(240):
         v = rng.choice(viewers)
         events = []
         for _ in range(rng.randint(1, 20)):
