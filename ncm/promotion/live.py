@@ -15,7 +15,7 @@ import hashlib
 import logging
 import math
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -115,6 +115,7 @@ def reset() -> None:
     """For tests: forget the live set and the pacing state."""
     global _state
     _state = _State()
+    _ranks.clear()
 
 
 async def _load(version: str) -> Snapshot:
@@ -252,39 +253,67 @@ async def ensure_fresh(now: float | None = None) -> Snapshot:
     return state.snapshot
 
 
-def _unit(*parts: object) -> float:
-    """A stable number in (0, 1] from ``parts`` (the same in every process)."""
-    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "big") + 1) / 2**64
+RANK_CACHE_SIZE = 10_000
+_ranks: OrderedDict[tuple[str, int, str], tuple[Snapshot, ViewerProfile, list[Ranked]]] = (
+    OrderedDict()
+)
+Ranked = tuple[LiveCampaign, float]
+
+
+def _units(*parts: object) -> tuple[float, float]:
+    """Two stable numbers in (0, 1] from ``parts`` (the same in every process)."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=16).digest()
+    return (
+        (int.from_bytes(digest[:8], "big") + 1) / 2**64,
+        (int.from_bytes(digest[8:], "big") + 1) / 2**64,
+    )
+
+
+def _ranking(snapshot: Snapshot, viewer: ViewerProfile, placement: str, hour: int) -> list[Ranked]:
+    """The viewer's order of the placement's targeted campaigns for the hour, each with its
+    pacing number: by priority, then by the weighted draw ``-ln(u) / weight`` (smallest
+    first), ``u`` a hash of viewer, hour, placement and campaign. Kept in a small LRU map, so
+    a viewer who comes back within the hour costs no hashing."""
+    key = (viewer.key, hour, placement)
+    entry = _ranks.get(key)
+    if entry is not None and entry[0] is snapshot and entry[1] == viewer:
+        _ranks.move_to_end(key)
+        return entry[2]
+    ranked = []
+    for c in snapshot.by_placement.get(placement, ()):
+        if c.targets(viewer):
+            draw, pace = _units(viewer.key, hour, placement, c.id)
+            ranked.append((-c.priority, -math.log(draw) / c.weight, pace, c))
+    ranked.sort(key=lambda item: (item[0], item[1]))
+    found = [(c, pace) for _, _, pace, c in ranked]
+    _ranks[key] = (snapshot, viewer, found)
+    if len(_ranks) > RANK_CACHE_SIZE:
+        _ranks.popitem(last=False)
+    return found
 
 
 def select(
     snapshot: Snapshot, viewer: ViewerProfile, placement: str, limit: int, now: float
 ) -> list[LiveCampaign]:
-    """The campaigns to show: live now, targeted at the viewer, admitted by pacing, ordered by
-    priority and then a weighted draw (key ``-ln(u) / weight``, smallest first, ``u`` a stable
-    hash of viewer, hour, placement and campaign), the first ``limit``."""
+    """The campaigns to show: the viewer's ranking for the hour (priority, then the weighted
+    draw), keeping those live now and admitted by pacing, the first ``limit``. A paced
+    campaign whose turn comes is an *opportunity*; it is admitted when its hash number is
+    below its pacing rate."""
     pacer = _state.pacer
-    hour = int(now // 3600)
-    ranked: list[tuple[int, float, LiveCampaign]] = []
-    for c in snapshot.by_placement.get(placement, ()):
-        if not (c.starts <= now < c.ends) or not c.targets(viewer):
+    chosen: list[LiveCampaign] = []
+    for c, pace in _ranking(snapshot, viewer, placement, int(now // 3600)):
+        if not c.starts <= now < c.ends:
             continue
         if c.booked:
             pacer.eligible[c.id] += 1
             rate = pacer.rate(c.id)
-            if rate < 1.0 and _unit(viewer.key, hour, c.id) > rate:
-                continue
-            if pacer.exhausted(c.id, c.booked):
+            if (rate < 1.0 and pace > rate) or pacer.exhausted(c.id, c.booked):
                 continue
             pacer.admitted[c.id] += 1
-        draw = -math.log(_unit(viewer.key, hour, placement, c.id)) / c.weight
-        ranked.append((-c.priority, draw, c))
-    ranked.sort(key=lambda item: (item[0], item[1]))
-    chosen = [c for _, _, c in ranked[:limit]]
-    for c in chosen:
-        if c.booked:
             pacer.served[c.id] += 1
+        chosen.append(c)
+        if len(chosen) == limit:
+            break
     return chosen
 
 

@@ -39,6 +39,21 @@ async def viewer_profile(info: Info) -> profiles.ViewerProfile:
     return found or profiles.anonymous(f"{context.client_ip}|{context.user_agent}")
 
 
+_views: dict[tuple[int, str], tuple[live.LiveCampaign, Promotion]] = {}
+
+
+def _view(c: live.LiveCampaign, placement: Placement) -> Promotion:
+    """The campaign as served (immutable, so one instance serves every request until the
+    live set reloads)."""
+    key = (id(c), placement.value)
+    found = _views.get(key)
+    if found is None or found[0] is not c:
+        if len(_views) > 10_000:
+            _views.clear()
+        found = _views[key] = (c, Promotion.from_live(c, Placement(placement)))
+    return found[1]
+
+
 @strawberry.type
 class PromotionQuery:
     @strawberry.field(
@@ -55,7 +70,7 @@ class PromotionQuery:
             raise InvalidInput(f"`limit` is 1-{MAX_LIMIT}.", field="limit")
         viewer = await viewer_profile(info)
         chosen = await live.promotions(viewer, placement.value, limit)
-        return [Promotion.from_live(c, Placement(placement)) for c in chosen]
+        return [_view(c, placement) for c in chosen]
 
     @strawberry.field(description="Partners: all for operators, its own for a partner.")
     async def promotion_partners(self, info: Info) -> list[Partner]:
