@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -106,6 +106,22 @@ class PromotionEventInput:
     placement: PromotionPlacement  # type: ignore[valid-type]
     kind: PromotionEventKind  # type: ignore[valid-type]
     at: datetime
+
+
+def _event_from_input(cls: type, value: Any, context: Any) -> PromotionEventInput:
+    """Build an event from graphql-core's coerced value directly: Strawberry's generic
+    conversion costs ~70 µs per event object, too much for batches of 100 on the ingest path."""
+    placement, kind = value["placement"], value["kind"]
+    return cls(  # type: ignore[no-any-return]
+        event_id=value["eventId"],
+        campaign_id=value["campaignId"],
+        placement=placement if isinstance(placement, PlacementModel) else PlacementModel(placement),
+        kind=kind if isinstance(kind, EventKindModel) else EventKindModel(kind),
+        at=value["at"],
+    )
+
+
+PromotionEventInput.__strawberry_definition__.from_input = _event_from_input  # type: ignore[attr-defined]
 
 
 @strawberry.type
