@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from ncm.catalog.models import Genre
@@ -300,7 +301,7 @@ def _bad_transition(action: str, status: CampaignStatus) -> InvalidInput:
 
 
 async def _audit(
-    conn: object,
+    conn: BaseDBAsyncClient,
     campaign_id: int,
     actor: Actor,
     action: str,
@@ -339,7 +340,7 @@ async def _step(
             .update(status=to_status, updated_at=datetime.now(UTC))
         )
         if not changed:  # another step got there first
-            current = await Campaign.get(id=campaign.id).using_db(conn)
+            current = await Campaign.get(id=campaign.id, using_db=conn)
             raise _bad_transition(action, current.status)
         await _audit(conn, campaign.id, actor, action, from_status, to_status, note)
     campaign.status = to_status

@@ -70,4 +70,4 @@ async def tracks_of(kind: ObjectKind, pk: int) -> set[int]:
         rows = await PlaylistEntry.filter(playlist_id=pk).values_list("track_id", flat=True)
     else:
         return set()
-    return {int(r) for r in rows}  # type: ignore[union-attr]
+    return {int(r) for r in rows}  # type: ignore[call-overload]

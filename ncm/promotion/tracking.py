@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -228,7 +227,7 @@ class FlushResult:
 async def flush() -> FlushResult:
     """Write every pending batch to the database (idempotent; safe to run concurrently)."""
     result = FlushResult()
-    redis = await get_redis()
+    redis: Any = await get_redis()
     if redis is None:
         mem = _memory
         counts, viewers, clicks = mem.counts, mem.viewers, mem.clicks
@@ -299,7 +298,7 @@ async def _write(
             for start in range(0, len(members), CHUNK):
                 chunk = members[start : start + CHUNK]
                 params: list[Any] = []
-                values = []
+                values: list[str] = []
                 for cid, day, user_id, _ in chunk:
                     n = len(params)
                     values.append(f"(${n + 1}, ${n + 2}, ${n + 3})")
@@ -314,19 +313,19 @@ async def _write(
                     ),
                     params,
                 )
-                for row in inserted:
-                    day = str(row["day"])[:10]
-                    key = (int(row["campaign_id"]), day, int(row["user_id"]))
-                    stat = stats.setdefault((key[0], day, region_of[key]), [0, 0, 0])
+                for hit in inserted:
+                    seen_day = str(hit["day"])[:10]
+                    key = (int(hit["campaign_id"]), seen_day, int(hit["user_id"]))
+                    stat = stats.setdefault((key[0], seen_day, region_of[key]), [0, 0, 0])
                     stat[2] += 1
             items = list(stats.items())
             for start in range(0, len(items), CHUNK):
                 params = []
                 values = []
-                for (cid, day, region), (imp, clk, uniq) in items[start : start + CHUNK]:
+                for (stat_cid, stat_day, region), (imp, clk, uniq) in items[start : start + CHUNK]:
                     n = len(params)
                     values.append(f"(${n + 1}, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5}, ${n + 6})")
-                    params += [cid, _day(day), region, imp, clk, uniq]
+                    params += [stat_cid, _day(stat_day), region, imp, clk, uniq]
                 await conn.execute_query(
                     sql(
                         "INSERT INTO promotion_daily_stats "
@@ -365,11 +364,8 @@ async def _write(
 
 async def pending_events() -> int:
     """Events counted but not yet in the database (metrics, tests)."""
-    redis = await get_redis()
+    redis: Any = await get_redis()
     if redis is None:
         return sum(_memory.counts.values())
     values = await redis.hvals(_key("pending:c"))
     return sum(int(v) for v in values)
-
-
-__all__ = ["EventIn", "FlushResult", "Outcome", "connections", "flush", "record"]

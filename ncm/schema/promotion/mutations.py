@@ -43,8 +43,8 @@ from ncm.schema.promotion.types import (
 @strawberry.input(description="A campaign; times without an offset are local to `timeZone`.")
 class CampaignInput:
     name: str
-    kind: CampaignKind  # type: ignore[valid-type]
-    object_kind: PromotedObjectKind  # type: ignore[valid-type]
+    kind: CampaignKind
+    object_kind: PromotedObjectKind
     object_id: strawberry.ID | None = strawberry.field(
         default=None, description="The Playlist, Album, Track or Artist (not for a LINK)."
     )
@@ -53,10 +53,10 @@ class CampaignInput:
     image_url: str | None = None
     event_at: datetime | None = strawberry.field(default=None, description="Concert tours.")
     venue: str | None = None
-    placements: list[PromotionPlacement]  # type: ignore[valid-type]
+    placements: list[PromotionPlacement]
     regions: list[str] = strawberry.field(default_factory=list, description="Empty: all.")
     languages: list[str] = strawberry.field(default_factory=list, description="Empty: all.")
-    audience: PromotionAudience = AudienceModel.ALL  # type: ignore[valid-type]
+    audience: PromotionAudience = AudienceModel.ALL
     genre_ids: list[strawberry.ID] = strawberry.field(
         default_factory=list, description="Listeners of these genres only (empty: anyone)."
     )
@@ -103,8 +103,8 @@ class CampaignInput:
 class PromotionEventInput:
     event_id: str = strawberry.field(description="Unique per viewer: a retry sends the same.")
     campaign_id: strawberry.ID
-    placement: PromotionPlacement  # type: ignore[valid-type]
-    kind: PromotionEventKind  # type: ignore[valid-type]
+    placement: PromotionPlacement
+    kind: PromotionEventKind
     at: datetime
 
 
@@ -112,7 +112,7 @@ def _event_from_input(cls: type, value: Any, context: Any) -> PromotionEventInpu
     """Build an event from graphql-core's coerced value directly: Strawberry's generic
     conversion costs ~70 µs per event object, too much for batches of 100 on the ingest path."""
     placement, kind = value["placement"], value["kind"]
-    return cls(  # type: ignore[no-any-return]
+    return cls(
         event_id=value["eventId"],
         campaign_id=value["campaignId"],
         placement=placement if isinstance(placement, PlacementModel) else PlacementModel(placement),

@@ -64,7 +64,7 @@ class PromotionQuery:
         self,
         info: Info,
         placement: PromotionPlacement,
-        limit: int = 1,  # type: ignore[valid-type]
+        limit: int = 1,
     ) -> list[Promotion]:
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"`limit` is 1-{MAX_LIMIT}.", field="limit")
@@ -88,7 +88,7 @@ class PromotionQuery:
         self,
         info: Info,
         partner_id: strawberry.ID | None = None,
-        status: CampaignStatus | None = None,  # type: ignore[valid-type]
+        status: CampaignStatus | None = None,
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Campaign]:

@@ -14,16 +14,20 @@ from ncm.promotion.live import LiveCampaign
 from ncm.schema.base import to_global_id
 from ncm.schema.context import Info, partner_key_actor
 
-CampaignKind = strawberry.enum(m.CampaignKind, name="CampaignKind")
-PromotedObjectKind = strawberry.enum(
+strawberry.enum(m.CampaignKind, name="CampaignKind")
+strawberry.enum(
     m.ObjectKind, name="PromotedObjectKind", description="A catalog object, or an external LINK."
 )
-PromotionPlacement = strawberry.enum(m.Placement, name="PromotionPlacement")
-PromotionAudience = strawberry.enum(
-    m.Audience, name="PromotionAudience", description="Members, non-members, or everyone."
-)
-CampaignStatus = strawberry.enum(m.CampaignStatus, name="CampaignStatus")
-PromotionEventKind = strawberry.enum(m.EventKind, name="PromotionEventKind")
+strawberry.enum(m.Placement, name="PromotionPlacement")
+strawberry.enum(m.Audience, name="PromotionAudience", description="Members, non-members, or all.")
+strawberry.enum(m.CampaignStatus, name="CampaignStatus")
+strawberry.enum(m.EventKind, name="PromotionEventKind")
+CampaignKind = m.CampaignKind
+PromotedObjectKind = m.ObjectKind
+PromotionPlacement = m.Placement
+PromotionAudience = m.Audience
+CampaignStatus = m.CampaignStatus
+PromotionEventKind = m.EventKind
 
 OBJECT_TYPES = {
     m.ObjectKind.PLAYLIST: "Playlist",
@@ -38,12 +42,12 @@ async def actor_of(info: Info) -> Actor:
     context: Any = info.context
     cached = context.__dict__.get("_promotion_actor")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     actor = await partner_key_actor(info.context)
     if actor is None:
         actor = actor_for(await info.context.viewer())
     context.__dict__["_promotion_actor"] = actor
-    return actor  # type: ignore[no-any-return]
+    return actor
 
 
 def object_global_id(kind: str, pk: int | None) -> strawberry.ID | None:
@@ -94,8 +98,8 @@ class PartnerApiKey:
 @strawberry.type(description="One step of a campaign's workflow.")
 class CampaignAuditEntry:
     action: str
-    from_status: CampaignStatus | None  # type: ignore[valid-type]
-    to_status: CampaignStatus  # type: ignore[valid-type]
+    from_status: CampaignStatus | None
+    to_status: CampaignStatus
     actor_user_id: strawberry.ID | None = strawberry.field(description="Null: the system or a key.")
     actor_key_id: strawberry.ID | None
     note: str
@@ -130,9 +134,9 @@ class Campaign:
     model: strawberry.Private[m.Campaign]
     id: strawberry.ID
     name: str
-    kind: CampaignKind  # type: ignore[valid-type]
-    status: CampaignStatus  # type: ignore[valid-type]
-    object_kind: PromotedObjectKind  # type: ignore[valid-type]
+    kind: CampaignKind
+    status: CampaignStatus
+    object_kind: PromotedObjectKind
     object_id: strawberry.ID | None = strawberry.field(
         description="The promoted Playlist, Album, Track or Artist (null for a LINK)."
     )
@@ -141,10 +145,10 @@ class Campaign:
     image_url: str | None
     event_at: datetime | None
     venue: str | None
-    placements: list[PromotionPlacement]  # type: ignore[valid-type]
+    placements: list[PromotionPlacement]
     regions: list[str]
     languages: list[str]
-    audience: PromotionAudience  # type: ignore[valid-type]
+    audience: PromotionAudience
     genre_ids: list[strawberry.ID]
     starts_at: datetime
     ends_at: datetime
@@ -203,12 +207,12 @@ class Campaign:
 @strawberry.type(description="A promotion to show in a placement (everything a banner needs).")
 class Promotion:
     campaign_id: strawberry.ID
-    kind: CampaignKind  # type: ignore[valid-type]
-    placement: PromotionPlacement  # type: ignore[valid-type]
+    kind: CampaignKind
+    placement: PromotionPlacement
     title: str
     image_url: str | None
     link_url: str | None
-    object_kind: PromotedObjectKind  # type: ignore[valid-type]
+    object_kind: PromotedObjectKind
     object_id: strawberry.ID | None
     event_at: datetime | None
     venue: str | None
