@@ -1,21 +1,22 @@
 """Even pacing: spread a campaign's booked impressions over its schedule.
 
 The pacer runs in every server process. Between two ticks (one a second) it only counts, in
-memory, per campaign: the requests the campaign was *eligible* for (live, targeted), the ones
-it was *admitted* to (passed pacing) and the ones it was *served* in (made the top ``limit``).
-At each tick the counts of every process are added up (a Redis hash; in-process on the embedded
-default) and each campaign gets a new admission rate::
+memory, per campaign: its *opportunities* (requests where its turn came in the viewer's
+ranking), the ones it was *admitted* to (passed pacing) and *served* in. At each tick the
+counts of every process are added up (a Redis hash; in-process on the embedded default) and
+each campaign gets a new admission rate::
 
     desired rate  = (booked - delivered) / (seconds left in the schedule)
-    opportunities = eligible requests per second (moving average)
-    win ratio     = served / admitted (moving average: admitted but outranked is no delivery)
+    opportunities = opportunities per second (moving average)
+    win ratio     = served / admitted (moving average; 1 when admission means serving, as in
+                    ``live.select``)
     rate          = min(1, desired / (opportunities * win ratio))
 
 Because ``desired`` is recomputed from what is left, a campaign that fell behind (a quiet
 night) catches up, and one that ran ahead slows down: delivery follows the straight line from
 0 at the start to the booking at the end. Delivery stops at the booking. A request admits a
-campaign when a hash of (viewer, hour, campaign) is below the rate, so the same viewer keeps
-the same answer within the hour while the rate moves a little.
+campaign when a hash of (viewer, hour, placement, campaign) is below the rate, so the same
+viewer keeps the same answer within the hour while the rate moves a little.
 """
 
 from __future__ import annotations
