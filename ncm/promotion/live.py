@@ -244,6 +244,7 @@ async def ensure_fresh(now: float | None = None) -> Snapshot:
         except Exception:
             if state.snapshot is None:
                 raise
+            state.last_sync = now  # try again in a second, not on every request
             log.warning(
                 "could not refresh the live promotions; serving the last set", exc_info=True
             )
