@@ -45,6 +45,29 @@ class Context:
 
 Info = StrawberryInfo[Context, None]
 
+# Partner API keys (``Authorization: Bearer ncmpk_...``) act for a partner organisation in the
+# promotion domain only; for every other field such a request is anonymous.
+PARTNER_KEY_PREFIX = "ncmpk_"
+
+
+async def partner_key_actor(context: Context) -> Any:
+    """The promotion actor of the request's partner API key; ``None`` without one. An unknown
+    or revoked key is NotAuthenticated."""
+    headers = getattr(context.request, "headers", None)
+    auth = headers.get("authorization") if headers is not None else None
+    if not isinstance(auth, str):
+        return None
+    scheme, _, token = auth.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith(PARTNER_KEY_PREFIX):
+        return None
+    from ncm.promotion.keys import actor_for_key
+
+    actor = await actor_for_key(token)
+    if actor is None:
+        raise NotAuthenticated("This partner API key is unknown or revoked.")
+    return actor
+
 
 def read_authorization(auth: Any) -> tuple[AccessClaims | None, bool]:
     """``(claims, invalid)`` from an ``Authorization: Bearer ...`` value (or ``None``)."""
@@ -55,5 +78,7 @@ def read_authorization(auth: Any) -> tuple[AccessClaims | None, bool]:
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None, True
+    if token.strip().startswith(PARTNER_KEY_PREFIX):
+        return None, False  # a partner API key: see partner_key_actor (promotion only)
     claims = read_access_token(token.strip())
     return claims, claims is None
