@@ -11,10 +11,11 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from tortoise.context import TortoiseContext
 from tortoise.exceptions import DoesNotExist, IntegrityError, OperationalError, ValidationError
 
 from ncm.errors import NcmError
-from ncm.kit.db import close_db, init_db
+from ncm.kit.db import tortoise_config
 
 T = TypeVar("T")
 console = Console()
@@ -24,22 +25,26 @@ JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead 
 
 
 def run(work: Callable[[], Awaitable[T]], *, with_db: bool = True) -> T:
-    """Run async work with the database open; a domain error prints and exits 1."""
+    """Run async work (with the database open unless ``with_db=False``); a domain error
+    prints one line and exits 1.
+
+    The command gets its own Tortoise context, set for its task (tasks it starts inherit it)
+    and closed when it ends, after its in-process jobs; work that opens Tortoise itself (the
+    migration API) initialises that context. It never touches a context already open in the
+    process (the tests run commands in-process beside their own)."""
 
     async def main() -> T:
-        if with_db:
-            await init_db()
-        try:
-            return await work()
-        finally:
-            if with_db:
-                from ncm.kit import jobs
+        from ncm.kit import jobs
+        from ncm.kit.redis import close_redis
 
+        async with TortoiseContext() as ctx:
+            try:
+                if with_db:
+                    await ctx.init(config=tortoise_config())
+                return await work()
+            finally:
                 await jobs.drain()
-                await close_db()
-            from ncm.kit.redis import close_redis
-
-            await close_redis()
+                await close_redis()
 
     try:
         return asyncio.run(main())
