@@ -39,14 +39,43 @@ return 1
 """
 
 
+_TAKE_OVER_IF_ONLY_CLAIM = """
+if redis.call('DBSIZE') ~= 1 or redis.call('GET', KEYS[1]) ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+
+def _abandoned(claim: bytes | None) -> bool:
+    """A claim of a test run on this machine that has ended (its process is gone)."""
+    pid = (claim or b"").decode(errors="replace").split(":", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def _claim_redis_db() -> str:
-    """An empty Redis database, claimed for this run."""
+    """An empty Redis database, claimed for this run (or one that holds nothing but the claim
+    of a run on this machine that has ended, taken over in one step)."""
     import redis
 
     for db in range(15, 0, -1):
         client = redis.Redis(host="127.0.0.1", port=6379, db=db)
         try:
-            if client.eval(_CLAIM_IF_EMPTY, 1, REDIS_CLAIM, CLAIM_TOKEN, CLAIM_SECONDS):
+            claimed = client.eval(_CLAIM_IF_EMPTY, 1, REDIS_CLAIM, CLAIM_TOKEN, CLAIM_SECONDS)
+            if not claimed and client.dbsize() == 1:
+                stale = client.get(REDIS_CLAIM)
+                if _abandoned(stale):
+                    claimed = client.eval(
+                        _TAKE_OVER_IF_ONLY_CLAIM, 1, REDIS_CLAIM, CLAIM_TOKEN, CLAIM_SECONDS, stale
+                    )
+            if claimed:
                 # A run that empties its database in two steps (flush, then claim again, as
                 # older versions of this file do) looks empty between them: look again.
                 time.sleep(0.2)

@@ -44,3 +44,19 @@ async def test_a_database_that_is_no_longer_ours_is_never_flushed() -> None:
         assert await redis.get("their:data") == b"precious"
     finally:
         await redis.set(REDIS_CLAIM, CLAIM_TOKEN)
+
+
+def test_only_the_claim_of_a_run_that_has_ended_is_abandoned() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import _abandoned
+
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    assert _abandoned(f"{ended.stdout.strip()}:x".encode())
+    assert not _abandoned(CLAIM_TOKEN.encode())
+    assert not _abandoned(str(os.getpid()).encode())
+    assert not _abandoned(b"bench:123") and not _abandoned(None)
