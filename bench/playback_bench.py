@@ -7,7 +7,7 @@
 2. SQL per ``playbacks``: a scratch SQLite database (migrated, 50 tracks of every fee policy),
    the statements Tortoise sends for a queue of 1 and of 50 tracks, counted in-process
    through the same logger the tests count (target: equal). The test
-   ``tests/stream/test_playback_api.py::test_a_queue_of_50_costs_the_sql_of_one_track``
+   ``tests/stream/test_graphql_playback.py::test_a_queue_of_50_costs_the_sql_of_one_track``
    asserts it on PostgreSQL and SQLite.
 3. ``/stream``: a ``--size-mb`` file under a scratch media root, ``ncm serve`` (one worker,
    uvicorn) on port 8851; the whole file read by sequential ``--range-mb`` Range requests

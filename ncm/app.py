@@ -71,7 +71,7 @@ def tune_gc() -> None:
     """Fewer, cheaper garbage collections for a long-running server: objects alive at startup
     (modules, the schema) move to the permanent generation so full collections skip them, and
     the young generation collects every 50,000 allocations instead of 700. A request leaves
-    no reference cycles behind (``tests/comments/test_pages.py`` checks a comment page), so
+    no reference cycles behind (``tests/comments/test_graphql_pages.py`` checks a comment page), so
     its objects are freed as it ends and collections stay rare; a request that did leave
     cycles would make each collection a pause of tens of milliseconds in the latency tail."""
     gc.collect()

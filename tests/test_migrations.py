@@ -1,28 +1,15 @@
 """The models and the migrations agree, and the migrations apply to an empty database.
 
-These run the real ``ncm db`` commands in a subprocess: the migration API opens and closes
-Tortoise itself, which must not disturb the test session's connections.
+These run the ``ncm db`` commands in-process: the migration API opens and closes Tortoise
+itself, in the command's own context, beside the test session's.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
+from tests.cli.helpers import ncm
 from tests.conftest import BACKEND
-
-
-def ncm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ncm.cli", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
 
 
 def test_models_have_no_unmigrated_changes() -> None:

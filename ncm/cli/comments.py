@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from ncm.cli.common import JsonOption, emit, emit_one, err_console, run
+from ncm.cli.common import JsonOption, emit, emit_one, err_console, ids_of, run, user_ref
 
 app = typer.Typer(help="Comments: moderation, bans, counters.", no_args_is_help=True)
 
@@ -72,7 +72,9 @@ def reports(
 
 @app.command()
 def hide(
-    comment_id: int = typer.Argument(..., help="Comment id."),
+    comment_id: int = typer.Argument(
+        ..., parser=ids_of("Comment"), help="Comment id or global id."
+    ),
     reason: str = typer.Option(..., "--reason", help="Why (kept in the audit log)."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -85,7 +87,9 @@ def hide(
 
 @app.command()
 def restore(
-    comment_id: int = typer.Argument(..., help="Comment id."),
+    comment_id: int = typer.Argument(
+        ..., parser=ids_of("Comment"), help="Comment id or global id."
+    ),
     reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -108,7 +112,7 @@ def ban(
     from ncm.comments import moderation
 
     async def work() -> dict[str, Any]:
-        found = await accounts.find_user(user)
+        found = await accounts.find_user(user_ref(user))
         row = await moderation.ban(None, found.id, days, reason, operator=operator())
         return {"user_id": found.id, "handle": found.handle, "banned_until": row.ends_at}
 
@@ -126,7 +130,7 @@ def unban(
     from ncm.comments import moderation
 
     async def work() -> dict[str, Any]:
-        found = await accounts.find_user(user)
+        found = await accounts.find_user(user_ref(user))
         lifted = await moderation.unban(None, found.id, reason, operator=operator())
         return {"user_id": found.id, "handle": found.handle, "bans_lifted": lifted}
 
@@ -136,8 +140,12 @@ def unban(
 @app.command()
 def log(
     limit: int = typer.Option(50, min=1, max=100),
-    comment_id: int = typer.Option(None, "--comment", help="Only about this comment."),
-    user_id: int = typer.Option(None, "--user", help="Only about this user id."),
+    comment_id: int = typer.Option(
+        None, "--comment", parser=ids_of("Comment"), help="Only about this comment."
+    ),
+    user_id: int = typer.Option(
+        None, "--user", parser=ids_of("User"), help="Only about this user (id or global id)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """The moderation audit log, newest first."""
@@ -165,7 +173,9 @@ def log(
 
 @app.command()
 def recount(
-    thread_ids: list[int] = typer.Argument(None, help="Thread ids (default: every thread)."),
+    thread_ids: list[int] = typer.Argument(
+        None, parser=ids_of("CommentThread"), help="Thread ids (default: every thread)."
+    ),
     check: bool = typer.Option(False, "--check", help="Only report; exit 1 if any is wrong."),
     as_json: bool = JsonOption,
 ) -> None:

@@ -18,11 +18,13 @@ from ncm.cli import (
     stream,
     users,
 )
+from ncm.cli.common import OneLineErrors
 
 app = typer.Typer(
     help="ncm: the music-streaming backend's operator commands.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,  # argument errors: one `error:` line, exit code 2
 )
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")

@@ -8,14 +8,26 @@ from typing import Any
 
 import typer
 
-from ncm.cli.common import JsonOption, console, emit, emit_one, err_console, fail, run
+from ncm.cli.common import (
+    JsonOption,
+    console,
+    emit,
+    emit_one,
+    err_console,
+    fail,
+    ids_of,
+    run,
+    user_ref,
+)
 
 app = typer.Typer(help="Playlists: show, export, import.", no_args_is_help=True)
 
 
 @app.command()
 def show(
-    playlist_id: int = typer.Argument(..., help="Playlist id."),
+    playlist_id: int = typer.Argument(
+        ..., parser=ids_of("Playlist"), help="Playlist id or global id."
+    ),
     limit: int = typer.Option(50, min=0, max=10_000, help="Entries to list."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -57,7 +69,9 @@ def show(
 
 @app.command()
 def export(
-    playlist_id: int = typer.Argument(..., help="Playlist id."),
+    playlist_id: int = typer.Argument(
+        ..., parser=ids_of("Playlist"), help="Playlist id or global id."
+    ),
     format: str = typer.Option("json", "--format", help="json or m3u."),
     output: Path = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
 ) -> None:
@@ -101,7 +115,7 @@ def import_(
     from ncm.playlists.transfer import ImportReport, import_playlist
 
     async def work() -> ImportReport:
-        return await import_playlist(file, await find_user(owner), title=title)
+        return await import_playlist(file, await find_user(user_ref(owner)), title=title)
 
     report = run(work)
     summary = {

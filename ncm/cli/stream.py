@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from ncm.cli.common import JsonOption, console, emit_one, run
+from ncm.cli.common import JsonOption, console, emit_one, ids_of, region_code, run, user_ref
 
 app = typer.Typer(help="Playback: explain decisions, sign URLs.", no_args_is_help=True)
 
@@ -28,9 +28,14 @@ def _quality(value: str) -> Any:
 
 @app.command()
 def explain(
-    track_id: int = typer.Argument(..., help="Track id."),
+    track_id: int = typer.Argument(..., parser=ids_of("Track"), help="Track id or global id."),
     user: str = typer.Option(None, "--user", "-u", help="Id, email or handle (omit: logged out)."),
-    region: str = typer.Option(None, "--region", help="Decide as if the user were in this region."),
+    region: str = typer.Option(
+        None,
+        "--region",
+        parser=region_code,
+        help="Decide as if the user were in this region (ISO code: CN, JP, ...).",
+    ),
     quality: str = QualityOption,
     base_url: str = typer.Option(LOCAL_ORIGIN, help="Origin of the URL (unless a CDN is set)."),
     as_json: bool = JsonOption,
@@ -40,7 +45,7 @@ def explain(
     from ncm.stream import service
 
     async def work() -> Any:
-        user_id = (await accounts.find_user(user)).id if user else None
+        user_id = (await accounts.find_user(user_ref(user))).id if user else None
         return await service.playback(
             user_id, track_id, _quality(quality), base_url=base_url, region=region
         )
@@ -74,7 +79,7 @@ def explain(
 
 @app.command()
 def sign(
-    track_id: int = typer.Argument(..., help="Track id."),
+    track_id: int = typer.Argument(..., parser=ids_of("Track"), help="Track id or global id."),
     quality: str = typer.Option(..., "--quality", "-q", help="The rendition's quality."),
     user: str = typer.Option(None, "--user", "-u", help="Put this user in the URL (default 0)."),
     ttl: int = typer.Option(
@@ -93,13 +98,17 @@ def sign(
     wanted = _quality(quality)
 
     async def work() -> tuple[str, datetime]:
+        from ncm.catalog.models import Track
+
+        if not await Track.exists(id=track_id):
+            raise NotFound(f"No track {track_id}.", field="track")
         if wanted == RequestedQuality.BEST:
             row = await Rendition.filter(track_id=track_id).order_by("-bitrate").first()
         else:
             row = await Rendition.get_or_none(track_id=track_id, quality=wanted.value)
         if row is None:
             raise NotFound(f"Track {track_id} has no {wanted.value} rendition.", field="quality")
-        user_id = (await accounts.find_user(user)).id if user else 0
+        user_id = (await accounts.find_user(user_ref(user))).id if user else 0
         facts = RenditionFacts(
             row.id, row.quality, row.bitrate, row.format, row.size_bytes, row.path
         )

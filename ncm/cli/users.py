@@ -6,7 +6,7 @@ import typer
 
 from ncm.accounts import service as accounts
 from ncm.accounts.models import Role, User
-from ncm.cli.common import JsonOption, emit, emit_one, run
+from ncm.cli.common import JsonOption, emit, emit_one, run, user_ref
 
 app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 
@@ -26,6 +26,13 @@ def user_record(user: User) -> dict[str, object]:
     }
 
 
+def _partner_only(role: Role, partner_id: int | None) -> None:
+    if partner_id is not None and role != Role.PARTNER:
+        raise typer.BadParameter(
+            f"applies only to the partner role, not {role.value}", param_hint="--partner-id"
+        )
+
+
 @app.command()
 def create(
     email: str = typer.Option(..., help="Login email."),
@@ -38,12 +45,17 @@ def create(
         envvar="NCM_NEW_USER_PASSWORD",
         help="Prompted when not given.",
     ),
-    role: Role = typer.Option(Role.LISTENER, help="listener, moderator, finance, partner, admin."),
-    partner_id: int = typer.Option(None, help="Required with --role partner."),
+    role: Role = typer.Option(
+        Role.LISTENER,
+        case_sensitive=False,
+        help="listener, moderator, finance, partner, admin (any case).",
+    ),
+    partner_id: int = typer.Option(None, help="Required with --role partner (only then)."),
     display_name: str = typer.Option(None),
     as_json: bool = JsonOption,
 ) -> None:
     """Create a user with a role."""
+    _partner_only(role, partner_id)
     user = run(
         lambda: accounts.create_user(
             email, handle, password, display_name=display_name, role=role, partner_id=partner_id
@@ -55,14 +67,15 @@ def create(
 @app.command("set-role")
 def set_role(
     user: str = typer.Argument(..., help="Id, email or handle."),
-    role: Role = typer.Argument(...),
-    partner_id: int = typer.Option(None, help="Required for the partner role."),
+    role: Role = typer.Argument(..., case_sensitive=False, help="The new role (any case)."),
+    partner_id: int = typer.Option(None, help="Required for the partner role (only then)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Change a user's role."""
+    _partner_only(role, partner_id)
 
     async def work() -> User:
-        found = await accounts.find_user(user)
+        found = await accounts.find_user(user_ref(user))
         return await accounts.set_role(None, found.id, role, partner_id=partner_id, system=True)
 
     emit_one(user_record(run(work)), as_json, title="updated")
@@ -76,7 +89,7 @@ def logout(
     access tokens stop working on every server within seconds."""
 
     async def work() -> dict[str, object]:
-        found = await accounts.find_user(user)
+        found = await accounts.find_user(user_ref(user))
         return {
             "user_id": found.id,
             "handle": found.handle,
@@ -91,12 +104,12 @@ def show(
     user: str = typer.Argument(..., help="Id, email or handle."), as_json: bool = JsonOption
 ) -> None:
     """Show one user."""
-    emit_one(user_record(run(lambda: accounts.find_user(user))), as_json)
+    emit_one(user_record(run(lambda: accounts.find_user(user_ref(user)))), as_json)
 
 
 @app.command("list")
 def list_users(
-    role: Role = typer.Option(None, help="Only this role."),
+    role: Role = typer.Option(None, case_sensitive=False, help="Only this role (any case)."),
     limit: int = typer.Option(50, min=1, max=1000),
     as_json: bool = JsonOption,
 ) -> None:

@@ -80,6 +80,8 @@ async def _run_in_process(name: str, job_id: str, args: tuple[Any, ...]) -> None
 
 
 async def drain() -> None:
-    """Wait for every in-process job (tests, and a clean shutdown of the embedded default)."""
-    while _tasks:
-        await asyncio.gather(*list(_tasks), return_exceptions=True)
+    """Wait for every in-process job of this event loop (tests, and a clean shutdown of the
+    embedded default)."""
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _tasks if task.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)

@@ -1,4 +1,6 @@
-"""One Redis connection pool per process (an ArqRedis, so jobs and caches share it).
+"""One Redis connection pool per process and event loop (an ArqRedis, so jobs and caches
+share it; a pool works only on the loop that opened it, and a CLI command run in-process by
+the tests has its own loop).
 
 ``None`` when ``NCM_REDIS_URL`` is unset: the embedded default keeps jobs, rate limits and
 pub/sub in memory.
@@ -6,30 +8,33 @@ pub/sub in memory.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from urllib.parse import urlparse
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from ncm.config import get_settings
 
-_pool: ArqRedis | None = None
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ArqRedis] = weakref.WeakKeyDictionary()
 
 
 async def get_redis() -> ArqRedis | None:
-    global _pool
     url = get_settings().redis_url
     if url is None:
         return None
-    if _pool is None:
-        _pool = await create_pool(RedisSettings.from_dsn(url))
-    return _pool
+    loop = asyncio.get_running_loop()
+    pool = _pools.get(loop)
+    if pool is None:
+        pool = await create_pool(RedisSettings.from_dsn(url))
+        _pools[loop] = pool
+    return pool
 
 
 async def close_redis() -> None:
-    global _pool
-    if _pool is not None:
-        await _pool.aclose()
-        _pool = None
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.aclose()
 
 
 def namespaced(kind: str, name: str) -> str:

@@ -77,7 +77,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         """Made when a resolver's info asks. graphql-core keeps one on the executor, bound to
         the executor's own methods: a reference cycle that made every request's executor,
         context and loaded rows garbage for the cyclic collector instead of being freed at
-        once (``tests/comments/test_pages.py`` checks a page leaves no garbage)."""
+        once (``tests/comments/test_graphql_pages.py`` checks a page leaves no garbage)."""
         return GraphQLResolveInfoHelpers(gather=self.gather_async_work, track=self.track_async_work)
 
     @async_helpers.setter

@@ -83,11 +83,23 @@ class BatchLoader(Generic[K, V]):
                 self._in_flight[key] = batch
             if batch not in batches:
                 batches.append(batch)
+        # Every waiter joins its batch before the first await: a later batch may finish while
+        # an earlier one is awaited, and a waiter added after that would wait forever.
         loop = asyncio.get_running_loop()
+        waiters: list[asyncio.Future[None]] = []
         for batch in batches:
             waiter: asyncio.Future[None] = loop.create_future()
             batch.waiters.append(waiter)
-            await waiter
+            waiters.append(waiter)
+        try:
+            for waiter in waiters:
+                await waiter
+        finally:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.cancel()
+                elif not waiter.cancelled():
+                    waiter.exception()  # retrieved: one failure is raised once
 
     def _schedule(self, batch: _Batch) -> None:
         task = asyncio.get_running_loop().create_task(self._run(batch))

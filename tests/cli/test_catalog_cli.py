@@ -1,17 +1,13 @@
 """``ncm catalog import`` end to end.
 
-The import runs the real command in a subprocess (``python -m ncm.cli``): the command opens and
-closes its own event loop and Tortoise connections, which must not disturb the test session's.
-The results are checked through the database. ``--help`` needs no event loop, so it goes
-through typer's CliRunner.
+The import runs the command in-process (``tests.cli.helpers.ncm``: a worker thread with its
+own event loop and Tortoise context, beside the test session's). The results are checked
+through the database.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,7 @@ from typer.testing import CliRunner
 from ncm.catalog.models import Album, Artist, License, Track
 from ncm.cli.main import app
 from ncm.search.text import document_tokens
+from tests.cli.helpers import ncm
 
 GOOD = [
     {
@@ -49,16 +46,6 @@ GOOD = [
         "licenses": ["DE", "FR"],
     },
 ]
-
-
-def ncm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ncm.cli", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
 
 
 def jsonl(path: Path, *rows: dict[str, Any] | str) -> Path:

@@ -1,4 +1,4 @@
-"""``ncm comments``: the real command in a subprocess against the test database."""
+"""``ncm comments``: the commands, in-process, against the test database."""
 
 from __future__ import annotations
 

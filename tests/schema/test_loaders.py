@@ -94,3 +94,19 @@ async def test_loaders_give_one_loader_per_function_and_scope() -> None:
     assert await loaders.one(liked, 8).load(8) is True
     assert seen == [(7, [7, 8]), (8, [8])]
     assert await loaders.many(tags).load_many([1, 2]) == [["a"], []]
+
+
+async def test_a_later_batch_that_finishes_first_still_wakes_its_waiter() -> None:
+    calls: list[list[int]] = []
+
+    async def slow_first(keys: Sequence[int]) -> Mapping[int, str]:
+        calls.append(list(keys))
+        await asyncio.sleep(0.05 if 1 in keys else 0)  # the first batch is the slow one
+        return {k: f"v{k}" for k in keys}
+
+    loader: BatchLoader[int, str | None] = BatchLoader(slow_first, lambda: None)
+    first = asyncio.ensure_future(loader.load_many([1, 2]))
+    await asyncio.sleep(0.01)  # the first batch is running
+    both = await asyncio.wait_for(loader.load_many([2, 3]), timeout=5)
+    assert both == ["v2", "v3"] and await first == ["v1", "v2"]
+    assert calls == [[1, 2], [3]]

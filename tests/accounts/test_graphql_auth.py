@@ -310,37 +310,3 @@ async def test_an_admin_cannot_change_their_own_role(gql: GraphQLClient) -> None
     # An operator may (the way out when an admin needs changing).
     await service.set_role(None, admin.id, Role.LISTENER, system=True)
     assert (await service.get_user(admin.id)).role == Role.LISTENER
-
-
-@pytest.mark.postgres_only
-async def test_a_refresh_racing_logout_everywhere_leaves_no_session() -> None:
-    from ncm.accounts import service
-    from ncm.accounts.models import RefreshToken
-    from ncm.accounts.tokens import read_access_token
-    from ncm.errors import NcmError
-
-    user = await make_user("racer")
-    for _ in range(5):
-        session = await service.login("racer", STRONG_PASSWORD, client_ip="127.0.0.1")
-        refreshed, _ended = await asyncio.gather(
-            service.refresh(session.refresh_token),
-            service.logout_everywhere(user),
-            return_exceptions=True,
-        )
-        assert not await RefreshToken.filter(user_id=user.id, revoked_at__isnull=True).exists()
-        if not isinstance(refreshed, NcmError):  # the refresh won the race: its session ended
-            assert not isinstance(refreshed, BaseException)
-            assert read_access_token(refreshed.access_token) is None
-
-
-async def test_a_partner_needs_a_real_partner_id() -> None:
-    from ncm.accounts import service
-    from ncm.accounts.models import Role
-    from ncm.errors import InvalidInput
-
-    user = await make_user("agent")
-    for bad in (None, 0, -1):
-        with pytest.raises(InvalidInput):
-            await service.set_role(None, user.id, Role.PARTNER, partner_id=bad, system=True)
-    changed = await service.set_role(None, user.id, Role.PARTNER, partner_id=7, system=True)
-    assert changed.partner_id == 7
