@@ -1,17 +1,34 @@
-"""Error codes and masking for top-level errors, and metrics by operation name."""
+"""Error codes and masking for top-level errors, metrics by operation name, and the guard
+in front of every operation (parse, limits, validation; ``Guard``)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
-from graphql import GraphQLError
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+    ValidationRule,
+    parse,
+    validate,
+)
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from ncm.errors import NcmError
 from ncm.kit.observability import GRAPHQL_DURATION, GRAPHQL_ERRORS, operation_label, request_id_var
+from ncm.schema.cost import MAX_FRAGMENT_NESTING, Limits, measure
 
 log = logging.getLogger("ncm.graphql")
 MASKED_MESSAGE = "Unexpected error."
@@ -63,3 +80,201 @@ class Metrics(SchemaExtension):
         GRAPHQL_DURATION.labels(operation=label).observe(time.perf_counter() - started)
         if result is not None and result.errors:
             GRAPHQL_ERRORS.labels(operation=label).inc()
+
+
+class OperationRefused(GraphQLError):
+    """A request refused before validation or execution (too deep, too many aliases, too
+    costly, too many tokens, no operation chosen, over the validation budget): the view
+    answers it with HTTP 400."""
+
+    def __init__(self, message: str, code: str, **extensions: object) -> None:
+        super().__init__(message, extensions={"code": code, **extensions})
+
+
+class RefusalCode(StrEnum):
+    OPERATION_TOO_COMPLEX = "OPERATION_TOO_COMPLEX"
+    OPERATION_TOO_LARGE = "OPERATION_TOO_LARGE"
+    OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
+    VALIDATION_BUDGET_EXCEEDED = "VALIDATION_BUDGET_EXCEEDED"
+
+
+_FIGURE_NAMES = {
+    "depth": "is {measured} fields deep, which exceeds maximum operation depth of {limit}",
+    "aliases": "has {measured} aliases, more than the {limit} aliases allowed",
+    "cost": "costs {measured}, more than the maximum cost of {limit}",
+}
+
+
+@dataclass
+class Prepared:
+    """A parsed document that passed its limits, and its validation errors once known."""
+
+    document: DocumentNode
+    operations: int
+    validation: tuple[tuple[Any, ...], list[GraphQLError]] | None = None
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A refusal as cached: a fresh error is raised from it for every request, so one
+    request's error processing never changes what the next one sees."""
+
+    message: str
+    code: str
+    extensions: tuple[tuple[str, object], ...] = ()
+
+    def error(self) -> OperationRefused:
+        return OperationRefused(self.message, self.code, **dict(self.extensions))
+
+
+# Documents longer than this are parsed for each request instead of being cached: the cache
+# must not hold hundreds of megabytes of query text.
+CACHE_MAX_QUERY_CHARS = 64 * 1024
+
+
+class Guard:
+    """Parsing, limits and validation for one schema, each document's outcome cached by its
+    text: a refused document is refused again from the cache, never let through.
+
+    * parse with the token limit (graphql-core stops reading at the limit);
+    * measure depth, aliases and cost (``ncm.schema.cost``: linear, fragments memoized);
+    * validate with the schema's rules, suggestions hidden when ``hide_suggestions``, under
+      a time budget: a validation running past it is refused (and not cached, so a slow
+      moment of the machine does not refuse a good document for good).
+    """
+
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        max_tokens: int,
+        hide_suggestions: bool,
+        validation_budget_ms: int,
+        cache_size: int = 512,
+    ) -> None:
+        self.limits = limits
+        self.max_tokens = max_tokens
+        self.hide_suggestions = hide_suggestions
+        self.validation_budget = validation_budget_ms / 1000
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Prepared | _Refusal] = OrderedDict()
+        self.measured = 0  # documents measured (not served from the cache): for tests
+        self.validated = 0
+
+    def prepare(self, schema: GraphQLSchema, query: str) -> Prepared:
+        """The document of ``query``; raises ``OperationRefused`` (or a syntax error)."""
+        found = self._cache.get(query)
+        if found is not None:
+            self._cache.move_to_end(query)
+        else:
+            found = self._prepare(schema, query)
+            if len(query) <= CACHE_MAX_QUERY_CHARS:
+                self._cache[query] = found
+                if len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        if isinstance(found, _Refusal):
+            raise found.error()
+        return found
+
+    def _prepare(self, schema: GraphQLSchema, query: str) -> Prepared | _Refusal:
+        try:
+            document = parse(query, max_tokens=self.max_tokens)
+        except GraphQLSyntaxError as exc:
+            if "tokens. Parsing aborted" not in exc.message:
+                raise  # an ordinary syntax error: reported as it is, not cached
+            return _Refusal(
+                f"The document has more than {self.max_tokens} tokens, the limit.",
+                RefusalCode.OPERATION_TOO_LARGE,
+                (("figure", "tokens"), ("limit", self.max_tokens)),
+            )
+        self.measured += 1
+        measurement = measure(schema, document, self.limits)
+
+        if measurement.too_nested:
+            return _Refusal(
+                f"The document nests fragments more than {MAX_FRAGMENT_NESTING} deep.",
+                RefusalCode.OPERATION_TOO_COMPLEX,
+                (("figure", "fragmentNesting"), ("limit", MAX_FRAGMENT_NESTING)),
+            )
+        exceeded = measurement.figures.exceeded(self.limits)
+        if exceeded:
+            figure, measured, limit = exceeded[0]
+            others = "; ".join(f"{name} {value} (limit {cap})" for name, value, cap in exceeded[1:])
+            message = "The operation " + _FIGURE_NAMES[figure].format(
+                measured=measured, limit=limit
+            )
+            message += f" (also {others})." if others else "."
+            return _Refusal(
+                message,
+                RefusalCode.OPERATION_TOO_COMPLEX,
+                (("figure", figure), ("measured", measured), ("limit", limit)),
+            )
+        operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+        return Prepared(document, operations)
+
+    def validate(
+        self, schema: GraphQLSchema, prepared: Prepared, rules: tuple[Any, ...]
+    ) -> list[GraphQLError]:
+        if prepared.validation is not None and prepared.validation[0] == rules:
+            return prepared.validation[1]
+        self.validated += 1
+        budget = _budget_rule(time.perf_counter() + self.validation_budget, self)
+        errors = validate(
+            schema,
+            prepared.document,
+            (*rules, MaybeNullValidationRule, OneOfInputValidationRule, budget),
+            hide_suggestions=self.hide_suggestions,
+        )
+        prepared.validation = (rules, errors)
+        return errors
+
+
+def _budget_rule(deadline: float, guard: Guard) -> type[ValidationRule]:
+    class ValidationBudget(ValidationRule):
+        """Checks the clock every few nodes; past the deadline, validation stops and the
+        document is refused."""
+
+        seen = 0
+
+        def enter(self, *_args: Any) -> None:
+            ValidationBudget.seen += 1
+            if ValidationBudget.seen % 16 == 0 and time.perf_counter() > deadline:
+                ms = round(guard.validation_budget * 1000)
+                raise OperationRefused(
+                    f"Validating the document took longer than its budget of {ms} ms.",
+                    RefusalCode.VALIDATION_BUDGET_EXCEEDED,
+                    figure="validationMs",
+                    limit=ms,
+                )
+
+    return ValidationBudget
+
+
+class Guarded(SchemaExtension):
+    """The schema extension in front of every operation: ``Guard`` parses, measures and
+    validates; a document with several operations and no ``operationName`` is refused
+    (GraphQL would otherwise run the first)."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+        self.prepared: Prepared | None = None
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            self.prepared = self.guard.prepare(context.schema._schema, context.query)
+            context.graphql_document = self.prepared.document
+            if self.prepared.operations > 1 and context._provided_operation_name is None:
+                raise OperationRefused(
+                    "The document holds several operations: say which to run with `operationName`.",
+                    RefusalCode.OPERATION_NAME_REQUIRED,
+                )
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if self.prepared is not None and context.graphql_document is self.prepared.document:
+            context.pre_execution_errors = self.guard.validate(
+                context.schema._schema, self.prepared, tuple(context.validation_rules)
+            )
+        yield
