@@ -13,10 +13,14 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    FieldNode,
     GraphQLError,
     GraphQLSchema,
     GraphQLSyntaxError,
+    NameNode,
     OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
     ValidationRule,
     parse,
     validate,
@@ -181,7 +185,8 @@ class Guard:
             document = parse(query, max_tokens=self.max_tokens)
         except GraphQLSyntaxError as exc:
             if "tokens. Parsing aborted" not in exc.message:
-                raise  # an ordinary syntax error: reported as it is, not cached
+                raise  # an ordinary syntax error: reported as it is, not cached (the
+                # token limit bounds what parsing it again costs)
             return _Refusal(
                 f"The document has more than {self.max_tokens} tokens, the limit.",
                 RefusalCode.OPERATION_TOO_LARGE,
@@ -250,31 +255,66 @@ def _budget_rule(deadline: float, guard: Guard) -> type[ValidationRule]:
     return ValidationBudget
 
 
+def _stand_in(operation_name: str | None) -> DocumentNode:
+    """A one-field document standing in for one that failed to parse or was refused, so
+    Strawberry's steps between parsing and validation (which need a document) pass and the
+    failure is reported as the validation result: over HTTP and the websocket alike."""
+    return DocumentNode(
+        definitions=(
+            OperationDefinitionNode(
+                operation=OperationType.QUERY,
+                name=NameNode(value=operation_name) if operation_name else None,
+                variable_definitions=(),
+                directives=(),
+                selection_set=SelectionSetNode(
+                    selections=(
+                        FieldNode(name=NameNode(value="__typename"), arguments=(), directives=()),
+                    )
+                ),
+            ),
+        )
+    )
+
+
 class Guarded(SchemaExtension):
     """The schema extension in front of every operation: ``Guard`` parses, measures and
     validates; a document with several operations and no ``operationName`` is refused
-    (GraphQL would otherwise run the first)."""
+    (GraphQL would otherwise run the first). A syntax error or a refusal becomes the
+    validation result (``_stand_in``), so it is never executed."""
 
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
         self.prepared: Prepared | None = None
+        self.failure: GraphQLError | None = None
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is None and context.query:
-            self.prepared = self.guard.prepare(context.schema._schema, context.query)
-            context.graphql_document = self.prepared.document
-            if self.prepared.operations > 1 and context._provided_operation_name is None:
-                raise OperationRefused(
-                    "The document holds several operations: say which to run with `operationName`.",
-                    RefusalCode.OPERATION_NAME_REQUIRED,
-                )
+            name = context._provided_operation_name
+            try:
+                self.prepared = self.guard.prepare(context.schema._schema, context.query)
+            except GraphQLError as exc:  # a syntax error or a refusal
+                self.failure = exc
+                context.graphql_document = _stand_in(name)
+            else:
+                context.graphql_document = self.prepared.document
+                if self.prepared.operations > 1 and name is None:
+                    self.failure = OperationRefused(
+                        "The document holds several operations: say which to run with"
+                        " `operationName`.",
+                        RefusalCode.OPERATION_NAME_REQUIRED,
+                    )
         yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if self.prepared is not None and context.graphql_document is self.prepared.document:
-            context.pre_execution_errors = self.guard.validate(
-                context.schema._schema, self.prepared, tuple(context.validation_rules)
-            )
+        if self.failure is not None:
+            context.pre_execution_errors = [self.failure]
+        elif self.prepared is not None and context.graphql_document is self.prepared.document:
+            try:
+                context.pre_execution_errors = self.guard.validate(
+                    context.schema._schema, self.prepared, tuple(context.validation_rules)
+                )
+            except OperationRefused as exc:  # over the validation budget
+                context.pre_execution_errors = [exc]
         yield
