@@ -315,14 +315,22 @@ def verify_event(payload: bytes, sig_header: str | None, secret: str) -> Obj:
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, TypeError) as exc:
         # TypeError: a header with non-ASCII characters cannot even be compared.
         raise InvalidSignature(f"Bad webhook signature: {exc}") from exc
-    if not isinstance(event, dict) or not _is_event_id(event.get("id")) or not event.get("type"):
+    if (
+        not isinstance(event, dict)
+        or not _is_event_id(event.get("id"))
+        or not isinstance(event.get("type"), str)
+        or not event["type"]
+        or not event["type"].isprintable()  # NUL and other controls: no column holds them
+    ):
         raise InvalidSignature("The payload is not a Stripe event.")
     return event
 
 
 def _is_event_id(value: Any) -> bool:
     """Stripe's ids (``evt_...``) are short ASCII words; anything else is not from Stripe."""
-    return isinstance(value, str) and 0 < len(value) <= 255 and value.isascii()
+    return (
+        isinstance(value, str) and 0 < len(value) <= 255 and value.isascii() and value.isprintable()
+    )
 
 
 _gateway: StripeGateway | None = None

@@ -254,3 +254,13 @@ async def test_webhook_fuzz(
     signature = _sign(payload) if signed else header
     headers = {"stripe-signature": signature.encode("latin-1")} if signature else {}
     assert_sound(await webhook_http.post("/webhooks/stripe", content=payload, headers=headers))
+
+
+async def test_signed_events_with_unstorable_ids_are_400(webhook_http: httpx.AsyncClient) -> None:
+    """Found by ``test_webhook_fuzz``: an event id holding NUL reached PostgreSQL (500)."""
+    for event in ({"id": "\u0000", "type": "x"}, {"id": "evt_1", "type": "a\u0000"}):
+        payload = json.dumps(event).encode()
+        response = await webhook_http.post(
+            "/webhooks/stripe", content=payload, headers={"stripe-signature": _sign(payload)}
+        )
+        assert response.status_code == 400, response.text
