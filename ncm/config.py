@@ -85,6 +85,7 @@ class Settings:
     # Security (docs/security.md): the cost limit of an operation, the time budget of its
     # validation, and the edge's country header that decides the playback region.
     graphql_max_cost: int = 50_000
+    graphql_max_breadth: int = 100
     graphql_validation_budget_ms: int = 500
     geo_header: str | None = None
 
@@ -168,6 +169,7 @@ def load_settings() -> Settings:
         playback_db_timeout_ms=_int("PLAYBACK_DB_TIMEOUT_MS", 1500),
         playback_cache_ttl=_int("PLAYBACK_CACHE_TTL", 600),
         graphql_max_cost=_int("GRAPHQL_MAX_COST", 50_000),
+        graphql_max_breadth=_int("GRAPHQL_MAX_BREADTH", 100),
         graphql_validation_budget_ms=_int("GRAPHQL_VALIDATION_BUDGET_MS", 500),
         geo_header=(_env("GEO_HEADER") or "").strip().lower() or None,
     )

@@ -21,6 +21,15 @@ The figures are upper bounds, counted on the document as written:
   default or the default page size. A list without a size argument (``genres``,
   ``track.artists``) counts :data:`LIST_ESTIMATE` items.
 
+* **breadth**: the most fields and fragment spreads written in one selection set (its
+  inline fragments included);
+* **repeats**: the most times one response name is selected in one selection set, the
+  fragments spread there included. Validation compares the fields of a selection set that
+  share a response name pairwise, subtrees included (the rule that fields must merge), so
+  a hundred copies of one field cost seconds of validation while costing little else. No
+  type here has more than a few dozen fields and aliases are limited, so only repetition
+  reaches these two limits (an app repeating ``id`` in each of its fragments stays far below).
+
 A spread of the same fragment twice at one level is counted twice, although GraphQL merges
 it: the point is to refuse documents written to be expensive, not to price them exactly.
 """
@@ -63,6 +72,8 @@ class Limits:
     max_depth: int
     max_aliases: int
     max_cost: int
+    max_breadth: int = 100
+    max_repeats: int = 30
     max_page_size: int = 100
     default_page_size: int = DEFAULT_PAGE_SIZE
     list_estimate: int = LIST_ESTIMATE
@@ -73,6 +84,8 @@ class Figures:
     depth: int = 0
     aliases: int = 0
     cost: int = 0
+    breadth: int = 0
+    repeats: int = 0
 
     def exceeded(self, limits: Limits) -> list[tuple[str, int, int]]:
         """``(figure, measured, limit)`` for every limit this passes."""
@@ -80,6 +93,8 @@ class Figures:
             ("depth", self.depth, limits.max_depth),
             ("aliases", self.aliases, limits.max_aliases),
             ("cost", self.cost, limits.max_cost),
+            ("breadth", self.breadth, limits.max_breadth),
+            ("repeats", self.repeats, limits.max_repeats),
         ]
         return [check for check in checks if check[1] > check[2]]
 
@@ -102,7 +117,7 @@ class _Meter:
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self.memo: dict[tuple[str, int | None, bool], Figures] = {}
+        self.memo: dict[tuple[str, int | None, bool], tuple[Figures, dict[str, int]]] = {}
         self.introspecting = False  # inside __schema / __type
         self.in_progress: set[str] = set()
         self.visited = 0
@@ -119,8 +134,17 @@ class _Meter:
     def selection_set(
         self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, size: int | None
     ) -> Figures:
-        """``size``: the list size a connection field hands to its ``edges``/``nodes``."""
-        depth = aliases = cost = 0
+        return self._selection_set(selection_set, parent, size)[0]
+
+    def _selection_set(
+        self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, size: int | None
+    ) -> tuple[Figures, dict[str, int]]:
+        """The figures, and how often each response name is selected at this level (spread
+        fragments' included: validation compares those that share a name). ``size``: the
+        list size a connection field hands to its ``edges``/``nodes``."""
+        depth = aliases = cost = widest = deepest_repeats = 0
+        own = 0  # fields and spreads written here, its inline fragments' included
+        keys: dict[str, int] = {}
         pending: list[tuple[SelectionSetNode, GraphQLNamedType | None]] = [(selection_set, parent)]
         while pending:  # inline fragments flattened without recursion
             current, current_parent = pending.pop()
@@ -128,6 +152,8 @@ class _Meter:
                 self.visited += 1
                 if isinstance(selection, FieldNode):
                     figures = self.field(selection, current_parent, size)
+                    key = (selection.alias or selection.name).value
+                    keys[key] = keys.get(key, 0) + 1
                 elif isinstance(selection, InlineFragmentNode):
                     condition = selection.type_condition
                     scope = (
@@ -136,18 +162,27 @@ class _Meter:
                     pending.append((selection.selection_set, scope))
                     continue
                 elif isinstance(selection, FragmentSpreadNode):
-                    figures = self.spread(selection.name.value, size)
+                    figures, spread_keys = self._spread(selection.name.value, size)
+                    for key, count in spread_keys.items():
+                        keys[key] = keys.get(key, 0) + count
                 else:  # pragma: no cover - no other selection kinds exist
                     continue
+                own += 1
                 depth = max(depth, figures.depth)
                 aliases += figures.aliases
                 cost += figures.cost
-        return Figures(depth, aliases, cost)
+                widest = max(widest, figures.breadth)
+                deepest_repeats = max(deepest_repeats, figures.repeats)
+        repeats = max(deepest_repeats, max(keys.values(), default=0))
+        return Figures(depth, aliases, cost, max(own, widest), repeats), keys
 
     def spread(self, name: str, size: int | None) -> Figures:
+        return self._spread(name, size)[0]
+
+    def _spread(self, name: str, size: int | None) -> tuple[Figures, dict[str, int]]:
         fragment = self.fragments.get(name)
         if fragment is None or name in self.in_progress:
-            return Figures()  # unknown fragments and cycles are validation errors
+            return Figures(), {}  # unknown fragments and cycles are validation errors
         key = (name, size, self.introspecting)
         found = self.memo.get(key)
         if found is not None:
@@ -158,12 +193,12 @@ class _Meter:
         self.in_progress.add(name)
         try:
             scope = self.schema.get_type(fragment.type_condition.name.value)
-            figures = self.selection_set(fragment.selection_set, scope, size)
+            measured = self._selection_set(fragment.selection_set, scope, size)
         finally:
             self.in_progress.discard(name)
             self.nesting -= 1
-        self.memo[key] = figures
-        return figures
+        self.memo[key] = measured
+        return measured
 
     def field(self, node: FieldNode, parent: GraphQLNamedType | None, size: int | None) -> Figures:
         name = node.name.value
@@ -199,6 +234,8 @@ class _Meter:
             0 if introspection else inner.depth + 1,
             aliases + inner.aliases,
             1 + multiplier * inner.cost,
+            inner.breadth,
+            inner.repeats,
         )
 
     def _definition(self, parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
@@ -240,9 +277,9 @@ def _is_list(type_: Any) -> bool:
 
 def measure(schema: GraphQLSchema, document: DocumentNode, limits: Limits) -> Measurement:
     """The largest figures of the document's operations (each operation measured; the
-    fragments they share measured once)."""
+    fragments they share measured once). Breadth also counts fragments no operation uses."""
     meter = _Meter(schema, document, limits)
-    depth = aliases = cost = 0
+    depth = aliases = cost = breadth = repeats = 0
     try:
         for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode):
@@ -250,6 +287,16 @@ def measure(schema: GraphQLSchema, document: DocumentNode, limits: Limits) -> Me
                 depth = max(depth, figures.depth)
                 aliases = max(aliases, figures.aliases)
                 cost = max(cost, figures.cost)
+                breadth = max(breadth, figures.breadth)
+                repeats = max(repeats, figures.repeats)
+        for name in meter.fragments:  # validation reads unused fragments too
+            figures = meter.spread(name, None)
+            breadth = max(breadth, figures.breadth)
+            repeats = max(repeats, figures.repeats)
     except _TooNested:
-        return Measurement(Figures(depth, aliases, cost), meter.visited, too_nested=True)
-    return Measurement(Figures(depth, aliases, cost), meter.visited)
+        too_nested = True
+    else:
+        too_nested = False
+    return Measurement(
+        Figures(depth, aliases, cost, breadth, repeats), meter.visited, too_nested=too_nested
+    )

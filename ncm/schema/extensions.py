@@ -3,10 +3,12 @@ in front of every operation (parse, limits, validation; ``Guard``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -106,6 +108,8 @@ _FIGURE_NAMES = {
     "depth": "is {measured} fields deep, which exceeds maximum operation depth of {limit}",
     "aliases": "has {measured} aliases, more than the {limit} aliases allowed",
     "cost": "costs {measured}, more than the maximum cost of {limit}",
+    "breadth": "selects {measured} fields or fragments in one selection set, more than {limit}",
+    "repeats": "selects one field {measured} times in one selection set, more than {limit}",
 }
 
 
@@ -134,6 +138,8 @@ class _Refusal:
 # Documents longer than this are parsed for each request instead of being cached: the cache
 # must not hold hundreds of megabytes of query text.
 CACHE_MAX_QUERY_CHARS = 64 * 1024
+# No document is longer (an app's largest is a few KB; long text goes in variables).
+MAX_DOCUMENT_CHARS = 100_000
 
 
 class Guard:
@@ -181,6 +187,12 @@ class Guard:
         return found
 
     def _prepare(self, schema: GraphQLSchema, query: str) -> Prepared | _Refusal:
+        if len(query) > MAX_DOCUMENT_CHARS:  # parsing a megabyte of text holds the loop
+            return _Refusal(
+                f"The document is longer than {MAX_DOCUMENT_CHARS} characters.",
+                RefusalCode.OPERATION_TOO_LARGE,
+                (("figure", "characters"), ("measured", len(query)), ("limit", MAX_DOCUMENT_CHARS)),
+            )
         try:
             document = parse(query, max_tokens=self.max_tokens)
         except GraphQLSyntaxError as exc:
@@ -217,13 +229,30 @@ class Guard:
         operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
         return Prepared(document, operations)
 
-    def validate(
+    async def validate(
         self, schema: GraphQLSchema, prepared: Prepared, rules: tuple[Any, ...]
     ) -> list[GraphQLError]:
+        """The document's validation errors: from the cache, or computed in a worker thread
+        that the event loop waits for at most the budget. Past it the document is refused
+        (not cached: a slow moment of the machine does not refuse a good document for
+        good); the thread stops itself at its next step (``_budget_rule``)."""
         if prepared.validation is not None and prepared.validation[0] == rules:
             return prepared.validation[1]
         self.validated += 1
-        budget = _budget_rule(time.perf_counter() + self.validation_budget, self)
+        deadline = time.perf_counter() + self.validation_budget
+        work = asyncio.get_running_loop().run_in_executor(
+            _VALIDATORS, self._validate, schema, prepared, rules, deadline
+        )
+        work.add_done_callback(_retrieve)  # a late failure is nobody's to log
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), self.validation_budget)
+        except TimeoutError:
+            raise self._over_budget() from None
+
+    def _validate(
+        self, schema: GraphQLSchema, prepared: Prepared, rules: tuple[Any, ...], deadline: float
+    ) -> list[GraphQLError]:
+        budget = _budget_rule(deadline, self)
         errors = validate(
             schema,
             prepared.document,
@@ -232,6 +261,25 @@ class Guard:
         )
         prepared.validation = (rules, errors)
         return errors
+
+    def _over_budget(self) -> OperationRefused:
+        ms = round(self.validation_budget * 1000)
+        return OperationRefused(
+            f"Validating the document took longer than its budget of {ms} ms.",
+            RefusalCode.VALIDATION_BUDGET_EXCEEDED,
+            figure="validationMs",
+            limit=ms,
+        )
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+# Validation runs here, off the event loop: two threads, so a burst of slow documents can
+# neither hold the loop nor take every thread of the default executor.
+_VALIDATORS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ncm-validate")
 
 
 def _budget_rule(deadline: float, guard: Guard) -> type[ValidationRule]:
@@ -244,13 +292,7 @@ def _budget_rule(deadline: float, guard: Guard) -> type[ValidationRule]:
         def enter(self, *_args: Any) -> None:
             ValidationBudget.seen += 1
             if ValidationBudget.seen % 16 == 0 and time.perf_counter() > deadline:
-                ms = round(guard.validation_budget * 1000)
-                raise OperationRefused(
-                    f"Validating the document took longer than its budget of {ms} ms.",
-                    RefusalCode.VALIDATION_BUDGET_EXCEEDED,
-                    figure="validationMs",
-                    limit=ms,
-                )
+                raise guard._over_budget()
 
     return ValidationBudget
 
@@ -306,13 +348,13 @@ class Guarded(SchemaExtension):
                     )
         yield
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         if self.failure is not None:
             context.pre_execution_errors = [self.failure]
         elif self.prepared is not None and context.graphql_document is self.prepared.document:
             try:
-                context.pre_execution_errors = self.guard.validate(
+                context.pre_execution_errors = await self.guard.validate(
                     context.schema._schema, self.prepared, tuple(context.validation_rules)
                 )
             except OperationRefused as exc:  # over the validation budget

@@ -97,6 +97,7 @@ def build_schema(*, production: bool | None = None) -> strawberry.Schema:
             max_depth=settings.graphql_max_depth,
             max_aliases=settings.graphql_max_aliases,
             max_cost=settings.graphql_max_cost,
+            max_breadth=settings.graphql_max_breadth,
             max_page_size=settings.max_page_size,
         ),
         max_tokens=settings.graphql_max_tokens,

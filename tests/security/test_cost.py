@@ -131,6 +131,32 @@ async def test_each_limit_names_its_figure(http: httpx.AsyncClient) -> None:
                 assert extensions["measured"] > limit
 
 
+def test_breadth_and_repeats_count_what_validation_compares() -> None:
+    repeated = figures("{ " + "genres { id } " * 31 + "}").figures
+    assert (repeated.breadth, repeated.repeats) == (31, 31)
+    # Repeats through fragments spread at one level, and inside nested fields, count too.
+    fragments = " ".join(f"fragment A{i} on Query {{ genres {{ id }} }}" for i in range(31))
+    spread = figures("{ " + " ".join(f"...A{i}" for i in range(31)) + " } " + fragments)
+    assert spread.figures.repeats == 31
+    nested = figures("{ viewer { user { " + "handle " * 40 + "} } }").figures
+    assert (nested.breadth, nested.repeats) == (40, 40)
+    assert figures("{ genres { id slug name } }").figures.repeats == 1
+
+
+async def test_documents_too_long_or_too_repetitive_are_refused(http: httpx.AsyncClient) -> None:
+    long = "{ genres { slug } }" + "#" + "x" * 100_000
+    cases = [
+        (long, "characters"),
+        ("{ " + "genres { id } " * 31 + "}", "repeats"),
+        ("{ " + " ".join(f"a{i}: __typename" for i in range(30)) + " __typename" * 80 + " }", None),
+    ]
+    for query, figure in cases:
+        r = await http.post("/graphql", json={"query": query})
+        assert r.status_code == 400, r.text
+        extensions = r.json()["errors"][0]["extensions"]
+        assert figure is None or extensions["figure"] == figure
+
+
 async def test_a_query_at_the_limits_runs(http: httpx.AsyncClient) -> None:
     aliases = "{ " + " ".join(f"g{i}: __typename" for i in range(30)) + " }"
     r = await http.post("/graphql", json={"query": aliases})
