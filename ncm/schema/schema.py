@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import AddValidationRules
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
@@ -104,7 +104,9 @@ def build_schema(*, production: bool | None = None) -> strawberry.Schema:
         hide_suggestions=production,
         validation_budget_ms=settings.graphql_validation_budget_ms,
     )
-    rules = [NoNulInStrings]  # one list for the schema's life: the guard caches by the rules
+    rules: list[type[ASTValidationRule]] = [
+        NoNulInStrings
+    ]  # one list for the schema's life: the guard caches by the rules
     extensions: list = [
         lambda: AddValidationRules(rules),
         lambda: Guarded(guard),

@@ -215,7 +215,7 @@ class GraphQLView(GraphQL[Context, None]):
             playback_region=playback_region(self.geo_header, request.headers),
         )
 
-    async def get_sub_response(self, request: Request) -> Response:
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
         sub_response.media_type = negotiate(request.headers.get("accept"))
         return sub_response
