@@ -24,6 +24,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     ValidationRule,
+    assert_valid_schema,
     parse,
     validate,
 )
@@ -140,6 +141,8 @@ class _Refusal:
 CACHE_MAX_QUERY_CHARS = 64 * 1024
 # No document is longer (an app's largest is a few KB; long text goes in variables).
 MAX_DOCUMENT_CHARS = 100_000
+# The event loop waits this many validation budgets (wall time) for the validating thread.
+WAIT_FACTOR = 10
 
 
 class Guard:
@@ -170,9 +173,13 @@ class Guard:
         self._cache: OrderedDict[str, Prepared | _Refusal] = OrderedDict()
         self.measured = 0  # documents measured (not served from the cache): for tests
         self.validated = 0
+        self._schema_checked = False
 
     def prepare(self, schema: GraphQLSchema, query: str) -> Prepared:
         """The document of ``query``; raises ``OperationRefused`` (or a syntax error)."""
+        if not self._schema_checked:  # once, here: not inside the first validation's budget
+            assert_valid_schema(schema)
+            self._schema_checked = True
         found = self._cache.get(query)
         if found is not None:
             self._cache.move_to_end(query)
@@ -232,27 +239,30 @@ class Guard:
     async def validate(
         self, schema: GraphQLSchema, prepared: Prepared, rules: tuple[Any, ...]
     ) -> list[GraphQLError]:
-        """The document's validation errors: from the cache, or computed in a worker thread
-        that the event loop waits for at most the budget. Past it the document is refused
-        (not cached: a slow moment of the machine does not refuse a good document for
-        good); the thread stops itself at its next step (``_budget_rule``)."""
+        """The document's validation errors: from the cache, or computed in a worker thread,
+        off the event loop. The thread stops itself once it has used the budget in CPU time
+        (``_budget_rule``: a loaded machine slows the clock, not the CPU time), and the loop
+        stops waiting after ``WAIT_FACTOR`` budgets of wall time, whatever the thread does.
+        Either way the document is refused, and the refusal is not cached (a slow moment of
+        the machine must not refuse a good document for good)."""
         if prepared.validation is not None and prepared.validation[0] == rules:
             return prepared.validation[1]
         self.validated += 1
-        deadline = time.perf_counter() + self.validation_budget
         work = asyncio.get_running_loop().run_in_executor(
-            _VALIDATORS, self._validate, schema, prepared, rules, deadline
+            _VALIDATORS, self._validate, schema, prepared, rules
         )
         work.add_done_callback(_retrieve)  # a late failure is nobody's to log
         try:
-            return await asyncio.wait_for(asyncio.shield(work), self.validation_budget)
+            return await asyncio.wait_for(
+                asyncio.shield(work), self.validation_budget * WAIT_FACTOR
+            )
         except TimeoutError:
             raise self._over_budget() from None
 
     def _validate(
-        self, schema: GraphQLSchema, prepared: Prepared, rules: tuple[Any, ...], deadline: float
+        self, schema: GraphQLSchema, prepared: Prepared, rules: tuple[Any, ...]
     ) -> list[GraphQLError]:
-        budget = _budget_rule(deadline, self)
+        budget = _budget_rule(time.thread_time() + self.validation_budget, self)
         errors = validate(
             schema,
             prepared.document,
@@ -284,14 +294,14 @@ _VALIDATORS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ncm-validate
 
 def _budget_rule(deadline: float, guard: Guard) -> type[ValidationRule]:
     class ValidationBudget(ValidationRule):
-        """Checks the clock every few nodes; past the deadline, validation stops and the
-        document is refused."""
+        """Checks this thread's CPU time every few nodes; past the deadline, validation
+        stops and the document is refused."""
 
         seen = 0
 
         def enter(self, *_args: Any) -> None:
             ValidationBudget.seen += 1
-            if ValidationBudget.seen % 16 == 0 and time.perf_counter() > deadline:
+            if ValidationBudget.seen % 16 == 0 and time.thread_time() > deadline:
                 raise guard._over_budget()
 
     return ValidationBudget
