@@ -6,13 +6,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-postgres test-sqlite lint schema bench lock services clean
+.PHONY: install run test test-postgres test-sqlite lint schema bench lock audit services clean
 
+# Every download is checked against the lock's hashes (setuptools included, for the build of
+# the project itself); the project installs from this checkout with no download at all.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --no-index -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -45,9 +46,17 @@ schema: install
 bench: install services
 	$(BIN)/python -m bench --help
 
+## lock: re-pin requirements.lock with hashes, without this machine's index lines.
 lock:
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --extra dev --strip-extras -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --no-emit-index-url --no-emit-find-links \
+		--allow-unsafe --all-build-deps --extra dev --strip-extras -o requirements.lock pyproject.toml
+
+## audit: pip-audit over the lock (its own venv); exit 2 "NOT AUDITED" when no database answers.
+audit:
+	test -x $(VENV)/audit/bin/python || $(PYTHON) -m venv $(VENV)/audit
+	$(VENV)/audit/bin/python -m pip install --quiet pip-audit
+	$(VENV)/audit/bin/python scripts/audit.py requirements.lock
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

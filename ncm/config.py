@@ -86,6 +86,12 @@ class Settings:
     stream_url_ttl: int = 20 * 60
     playback_db_timeout_ms: int = 1500
     playback_cache_ttl: int = 600
+    # Security (docs/security.md): the cost limit of an operation, the time budget of its
+    # validation, and the edge's country header that decides the playback region.
+    graphql_max_cost: int = 50_000
+    graphql_max_breadth: int = 100
+    graphql_validation_budget_ms: int = 500
+    geo_header: str | None = None
 
     @property
     def uses_sqlite(self) -> bool:
@@ -178,6 +184,10 @@ def load_settings() -> Settings:
         stream_url_ttl=_int("STREAM_URL_TTL", 20 * 60),
         playback_db_timeout_ms=_int("PLAYBACK_DB_TIMEOUT_MS", 1500),
         playback_cache_ttl=_int("PLAYBACK_CACHE_TTL", 600),
+        graphql_max_cost=_int("GRAPHQL_MAX_COST", 50_000),
+        graphql_max_breadth=_int("GRAPHQL_MAX_BREADTH", 100),
+        graphql_validation_budget_ms=_int("GRAPHQL_VALIDATION_BUDGET_MS", 500),
+        geo_header=(_env("GEO_HEADER") or "").strip().lower() or None,
     )
 
 

@@ -23,6 +23,8 @@ class User(Model):
     display_name = fields.CharField(max_length=64, default="")
     avatar_url = fields.CharField(max_length=500, null=True)
     region = fields.CharField(max_length=2, null=True)
+    # When the region last changed (a user may change it once per 30 days; RegionChange).
+    region_changed_at = fields.DatetimeField(null=True)
     language = fields.CharField(max_length=16, null=True)
     role = fields.CharEnumField(Role, max_length=16, default=Role.LISTENER)
     # The partner organisation a PARTNER user acts for (the promotion domain owns partners).
@@ -76,3 +78,23 @@ class Follow(Model):
             Index(fields=("followee_id", "id")),
             Index(fields=("follower_id", "id")),
         ]
+
+
+class RegionChange(Model):
+    """The audit log of account regions (which decide licensing when no edge header does):
+    who changed it, from what, to what, when."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "ncm.User", related_name="region_changes", on_delete=fields.CASCADE
+    )
+    user_id: int
+    old_region = fields.CharField(max_length=2, null=True)
+    new_region = fields.CharField(max_length=2, null=True)
+    # "registration", "user" (updateProfile) or "operator:<login>" (ncm users set-region)
+    source = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "region_changes"
+        indexes = [Index(fields=("user_id", "id"))]

@@ -12,7 +12,8 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from ncm.accounts import revocation, validation
-from ncm.accounts.models import Follow, RefreshToken, Role, User
+from ncm.accounts.errors import AccountsErrorCode
+from ncm.accounts.models import Follow, RefreshToken, RegionChange, Role, User
 from ncm.accounts.passwords import hash_password, needs_rehash, verify_password
 from ncm.accounts.permissions import require_role, require_viewer
 from ncm.accounts.tokens import hash_refresh_token, issue_access_token, new_refresh_token
@@ -38,6 +39,10 @@ class Session:
 
 
 SESSIONS_LOCK = "ncm.accounts.sessions"
+# The account region decides which tracks are licensed to the listener (unless the edge's
+# country header does, NCM_GEO_HEADER): a user may change it once in this many days.
+REGION_CHANGE_DAYS = 30
+REGION_LOCK = "ncm.accounts.region"
 EMAIL_MAX = max_length(User, "email")
 HANDLE_MAX = max_length(User, "handle")
 
@@ -84,9 +89,11 @@ async def create_user(
     display_name: str | None = None,
     role: Role = Role.LISTENER,
     partner_id: int | None = None,
+    region: str | None = None,
 ) -> User:
     email = validation.email(email)
     handle = validation.handle(handle)
+    region = validation.region(region)
     validation.password(password, handle=handle, email=email)
     name = validation.display_name(display_name if display_name is not None else handle)
     _check_partner(role, partner_id)
@@ -99,9 +106,21 @@ async def create_user(
         role=role,
         partner_id=partner_id if role == Role.PARTNER else None,
     )
+    user.region = region
+    if region is not None:
+        user.region_changed_at = _now()
     user.search_text = _search_text(user)
     try:
-        await user.save()
+        async with in_transaction() as conn:
+            await user.save(using_db=conn)
+            if user.region is not None:
+                await RegionChange.create(
+                    user=user,
+                    old_region=None,
+                    new_region=user.region,
+                    source="registration",
+                    using_db=conn,
+                )
     except IntegrityError:
         # Lost a race with an identical registration: report it as the check would have.
         await _ensure_free(email, handle)
@@ -126,32 +145,40 @@ async def register(
     password: str,
     *,
     display_name: str | None = None,
+    region: str | None = None,
     user_agent: str = "",
 ) -> Session:
-    user = await create_user(email, handle, password, display_name=display_name)
+    """Create an account and log in. ``region`` (ISO 3166-1) is the account region, which
+    decides licensing unless the edge's country header does; it can change once per
+    ``REGION_CHANGE_DAYS`` afterwards."""
+    user = await create_user(email, handle, password, display_name=display_name, region=region)
     return await _open_session(user, user_agent)
 
 
 async def login(identifier: str, password: str, *, client_ip: str, user_agent: str = "") -> Session:
-    """Log in by email or handle. Failures are counted per account and per client address."""
+    """Log in by email or handle. Failures are counted per account (the handle and the email
+    of one account share one count, so five wrong passwords lock both, and the right password
+    through either is refused until the window ends) and per client address.
+
+    The account's count is taken before the password is checked (an atomic increment, reset
+    by a success): parallel guesses each take a number, so no burst gets past the limit."""
     settings = get_settings()
     ident = identifier.strip().lower()
-    account_key = f"login:acct:{ident}" if _plausible_identifier(ident) else None
-    ip_key = f"login:ip:{client_ip}"
-    limits = [(ip_key, settings.login_ip_max_failures)]
-    if account_key is not None:
-        limits.insert(0, (account_key, settings.login_max_failures))
-    for key, limit in limits:
-        window = await ratelimit.peek(key)
-        if window.count >= limit:
-            raise RateLimited(
-                "Too many failed login attempts. Try again later.",
-                retry_after=window.retry_after,
-            )
     user = await _by_email_or_handle(ident)
+    if user is not None:
+        account_key: str | None = f"login:user:{user.id}"
+    else:  # no such account: still counted, by what was typed, so misses look the same
+        account_key = f"login:acct:{ident}" if _plausible_identifier(ident) else None
+    ip_key = f"login:ip:{client_ip}"
+    ip_window = await ratelimit.peek(ip_key)
+    if ip_window.count >= settings.login_ip_max_failures:
+        raise _too_many(ip_window.retry_after)
+    if account_key is not None:
+        window = await ratelimit.hit(account_key, settings.login_window_seconds)
+        if window.exceeded(settings.login_max_failures):
+            raise _too_many(window.retry_after)
     if not await verify_password(user.password_hash if user else None, password) or user is None:
-        for key, _ in limits:
-            await ratelimit.hit(key, settings.login_window_seconds)
+        await ratelimit.hit(ip_key, settings.login_window_seconds)
         raise BadCredentials()
     if account_key is not None:
         await ratelimit.reset(account_key)
@@ -159,6 +186,10 @@ async def login(identifier: str, password: str, *, client_ip: str, user_agent: s
         user.password_hash = await hash_password(password)
         await user.save(update_fields=["password_hash"])
     return await _open_session(user, user_agent)
+
+
+def _too_many(retry_after: int) -> RateLimited:
+    return RateLimited("Too many failed login attempts. Try again later.", retry_after=retry_after)
 
 
 async def refresh(refresh_token: str) -> Session:
@@ -235,24 +266,73 @@ async def update_profile(
     region: str | None = UNSET,
     language: str | None = UNSET,
 ) -> User:
-    """Change only the fields given; ``None`` clears an optional field."""
+    """Change only the fields given; ``None`` clears an optional field. The region may
+    change once per ``REGION_CHANGE_DAYS`` (it unlocks regional licenses): each change is
+    recorded in ``RegionChange``."""
     user = require_viewer(actor)
     changes: dict[str, object] = {}
     if display_name is not None:
         changes["display_name"] = validation.display_name(display_name)
     if avatar_url is not UNSET:
         changes["avatar_url"] = validation.avatar_url(avatar_url)
-    if region is not UNSET:
-        changes["region"] = validation.region(region)
     if language is not UNSET:
         changes["language"] = validation.language(language)
-    if not changes:
+    new_region = validation.region(region) if region is not UNSET else user.region
+    region_changes = new_region != user.region
+    if region_changes:
+        _check_region_change(user.region_changed_at)
+    if not changes and not region_changes:
         return user
-    for name, value in changes.items():
-        setattr(user, name, value)
-    user.search_text = _search_text(user)
-    await user.save(update_fields=[*changes, "search_text", "updated_at"])
+    async with in_transaction() as conn:
+        if region_changes:
+            await _change_region(conn, user, new_region, source="user", limited=True)
+            changes.update(region=new_region, region_changed_at=user.region_changed_at)
+        for name, value in changes.items():
+            setattr(user, name, value)
+        user.search_text = _search_text(user)
+        await user.save(update_fields=[*changes, "search_text", "updated_at"], using_db=conn)
     return user
+
+
+async def set_region(user_id: int, region: str | None, *, operator: str) -> User:
+    """An operator sets a user's region (``ncm users set-region``): no 30-day wait, audited
+    with the operator's name; the user's own next change waits 30 days from now."""
+    new_region = validation.region(region)
+    user = await get_user(user_id)
+    async with in_transaction() as conn:
+        await _change_region(conn, user, new_region, source=f"operator:{operator}"[:64])
+        await user.save(update_fields=["region", "region_changed_at", "updated_at"], using_db=conn)
+    return user
+
+
+def _check_region_change(changed_at: datetime | None) -> None:
+    if changed_at is None:
+        return
+    allowed_at = changed_at + timedelta(days=REGION_CHANGE_DAYS)
+    if _now() < allowed_at:
+        raise InvalidInput(
+            f"Your region changed less than {REGION_CHANGE_DAYS} days ago; you can change it"
+            f" again from {allowed_at:%Y-%m-%d %H:%M} UTC.",
+            field="region",
+            code=AccountsErrorCode.REGION_CHANGE_TOO_SOON,
+        )
+
+
+async def _change_region(
+    conn: BaseDBAsyncClient, user: User, region: str | None, *, source: str, limited: bool = False
+) -> None:
+    """Under a per-user lock, from the stored row: of two concurrent changes the second
+    finds the first (and, for a user's own change, is refused)."""
+    await lock_for_transaction(conn, REGION_LOCK, user.id)
+    stored = await User.filter(id=user.id).using_db(conn).first()
+    old_region = stored.region if stored is not None else user.region
+    if limited and stored is not None:
+        _check_region_change(stored.region_changed_at)
+    user.region = region
+    user.region_changed_at = _now()
+    await RegionChange.create(
+        user_id=user.id, old_region=old_region, new_region=region, source=source, using_db=conn
+    )
 
 
 async def get_user(user_id: int) -> User:

@@ -6,6 +6,7 @@ import typer
 
 from ncm.accounts import service as accounts
 from ncm.accounts.models import Role, User
+from ncm.cli.comments import operator
 from ncm.cli.common import JsonOption, emit, emit_one, run, user_ref
 
 app = typer.Typer(help="Users and roles.", no_args_is_help=True)
@@ -20,6 +21,7 @@ def user_record(user: User) -> dict[str, object]:
         "role": user.role,
         "partner_id": user.partner_id,
         "region": user.region,
+        "region_changed_at": user.region_changed_at,
         "followers": user.follower_count,
         "following": user.following_count,
         "created_at": user.created_at,
@@ -120,3 +122,20 @@ def list_users(
         return await qs.order_by("-id").limit(limit)
 
     emit([user_record(u) for u in run(work)], as_json)
+
+
+@app.command("set-region")
+def set_region(
+    user: str = typer.Argument(..., help="Id, email or handle."),
+    region: str = typer.Argument(..., help="ISO 3166-1 code (CN, US...), or '-' to clear."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Set a user's account region (it decides licensing unless the edge's country header
+    does): no 30-day wait, recorded in the region audit log with your login."""
+
+    async def work() -> User:
+        found = await accounts.find_user(user_ref(user))
+        code = None if region == "-" else region
+        return await accounts.set_region(found.id, code, operator=operator())
+
+    emit_one(user_record(run(work)), as_json, title="updated")

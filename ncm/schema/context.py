@@ -11,7 +11,10 @@ from ncm.accounts import service as accounts
 from ncm.accounts.models import User
 from ncm.accounts.tokens import AccessClaims, read_access_token
 from ncm.errors import NotAuthenticated
+from ncm.kit.regions import REGIONS
 from ncm.schema.loaders import Loaders
+
+INVALID_TOKEN = "Your session token is invalid or expired; refresh it."
 
 
 @dataclass
@@ -24,6 +27,9 @@ class Context:
     token_invalid: bool = False
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(default_factory=Loaders)
+    # The region playback decides by: None is the account's region; a code (or "" for an
+    # unknown country) is the edge's country header, when NCM_GEO_HEADER names one.
+    playback_region: str | None = None
 
     @property
     def viewer_id(self) -> int | None:
@@ -36,7 +42,7 @@ class Context:
         the app knows to refresh instead of silently showing logged-out data.
         """
         if self.token_invalid:
-            raise NotAuthenticated("Your session token is invalid or expired; refresh it.")
+            raise NotAuthenticated(INVALID_TOKEN)
         if self.claims is None:
             return None
         user: User | None = await self.loaders.one(accounts.users_by_ids).load(self.claims.user_id)
@@ -70,7 +76,12 @@ async def partner_key_actor(context: Context) -> Any:
 
 
 def read_authorization(auth: Any) -> tuple[AccessClaims | None, bool]:
-    """``(claims, invalid)`` from an ``Authorization: Bearer ...`` value (or ``None``)."""
+    """``(claims, invalid)`` from an ``Authorization: Bearer ...`` value (or ``None``).
+
+    The one place a bearer token is resolved, for HTTP and the websocket alike: another
+    kind of bearer (a partner's API key) is recognised here, beside the access token. A
+    value that is present but resolves to nobody is ``invalid``: the view refuses the whole
+    request (401 ``UNAUTHENTICATED``), never serves it as anonymous."""
     if not auth:
         return None, False
     if not isinstance(auth, str):  # e.g. a websocket's connection_init with a number in it
@@ -82,3 +93,16 @@ def read_authorization(auth: Any) -> tuple[AccessClaims | None, bool]:
         return None, False  # a partner API key: see partner_key_actor (promotion only)
     claims = read_access_token(token.strip())
     return claims, claims is None
+
+
+def playback_region(geo_header: str | None, headers: Any) -> str | None:
+    """The country the edge says the request comes from, when ``NCM_GEO_HEADER`` names the
+    header a CDN sets (``cf-ipcountry``, ``cloudfront-viewer-country``...): its ISO code,
+    or ``""`` when it is missing or not a country we know (only worldwide licenses apply:
+    a request that did not come through the edge gets no region). ``None`` when no header
+    is configured: the account's region decides."""
+    if not geo_header:
+        return None
+    value = headers.get(geo_header)
+    code = value.strip().upper() if isinstance(value, str) else ""
+    return code if code in REGIONS else ""

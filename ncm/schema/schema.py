@@ -6,15 +6,8 @@ from functools import lru_cache
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import AddValidationRules
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -38,8 +31,9 @@ from ncm.schema.comments.queries import CommentsQuery
 from ncm.schema.comments.subscriptions import CommentsSubscription
 from ncm.schema.compensation.mutations import CompensationMutation
 from ncm.schema.compensation.queries import CompensationQuery
+from ncm.schema.cost import Limits
 from ncm.schema.executor import PlainFieldExecutor
-from ncm.schema.extensions import Metrics, process_errors
+from ncm.schema.extensions import Guard, Guarded, Metrics, process_errors
 from ncm.schema.finance.mutations import FinanceMutation
 from ncm.schema.finance.queries import FinanceQuery
 from ncm.schema.incidents.mutations import IncidentsMutation
@@ -93,24 +87,36 @@ class Subscription(CommentsSubscription):
 def build_schema(*, production: bool | None = None) -> strawberry.Schema:
     settings = get_settings()
     production = settings.production if production is None else production
-    # The limiters build their validation rule classes in __init__: build them once, or every
-    # request brings new rule classes and ValidationCache (keyed by the rules) never hits.
-    limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
-        NoNulInStrings,
-    ]
+    # One guard per schema parses, measures (depth, aliases, cost: ncm.schema.cost) and
+    # validates every document, and caches each outcome by the document's text (a refused
+    # document stays refused). It replaces Strawberry's ParserCache, ValidationCache,
+    # MaxTokensLimiter, QueryDepthLimiter and MaxAliasesLimiter: the last two expanded
+    # every fragment spread again, exponential in a document of fragments spreading twice.
+    guard = Guard(
+        Limits(
+            max_depth=settings.graphql_max_depth,
+            max_aliases=settings.graphql_max_aliases,
+            max_cost=settings.graphql_max_cost,
+            max_breadth=settings.graphql_max_breadth,
+            max_page_size=settings.max_page_size,
+        ),
+        max_tokens=settings.graphql_max_tokens,
+        hide_suggestions=production,
+        validation_budget_ms=settings.graphql_validation_budget_ms,
+    )
+    rules: list[type[ASTValidationRule]] = [
+        NoNulInStrings
+    ]  # one list for the schema's life: the guard caches by the rules
     extensions: list = [
-        lambda: AddValidationRules(limit_rules),
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        lambda: AddValidationRules(rules),
+        lambda: Guarded(guard),
         Metrics,
     ]
     if production:
         extensions.append(DisableIntrospection)
     return NcmSchema(
         mask_errors=production,
+        guard=guard,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -136,9 +142,20 @@ class NcmSchema(strawberry.Schema):
     """Codes on every top-level error; unexpected ones logged with the request id, and their
     message masked in production."""
 
-    def __init__(self, *args: Any, mask_errors: bool, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, mask_errors: bool, guard: Guard, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.mask_errors = mask_errors
+        self.guard = guard
+
+    def _get_custom_context_kwargs(
+        self, operation_extensions: dict[str, Any] | None = None, *, sync: bool = False
+    ) -> dict[str, Any]:
+        """In production, variable errors name no enum values or fields either ("Did you
+        mean ...?" would rebuild the schema that turning introspection off hides)."""
+        kwargs = super()._get_custom_context_kwargs(operation_extensions, sync=sync)
+        if self.guard.hide_suggestions:
+            kwargs["hide_suggestions"] = True
+        return kwargs
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

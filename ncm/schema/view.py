@@ -8,21 +8,26 @@ import logging
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from ncm.config import Settings
 from ncm.kit.text import valid_unicode
-from ncm.schema.context import Context, read_authorization
+from ncm.schema.context import INVALID_TOKEN, Context, playback_region, read_authorization
+from ncm.schema.extensions import OperationRefused
 from ncm.schema.ide import graphiql_html
 from ncm.schema.schema import get_schema
 
@@ -33,6 +38,12 @@ INVALID_UNICODE = "The request holds text that is not valid Unicode (an unpaired
 
 class BadOperation(ValueError):
     """An operation's parts are not what GraphQL takes (the message says why)."""
+
+
+class TooDeep(BadOperation):
+    """Variables nested deeper than ``MAX_VARIABLE_DEPTH``: a well-formed message asking
+    for too much, answered as an operation error (over the websocket: an ``error`` message
+    for that operation, the connection stays)."""
 
 
 def prepared_variables(query: Any, variables: Any, operation_name: Any) -> Any:
@@ -48,16 +59,46 @@ def prepared_variables(query: Any, variables: Any, operation_name: Any) -> Any:
     return _clean(variables)
 
 
+# Variables nested deeper than any input type of the schema are refused before anything
+# walks them (a 500-level list used to exhaust the stack in this module's walk).
+MAX_VARIABLE_DEPTH = 32
+
+
+def _clean_text(value: str) -> str:
+    if not valid_unicode(value):
+        raise BadOperation(INVALID_UNICODE)
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 def _clean(value: Any) -> Any:
+    """A copy of ``value`` with every string cleaned, walked without recursion; nesting
+    past ``MAX_VARIABLE_DEPTH`` is ``BadOperation``."""
     if isinstance(value, str):
-        if not valid_unicode(value):
-            raise BadOperation(INVALID_UNICODE)
-        return value.replace("\x00", "") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
+        return _clean_text(value)
+    if not isinstance(value, dict | list):
+        return value
+    holder: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, holder, 0, 1)]
+    while stack:
+        source, target, key, depth = stack.pop()
+        if isinstance(source, str):
+            target[key] = _clean_text(source)
+        elif isinstance(source, dict | list):
+            if depth > MAX_VARIABLE_DEPTH:
+                raise TooDeep(f"`variables` nest more than {MAX_VARIABLE_DEPTH} levels deep.")
+            if isinstance(source, dict):
+                copy: Any = {}
+                for k, v in source.items():
+                    clean_key = _clean_text(k) if isinstance(k, str) else k
+                    copy[clean_key] = None
+                    stack.append((v, copy, clean_key, depth + 1))
+            else:
+                copy = [None] * len(source)
+                stack.extend((v, copy, i, depth + 1) for i, v in enumerate(source))
+            target[key] = copy
+        else:
+            target[key] = source
+    return holder[0]
 
 
 def client_ip(request: Request | WebSocket) -> str:
@@ -87,11 +128,65 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 variables = prepared_variables(
                     query, payload.get("variables"), payload.get("operationName")
                 )
+            except TooDeep as exc:
+                error = GraphQLError(str(exc), extensions={"code": "BAD_REQUEST"})
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
+                return
             except BadOperation as exc:
                 await self.handle_invalid_message(str(exc))
                 return
             message = {**message, "payload": {**payload, "variables": variables}}
         await super().handle_message(message)
+
+    async def _handle_pre_execution_error(self, operation: Any, result: Any) -> None:
+        """A syntax error is the operation's error (an ``error`` message for its id), as the
+        graphql-transport-ws protocol has it, not a reason to close the connection."""
+        if result.errors and isinstance(result.errors[0], GraphQLSyntaxError):
+            await operation.send_initial_errors(result.errors)
+            return
+        await super()._handle_pre_execution_error(operation, result)
+
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def negotiate(accept: str | None) -> str:
+    """``application/graphql-response+json`` when the client accepts it (and does not
+    prefer ``application/json``), else ``application/json`` (the legacy default, also for
+    a missing or a wildcard ``Accept``)."""
+    if not accept:
+        return JSON
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        weights[media.lower()] = max(q, weights.get(media.lower(), 0.0))
+    ours = weights.get(GRAPHQL_RESPONSE, 0.0)
+    if ours > 0 and ours >= weights.get(JSON, 0.0):
+        return GRAPHQL_RESPONSE
+    return JSON
+
+
+def is_request_error(result: Any) -> bool:
+    """The request failed before execution: parse, validation, variable coercion, a limit.
+    Such a response has no ``data`` entry (GraphQL spec, "Response")."""
+    if result.data is not None or not result.errors:
+        return False
+    return isinstance(result, PreExecutionError) or all(e.path is None for e in result.errors)
+
+
+def is_refused(result: Any) -> bool:
+    return any(isinstance(e, OperationRefused) for e in result.errors or ())
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -109,6 +204,7 @@ class GraphQLView(GraphQL[Context, None]):
             keep_alive_interval=15,
             max_subscriptions_per_connection=20,
         )
+        self.geo_header = settings.geo_header
 
     @property
     def graphql_ide_html(self) -> str:
@@ -131,7 +227,32 @@ class GraphQLView(GraphQL[Context, None]):
             token_invalid=invalid,
             client_ip=client_ip(request),
             user_agent=request.headers.get("user-agent", "")[:255],
+            playback_region=playback_region(self.geo_header, request.headers),
         )
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = negotiate(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        """Strawberry's, in the media type the client asked for."""
+        response = super().create_response(response_data, sub_response)
+        media_type = sub_response.media_type or JSON
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        return response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        """Pre-execution failures have no ``data`` entry under
+        ``application/graphql-response+json`` and when a limit refused the operation;
+        ``application/json`` keeps ``"data": null`` for them (what apps read today)."""
+        response = await super().process_result(request, result)
+        media_type = negotiate(request.headers.get("accept"))
+        if is_request_error(result) and (media_type == GRAPHQL_RESPONSE or is_refused(result)):
+            response.pop("data", None)
+        return response
 
     def decode_json(self, data: str | bytes) -> object:
         """Text that is not JSON in UTF-8, nests too deep or holds absurd numbers is not JSON:
@@ -163,11 +284,25 @@ class GraphQLView(GraphQL[Context, None]):
         request_data: Any,
     ) -> Any:
         """Queries by GET or POST, mutations by POST (GET: 405 Method Not Allowed),
-        subscriptions only over the websocket (400 here, not an internal error)."""
+        subscriptions only over the websocket (400 here, not an internal error).
+
+        A request carrying a bearer token that is forged, expired or revoked is not run at
+        all: an ``UNAUTHENTICATED`` error, public fields included, so an app knows to
+        refresh instead of showing logged-out data (HTTP 200 under ``application/json``, as
+        that media type asks for a request GraphQL understood; 401 with
+        ``WWW-Authenticate`` under ``application/graphql-response+json``). An operation
+        refused by a limit is 400; under ``application/graphql-response+json`` so is every
+        request error (parse, validation, variables)."""
+        if context.token_invalid:
+            sub_response.headers["www-authenticate"] = 'Bearer error="invalid_token"'
+            if sub_response.media_type == GRAPHQL_RESPONSE:
+                sub_response.status_code = 401
+            error = GraphQLError(INVALID_TOKEN, extensions={"code": "UNAUTHENTICATED"})
+            return PreExecutionError(data=None, errors=[error])
         method = request_adapter.method
         allowed = {OperationType.QUERY} | ({OperationType.MUTATION} if method == "POST" else set())
         try:
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 request_data.query,
                 root_value=root_value,
                 variable_values=request_data.variables,
@@ -186,6 +321,11 @@ class GraphQLView(GraphQL[Context, None]):
             raise HTTPException(405, exc.as_http_error_reason(method)) from exc
         except MissingQueryError as exc:
             raise HTTPException(400, "No GraphQL query found in the request") from exc
+        if is_refused(result) or (
+            sub_response.media_type == GRAPHQL_RESPONSE and is_request_error(result)
+        ):
+            sub_response.status_code = 400
+        return result
 
     async def on_ws_connect(self, context: Context) -> Any:
         """Websocket clients authenticate with ``{"authorization": "Bearer ..."}`` in init."""

@@ -30,6 +30,11 @@ class RegisterInput:
     handle: str
     password: str
     display_name: str | None = None
+    region: str | None = strawberry.field(
+        default=None,
+        description="ISO 3166-1 code of the account region (licensing); changeable once per"
+        " 30 days afterwards.",
+    )
 
 
 @strawberry.input
@@ -101,6 +106,7 @@ class AccountsMutation:
             input.handle,
             input.password,
             display_name=input.display_name,
+            region=input.region,
             user_agent=info.context.user_agent,
         )
         return AuthPayload.from_session(session)

@@ -39,6 +39,7 @@ class PlaybackQuery:
             pk_of(track_id, "Track", field="trackId"),
             quality,
             base_url=_base_url(info),
+            region=info.context.playback_region,
         )
         return playback_result(found)
 
@@ -54,7 +55,11 @@ class PlaybackQuery:
     ) -> list[PlaybackResult]:
         ids = [pk_of(i, "Track", field="trackIds") for i in track_ids]
         found = await playback_service.playbacks(
-            _viewer_id(info), ids, quality, base_url=_base_url(info)
+            _viewer_id(info),
+            ids,
+            quality,
+            base_url=_base_url(info),
+            region=info.context.playback_region,
         )
         return [playback_result(p) for p in found]
 
