@@ -181,6 +181,13 @@ def _audience_sql(
             f" AND p.revoked_at IS NULL AND p.starts_at <= ${first} AND p.ends_at > ${first + 1})",
             [at, at],
         )
+    if kind == Audience.USERS_FILE:
+        assert campaign_id is not None
+        return (
+            "EXISTS (SELECT 1 FROM compensation_audience m WHERE m.user_id = u.id"
+            f" AND m.campaign_id = ${first})",
+            [campaign_id],
+        )
     assert incident is not None
     if kind == Audience.ACTIVE_DURING_INCIDENT:
         ended = incident.ended_at or utcnow()
@@ -195,12 +202,7 @@ def _audience_sql(
             f" AND x.incident_id = ${first})",
             [incident.id],
         )
-    assert campaign_id is not None
-    return (
-        "EXISTS (SELECT 1 FROM compensation_audience m WHERE m.user_id = u.id"
-        f" AND m.campaign_id = ${first})",
-        [campaign_id],
-    )
+    raise AssertionError(kind)
 
 
 @dataclass
@@ -302,14 +304,14 @@ async def get(campaign_id: int) -> Campaign:
 async def _bounds(campaign: Campaign) -> tuple[int | None, int | None]:
     if campaign.audience == Audience.USERS_FILE:
         rows = await fetch(
-            "SELECT MIN(user_id) AS lo, MAX(user_id) AS hi FROM compensation_audience"
-            " WHERE campaign_id = $1",
+            "SELECT MIN(u.id) AS lo, MAX(u.id) AS hi FROM compensation_audience m"
+            " JOIN users u ON u.id = m.user_id WHERE m.campaign_id = $1",
             [campaign.id],
         )
     elif campaign.audience == Audience.AFFECTED:
         rows = await fetch(
-            "SELECT MIN(user_id) AS lo, MAX(user_id) AS hi FROM incident_affected_users"
-            " WHERE incident_id = $1",
+            "SELECT MIN(u.id) AS lo, MAX(u.id) AS hi FROM incident_affected_users x"
+            " JOIN users u ON u.id = x.user_id WHERE x.incident_id = $1",
             [campaign.incident_id],
         )
     else:
