@@ -58,6 +58,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _ints(values: Any) -> list[int]:
+    return [int(v) for v in values]
+
+
 def reference(campaign_id: int) -> str:
     return f"comp:{campaign_id}"
 
@@ -373,7 +377,7 @@ async def queue_chunks(campaign_id: int) -> int:
     from ncm.kit.jobs import enqueue
     from ncm.kit.redis import get_redis
 
-    los = (
+    los = _ints(
         await CampaignChunk.filter(campaign_id=campaign_id, granted_at__isnull=True)
         .order_by("lo")
         .values_list("lo", flat=True)
@@ -382,12 +386,10 @@ async def queue_chunks(campaign_id: int) -> int:
         return 0
     run = f"{random.getrandbits(40):x}"  # a resume queues afresh: a killed job's id lingers
     if await get_redis() is None:
-        await enqueue(jobs.grant_chunks, campaign_id, [int(x) for x in los])
+        await enqueue(jobs.grant_chunks, campaign_id, los)
         return len(los)
     for lo in los:
-        await enqueue(
-            jobs.grant_chunk, campaign_id, int(lo), job_id=f"comp:{campaign_id}:{lo}:{run}"
-        )
+        await enqueue(jobs.grant_chunk, campaign_id, lo, job_id=f"comp:{campaign_id}:{lo}:{run}")
     return len(los)
 
 
@@ -528,7 +530,7 @@ async def apply_chunk(campaign_id: int, lo: int, *, force: bool = False) -> int:
 async def due_for_apply(now: datetime | None = None) -> list[int]:
     """Campaigns with ``auto_apply`` whose claimable date has come and that are not applied."""
     now = now or utcnow()
-    return list(
+    return _ints(
         await Campaign.filter(
             auto_apply=True,
             applied_at__isnull=True,
@@ -543,14 +545,13 @@ async def queue_apply(campaign_id: int) -> int:
     from ncm.kit.jobs import enqueue
     from ncm.kit.redis import get_redis
 
-    los = [
-        int(x)
-        for x in await CampaignChunk.filter(
+    los = _ints(
+        await CampaignChunk.filter(
             campaign_id=campaign_id, granted_at__isnull=False, applied_at__isnull=True
         )
         .order_by("lo")
         .values_list("lo", flat=True)
-    ]
+    )
     if not los:
         return 0
     if await get_redis() is None:
@@ -764,9 +765,8 @@ async def _plan_shifts(conn: BaseDBAsyncClient, campaign: Campaign, lo: int, hi:
 
 async def _queue_shifts() -> None:
     from ncm.compensation import jobs
-    from ncm.kit.jobs import enqueue
-
     from ncm.config import get_settings
+    from ncm.kit.jobs import enqueue
 
     if not get_settings().stripe_api_key:
         return  # no Stripe here: nothing to move (the ledger holds the gift regardless)

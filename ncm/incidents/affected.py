@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from ncm.kit.redis import get_redis, namespaced
 
@@ -66,7 +66,7 @@ async def refresh_open() -> list[str]:
             ),
             REFRESH_TIMEOUT,
         )
-        _open_keys = (time.monotonic(), [key_of(int(i)) for i in ids])
+        _open_keys = (time.monotonic(), [key_of(int(i)) for i in cast(list[Any], ids)])
     except Exception:
         _open_keys = (time.monotonic(), _open_keys[1])
     return _open_keys[1]
@@ -93,7 +93,7 @@ async def record(user_id: int | None) -> None:
     if not keys:
         return
     try:
-        redis = await get_redis()
+        redis: Any = await get_redis()
         if redis is None:
             for key in keys:
                 _memory.setdefault(key, set()).add(user_id)
@@ -112,7 +112,7 @@ async def record(user_id: int | None) -> None:
 
 async def pending(key: str) -> set[int]:
     """The user ids recorded under ``key`` and not flushed yet (tests, status)."""
-    redis = await get_redis()
+    redis: Any = await get_redis()
     if redis is None:
         return set(_memory.get(key, set()))
     return {int(x) for x in await redis.smembers(_redis_key(key))}
@@ -124,7 +124,7 @@ async def flush() -> int:
     only after its rows committed."""
     from ncm.incidents.models import Incident
 
-    redis = await get_redis()
+    redis: Any = await get_redis()
     keys: list[str] = (
         sorted(_memory)
         if redis is None

@@ -13,6 +13,7 @@ incident row carries (``detector_key``), so none are lost while the row cannot b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -157,7 +158,7 @@ async def _move(src: str, dst: str) -> None:
     """Users recorded under our key join the adopted incident's set."""
     from ncm.kit.redis import get_redis
 
-    redis = await get_redis()
+    redis: Any = await get_redis()
     if redis is None:
         moved = affected._memory.pop(src, set())
         if moved:
@@ -170,13 +171,10 @@ async def _move(src: str, dst: str) -> None:
 
 
 async def _close(state: _State) -> None:
+    from ncm.errors import NotFound
     from ncm.incidents import service
 
-    from ncm.errors import NotFound
-
     assert state.incident_id is not None and state.ended_at is not None
-    try:
+    with contextlib.suppress(NotFound):  # deleted meanwhile: nothing to close
         await service.close(state.incident_id, state.ended_at, by="detector")
-    except NotFound:  # deleted meanwhile: nothing to close
-        pass
     affected.forget_open()

@@ -129,7 +129,7 @@ async def test_execute_grants_once_per_user_by_chunks_and_a_rerun_inserts_nothin
     assert await Grant.filter(campaign_id=campaign.id).count() == 8
     actions = [a.action for a in await AuditEntry.filter(campaign_id=campaign.id).order_by("id")]
     assert actions == ["CREATED", "EXECUTED", "FINISHED", "RESUMED"]
-    assert (await AuditEntry.filter(action="CREATED").first()).actor == "cli:ops"
+    assert (await AuditEntry.get(action="CREATED")).actor == "cli:ops"
 
 
 async def test_chunk_insert_is_one_statement_whatever_its_size() -> None:
