@@ -147,7 +147,7 @@ async def _follow(campaign_id: int, *, quiet: bool = False) -> None:
     from ncm.compensation import service
     from ncm.compensation.models import CampaignStatus
 
-    s = await service.status(campaign_id)
+    _, total, _, _ = await service.progress(campaign_id)
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -157,15 +157,13 @@ async def _follow(campaign_id: int, *, quiet: bool = False) -> None:
         disable=quiet,
         transient=False,
     ) as bar:
-        task = bar.add_task(f"campaign {campaign_id}: chunks", total=s.campaign.chunks_total)
+        task = bar.add_task(f"campaign {campaign_id}: chunks", total=total)
         while True:
-            s = await service.status(campaign_id)
+            state, total, done, granted = await service.progress(campaign_id)
             bar.update(
-                task,
-                completed=s.chunks_done,
-                description=f"campaign {campaign_id}: {s.total_grants} grants",
+                task, completed=done, description=f"campaign {campaign_id}: {granted} grants"
             )
-            if s.campaign.status != CampaignStatus.RUNNING:
+            if state != CampaignStatus.RUNNING:
                 break
             await asyncio.sleep(0.5)
 

@@ -737,6 +737,18 @@ async def status(campaign_id: int) -> Status:
     )
 
 
+async def progress(campaign_id: int) -> tuple[CampaignStatus, int, int, int]:
+    """``(status, chunks total, chunks granted, grants inserted)``: cheap (the chunk rows, not
+    the grants), for a progress bar polled twice a second on a 200M-user campaign."""
+    campaign = await get(campaign_id)
+    rows = await fetch(
+        "SELECT count(granted_at) AS done, COALESCE(SUM(inserted), 0) AS n"
+        " FROM compensation_chunks WHERE campaign_id = $1",
+        [campaign_id],
+    )
+    return campaign.status, campaign.chunks_total, int(rows[0]["done"]), int(rows[0]["n"])
+
+
 async def list_campaigns(limit: int = 50) -> list[Campaign]:
     return list(await Campaign.all().order_by("-id").limit(max(1, min(limit, 500))))
 

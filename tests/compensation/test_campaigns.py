@@ -322,6 +322,18 @@ class FakeStripe:
         return {"id": sub_id, "trial_end": params["trial_end"], "status": "trialing"}
 
 
+@pytest.fixture
+def no_mover(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests drive ``move_next_charges`` themselves (with a fake Stripe): no background
+    mover (it would run when another test left a Stripe key configured)."""
+
+    async def nothing() -> None:
+        return None
+
+    monkeypatch.setattr(service, "_queue_shifts", nothing)
+
+
+@pytest.mark.usefixtures("no_mover")
 async def test_auto_renewing_subscribers_next_charge_moves_and_the_gift_counts_once() -> None:
     from tortoise.transactions import in_transaction
 
@@ -393,6 +405,7 @@ async def test_auto_renewing_subscribers_next_charge_moves_and_the_gift_counts_o
     assert (await service.status(campaign.id)).stripe["DONE"] == 1
 
 
+@pytest.mark.usefixtures("no_mover")
 async def test_a_subscription_that_renewed_first_is_skipped_and_the_ledger_stays_right() -> None:
     user = await make_user()
     period_end = NOW + 2 * DAY

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ncm.compensation.models import Grant
+from tests.billing.helpers import process_pending
 from tests.cli.helpers import ncm, ncm_json
 from tests.conftest import make_user
 
@@ -29,10 +30,12 @@ async def test_dry_run_execute_status_list_and_revoke(tmp_path: Path) -> None:
         "--chunk-size",
         "2",
         "--execute",
+        "--no-wait",  # with Redis the chunk jobs wait for a worker: run them below
         *window,
     )
-    assert done["size"] == 2 and done["grants"] == 2 and done["status"] == "DONE"
+    assert done["size"] == 2
     cid = str(done["campaign"])
+    await process_pending()
     status = ncm_json("compensation", "status", cid)
     assert status["grants_pending"] == 2 and status["chunks_granted"] == status["chunks_total"]
     assert [a["action"] for a in status["audit"]] == ["CREATED", "EXECUTED", "FINISHED"]
