@@ -17,7 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from ncm.accounts.models import User
-from ncm.billing.entitlement import Entitlement, entitlement, resolve, utcnow
+from ncm.billing.entitlement import Entitlement, resolve, utcnow
 from ncm.billing.models import ChargeRefund, MembershipPeriod, PeriodSource, Subscription
 from ncm.errors import InvalidInput, NotFound
 from ncm.kit.db import is_postgres
@@ -75,7 +75,8 @@ async def grant(
     operator: str = "",
     source: PeriodSource = PeriodSource.ADMIN_GRANT,
 ) -> MembershipPeriod:
-    """Give ``days`` of membership, starting when the current membership run ends (or now).
+    """Give ``days`` of membership from now: a gift, so its days count after whatever paid
+    time covers now or arrives later (``entitlement.placed``), never instead of it.
 
     With a ``grant_id`` the call is idempotent: the same id returns the same period.
     """
@@ -95,9 +96,7 @@ async def grant(
         )
         if existing:
             return existing[0]
-        now = utcnow()
-        current = await entitlement(user_id, now)
-        starts_at = current.active_until if current.active and current.active_until else now
+        starts_at = utcnow()  # the gift is available from now; stacking places its days
         note = f"{reason} ({operator})" if operator else reason
         return await MembershipPeriod.create(
             user_id=user_id,

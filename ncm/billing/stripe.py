@@ -419,3 +419,31 @@ def gateway(settings: Settings | None = None) -> StripeGateway:
         _gateway = StripeGateway(settings.stripe_api_key, settings.stripe_api_base)
         _gateway_key = key
     return _gateway
+
+
+# compensation: move an auto-renewing subscriber's next charge (appended for issue 14) ------
+
+
+async def move_next_charge(
+    gw: StripeGateway, subscription_id: str, *, expected_period_end: int, trial_end: int, key: str
+) -> Obj | None:
+    """Move the next charge of a subscription to ``trial_end`` (a trial until then, no
+    proration), only if its current period still ends at ``expected_period_end`` and it
+    still renews itself; else ``None`` (it renewed, ended or changed: the ledger's stacking
+    rule already places the gift, and moving now could charge twice). The write carries
+    ``key`` as its idempotency key, so a retried move is one move."""
+    sub = await gw.retrieve_subscription(subscription_id)
+    if sub is None or sub.get("status") not in {"active", "trialing", "past_due"}:
+        return None
+    if sub.get("cancel_at_period_end"):
+        return None
+    items = ((sub.get("items") or {}).get("data")) or [{}]
+    period_end = sub.get("current_period_end") or items[0].get("current_period_end")
+    if int(period_end or 0) != expected_period_end:
+        return None
+    params: Obj = {
+        "trial_end": trial_end,
+        "proration_behavior": "none",
+        "metadata": {"ncm_moved_by": key},
+    }
+    return await gw.update_subscription(subscription_id, params, key)

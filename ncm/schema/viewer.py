@@ -9,6 +9,7 @@ import strawberry
 from ncm.accounts import service as accounts
 from ncm.schema.accounts.types import AccountViewer
 from ncm.schema.billing.queries import BillingViewer
+from ncm.schema.compensation.queries import CompensationViewer
 from ncm.schema.playlists.types import PlaylistsViewer
 from ncm.schema.stream.queries import PlaybackViewer
 
@@ -16,7 +17,7 @@ from ncm.schema.stream.queries import PlaybackViewer
 @strawberry.type(
     name="Viewer", description="The logged-in user: the profile plus what only they may see."
 )
-class Viewer(PlaylistsViewer, PlaybackViewer, BillingViewer, AccountViewer):
+class Viewer(PlaylistsViewer, PlaybackViewer, BillingViewer, AccountViewer, CompensationViewer):
     pass
 
 

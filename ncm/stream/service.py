@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from ncm.config import get_settings
 from ncm.errors import InvalidInput
+from ncm.incidents import affected, detector
 from ncm.kit.db import is_unavailable
 from ncm.stream import cache, facts, signing
 from ncm.stream.decision import (
@@ -105,7 +106,10 @@ async def gather_facts(
             why = f"database unavailable ({type(exc).__name__})"
             _db_skip_until = time.monotonic() + BREAKER_SECONDS
             log.warning("playback: %s; answering from the cache", why)
+            detector.tripped(why)  # an incident, DETECTED (ncm.incidents.detector)
         else:
+            if detector.is_tripped():
+                detector.recovered()
             await cache.remember(list(tracks.values()), listener, settings.playback_cache_ttl)
             return tracks, listener, None
     try:
@@ -143,6 +147,8 @@ async def playbacks(
         if why is not None:
             decision.explain.append(why)
         results.append(_sign(decision, listener, base_url, at))
+    if any(_failed(r, why) for r in results):
+        await affected.record(user_id)  # who an open incident affected: a Redis SADD
     return results
 
 
@@ -155,6 +161,13 @@ async def playback(
     region: str | None = None,
 ) -> Playback:
     return (await playbacks(user_id, [track_id], quality, base_url=base_url, region=region))[0]
+
+
+def _failed(result: Playback, why: str | None) -> bool:
+    """A failed answer (for the incident's affected users): degraded, or not playable
+    because the facts came from the cache."""
+    outcome = result.decision.outcome
+    return outcome == Outcome.SERVICE_DEGRADED or (why is not None and outcome != Outcome.PLAYABLE)
 
 
 def _sign(decision: Decision, listener: ListenerFacts, base_url: str, at: datetime) -> Playback:
