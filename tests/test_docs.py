@@ -2,7 +2,8 @@
 and every repository path they name exists.
 
 Commands are read from the code blocks of README.md and docs/*.md. A line
-``ncm a b ARG | c ARG`` shows ``ncm a b`` and its sibling ``ncm a c``; each runs ``--help``
+``ncm a b ARG | c ARG`` shows ``ncm a b`` and its sibling ``ncm a c``, and ``ncm a b|c ARG``
+shows both too; each runs ``--help``
 in-process, and each ``--option`` written after it must be one of the command's options.
 """
 
@@ -47,10 +48,21 @@ def _examples() -> list[Example]:
                     continue
                 where = f"{doc.relative_to(ROOT)}:{first_line + offset}"
                 alternatives = [part.split() for part in match.group(1).split(" | ")]
-                found.append(Example(where, tuple(alternatives[0])))
                 parent = _group_words(alternatives[0])
-                found += [Example(where, (*parent, *alt)) for alt in alternatives[1:] if alt]
+                for i, alt in enumerate(alternatives):
+                    if alt:
+                        words = alt if i == 0 else [*parent, *alt]
+                        found += [Example(where, tuple(w)) for w in _spelled_out(words)]
     return found
+
+
+def _spelled_out(words: list[str]) -> list[list[str]]:
+    """``campaigns submit|approve ID`` stands for ``campaigns submit ID`` and
+    ``campaigns approve ID``: a command word written as choices, one example each."""
+    for i, word in enumerate(words):
+        if "|" in word and not word.startswith(("-", "[")) and word[0].islower():
+            return [[*words[:i], choice, *words[i + 1 :]] for choice in word.split("|") if choice]
+    return [words]
 
 
 def _is_group(command: Any) -> bool:
