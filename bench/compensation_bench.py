@@ -117,7 +117,7 @@ async def main(args: argparse.Namespace) -> None:
         await CampaignChunk.bulk_create(
             [CampaignChunk(campaign_id=campaign.id, lo=lo, hi=lo + args.chunk) for lo in los]
         )
-        await service.Campaign.filter(id=campaign.id).update(
+        await service.GrantCampaign.filter(id=campaign.id).update(
             status="RUNNING", chunks_total=len(los), executed_at=now, executed_by="bench"
         )
         inserted = await _each(
@@ -139,7 +139,7 @@ async def main(args: argparse.Namespace) -> None:
         rerun_s = time.perf_counter() - started
         print(f"re-run: {sum(again)} inserted in {rerun_s:.2f}s")
 
-        await service.Campaign.filter(id=campaign.id).update(auto_apply=True)
+        await service.GrantCampaign.filter(id=campaign.id).update(auto_apply=True)
         started = time.perf_counter()
         applied = await _each(
             los, args.concurrency, lambda lo: service.apply_chunk(campaign.id, lo)

@@ -79,7 +79,7 @@ class Migration(migrations.Migration):
             bases=["Model"],
         ),
         ops.CreateModel(
-            name="Campaign",
+            name="GrantCampaign",
             fields=[
                 (
                     "id",

@@ -28,14 +28,24 @@ def model_modules() -> list[str]:
     from tortoise.models import Model
 
     found = []
+    owners: dict[str, str] = {}
     for name in DOMAINS:
         module = importlib.import_module(f"ncm.{name}.models")
-        if any(
-            isinstance(value, type)
+        models = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
             and issubclass(value, Model)
             and value.__module__ == module.__name__
-            for value in vars(module).values()
-        ):
+        ]
+        for model in models:
+            # One Tortoise app: two classes of one name would silently share a registry slot.
+            if owners.setdefault(model.__name__, module.__name__) != module.__name__:
+                raise RuntimeError(
+                    f"model {model.__name__} is defined in {owners[model.__name__]} and"
+                    f" {module.__name__}: model names are unique across domains"
+                )
+        if models:
             found.append(module.__name__)
     return found
 

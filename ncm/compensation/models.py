@@ -39,7 +39,7 @@ class ShiftStatus(StrEnum):
     FAILED = "FAILED"
 
 
-class Campaign(Model):
+class GrantCampaign(Model):
     id = fields.BigIntField(primary_key=True)
     incident_id = fields.BigIntField(null=True)
     days = fields.IntField()

@@ -35,10 +35,10 @@ from ncm.compensation.models import (
     Audience,
     AudienceMember,
     AuditEntry,
-    Campaign,
     CampaignChunk,
     CampaignStatus,
     Grant,
+    GrantCampaign,
     GrantState,
     ShiftStatus,
     StripeShift,
@@ -261,10 +261,10 @@ async def audit(
     )
 
 
-async def create(p: Plan, *, by: str) -> Campaign:
+async def create(p: Plan, *, by: str) -> GrantCampaign:
     """Store the campaign (DRAFT) and, for a users file, its audience."""
     async with in_transaction() as conn:
-        campaign = await Campaign.create(
+        campaign = await GrantCampaign.create(
             incident_id=p.incident.id if p.incident else None,
             days=p.days,
             audience=p.audience,
@@ -296,8 +296,8 @@ async def create(p: Plan, *, by: str) -> Campaign:
     return campaign
 
 
-async def get(campaign_id: int) -> Campaign:
-    found = await Campaign.filter(id=campaign_id).first()
+async def get(campaign_id: int) -> GrantCampaign:
+    found = await GrantCampaign.filter(id=campaign_id).first()
     if found is None:
         raise NotFound(
             "No such campaign.", field="campaign", code=CompensationErrorCode.CAMPAIGN_NOT_FOUND
@@ -305,7 +305,7 @@ async def get(campaign_id: int) -> Campaign:
     return found
 
 
-async def _bounds(campaign: Campaign) -> tuple[int | None, int | None]:
+async def _bounds(campaign: GrantCampaign) -> tuple[int | None, int | None]:
     if campaign.audience == Audience.USERS_FILE:
         rows = await fetch(
             "SELECT MIN(u.id) AS lo, MAX(u.id) AS hi FROM compensation_audience m"
@@ -323,7 +323,7 @@ async def _bounds(campaign: Campaign) -> tuple[int | None, int | None]:
     return rows[0]["lo"], rows[0]["hi"]
 
 
-async def execute(campaign_id: int, *, by: str) -> Campaign:
+async def execute(campaign_id: int, *, by: str) -> GrantCampaign:
     """Cut the campaign into chunks (once) and queue the chunks not granted yet. Running it
     again resumes a crashed run: it queues only what is left."""
     campaign = await get(campaign_id)
@@ -366,7 +366,7 @@ async def execute(campaign_id: int, *, by: str) -> Campaign:
     return await get(campaign.id)
 
 
-async def resume(campaign_id: int, *, by: str) -> Campaign:
+async def resume(campaign_id: int, *, by: str) -> GrantCampaign:
     return await execute(campaign_id, by=by)
 
 
@@ -455,7 +455,7 @@ async def finish_if_done(campaign_id: int) -> bool:
     left = await CampaignChunk.filter(campaign_id=campaign_id, granted_at__isnull=True).exists()
     if left:
         return False
-    done = await Campaign.filter(id=campaign_id, status=CampaignStatus.RUNNING).update(
+    done = await GrantCampaign.filter(id=campaign_id, status=CampaignStatus.RUNNING).update(
         status=CampaignStatus.DONE, finished_at=utcnow()
     )
     if done:
@@ -519,7 +519,7 @@ async def apply_chunk(campaign_id: int, lo: int, *, force: bool = False) -> int:
     all_applied = not await CampaignChunk.filter(
         campaign_id=campaign_id, applied_at__isnull=True
     ).exists()
-    if all_applied and await Campaign.filter(id=campaign_id, applied_at__isnull=True).update(
+    if all_applied and await GrantCampaign.filter(id=campaign_id, applied_at__isnull=True).update(
         applied_at=utcnow()
     ):
         await audit(campaign_id, "APPLIED", "worker", "every grant applied")
@@ -531,7 +531,7 @@ async def due_for_apply(now: datetime | None = None) -> list[int]:
     """Campaigns with ``auto_apply`` whose claimable date has come and that are not applied."""
     now = now or utcnow()
     return _ints(
-        await Campaign.filter(
+        await GrantCampaign.filter(
             auto_apply=True,
             applied_at__isnull=True,
             claimable_from__lte=now,
@@ -570,7 +570,7 @@ async def queue_apply(campaign_id: int) -> int:
 @dataclass(frozen=True)
 class PendingGrant:
     grant: Grant
-    campaign: Campaign
+    campaign: GrantCampaign
 
 
 async def pending_grants(user_id: int, now: datetime | None = None) -> list[PendingGrant]:
@@ -581,7 +581,7 @@ async def pending_grants(user_id: int, now: datetime | None = None) -> list[Pend
         return []
     campaigns = {
         c.id: c
-        for c in await Campaign.filter(
+        for c in await GrantCampaign.filter(
             id__in=[g.campaign_id for g in grants],
             claim_until__gt=now,
             status__in=[CampaignStatus.RUNNING, CampaignStatus.DONE],
@@ -600,7 +600,9 @@ async def claim(user_id: int, grant_id: int, now: datetime | None = None) -> Mem
         await ledger.lock_user(conn, user_id)
         grant = await Grant.filter(id=grant_id, user_id=user_id).using_db(conn).first()
         campaign = (
-            await Campaign.filter(id=grant.campaign_id).using_db(conn).first() if grant else None
+            await GrantCampaign.filter(id=grant.campaign_id).using_db(conn).first()
+            if grant
+            else None
         )
         if grant is None or campaign is None or campaign.status == CampaignStatus.REVOKED:
             raise NotFound(
@@ -652,7 +654,7 @@ async def revoke(campaign_id: int, *, by: str) -> dict[str, int]:
     now = utcnow()
     async with in_transaction() as conn:
         await (
-            Campaign.filter(id=campaign_id)
+            GrantCampaign.filter(id=campaign_id)
             .using_db(conn)
             .update(status=CampaignStatus.REVOKED, revoked_at=now, revoked_by=by[:200])
         )
@@ -692,7 +694,7 @@ async def revoke(campaign_id: int, *, by: str) -> dict[str, int]:
 
 @dataclass
 class Status:
-    campaign: Campaign
+    campaign: GrantCampaign
     chunks_done: int
     chunks_applied: int
     grants: dict[str, int]
@@ -749,14 +751,14 @@ async def progress(campaign_id: int) -> tuple[CampaignStatus, int, int, int]:
     return campaign.status, campaign.chunks_total, int(rows[0]["done"]), int(rows[0]["n"])
 
 
-async def list_campaigns(limit: int = 50) -> list[Campaign]:
-    return list(await Campaign.all().order_by("-id").limit(max(1, min(limit, 500))))
+async def list_campaigns(limit: int = 50) -> list[GrantCampaign]:
+    return list(await GrantCampaign.all().order_by("-id").limit(max(1, min(limit, 500))))
 
 
 # Stripe: move the next charge of auto-renewing subscribers ----------------------------
 
 
-async def _plan_shifts(conn: BaseDBAsyncClient, campaign: Campaign, lo: int, hi: int) -> None:
+async def _plan_shifts(conn: BaseDBAsyncClient, campaign: GrantCampaign, lo: int, hi: int) -> None:
     """One StripeShift per claimed grant of a user whose subscription renews itself: the
     renewal it moves is the subscription's current period end, if still ahead."""
     now = utcnow()

@@ -249,7 +249,7 @@ async def test_auto_apply_cron_applies_a_campaign_whose_date_came() -> None:
     await users(3)
     campaign = await campaign_for(auto_apply=True, claimable_from=NOW + DAY)
     await run_campaign(campaign)
-    await service.Campaign.filter(id=campaign.id).update(claimable_from=NOW - DAY)
+    await service.GrantCampaign.filter(id=campaign.id).update(claimable_from=NOW - DAY)
     assert await jobs.apply_due_campaigns({}) == 1
     await process_pending()
     assert (await service.status(campaign.id)).grants["CLAIMED"] == 3
