@@ -1,4 +1,6 @@
-from tortoise import migrations
+from tortoise import fields, migrations
+from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
@@ -6,4 +8,127 @@ class Migration(migrations.Migration):
 
     initial = False
 
-    operations: list = []  # reserved for this wave's work on finance; filled by its issue
+    operations = [
+        ops.CreateModel(
+            name="CloseRefund",
+            fields=[
+                (
+                    "id",
+                    fields.BigIntField(
+                        generated=True, primary_key=True, unique=True, db_index=True
+                    ),
+                ),
+                ("month", fields.DateField()),
+                ("period_id", fields.BigIntField()),
+                ("refunded", fields.BigIntField()),
+                ("revoked", fields.BooleanField(default=False)),
+            ],
+            options={
+                "table": "finance_close_refunds",
+                "app": "ncm",
+                "unique_together": (("month", "period_id"),),
+                "pk_attr": "id",
+            },
+            bases=["Model"],
+        ),
+        ops.CreateModel(
+            name="ClosedMonth",
+            fields=[
+                (
+                    "id",
+                    fields.BigIntField(
+                        generated=True, primary_key=True, unique=True, db_index=True
+                    ),
+                ),
+                ("month", fields.DateField(unique=True)),
+                ("closed_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ("closed_by", fields.CharField(default="", max_length=200)),
+                ("figures", fields.TextField(unique=False)),
+            ],
+            options={"table": "finance_closed_months", "app": "ncm", "pk_attr": "id"},
+            bases=["Model"],
+        ),
+        ops.CreateModel(
+            name="MonthAudit",
+            fields=[
+                (
+                    "id",
+                    fields.BigIntField(
+                        generated=True, primary_key=True, unique=True, db_index=True
+                    ),
+                ),
+                ("month", fields.DateField()),
+                ("action", fields.CharField(max_length=16)),
+                ("actor", fields.CharField(max_length=200)),
+                ("reason", fields.CharField(default="", max_length=500)),
+                ("at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={
+                "table": "finance_month_audit",
+                "app": "ncm",
+                "indexes": [Index(fields=["month", "id"])],
+                "pk_attr": "id",
+            },
+            bases=["Model"],
+        ),
+        ops.CreateModel(
+            name="PlayRollup",
+            fields=[
+                (
+                    "id",
+                    fields.BigIntField(
+                        generated=True, primary_key=True, unique=True, db_index=True
+                    ),
+                ),
+                ("day", fields.DateField()),
+                ("track_id", fields.BigIntField()),
+                ("plays", fields.BigIntField()),
+            ],
+            options={
+                "table": "finance_play_rollup",
+                "app": "ncm",
+                "unique_together": (("day", "track_id"),),
+                "pk_attr": "id",
+            },
+            bases=["Model"],
+        ),
+        ops.CreateModel(
+            name="PlayRollupDay",
+            fields=[
+                (
+                    "id",
+                    fields.BigIntField(
+                        generated=True, primary_key=True, unique=True, db_index=True
+                    ),
+                ),
+                ("day", fields.DateField(unique=True)),
+                ("rolled_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={"table": "finance_play_rollup_days", "app": "ncm", "pk_attr": "id"},
+            bases=["Model"],
+        ),
+        ops.CreateModel(
+            name="Rate",
+            fields=[
+                (
+                    "id",
+                    fields.BigIntField(
+                        generated=True, primary_key=True, unique=True, db_index=True
+                    ),
+                ),
+                ("base", fields.CharField(max_length=3)),
+                ("quote", fields.CharField(max_length=3)),
+                ("valid_from", fields.DateField()),
+                ("rate", fields.CharField(max_length=40)),
+                ("set_by", fields.CharField(default="", max_length=200)),
+                ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={
+                "table": "finance_rates",
+                "app": "ncm",
+                "unique_together": (("base", "quote", "valid_from"),),
+                "pk_attr": "id",
+            },
+            bases=["Model"],
+        ),
+    ]
