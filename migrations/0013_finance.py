@@ -2,6 +2,11 @@ from tortoise import fields, migrations
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
+# The play rollup and the listening mix read one day (or a range of days) of counted plays.
+PLAYS_BY_DAY = (
+    "CREATE INDEX finance_play_events_day_idx ON play_events (day, track_id) WHERE counted = TRUE"
+)
+
 
 class Migration(migrations.Migration):
     dependencies = [("ncm", "0012_compensation")]
@@ -131,4 +136,5 @@ class Migration(migrations.Migration):
             },
             bases=["Model"],
         ),
+        ops.RunSQL([PLAYS_BY_DAY], ["DROP INDEX finance_play_events_day_idx"]),
     ]
