@@ -80,18 +80,18 @@ async def reconcile_month(month: str) -> Reconciliation:
             local[p.reference] = p
     found: list[Difference] = []
     for ref, inv in sorted(remote.items()):
-        p = local.get(ref)
-        if p is None:
+        mine = local.get(ref)
+        if mine is None:
             found.append(Difference("missing_in_ledger", ref, None, None, inv.get("amount_paid")))
             continue
-        found += _compare(p, inv, refunds)
+        found += _compare(mine, inv, refunds)
     for ref, p in sorted(local.items()):
         if ref in remote:
             continue
-        inv = await gw.retrieve_invoice(ref)
-        if inv is not None and inv.get("status") == "paid":
+        theirs = await gw.retrieve_invoice(ref)
+        if theirs is not None and theirs.get("status") == "paid":
             continue  # paid in Stripe, created in another month: that month's reconciliation
-        status = inv.get("status") if inv else None
+        status = theirs.get("status") if theirs else None
         found.append(Difference("missing_in_stripe", ref, p.user_id, p.amount, status))
     return Reconciliation(month_name(k), len(remote), len(local), found)
 
