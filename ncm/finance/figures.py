@@ -19,18 +19,24 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ncm.finance.money import month_days, month_start
+from tortoise.transactions import in_transaction
+
+from ncm.finance.money import day_of, month_days, month_start
 from ncm.kit.db import is_postgres
 from ncm.kit.sql import fetch
 
-GROUPS = ("", "plan", "region")  # "" is by currency only (money is always per currency)
+GROUPS = ("", "plan", "region")
+REPORT_WORK_MEM = "256MB"  # "" is by currency only (money is always per currency)
 NO_PLAN = "(none)"
 NO_REGION = "(unknown)"
 
 
 class _Dialect:
-    def __init__(self) -> None:
+    """Date arithmetic for the report's months ``lo..hi`` (month numbers)."""
+
+    def __init__(self, lo: int, hi: int) -> None:
         self.pg = is_postgres()
+        self.lo, self.hi = lo, hi
 
     def day(self, column: str) -> str:
         """A timestamp column's UTC day number."""
@@ -45,14 +51,29 @@ class _Dialect:
         return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
 
     def month(self, day: str) -> str:
-        """The month number (year * 12 + month - 1) of a day-number expression."""
+        """The month number (year * 12 + month - 1) of a day-number expression, exact from
+        month ``lo - 1`` to ``hi``; earlier days give ``lo - 2`` or less, later days ``hi + 1``
+        or more (every use clamps to the report's months). PostgreSQL finds it by a binary
+        search over the months' first days (``width_bucket``), SQLite with ``strftime``."""
         if self.pg:
-            d = f"(DATE '1970-01-01' + ({day}))"
-            return f"(EXTRACT(YEAR FROM {d})::int * 12 + EXTRACT(MONTH FROM {d})::int - 1)"
+            starts = ",".join(str(month_days(k)[0]) for k in range(self.lo - 1, self.hi + 2))
+            return f"({self.lo - 2} + width_bucket({day}, '{{{starts}}}'::int[]))"
         t = f"({day}) * 86400, 'unixepoch'"
         return (
             f"(CAST(strftime('%Y', {t}) AS INTEGER) * 12"
             f" + CAST(strftime('%m', {t}) AS INTEGER) - 1)"
+        )
+
+    def next_month_start(self, day: str) -> str:
+        """The day number of the first day of the month after the day's (exact, any date)."""
+        if self.pg:
+            return (
+                f"((date_trunc('month', DATE '1970-01-01' + ({day})) + interval '1 month')::date"
+                " - DATE '1970-01-01')"
+            )
+        return (
+            f"CAST(julianday(date(({day}) * 86400, 'unixepoch', 'start of month', '+1 month'))"
+            " - 2440587.5 AS INTEGER)"
         )
 
     def greatest(self, a: str, b: str) -> str:
@@ -60,6 +81,11 @@ class _Dialect:
 
     def least(self, a: str, b: str) -> str:
         return f"LEAST({a}, {b})" if self.pg else f"MIN({a}, {b})"
+
+    @property
+    def fence(self) -> str:
+        """Keeps PostgreSQL from inlining a subquery (its expressions run once a row)."""
+        return " OFFSET 0" if self.pg else ""
 
     def months(self, k1: str, k2: str, lo: int, hi: int) -> str:
         """A FROM item giving ``k`` for every month from ``k1`` to ``k2`` (row expressions)
@@ -73,9 +99,9 @@ class _Dialect:
         return f"JOIN (SELECT column1 AS k FROM (VALUES {values})) g ON g.k BETWEEN {k1} AND {k2}"
 
 
-def periods_sql(d: _Dialect, by: str, where: str = "") -> str:
+def periods_sql(d: _Dialect, by: str, first: int | None = None, end: int | None = None) -> str:
     """The counting paid periods as integers: id, user_id, currency, grp, sd (first day), n
-    (days), net, base, rem, mrr. ``where`` filters on those (no parameters)."""
+    (days), net, base, rem, mrr; only those with a day in ``[first, end)`` when given."""
     joins, grp = "", "''"
     if by == "plan":
         joins = (
@@ -86,20 +112,34 @@ def periods_sql(d: _Dialect, by: str, where: str = "") -> str:
     elif by == "region":
         joins = " LEFT JOIN users u ON u.id = mp.user_id"
         grp = f"COALESCE(u.region, '{NO_REGION}')"
-    sd, ed = d.day("mp.starts_at"), d.day("mp.ends_at")
+    raw, cut = "", []
+    if d.pg:  # cheap tests on the raw timestamps first (a superset of the exact ones)
+        if end is not None:
+            raw += f" AND mp.starts_at < TIMESTAMPTZ '{day_of(end).isoformat()} 00:00+00'"
+        if first is not None:
+            raw += f" AND mp.ends_at >= TIMESTAMPTZ '{day_of(first).isoformat()} 00:00+00'"
+    if end is not None:
+        cut.append(f"sd < {end}")
+    if first is not None:
+        cut.append(f"sd + n > {first}")
     months = d.greatest("1", "(n + 15) / 30")
     inner = (
         f"SELECT mp.id, mp.user_id, mp.currency, {grp} AS grp, mp.amount - mp.tax AS ex_tax,"
-        f" {sd} AS sd, {d.greatest('1', f'{ed} - {sd}')} AS n,"
+        f" {d.day('mp.starts_at')} AS sd, {d.day('mp.ends_at')} AS ed,"
         " (mp.amount - mp.tax) - (2 * mp.refunded * (mp.amount - mp.tax) + mp.amount)"
         " / (2 * mp.amount) AS net"
         f" FROM membership_periods mp{joins}"
         " WHERE mp.source = 'PAID' AND mp.revoked_at IS NULL AND mp.amount > mp.refunded"
+        f"{raw}{d.fence}"
+    )
+    middle = (
+        f"SELECT id, user_id, currency, grp, ex_tax, sd, {d.greatest('1', 'ed - sd')} AS n, net"
+        f" FROM ({inner}) a{d.fence}"
     )
     return (
         "SELECT id, user_id, currency, grp, sd, n, net, net / n AS base,"
         f" net - (net / n) * n AS rem, (2 * ex_tax + {months}) / (2 * {months}) AS mrr"
-        f" FROM ({inner}) x" + (f" WHERE {where}" if where else "")
+        f" FROM ({middle}) b" + (f" WHERE {' AND '.join(cut)}" if cut else "")
     )
 
 
@@ -174,34 +214,62 @@ class Block:
 
 async def compute(lo: int, hi: int, by: str) -> dict[int, Block]:
     """Months ``lo..hi`` (month numbers) from the ledger as it is now."""
-    d = _Dialect()
+    d = _Dialect(lo, hi)
     blocks = {k: Block(k) for k in range(lo, hi + 1)}
-    await _revenue(d, blocks, lo, hi, by)
-    await _paying(d, blocks, lo, hi, by)
-    await _transitions(d, blocks, lo, hi)
-    await _mrr(d, blocks, lo, hi, by)
-    await _mau(d, blocks, lo, hi, by)
+    async with in_transaction() as conn:
+        if d.pg:  # a finance report aggregates ~1M users: give its hash tables room
+            await fetch(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'", [], conn)
+        await _revenue(d, blocks, lo, hi, by, conn)
+        await _users(d, blocks, lo, hi, by, conn)
+        await _mau(d, blocks, lo, hi, by, conn)
     return blocks
 
 
-async def _revenue(d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str) -> None:
+async def _revenue(
+    d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str, conn: Any = None
+) -> None:
+    """Each counting period steps a running daily amount up by ``base`` on its first day and
+    down after its last, plus its remainder on its last day; the query sums the steps per
+    (currency, group, day) and Python runs the total over the report's days."""
     first, end = month_days(lo)[0], month_days(hi)[1]
-    p = periods_sql(d, by, f"sd < {end} AND sd + n > {first}")
-    rows = await fetch(
-        f"WITH p AS ({p}) SELECT currency, grp, day, SUM(step) AS step, SUM(extra) AS extra"
-        " FROM ("
-        f" SELECT currency, grp, {d.greatest('sd', str(first))} AS day, base AS step, 0 AS extra"
-        " FROM p"
-        f" UNION ALL SELECT currency, grp, sd + n, -base, 0 FROM p WHERE sd + n < {end}"
-        f" UNION ALL SELECT currency, grp, sd + n - 1, 0, rem FROM p WHERE sd + n - 1 < {end}"
-        f" AND sd + n - 1 >= {first}"
-        ") e GROUP BY currency, grp, day",
-        [],
-    )
-    steps: dict[tuple[str, str], dict[int, tuple[int, int]]] = defaultdict(dict)
-    for r in rows:
-        steps[(r["currency"], r["grp"])][int(r["day"])] = (int(r["step"]), int(r["extra"]))
-    for key, by_day in steps.items():
+    p = periods_sql(d, by, first, end)
+    if d.pg:  # one pass, three hash tables
+        rows = await fetch(
+            "SELECT currency, grp, a, b, c, SUM(base) AS s, SUM(rem) AS r FROM ("
+            f"SELECT currency, grp, GREATEST(sd, {first}) AS a, sd + n AS b, sd + n - 1 AS c,"
+            f" base, rem FROM ({p}) p) x"
+            " GROUP BY GROUPING SETS ((currency, grp, a), (currency, grp, b), (currency, grp, c))",
+            [],
+            conn,
+        )
+        steps = []
+        for r in rows:
+            if r["a"] is not None:
+                steps.append((r["currency"], r["grp"], int(r["a"]), int(r["s"]), 0))
+            elif r["b"] is not None:
+                steps.append((r["currency"], r["grp"], int(r["b"]), -int(r["s"]), 0))
+            else:
+                steps.append((r["currency"], r["grp"], int(r["c"]), 0, int(r["r"])))
+    else:
+        rows = await fetch(
+            f"WITH p AS ({p}) SELECT currency, grp, day, SUM(step) AS step, SUM(extra) AS extra"
+            f" FROM (SELECT currency, grp, MAX(sd, {first}) AS day, base AS step, 0 AS extra"
+            " FROM p UNION ALL SELECT currency, grp, sd + n, -base, 0 FROM p"
+            " UNION ALL SELECT currency, grp, sd + n - 1, 0, rem FROM p) e"
+            " GROUP BY currency, grp, day",
+            [],
+            conn,
+        )
+        steps = [
+            (r["currency"], r["grp"], int(r["day"]), int(r["step"]), int(r["extra"])) for r in rows
+        ]
+    by_key: dict[tuple[str, str], dict[int, list[int]]] = defaultdict(dict)
+    for currency, grp, day, step, extra in steps:
+        if first <= day < end:
+            found = by_key[(currency, grp)].setdefault(day, [0, 0])
+            found[0] += step
+            found[1] += extra
+    for key, by_day in by_key.items():
         running = 0
         for k in range(lo, hi + 1):
             m0, m1 = month_days(k)
@@ -215,116 +283,123 @@ async def _revenue(d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: 
                 blocks[k].row(*key).revenue = sum(days)
 
 
-def _user_months(d: _Dialect, p: str, lo: int, hi: int, cols: str) -> str:
-    k1, k2 = d.month("sd"), d.month("sd + n - 1")
-    return f"SELECT DISTINCT {cols}, g.k AS k FROM ({p}) p {d.months(k1, k2, lo, hi)}"
+def _sum(terms: list[str]) -> str:
+    return "(" + " + ".join(terms) + ")" if terms else "0"
 
 
-async def _paying(d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str) -> None:
-    first, end = month_days(lo)[0], month_days(hi)[1]
-    p = periods_sql(d, by, f"sd < {end} AND sd + n > {first}")
-    um = _user_months(d, p, lo, hi, "user_id, currency, grp")
-    rows = await fetch(
-        f"WITH um AS ({um})"
-        " SELECT 'cg' AS kind, k, currency, grp, COUNT(*) AS n FROM um GROUP BY k, currency, grp"
-        " UNION ALL SELECT 'g', k, '', grp, COUNT(DISTINCT user_id) FROM um GROUP BY k, grp"
-        " UNION ALL SELECT 't', k, '', '', COUNT(DISTINCT user_id) FROM um GROUP BY k",
-        [],
-    )
-    for r in rows:
-        block, n = blocks[int(r["k"])], int(r["n"])
-        if r["kind"] == "cg":
-            block.row(r["currency"], r["grp"]).paying_users = n
-        elif r["kind"] == "g":
-            block.group_users[r["grp"]] = n
-        else:
-            block.paying_users = n
-
-
-async def _transitions(d: _Dialect, blocks: dict[int, Block], lo: int, hi: int) -> None:
-    """New (first paying month ever), churned (paying last month, not this one) and
-    reactivated (paying now, not last month, but some month before) paying users."""
-    first, end = month_days(lo - 1)[0], month_days(hi)[1]
-    p = periods_sql(d, "", f"sd < {end} AND sd + n > {first}")
-    um = _user_months(d, p, lo - 1, hi, "user_id")
-    everything = periods_sql(d, "", f"sd < {end}")
-    rows = await fetch(
-        f"WITH um AS ({um}),"
-        f" f AS (SELECT user_id, MIN({d.month('sd')}) AS f FROM ({everything}) a"
-        " WHERE user_id IN (SELECT user_id FROM um) GROUP BY user_id)"
-        " SELECT c.k,"
-        " SUM(CASE WHEN f.f = c.k THEN 1 ELSE 0 END) AS new,"
-        " SUM(CASE WHEN f.f < c.k AND b.user_id IS NULL THEN 1 ELSE 0 END) AS back,"
-        " 0 AS gone"
-        " FROM um c JOIN f ON f.user_id = c.user_id"
-        " LEFT JOIN um b ON b.user_id = c.user_id AND b.k = c.k - 1"
-        f" WHERE c.k >= {lo} GROUP BY c.k"
-        " UNION ALL SELECT b.k + 1, 0, 0, COUNT(*) FROM um b"
-        " LEFT JOIN um c ON c.user_id = b.user_id AND c.k = b.k + 1"
-        f" WHERE c.user_id IS NULL AND b.k < {hi} GROUP BY b.k",
-        [],
-    )
-    for r in rows:
-        block = blocks[int(r["k"])]
-        block.new_paying_users += int(r["new"])
-        block.reactivated_paying_users += int(r["back"])
-        block.churned_paying_users += int(r["gone"])
-
-
-async def _mrr(d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str) -> None:
-    """MRR at each month's last day per (user, currency, group) and its movements from the
-    previous month's last day. A period is live on a month's last day when it covers it:
-    it covers the last days of months ``month(sd)`` to ``month(sd + n) - 1``."""
-    first = month_days(lo - 1)[1] - 1  # the last day of the month before
+async def _users(
+    d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str, conn: Any = None
+) -> None:
+    """Paying users, their movements, MRR and its movements, from one pass over the
+    periods grouped by (user, currency, group): for every month ``K`` from ``lo - 1`` to
+    ``hi`` a flag ``p_K`` (a paid day in ``K``) and the run-rate ``v_K`` on ``K``'s last
+    day, plus ``ph``/``mh``: paid / had a run-rate at some month end before ``lo - 1``.
+    The outer queries compare consecutive months per user with plain arithmetic."""
+    months = list(range(lo - 1, hi + 1))
+    start0 = month_days(lo - 1)[0]
     end = month_days(hi)[1]
-    p = periods_sql(d, by, f"sd < {end} AND sd + n > {first}")
-    k1, k2 = d.month("sd"), f"({d.month('sd + n')} - 1)"
-    everything = periods_sql(d, by, f"sd < {end}")
-    mr = (
-        f"SELECT user_id, currency, grp, g.k AS k, SUM(mrr) AS v FROM ({p}) p"
-        f" {d.months(k1, k2, lo - 1, hi)} GROUP BY user_id, currency, grp, g.k"
-    )
-    rows = await fetch(
-        f"WITH mr AS ({mr}),"
-        f" fm AS (SELECT user_id, currency, grp, MIN({d.month('sd')}) AS f FROM ({everything}) a"
-        f" WHERE {d.month('sd')} < {d.month('sd + n')}"
-        " AND user_id IN (SELECT user_id FROM mr) GROUP BY user_id, currency, grp)"
-        " SELECT c.k, c.currency, c.grp, SUM(c.v) AS mrr,"
-        " SUM(CASE WHEN b.user_id IS NULL AND fm.f = c.k THEN c.v ELSE 0 END) AS new,"
-        " SUM(CASE WHEN b.user_id IS NULL AND fm.f < c.k THEN c.v ELSE 0 END) AS back,"
-        " SUM(CASE WHEN b.v < c.v THEN c.v - b.v ELSE 0 END) AS up,"
-        " SUM(CASE WHEN b.v > c.v THEN b.v - c.v ELSE 0 END) AS down,"
-        " 0 AS gone"
-        " FROM mr c JOIN fm ON fm.user_id = c.user_id AND fm.currency = c.currency"
-        " AND fm.grp = c.grp"
-        " LEFT JOIN mr b ON b.user_id = c.user_id AND b.currency = c.currency"
-        " AND b.grp = c.grp AND b.k = c.k - 1"
-        " GROUP BY c.k, c.currency, c.grp"
-        " UNION ALL SELECT b.k + 1, b.currency, b.grp, 0, 0, 0, 0, 0, SUM(b.v) FROM mr b"
-        " LEFT JOIN mr c ON c.user_id = b.user_id AND c.currency = b.currency"
-        " AND c.grp = b.grp AND c.k = b.k + 1"
-        f" WHERE c.user_id IS NULL AND b.k < {hi} GROUP BY b.k, b.currency, b.grp",
-        [],
-    )
-    closing: dict[tuple[int, str, str], int] = defaultdict(int)
-    for r in rows:
-        k = int(r["k"])
-        closing[(k, r["currency"], r["grp"])] += int(r["mrr"])
-        if k < lo:
+    p = periods_sql(d, by, None, end)
+    cols = [
+        f"MAX(CASE WHEN sd < {start0} THEN 1 ELSE 0 END) AS ph",
+        f"MAX(CASE WHEN sd < {start0} AND mrr > 0 AND sd + n >= {d.next_month_start('sd')}"
+        " THEN 1 ELSE 0 END) AS mh",
+    ]
+    for k in months:
+        m0, m1 = month_days(k)
+        cols.append(
+            f"MAX(CASE WHEN sd < {m1} AND sd + n > {m0} THEN 1 ELSE 0 END) AS p{k - lo + 1}"
+        )
+        cols.append(
+            f"SUM(CASE WHEN sd <= {m1 - 1} AND sd + n > {m1 - 1} THEN mrr ELSE 0 END)"
+            f" AS v{k - lo + 1}"
+        )
+    ucg = f"SELECT user_id, currency, grp, {', '.join(cols)} FROM ({p}) p GROUP BY user_id, currency, grp"
+    n = len(months)  # index i = k - lo + 1: 0 is lo - 1, 1..n-1 the report's months
+    width = 1 + 7 * n
+    mrr_cols, user_cols = [], []
+    for i in range(n):
+        v, pv = f"v{i}", f"v{i - 1}"
+        earlier = _sum([f"v{j}" for j in range(i - 1)])
+        if i == 0:
+            mrr_cols += ["SUM(v0)"] + ["0"] * 5
             continue
-        row = blocks[k].row(r["currency"], r["grp"])
-        row.mrr += int(r["mrr"])
-        row.mrr_new += int(r["new"])
-        row.mrr_reactivation += int(r["back"])
-        row.mrr_expansion += int(r["up"])
-        row.mrr_contraction += int(r["down"])
-        row.mrr_churn += int(r["gone"])
-    for (k, currency, grp), value in closing.items():
-        if lo <= k + 1 <= hi and value:
-            blocks[k + 1].row(currency, grp).mrr_open = value
+        mrr_cols += [
+            f"SUM({v})",
+            f"SUM(CASE WHEN {v} > 0 AND {pv} = 0 AND mh = 0 AND {earlier} = 0 THEN {v} ELSE 0 END)",
+            f"SUM(CASE WHEN {v} > 0 AND {pv} = 0 AND (mh = 1 OR {earlier} > 0) THEN {v} ELSE 0 END)",
+            f"SUM(CASE WHEN {pv} > 0 AND {v} > {pv} THEN {v} - {pv} ELSE 0 END)",
+            f"SUM(CASE WHEN {v} > 0 AND {v} < {pv} THEN {pv} - {v} ELSE 0 END)",
+            f"SUM(CASE WHEN {pv} > 0 AND {v} = 0 THEN {pv} ELSE 0 END)",
+        ]
+    for i in range(n):
+        f, pf = f"p{i}", f"p{i - 1}"
+        earlier = _sum([f"p{j}" for j in range(i - 1)])
+        if i == 0:
+            user_cols += ["SUM(p0)", "0", "0", "0"]
+            continue
+        user_cols += [
+            f"SUM({f})",
+            f"SUM(CASE WHEN {f} = 1 AND ph = 0 AND {_sum([f'p{j}' for j in range(i)])} = 0"
+            " THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {pf} = 1 AND {f} = 0 THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {f} = 1 AND {pf} = 0 AND (ph = 1 OR {earlier} > 0) THEN 1 ELSE 0 END)",
+        ]
+
+    def pad(values: list[str]) -> str:
+        values = values + ["0"] * (width - 1 - len(values))
+        return ", ".join(f"{v} AS c{j}" for j, v in enumerate(values))
+
+    flags = ", ".join(f"MAX(p{i}) AS p{i}" for i in range(n))
+    parts = [
+        f"SELECT 'cg' AS kind, currency, grp, {pad([f'SUM(p{i})' for i in range(n)] + mrr_cols)}"
+        " FROM ucg GROUP BY currency, grp",
+        f"SELECT 't', '', '', {pad(user_cols)} FROM (SELECT MAX(ph) AS ph, {flags} FROM ucg"
+        " GROUP BY user_id) u",
+    ]
+    if by:
+        parts.append(
+            f"SELECT 'g', '', grp, {pad([f'SUM(p{i})' for i in range(n)])} FROM (SELECT grp,"
+            f" {flags} FROM ucg GROUP BY user_id, grp) ug GROUP BY grp"
+        )
+    rows = await fetch(f"WITH ucg AS ({ucg}) " + " UNION ALL ".join(parts), [], conn)
+    for r in rows:
+        c = [int(r[f"c{j}"] or 0) for j in range(width - 1)]
+        if r["kind"] == "g":
+            for i in range(1, n):
+                if c[i]:
+                    blocks[lo + i - 1].group_users[r["grp"]] = c[i]
+        elif r["kind"] == "t":
+            for i in range(1, n):
+                block = blocks[lo + i - 1]
+                paying, new, churned, back = c[4 * i : 4 * i + 4]
+                block.paying_users = paying
+                block.new_paying_users = new
+                block.churned_paying_users = churned
+                block.reactivated_paying_users = back
+                if not by:
+                    block.group_users[""] = paying
+        else:
+            mrr = c[n:]
+            for i in range(1, n):
+                values = mrr[6 * i : 6 * i + 6]
+                if not (c[i] or any(values) or mrr[6 * (i - 1)]):
+                    continue
+                row = blocks[lo + i - 1].row(r["currency"], r["grp"])
+                row.paying_users = c[i]
+                row.mrr_open = mrr[6 * (i - 1)]
+                (
+                    row.mrr,
+                    row.mrr_new,
+                    row.mrr_reactivation,
+                    row.mrr_expansion,
+                    row.mrr_contraction,
+                    row.mrr_churn,
+                ) = values
 
 
-async def _mau(d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str) -> None:
+async def _mau(
+    d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str, conn: Any = None
+) -> None:
     span: list[Any] = [month_start(lo), month_start(hi + 1)]
     if not d.pg:
         span = [x.isoformat() for x in span]
@@ -333,6 +408,7 @@ async def _mau(d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str)
         f"SELECT {k} AS k, COUNT(DISTINCT a.user_id) AS n FROM user_daily_activity a"
         f" WHERE a.day >= $1 AND a.day < $2 GROUP BY {k}",
         span,
+        conn,
     )
     for r in rows:
         blocks[int(r["k"])].mau = int(r["n"])
@@ -343,6 +419,7 @@ async def _mau(d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str)
             " FROM user_daily_activity a LEFT JOIN users u ON u.id = a.user_id"
             f" WHERE a.day >= $1 AND a.day < $2 GROUP BY {k}, {region}",
             span,
+            conn,
         )
         for r in rows:
             blocks[int(r["k"])].group_mau[r["grp"]] = int(r["n"])

@@ -67,7 +67,7 @@ async def listening_mix(
     if check_role:
         require_role(actor, Role.FINANCE)
     lo, hi = parse_range(start, end)
-    d = _Dialect()
+    d = _Dialect(lo, hi)
     first, stop = _day(month_start(lo)), _day(month_start(hi + 1))
     params = [first, stop, first, stop]
     plays = _plays_sql(d)

@@ -161,7 +161,7 @@ def _expected(plain: dict[str, Any]) -> dict[str, Any]:
 
 
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=12,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
