@@ -229,8 +229,9 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
         def report(**kw: Any) -> Any:
             async def go() -> Any:
                 r = await revenue_report("2024-01", "2024-12", **kw)
-                return r.months[11]["rows"][:1] + [
-                    {"paying_users": r.months[11]["paying_users"], "mau": r.months[11]["mau"]}
+                return [
+                    *r.months[11]["rows"][:1],
+                    {"paying_users": r.months[11]["paying_users"], "mau": r.months[11]["mau"]},
                 ]
 
             return go

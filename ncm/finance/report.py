@@ -86,13 +86,15 @@ async def revenue_report(
     group = parse_group(by)
     target = parse_currency(currency) if currency else None
     closed = await closing.closed_months()
-    blocks = await figures.compute(lo, hi, group)
+    blocks: dict[int, Block] = {}
     stored_adjustments: dict[int, list[dict[str, Any]]] = {}
     for k in range(lo, hi + 1):
         if k in closed:
             stored = json.loads(closed[k].figures)
             blocks[k] = Block.from_json(stored["by"][group])
             stored_adjustments[k] = stored["adjustments"]
+    for start_k, end_k in _open_runs(lo, hi, closed):
+        blocks.update(await figures.compute(start_k, end_k, group))
     live = [a.to_json() for a in await closing.adjustments(closed) if lo <= a.month <= hi]
     book = await RateBook.load(target) if target else None
     months = []
@@ -118,6 +120,19 @@ async def revenue_report(
             }
         )
     return Report(month_name(lo), month_name(hi), by or None, target, months)
+
+
+def _open_runs(lo: int, hi: int, closed: dict[int, Any]) -> list[tuple[int, int]]:
+    """The runs of consecutive open months in ``lo..hi`` (only those are computed)."""
+    runs: list[tuple[int, int]] = []
+    for k in range(lo, hi + 1):
+        if k in closed:
+            continue
+        if runs and runs[-1][1] == k - 1:
+            runs[-1] = (runs[-1][0], k)
+        else:
+            runs.append((k, k))
+    return runs
 
 
 def _mau_of(block: Block, group: str, name: str) -> int:

@@ -177,3 +177,34 @@ async def test_reopen_is_audited_and_latest_first(example_ledger: Any) -> None:
     assert not _month(await revenue_report("2024-06", "2024-06"), "2024-06")["closed"]
     with pytest.raises(InvalidInput):
         await closing.close_month("2999-01", by="test")
+
+
+async def test_closing_and_reopening_need_their_roles(example_ledger: Any) -> None:
+    from ncm.accounts.models import Role
+    from ncm.errors import Forbidden
+    from tests.conftest import make_user
+
+    listener = await make_user("listener")
+    finance = await make_user("finance", role=Role.FINANCE)
+    with pytest.raises(Forbidden):
+        await closing.close_month("2024-06", actor=listener)
+    done = await closing.close_month("2024-06", actor=finance)
+    assert done.closed_by == f"user:{finance.id}"
+    with pytest.raises(Forbidden):
+        await closing.reopen_month("2024-06", "wrong", actor=finance)
+    admin = await make_user("boss", role=Role.ADMIN)
+    await closing.reopen_month("2024-06", "wrong figures", actor=admin)
+    assert [a.actor for a in await MonthAudit.all().order_by("id")] == [
+        f"user:{finance.id}",
+        f"user:{admin.id}",
+    ]
+
+
+async def test_a_report_mixing_closed_and_open_months(example_ledger: Any) -> None:
+    live = (await revenue_report("2024-01", "2024-06")).to_json()["months"]
+    await closing.close_month("2024-02", by="test")
+    await closing.close_month("2024-04", by="test")
+    mixed = (await revenue_report("2024-01", "2024-06")).to_json()["months"]
+    assert [m["closed"] for m in mixed] == [False, True, False, True, False, False]
+    strip = [{k: v for k, v in m.items() if k != "closed"} for m in mixed]
+    assert strip == [{k: v for k, v in m.items() if k != "closed"} for m in live]
