@@ -21,12 +21,13 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from ncm.finance.money import day_of, month_days, month_start
+from ncm.finance.money import month_days, month_start
 from ncm.kit.db import is_postgres
 from ncm.kit.sql import fetch
 
 GROUPS = ("", "plan", "region")
-REPORT_WORK_MEM = "256MB"  # "" is by currency only (money is always per currency)
+REPORT_WORK_MEM = "256MB"
+CHUNK_MONTHS = 48  # "" is by currency only (money is always per currency)
 NO_PLAN = "(none)"
 NO_REGION = "(unknown)"
 
@@ -99,8 +100,17 @@ class _Dialect:
         return f"JOIN (SELECT column1 AS k FROM (VALUES {values})) g ON g.k BETWEEN {k1} AND {k2}"
 
 
+# PostgreSQL keeps the integers the report reads in a covering partial index on the ledger
+# (migration 0013): an index-only scan in (user, currency) order, no heap, no per-row date
+# arithmetic. The expressions below must stay exactly the index's.
+PAID_INDEX_COLUMNS = (
+    "user_id, currency, (((starts_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01')),"
+    " (((ends_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01')), amount, tax, refunded"
+)
+
+
 def periods_sql(d: _Dialect, by: str, first: int | None = None, end: int | None = None) -> str:
-    """The counting paid periods as integers: id, user_id, currency, grp, sd (first day), n
+    """The counting paid periods as integers: user_id, currency, grp, sd (first day), n
     (days), net, base, rem, mrr; only those with a day in ``[first, end)`` when given."""
     joins, grp = "", "''"
     if by == "plan":
@@ -112,34 +122,29 @@ def periods_sql(d: _Dialect, by: str, first: int | None = None, end: int | None 
     elif by == "region":
         joins = " LEFT JOIN users u ON u.id = mp.user_id"
         grp = f"COALESCE(u.region, '{NO_REGION}')"
+    sd, ed = d.day("mp.starts_at"), d.day("mp.ends_at")
     raw, cut = "", []
-    if d.pg:  # cheap tests on the raw timestamps first (a superset of the exact ones)
-        if end is not None:
-            raw += f" AND mp.starts_at < TIMESTAMPTZ '{day_of(end).isoformat()} 00:00+00'"
-        if first is not None:
-            raw += f" AND mp.ends_at >= TIMESTAMPTZ '{day_of(first).isoformat()} 00:00+00'"
-    if end is not None:
+    if end is not None:  # sd < end, on the indexed expression
+        raw += f" AND {sd} < {end}"
         cut.append(f"sd < {end}")
-    if first is not None:
+    if first is not None:  # a superset of sd + n > first (n >= 1), on the indexed expression
+        raw += f" AND {ed} >= {first}"
         cut.append(f"sd + n > {first}")
     months = d.greatest("1", "(n + 15) / 30")
     inner = (
-        f"SELECT mp.id, mp.user_id, mp.currency, {grp} AS grp, mp.amount - mp.tax AS ex_tax,"
-        f" {d.day('mp.starts_at')} AS sd, {d.day('mp.ends_at')} AS ed,"
+        f"SELECT mp.user_id, mp.currency, {grp} AS grp, mp.amount - mp.tax AS ex_tax,"
+        f" {sd} AS sd, {ed} AS ed,"
         " (mp.amount - mp.tax) - (2 * mp.refunded * (mp.amount - mp.tax) + mp.amount)"
         " / (2 * mp.amount) AS net"
         f" FROM membership_periods mp{joins}"
         " WHERE mp.source = 'PAID' AND mp.revoked_at IS NULL AND mp.amount > mp.refunded"
-        f"{raw}{d.fence}"
-    )
-    middle = (
-        f"SELECT id, user_id, currency, grp, ex_tax, sd, {d.greatest('1', 'ed - sd')} AS n, net"
-        f" FROM ({inner}) a{d.fence}"
+        f"{raw}"
     )
     return (
-        "SELECT id, user_id, currency, grp, sd, n, net, net / n AS base,"
+        "SELECT user_id, currency, grp, sd, n, net, net / n AS base,"
         f" net - (net / n) * n AS rem, (2 * ex_tax + {months}) / (2 * {months}) AS mrr"
-        f" FROM ({middle}) b" + (f" WHERE {' AND '.join(cut)}" if cut else "")
+        f" FROM (SELECT user_id, currency, grp, ex_tax, sd, {d.greatest('1', 'ed - sd')} AS n,"
+        f" net FROM ({inner}) a) b" + (f" WHERE {' AND '.join(cut)}" if cut else "")
     )
 
 
@@ -214,14 +219,19 @@ class Block:
 
 async def compute(lo: int, hi: int, by: str) -> dict[int, Block]:
     """Months ``lo..hi`` (month numbers) from the ledger as it is now."""
-    d = _Dialect(lo, hi)
-    blocks = {k: Block(k) for k in range(lo, hi + 1)}
-    async with in_transaction() as conn:
-        if d.pg:  # a finance report aggregates ~1M users: give its hash tables room
-            await fetch(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'", [], conn)
-        await _revenue(d, blocks, lo, hi, by, conn)
-        await _users(d, blocks, lo, hi, by, conn)
-        await _mau(d, blocks, lo, hi, by, conn)
+    blocks: dict[int, Block] = {}
+    for start in range(lo, hi + 1, CHUNK_MONTHS):  # the month bitmask holds 62 months
+        end = min(hi, start + CHUNK_MONTHS - 1)
+        d = _Dialect(start, end)
+        part = {k: Block(k) for k in range(start, end + 1)}
+        async with in_transaction() as conn:
+            if d.pg:  # room for the per-user hash tables; the ledger index is on SSD
+                await fetch(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'", [], conn)
+                await fetch("SET LOCAL random_page_cost = 1.1", [], conn)
+            await _revenue(d, part, start, end, by, conn)
+            await _users(d, part, start, end, by, conn)
+            await _mau(d, part, start, end, by, conn)
+        blocks.update(part)
     return blocks
 
 
@@ -283,83 +293,87 @@ async def _revenue(
                 blocks[k].row(*key).revenue = sum(days)
 
 
-def _sum(terms: list[str]) -> str:
-    return "(" + " + ".join(terms) + ")" if terms else "0"
-
-
 async def _users(
     d: _Dialect, blocks: dict[int, Block], lo: int, hi: int, by: str, conn: Any = None
 ) -> None:
     """Paying users, their movements, MRR and its movements, from one pass over the
-    periods grouped by (user, currency, group): for every month ``K`` from ``lo - 1`` to
-    ``hi`` a flag ``p_K`` (a paid day in ``K``) and the run-rate ``v_K`` on ``K``'s last
-    day, plus ``ph``/``mh``: paid / had a run-rate at some month end before ``lo - 1``.
-    The outer queries compare consecutive months per user with plain arithmetic."""
+    periods grouped by (user, currency, group). Months are indexed ``i = K - (lo - 1)``
+    (0 is the month before the report). Per group: the paid months (a bitmask ``pm`` on
+    PostgreSQL, flags ``p<i>`` on SQLite), the run-rate ``v<i>`` on each month's last day,
+    ``fp`` the first paid month and ``fv`` the first month end with a run-rate (-1 for
+    "before month 0"). The outer queries compare consecutive months with plain arithmetic:
+    new = first ever, reactivated = back after a gap, churned = gone this month."""
     months = list(range(lo - 1, hi + 1))
+    n = len(months)
     start0 = month_days(lo - 1)[0]
     end = month_days(hi)[1]
     p = periods_sql(d, by, None, end)
+    ms, me = d.month("sd"), d.month("sd + n - 1")
+    base = lo - 1
     cols = [
-        f"MAX(CASE WHEN sd < {start0} THEN 1 ELSE 0 END) AS ph",
-        f"MAX(CASE WHEN sd < {start0} AND mrr > 0 AND sd + n >= {d.next_month_start('sd')}"
-        " THEN 1 ELSE 0 END) AS mh",
+        f"MIN(CASE WHEN sd < {start0} THEN -1 ELSE {ms} - {base} END) AS fp",
+        f"MIN(CASE WHEN mrr <= 0 THEN NULL WHEN sd < {start0} THEN CASE WHEN sd + n >="
+        f" {d.next_month_start('sd')} THEN -1 END WHEN {d.month('sd + n')} > {ms}"
+        f" THEN {ms} - {base} END) AS fv",
     ]
-    for k in months:
+    if d.pg:  # the months a period touches as bits, OR-ed per group
+        a = f"GREATEST({ms} - {base}, 0)"
+        b = f"LEAST({me} - {base}, {n - 1})"
+        cols.append(
+            f"BIT_OR(CASE WHEN {me} - {base} < 0 THEN 0::bigint ELSE"
+            f" (1::bigint << ({b} + 1)) - (1::bigint << {a}) END) AS pm"
+        )
+    for i, k in enumerate(months):
         m0, m1 = month_days(k)
+        if not d.pg:
+            cols.append(f"MAX(CASE WHEN sd < {m1} AND sd + n > {m0} THEN 1 ELSE 0 END) AS p{i}")
         cols.append(
-            f"MAX(CASE WHEN sd < {m1} AND sd + n > {m0} THEN 1 ELSE 0 END) AS p{k - lo + 1}"
+            f"SUM(CASE WHEN sd <= {m1 - 1} AND sd + n > {m1 - 1} THEN mrr ELSE 0 END) AS v{i}"
         )
-        cols.append(
-            f"SUM(CASE WHEN sd <= {m1 - 1} AND sd + n > {m1 - 1} THEN mrr ELSE 0 END)"
-            f" AS v{k - lo + 1}"
-        )
-    ucg = f"SELECT user_id, currency, grp, {', '.join(cols)} FROM ({p}) p GROUP BY user_id, currency, grp"
-    n = len(months)  # index i = k - lo + 1: 0 is lo - 1, 1..n-1 the report's months
+    ucg = (
+        f"SELECT user_id, currency, grp, {', '.join(cols)} FROM ({p}) p"
+        " GROUP BY user_id, currency, grp"
+    )
+
+    def flag(i: int) -> str:
+        return f"((pm >> {i}) & 1)" if d.pg else f"p{i}"
+
     width = 1 + 7 * n
-    mrr_cols, user_cols = [], []
-    for i in range(n):
-        v, pv = f"v{i}", f"v{i - 1}"
-        earlier = _sum([f"v{j}" for j in range(i - 1)])
-        if i == 0:
-            mrr_cols += ["SUM(v0)"] + ["0"] * 5
-            continue
+    mrr_cols = ["SUM(v0)", "0", "0", "0", "0", "0"]
+    user_cols = [f"SUM({flag(0)})", "0", "0", "0"]
+    for i in range(1, n):
+        v, pv, f, pf = f"v{i}", f"v{i - 1}", flag(i), flag(i - 1)
         mrr_cols += [
             f"SUM({v})",
-            f"SUM(CASE WHEN {v} > 0 AND {pv} = 0 AND mh = 0 AND {earlier} = 0 THEN {v} ELSE 0 END)",
-            f"SUM(CASE WHEN {v} > 0 AND {pv} = 0 AND (mh = 1 OR {earlier} > 0) THEN {v} ELSE 0 END)",
+            f"SUM(CASE WHEN {v} > 0 AND {pv} = 0 AND fv = {i} THEN {v} ELSE 0 END)",
+            f"SUM(CASE WHEN {v} > 0 AND {pv} = 0 AND fv < {i} THEN {v} ELSE 0 END)",
             f"SUM(CASE WHEN {pv} > 0 AND {v} > {pv} THEN {v} - {pv} ELSE 0 END)",
             f"SUM(CASE WHEN {v} > 0 AND {v} < {pv} THEN {pv} - {v} ELSE 0 END)",
             f"SUM(CASE WHEN {pv} > 0 AND {v} = 0 THEN {pv} ELSE 0 END)",
         ]
-    for i in range(n):
-        f, pf = f"p{i}", f"p{i - 1}"
-        earlier = _sum([f"p{j}" for j in range(i - 1)])
-        if i == 0:
-            user_cols += ["SUM(p0)", "0", "0", "0"]
-            continue
         user_cols += [
             f"SUM({f})",
-            f"SUM(CASE WHEN {f} = 1 AND ph = 0 AND {_sum([f'p{j}' for j in range(i)])} = 0"
-            " THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {f} = 1 AND fp = {i} THEN 1 ELSE 0 END)",
             f"SUM(CASE WHEN {pf} = 1 AND {f} = 0 THEN 1 ELSE 0 END)",
-            f"SUM(CASE WHEN {f} = 1 AND {pf} = 0 AND (ph = 1 OR {earlier} > 0) THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {f} = 1 AND {pf} = 0 AND fp < {i} THEN 1 ELSE 0 END)",
         ]
 
     def pad(values: list[str]) -> str:
         values = values + ["0"] * (width - 1 - len(values))
         return ", ".join(f"{v} AS c{j}" for j, v in enumerate(values))
 
-    flags = ", ".join(f"MAX(p{i}) AS p{i}" for i in range(n))
+    flags = "BIT_OR(pm) AS pm" if d.pg else ", ".join(f"MAX(p{i}) AS p{i}" for i in range(n))
+    counts = [f"SUM({flag(i)})" for i in range(n)]
     parts = [
-        f"SELECT 'cg' AS kind, currency, grp, {pad([f'SUM(p{i})' for i in range(n)] + mrr_cols)}"
+        f"SELECT 'cg' AS kind, currency, grp, {pad(counts + mrr_cols)}"
         " FROM ucg GROUP BY currency, grp",
-        f"SELECT 't', '', '', {pad(user_cols)} FROM (SELECT MAX(ph) AS ph, {flags} FROM ucg"
+        f"SELECT 't', '', '', {pad(user_cols)} FROM (SELECT MIN(fp) AS fp, {flags} FROM ucg"
         " GROUP BY user_id) u",
     ]
     if by:
         parts.append(
-            f"SELECT 'g', '', grp, {pad([f'SUM(p{i})' for i in range(n)])} FROM (SELECT grp,"
-            f" {flags} FROM ucg GROUP BY user_id, grp) ug GROUP BY grp"
+            f"SELECT 'g', '', grp, {pad(counts)} FROM (SELECT grp, {flags} FROM ucg"
+            " GROUP BY user_id, grp) ug GROUP BY grp"
         )
     rows = await fetch(f"WITH ucg AS ({ucg}) " + " UNION ALL ".join(parts), [], conn)
     for r in rows:
