@@ -289,6 +289,7 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
                 blocks = {k: figures.Block(k) for k in range(lo, hi + 1)}
                 async with in_transaction() as conn:
                     await fetch(f"SET LOCAL work_mem = '{figures.REPORT_WORK_MEM}'", [], conn)
+                    await fetch("SET LOCAL random_page_cost = 1.1", [], conn)
                     await fn(d, blocks, lo, hi, "", conn)
 
             parts[name] = (await _timed(f"  query {name}", part, 1))["best_s"]
