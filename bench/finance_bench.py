@@ -251,7 +251,7 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from ncm.finance.report import revenue_report
     from ncm.kit.db import close_db, init_db
 
-    await init_db(DSN)
+    await init_db(DSN + "?maxsize=3")
     out: dict[str, Any] = {}
     try:
         await rates.set_rate("USD", "CNY", "7.1", date(2023, 1, 1))
