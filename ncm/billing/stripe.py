@@ -447,3 +447,45 @@ async def move_next_charge(
         "metadata": {"ncm_moved_by": key},
     }
     return await gw.update_subscription(subscription_id, params, key)
+
+
+# finance: the month's paid invoices and refunds, for reconciliation (listed page by page) --
+
+
+async def _paged(
+    stripe: StripeGateway, what: str, lister: Callable[[Any], Awaitable[Any]], params: Obj
+) -> AsyncIterator[Obj]:
+    after: str | None = None
+    while True:
+        page_params: Any = {**params, "limit": 100}
+        if after:
+            page_params["starting_after"] = after
+        page = await stripe._call(what, functools.partial(lister, page_params))
+        data = page.get("data") or []
+        for item in data:
+            yield item
+        if not page.get("has_more") or not data:
+            return
+        after = data[-1]["id"]
+
+
+def list_paid_invoices(
+    stripe: StripeGateway, *, created_gte: int, created_lt: int
+) -> AsyncIterator[Obj]:
+    """Every paid invoice created in ``[created_gte, created_lt)`` (Unix seconds), 100 a page."""
+    return _paged(
+        stripe,
+        "invoices.list",
+        stripe.client.v1.invoices.list_async,
+        {"status": "paid", "created": {"gte": created_gte, "lt": created_lt}},
+    )
+
+
+def list_refunds(stripe: StripeGateway, *, created_gte: int) -> AsyncIterator[Obj]:
+    """Every refund created since ``created_gte`` (Unix seconds), 100 a page."""
+    return _paged(
+        stripe,
+        "refunds.list",
+        stripe.client.v1.refunds.list_async,
+        {"created": {"gte": created_gte}},
+    )

@@ -1,0 +1,359 @@
+"""Issue #15 targets: the 12-month revenue report over 1M paying users / 12M paid periods
+(< 3 s) and the listening mix over many play events (from play_events, and from the daily
+rollup the ``rollup_plays`` job maintains).
+
+``python -m bench.finance_bench [--paying 1000000] [--free 1000000] [--plays 20000000]
+[--activity-days 1] [--reuse] [--repeat 3]`` (defaults: 1M, 1M, 10M, 1)
+
+1. Creates (drops first, unless ``--reuse``) the PostgreSQL database ``ncm_bench_finance``
+   and applies the migrations.
+2. Drops the bulk tables' secondary indexes and unique constraints, seeds with set-based
+   SQL only (``INSERT ... SELECT ... FROM generate_series``), timed:
+   ``paying + free`` users; two plans; one subscription per paying user; twelve consecutive
+   monthly PAID periods per paying user in 2024 (start day and hour spread over the month;
+   4 % USD, 1 % JPY; 5 % change price in July; 3 % partially and 1 % fully refunded; tax on
+   all), a TRIAL period for 10 %; ``activity-days`` activity days a month for every user
+   (MAU); a catalog of 200,000 tracks by 10,000 artists (regions CN/HK/TW/MO/international),
+   18 genres; ``plays`` play events in 2024 (skewed towards popular tracks, 85 % counted);
+   then rebuilds the indexes and runs ``VACUUM (ANALYZE)``.
+3. Times the report (``ncm.finance.report.revenue_report``) for 2024-01..2024-12: by
+   currency, by region, by plan, converted to CNY; and each of its queries apart.
+4. Times the listening mix for 2024 from ``play_events``, then builds the rollup for every
+   day (the job's ``rollup_day`` set-based SQL, timed) and times the mix from the rollup.
+
+The machine is shared (2 cores, other helpers' tests and benches): figures are indicative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from datetime import date, timedelta
+from typing import Any
+
+DB_NAME = "ncm_bench_finance"
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DSN = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+
+
+async def _create_database() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    finally:
+        await conn.close()
+
+
+SEED = {
+    "users": """
+        INSERT INTO users (id, email, handle, password_hash, display_name, region, role,
+            follower_count, following_count, search_text, created_at, updated_at)
+        SELECT g, 'u' || g || '@bench.example', 'u' || g, 'x', '', (ARRAY['CN','CN','CN','CN',
+            'CN','CN','HK','TW','US','JP'])[1 + g % 10], 'listener', 0, 0, '', now(), now()
+        FROM generate_series(1, $1::bigint) g
+    """,
+    "plans": """
+        INSERT INTO billing_plans (code, name, tier, interval, amount, currency, active,
+            stripe_plan_id, created_at)
+        VALUES ('vip_monthly', 'VIP monthly', 'VIP', 'MONTH', 1500, 'CNY', TRUE,
+                'ncm_vip_monthly', now()),
+               ('svip_monthly', 'SVIP monthly', 'SVIP', 'MONTH', 1800, 'CNY', TRUE,
+                'ncm_svip_monthly', now())
+    """,
+    "subscriptions": """
+        INSERT INTO billing_subscriptions (user_id, stripe_id, stripe_plan_id, status,
+            cancel_at_period_end, created_at, updated_at)
+        SELECT g, 'sub_' || g, CASE WHEN g % 3 = 0 THEN 'ncm_svip_monthly'
+            ELSE 'ncm_vip_monthly' END, 'active', FALSE, now(), now()
+        FROM generate_series(1, $1::bigint) g
+    """,
+    "paid_periods": """
+        INSERT INTO membership_periods (user_id, source, reference, tier, starts_at, ends_at,
+            amount, currency, discount, tax, refunded, revoked_at, subscription_ref,
+            charge_ref, note, created_at)
+        SELECT u, 'PAID', 'in_' || u || '_' || m, 'VIP', s, s + interval '1 month',
+            a, c, 0, a * 6 / 106,
+            CASE WHEN u % 100 = 7 THEN a WHEN u % 100 < 3 THEN a / 3 ELSE 0 END,
+            CASE WHEN u % 100 = 7 THEN s + interval '3 days' END,
+            'sub_' || u, 'pi_' || u || '_' || m, '', s
+        FROM (
+            SELECT u, m,
+                timestamptz '2024-01-01 00:00+00' + (u % 28) * interval '1 day'
+                    + (u % 24) * interval '1 hour' + (m - 1) * interval '1 month' AS s,
+                CASE WHEN u % 100 < 95 THEN 'CNY' WHEN u % 100 < 99 THEN 'USD' ELSE 'JPY' END
+                    AS c,
+                CASE WHEN u % 100 < 95 THEN 1500 WHEN u % 100 < 99 THEN 299 ELSE 500 END
+                    * CASE WHEN u % 20 = 3 AND m >= 7 THEN 2 ELSE 1 END AS a
+            FROM generate_series(1, $1::bigint) u, generate_series(1, 12) m
+        ) x
+    """,
+    "trial_periods": """
+        INSERT INTO membership_periods (user_id, source, reference, tier, starts_at, ends_at,
+            amount, currency, discount, tax, refunded, note, created_at)
+        SELECT u, 'TRIAL', 'trial:sub_' || u, 'VIP', timestamptz '2023-12-01 00:00+00',
+            timestamptz '2023-12-08 00:00+00', 0, '', 0, 0, 0, '', now()
+        FROM generate_series(1, $1::bigint) u WHERE u % 10 = 0
+    """,
+    "activity": """
+        INSERT INTO user_daily_activity (user_id, day, plays)
+        SELECT u, date '2024-01-01' + ((m - 1) * 30 + ((u * 7 + d * 11) % 28))::int, 3
+        FROM generate_series(1, $1::bigint) u, generate_series(1, 12) m,
+            generate_series(1, $2::int) d
+        ON CONFLICT DO NOTHING
+    """,
+    "genres": """
+        INSERT INTO genres (slug, name)
+        SELECT s, initcap(s) FROM unnest(ARRAY['pop','c-pop','mandopop','cantopop',
+            'electronic','dance','hip-hop','soundtrack','rock','folk','r-and-b','jazz',
+            'classical','metal','indie','k-pop','j-pop','ambient']) s
+    """,
+    "artists": """
+        INSERT INTO artists (id, name, bio, region, subscriber_count, search_text, created_at)
+        SELECT g, 'Artist ' || g, '', (ARRAY['CN','CN','CN','CN','CN','HK','TW','MO','US',
+            'GB','KR','JP','US','SE','FR'])[1 + g % 15], 0, '', now()
+        FROM generate_series(1, $1::bigint) g
+    """,
+    "tracks": """
+        INSERT INTO tracks (id, title, disc_number, track_number, duration_ms, explicit,
+            fee_policy, status, play_count, like_count, comment_count, subscriber_count,
+            share_count, search_text, created_at, updated_at)
+        SELECT g, 'Track ' || g, 1, 1, 200000, FALSE, 'FREE', 'AVAILABLE', 0, 0, 0, 0, 0, '',
+            now(), now()
+        FROM generate_series(1, $1::bigint) g
+    """,
+    "track_artists": """
+        INSERT INTO track_artists (track_id, artist_id, position)
+        SELECT g, 1 + (g * 7919) % $2::bigint, 0 FROM generate_series(1, $1::bigint) g
+        UNION ALL
+        SELECT g, 1 + (g * 104729 + 1) % $2::bigint, 1 FROM generate_series(1, $1::bigint) g
+        WHERE g % 4 = 0 AND (g * 104729 + 1) % $2::bigint <> (g * 7919) % $2::bigint
+    """,
+    "track_genres": """
+        INSERT INTO track_genres (track_id, genre_id)
+        SELECT g, (SELECT MIN(id) FROM genres) + (g % 18) FROM generate_series(1, $1::bigint) g
+        UNION ALL
+        SELECT g, (SELECT MIN(id) FROM genres) + ((g / 18 + 5) % 18)
+        FROM generate_series(1, $1::bigint) g
+        WHERE g % 3 = 0 AND (g / 18 + 5) % 18 <> g % 18
+    """,
+    "plays": """
+        INSERT INTO play_events (play_id, user_id, track_id, started_at, day, seconds_played,
+            counted, source, aggregated, created_at)
+        SELECT 'p' || g, 1 + g % $3::bigint, 1 + floor($2::bigint * power(random(), 3))::bigint,
+            t, (t AT TIME ZONE 'UTC')::date, CASE WHEN g % 20 < 17 THEN 180 ELSE 12 END,
+            g % 20 < 17, 'OTHER', TRUE, t
+        FROM (SELECT g, timestamptz '2024-01-01 00:00+00'
+                  + (g::float8 / $1::bigint) * interval '366 days' AS t
+              FROM generate_series(1, $1::bigint) g) x
+    """,
+}
+
+
+BULK_TABLES = ("membership_periods", "user_daily_activity", "play_events", "users")
+
+
+async def _drop_secondary_indexes(conn: Any, tables: tuple[str, ...]) -> list[str]:
+    """Drop the tables' unique constraints and indexes (not primary keys) for the bulk load;
+    return the statements that put them back (a bulk load then one build is much faster)."""
+    back: list[str] = []
+    constraints = await conn.fetch(
+        "SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) AS def"
+        " FROM pg_constraint WHERE contype = 'u' AND conrelid::regclass::text = ANY($1)",
+        list(tables),
+    )
+    for c in constraints:
+        await conn.execute(f'ALTER TABLE {c["tbl"]} DROP CONSTRAINT "{c["conname"]}"')
+        back.append(f'ALTER TABLE {c["tbl"]} ADD CONSTRAINT "{c["conname"]}" {c["def"]}')
+    indexes = await conn.fetch(
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = ANY($1)"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+        list(tables),
+    )
+    for i in indexes:
+        await conn.execute(f'DROP INDEX "{i["indexname"]}"')
+        back.append(i["indexdef"])
+    return back
+
+
+async def _seed(args: argparse.Namespace) -> dict[str, Any]:
+    import asyncpg
+
+    users = args.paying + args.free
+    steps: list[tuple[str, list[Any]]] = [
+        ("users", [users]),
+        ("plans", []),
+        ("subscriptions", [args.paying]),
+        ("paid_periods", [args.paying]),
+        ("trial_periods", [args.paying]),
+        ("activity", [users, args.activity_days]),
+        ("genres", []),
+        ("artists", [args.artists]),
+        ("tracks", [args.tracks]),
+        ("track_artists", [args.tracks, args.artists]),
+        ("track_genres", [args.tracks]),
+        ("plays", [args.plays, args.tracks, users]),
+    ]
+    out: dict[str, Any] = {}
+    conn = await asyncpg.connect(DSN)
+    try:
+        rebuild = await _drop_secondary_indexes(conn, BULK_TABLES)
+        for name, params in steps:
+            started = time.perf_counter()
+            status = await conn.execute(SEED[name], *params)
+            seconds = time.perf_counter() - started
+            out[name] = {"rows": int(status.split()[-1]), "seconds": round(seconds, 1)}
+            print(f"seed {name}: {out[name]}", flush=True)
+        started = time.perf_counter()
+        for statement in rebuild:
+            await conn.execute(statement)
+        out["rebuild_indexes_seconds"] = round(time.perf_counter() - started, 1)
+        print(f"indexes rebuilt: {out['rebuild_indexes_seconds']} s", flush=True)
+        for table in ("users", "billing_subscriptions", "artists", "tracks"):
+            await conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                f" (SELECT MAX(id) FROM {table}))"
+            )
+        started = time.perf_counter()
+        await conn.execute("VACUUM (ANALYZE)")
+        out["vacuum_analyze_seconds"] = round(time.perf_counter() - started, 1)
+        sizes = await conn.fetch(
+            "SELECT relname, pg_total_relation_size(oid) AS bytes FROM pg_class"
+            " WHERE relname IN ('membership_periods', 'play_events', 'user_daily_activity',"
+            " 'finance_play_rollup')"
+        )
+        out["sizes_mb"] = {r["relname"]: r["bytes"] // 2**20 for r in sizes}
+    finally:
+        await conn.close()
+    return out
+
+
+async def _timed(label: str, work: Any, repeat: int) -> dict[str, Any]:
+    times = []
+    result = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = await work()
+        times.append(time.perf_counter() - started)
+    figures = {"best_s": round(min(times), 3), "all_s": [round(t, 3) for t in times]}
+    print(f"{label}: {figures}", flush=True)
+    return {"label": label, **figures, "result": result}
+
+
+async def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    from ncm.finance import figures, mix, rates
+    from ncm.finance.money import parse_month
+    from ncm.finance.report import revenue_report
+    from ncm.kit.db import close_db, init_db
+
+    await init_db(DSN + "?maxsize=3")
+    out: dict[str, Any] = {}
+    try:
+        await rates.set_rate("USD", "CNY", "7.1", date(2023, 1, 1))
+        await rates.set_rate("USD", "CNY", "7.25", date(2024, 7, 1))
+        await rates.set_rate("JPY", "CNY", "0.048", date(2023, 1, 1))
+        lo, hi = parse_month("2024-01"), parse_month("2024-12")
+        d = figures._Dialect(lo, hi)
+
+        def report(**kw: Any) -> Any:
+            async def go() -> Any:
+                r = await revenue_report("2024-01", "2024-12", **kw)
+                return [
+                    *r.months[11]["rows"][:1],
+                    {"paying_users": r.months[11]["paying_users"], "mau": r.months[11]["mau"]},
+                ]
+
+            return go
+
+        out["report"] = await _timed("report 12 months, by currency", report(), args.repeat)
+        out["report_region"] = await _timed("report by region", report(by="region"), 1)
+        out["report_plan"] = await _timed("report by plan", report(by="plan"), 1)
+        out["report_cny"] = await _timed("report converted to CNY", report(currency="CNY"), 1)
+        parts = {}
+        for name, fn in (
+            ("revenue", figures._revenue),
+            ("users_and_mrr", figures._users),
+            ("mau", figures._mau),
+        ):
+
+            async def part(fn: Any = fn) -> None:
+                from tortoise.transactions import in_transaction
+
+                from ncm.kit.sql import fetch
+
+                blocks = {k: figures.Block(k) for k in range(lo, hi + 1)}
+                async with in_transaction() as conn:
+                    await fetch(f"SET LOCAL work_mem = '{figures.REPORT_WORK_MEM}'", [], conn)
+                    await fetch("SET LOCAL random_page_cost = 1.1", [], conn)
+                    await fn(d, blocks, lo, hi, "", conn)
+
+            parts[name] = (await _timed(f"  query {name}", part, 1))["best_s"]
+        out["report_parts_s"] = parts
+        out["mix_from_events"] = await _timed(
+            "listening mix 2024 from play_events",
+            lambda: mix.listening_mix("2024-01", "2024-12"),
+            1,
+        )
+        started = time.perf_counter()
+        day, rows = date(2024, 1, 1), 0
+        while day <= date(2024, 12, 31):
+            rows += await mix.rollup_day(day)
+            day += timedelta(days=1)
+        out["rollup_build"] = {"rows": rows, "seconds": round(time.perf_counter() - started, 1)}
+        print(f"rollup of 366 days: {out['rollup_build']}", flush=True)
+        out["mix_from_rollup"] = await _timed(
+            "listening mix 2024 from the rollup",
+            lambda: mix.listening_mix("2024-01", "2024-12"),
+            args.repeat,
+        )
+        one = out["mix_from_rollup"]["result"][11]
+        out["mix_december"] = {
+            "plays": one["plays"],
+            "domestic": one["domestic_share"],
+            "international": one["international_share"],
+        }
+        for key in ("mix_from_events", "mix_from_rollup"):
+            out[key].pop("result")
+    finally:
+        await close_db()
+    return out
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    os.environ["NCM_DATABASE_URL"] = DSN
+    from ncm.config import reset_settings
+
+    reset_settings()
+    result: dict[str, Any] = {"args": vars(args)}
+    if not args.reuse:
+        from ncm.kit.migrate import upgrade
+
+        await _create_database()
+        await upgrade()
+        result["seed"] = await _seed(args)
+    result["measure"] = await _measure(args)
+    return result
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--paying", type=int, default=1_000_000)
+    parser.add_argument("--free", type=int, default=1_000_000)
+    parser.add_argument("--activity-days", type=int, default=1)
+    parser.add_argument("--plays", type=int, default=10_000_000)
+    parser.add_argument("--tracks", type=int, default=200_000)
+    parser.add_argument("--artists", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true", help="Measure the existing database.")
+    args = parser.parse_args()
+    result = asyncio.run(main(args))
+    print(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    cli()

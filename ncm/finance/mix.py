@@ -1,0 +1,141 @@
+"""The listening mix: the share of counted plays (30 s or more, as ``ncm.stream`` counts
+them) by the region of the track's main artist (CN, HK, TW, MO, or INTERNATIONAL; UNKNOWN
+when the artist has no region) and by genre, per month.
+
+A track's main artist is its credit with the lowest (position, artist id). A play of a track
+with several genres counts once in each of them (so genre shares can add up to more than 1);
+a track without a genre counts under ``(none)``.
+
+Days the daily rollup holds (``finance_play_rollup``, maintained by the ``rollup_plays``
+job) are read from it; other days are counted from ``play_events`` directly, so the figures
+are the same either way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from ncm.accounts.models import Role, User
+from ncm.accounts.permissions import require_role
+from ncm.finance.figures import _Dialect
+from ncm.finance.models import PlayRollupDay
+from ncm.finance.money import month_name, month_start, parse_range, ratio
+from ncm.kit.db import is_postgres
+from ncm.kit.sql import fetch
+
+DOMESTIC = ("CN", "HK", "TW", "MO")
+LATE_DAYS = 31  # plays may be reported up to 30 days late: the job re-rolls this many days
+
+
+def _day(value: date) -> Any:
+    return value if is_postgres() else value.isoformat()
+
+
+def _plays_sql(d: _Dialect) -> str:
+    """Counted plays per (month, track) between $1 and $2 (days)."""
+    k = d.month(d.date_day("day"))
+    return (
+        f"SELECT {k} AS k, track_id, SUM(n) AS n FROM ("
+        " SELECT r.day, r.track_id, r.plays AS n FROM finance_play_rollup r"
+        " WHERE r.day >= $1 AND r.day < $2"
+        " UNION ALL SELECT e.day, e.track_id, COUNT(*) FROM play_events e"
+        " WHERE e.counted = TRUE AND e.day >= $3 AND e.day < $4"
+        " AND e.day NOT IN (SELECT day FROM finance_play_rollup_days)"
+        " GROUP BY e.day, e.track_id"
+        f") x GROUP BY {k}, track_id"
+    )
+
+
+MAIN_ARTIST = (
+    "SELECT ta.track_id, a.region FROM track_artists ta JOIN artists a ON a.id = ta.artist_id"
+    " WHERE NOT EXISTS (SELECT 1 FROM track_artists t2 WHERE t2.track_id = ta.track_id"
+    " AND (t2.position < ta.position OR (t2.position = ta.position"
+    " AND t2.artist_id < ta.artist_id)))"
+)
+BUCKET = (
+    "CASE WHEN m.region IS NULL THEN 'UNKNOWN' WHEN UPPER(m.region) IN ('CN', 'HK', 'TW', 'MO')"
+    " THEN UPPER(m.region) ELSE 'INTERNATIONAL' END"
+)
+
+
+async def listening_mix(
+    start: str, end: str, *, actor: User | None = None, check_role: bool = False
+) -> list[dict[str, Any]]:
+    if check_role:
+        require_role(actor, Role.FINANCE)
+    lo, hi = parse_range(start, end)
+    d = _Dialect(lo, hi)
+    first, stop = _day(month_start(lo)), _day(month_start(hi + 1))
+    params = [first, stop, first, stop]
+    plays = _plays_sql(d)
+    by_region = await fetch(
+        f"WITH p AS ({plays}), m AS ({MAIN_ARTIST})"
+        f" SELECT p.k, {BUCKET} AS bucket, SUM(p.n) AS n FROM p"
+        f" LEFT JOIN m ON m.track_id = p.track_id GROUP BY p.k, {BUCKET}",
+        params,
+    )
+    by_genre = await fetch(
+        f"WITH p AS ({plays})"
+        " SELECT p.k, COALESCE(g.slug, '(none)') AS slug, COALESCE(g.name, '(none)') AS name,"
+        " SUM(p.n) AS n FROM p LEFT JOIN track_genres tg ON tg.track_id = p.track_id"
+        " LEFT JOIN genres g ON g.id = tg.genre_id"
+        " GROUP BY p.k, COALESCE(g.slug, '(none)'), COALESCE(g.name, '(none)')",
+        params,
+    )
+    months: dict[int, dict[str, Any]] = {
+        k: {"month": month_name(k), "plays": 0, "regions": [], "genres": []}
+        for k in range(lo, hi + 1)
+    }
+    for r in by_region:
+        months[int(r["k"])]["plays"] += int(r["n"])
+    order = {name: i for i, name in enumerate([*DOMESTIC, "INTERNATIONAL", "UNKNOWN"])}
+    for r in sorted(by_region, key=lambda r: order[r["bucket"]]):
+        m = months[int(r["k"])]
+        m["regions"].append(
+            {"region": r["bucket"], "plays": int(r["n"]), "share": ratio(int(r["n"]), m["plays"])}
+        )
+    for r in sorted(by_genre, key=lambda r: (-int(r["n"]), r["slug"])):
+        m = months[int(r["k"])]
+        m["genres"].append(
+            {
+                "genre": r["slug"],
+                "name": r["name"],
+                "plays": int(r["n"]),
+                "share": ratio(int(r["n"]), m["plays"]),
+            }
+        )
+    for m in months.values():
+        domestic = sum(x["plays"] for x in m["regions"] if x["region"] in DOMESTIC)
+        international = sum(x["plays"] for x in m["regions"] if x["region"] == "INTERNATIONAL")
+        m["domestic_share"] = ratio(domestic, m["plays"])
+        m["international_share"] = ratio(international, m["plays"])
+    return list(months.values())
+
+
+async def rollup_day(day: date) -> int:
+    """(Re)build one day of the rollup from ``play_events`` in one transaction (idempotent).
+    Returns the rows written."""
+    async with in_transaction() as conn:
+        await fetch("DELETE FROM finance_play_rollup WHERE day = $1", [_day(day)], conn)
+        rows = await fetch(
+            "INSERT INTO finance_play_rollup (day, track_id, plays)"
+            " SELECT day, track_id, COUNT(*) FROM play_events WHERE counted = TRUE AND day = $1"
+            " GROUP BY day, track_id RETURNING id",
+            [_day(day)],
+            conn,
+        )
+        await fetch("DELETE FROM finance_play_rollup_days WHERE day = $1", [_day(day)], conn)
+        await PlayRollupDay.create(day=day, rolled_at=datetime.now(UTC), using_db=conn)
+    return len(rows)
+
+
+async def rollup_recent(today: date | None = None, days: int = LATE_DAYS) -> int:
+    """Re-roll the last ``days`` complete days (plays may arrive up to 30 days late)."""
+    today = today or datetime.now(UTC).date()
+    written = 0
+    for back in range(days, 0, -1):
+        written += await rollup_day(today - timedelta(days=back))
+    return written
