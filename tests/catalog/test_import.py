@@ -14,11 +14,11 @@ import pytest
 from ncm.catalog.importer import (
     ImportFileError,
     ImportReport,
-    Sql,
     import_file,
     import_records,
     parse_file,
 )
+from ncm.catalog.importer.writing import Sql
 from ncm.catalog.models import (
     Album,
     Artist,

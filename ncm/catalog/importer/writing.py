@@ -1,90 +1,26 @@
-"""Catalog import: create or update tracks, with their artists, album, genres, renditions and
-licenses, from a JSON Lines or CSV file (``ncm catalog import FILE``).
+"""Writing validated rows: chunks of set-based SQL, one transaction per chunk.
 
-JSON Lines (``.jsonl``, ``.ndjson``, ``.json``): one JSON object per line, one track each::
-
-    {"isrc": "CNA0K2300001", "external_id": "t-1", "title": "晴天",
-     "artists": [{"name": "周杰伦", "external_id": "a-1", "region": "TW"}],
-     "album": {"title": "叶惠美", "external_id": "al-1", "release_date": "2003-07-31",
-               "cover_url": null, "artist_external_id": "a-1"},
-     "disc_number": 1, "track_number": 1, "duration_ms": 269000, "language": "zh",
-     "explicit": false, "fee_policy": "FREE", "status": "AVAILABLE", "genres": ["pop"],
-     "renditions": [{"quality": "STANDARD", "bitrate": 128, "format": "wav",
-                     "size_bytes": 480044, "path": "demo/1/standard.wav"}],
-     "licenses": [{"region": "*", "available_from": null, "available_until": null}]}
-
-Fields (unknown keys are rejected, so a typo never passes silently):
-
-* ``title`` (required), ``duration_ms`` (required, a positive integer of milliseconds).
-* ``isrc`` and/or ``external_id``: at least one, they identify the track on re-import. An ISRC is
-  12 characters ``[A-Z]{2}[A-Z0-9]{3}[0-9]{7}``; hyphens are dropped and letters upper-cased.
-* ``artists`` (required, credit order): names, or objects ``{name, external_id?, region?}``.
-* ``album``: a title, an object ``{title, external_id?, release_date?, cover_url?,
-  artist_external_id? | artist?}``, or ``null`` to take the track off its album. The album artist
-  is the track's first artist unless ``artist`` (a name or an artist object) or
-  ``artist_external_id`` (one of the track's artists, an artist earlier in the file, or one
-  already in the catalog) says otherwise.
-* ``disc_number``, ``track_number`` (1..32767), ``language`` (a tag such as ``zh`` or ``ja-JP``),
-  ``explicit`` (true/false), ``fee_policy`` (FREE, MEMBERS_ONLY, FREE_STANDARD), ``status``
-  (AVAILABLE, WITHDRAWN).
-* ``genres``: slugs (``pop``, ``k-pop``); an unknown slug creates the genre, named ``Pop``, ``K-Pop``.
-* ``renditions``: ``{quality, bitrate, format, size_bytes, path}``, one per quality (STANDARD,
-  HIGHER, EXHIGH, LOSSLESS, HIRES); ``path`` is relative to the media root.
-* ``licenses``: ``{region, available_from?, available_until?}`` (or just a region), region an ISO
-  3166-1 alpha-2 code or ``*`` for everywhere, times ISO 8601 (a date means midnight UTC, a time
-  without an offset is UTC).
-
-CSV (``.csv``, UTF-8, a header row; a record's line is the line it starts on): columns ``isrc``,
-``external_id``, ``title``, ``artists`` (names separated by ``;``), ``album`` (title),
-``album_external_id``, ``release_date``, ``disc_number``, ``track_number``, ``duration_ms``,
-``language``, ``explicit`` (true/false/1/0/yes/no), ``fee_policy``, ``genres`` (``;``), ``regions``
-(``;``-separated ISO codes or ``*``: licenses without a time window). ``title``, ``artists`` and
-``duration_ms`` and one of ``isrc``/``external_id`` are required columns; an unknown column makes
-the whole file fail. An empty cell means "not given".
-
-Rules:
-
-* Upsert, idempotent: a track is matched by ISRC, else by external_id; an artist by external_id,
-  else by exact name; an album by external_id, else by (title, album artist). Importing the same
-  file again writes nothing and reports every row as unchanged.
-* A key that is absent leaves the stored value alone; ``genres``, ``renditions`` and ``licenses``,
-  when present, replace the track's set; ``artists`` always does. In CSV an empty ``regions``
-  cell leaves licenses alone.
-* The first record of a file that names an artist or album (by external_id, else by name/title)
-  sets its name and details for the whole import; later records only refer to it.
-* Every row is validated first; a rejected row is reported with its line number and reason and
-  never stops the others. Malformed JSON on a line is a rejection of that line.
-* Accepted rows are written in chunks of ``CHUNK_SIZE`` (500), each chunk in one transaction
-  with set-based SQL: one lookup per table (``= ANY($1)`` arrays on PostgreSQL, ``IN (?, ...)``
-  on SQLite), then one ``INSERT ... RETURNING`` / ``UPDATE`` / ``DELETE`` per table, about
-  fifteen statements per chunk whatever its size. Columns a row leaves out get the model's
-  defaults. If a chunk fails in the database anyway (a concurrent import, say), it is rolled
-  back and retried row by row, each row in its own transaction: the good rows land, the bad
-  one is rejected with the database's reason, and no row is ever half-written.
-* ``search_text`` (ncm.search.text) is computed for every track, album and artist written, and
-  recomputed for the other tracks and albums of an artist or album whose name changes.
-* Speed (PostgreSQL, 20,000 tracks with ~7 rows each across the link tables): the first import
-  is bound by the database's foreign-key checks and index upkeep, a re-import by Python
-  (parsing and validation). Artists without an external_id are looked up by name, which has
-  no index: with a very large artists table, add one.
+Accepted rows are written in chunks of ``CHUNK_SIZE`` (500), each chunk in one transaction
+with set-based SQL: one lookup per table (``= ANY($1)`` arrays on PostgreSQL, ``IN (?, ...)``
+on SQLite), then one ``INSERT ... RETURNING`` / ``UPDATE`` / ``DELETE`` per table, about
+fifteen statements per chunk whatever its size. Columns a row leaves out get the model's
+defaults. If a chunk fails in the database anyway (a concurrent import, say), it is rolled
+back and retried row by row, each row in its own transaction: the good rows land, the bad
+one is rejected with the database's reason, and no row is ever half-written.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import json
 import logging
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import Enum
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields import BooleanField, DateField, DatetimeField, Field
@@ -92,99 +28,37 @@ from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from ncm.catalog.importer.formats import Record, parse_file
+from ncm.catalog.importer.validation import (
+    AlbumIn,
+    ArtistIn,
+    ArtistKey,
+    LicenseIn,
+    RenditionIn,
+    RowRejected,
+    TrackIn,
+    Validator,
+)
 from ncm.catalog.models import (
     Album,
     Artist,
-    FeePolicy,
     Genre,
     License,
-    Quality,
     Rendition,
     Track,
     TrackArtist,
     TrackGenre,
-    TrackStatus,
 )
-from ncm.errors import InvalidInput
-from ncm.kit.regions import LANGUAGE_RE, REGIONS
-from ncm.kit.text import BIGINT_MAX
+from ncm.kit.unset import UNSET
 from ncm.search.text import document_tokens
 
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500
 MAX_CHUNK_SIZE = 5_000  # keeps every lookup list far below SQLite's variable limit
-JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
-CSV_SUFFIXES = frozenset({".csv"})
-# parse_file yields {PARSE_ERROR: reason} for a line it cannot read; import_records rejects it.
-PARSE_ERROR = "__parse_error__"
-
-ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
-GENRE_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
-# Absolute (/x, \\x, C:), a ".." step, or a NUL: not a path relative to the media root.
-UNSAFE_PATH_RE = re.compile(r"^[/\\]|^[A-Za-z]:|(?:^|[/\\])\.\.(?:[/\\]|$)|\x00")
-SMALLINT_MAX = 32_767
-INT_MAX = 2_147_483_647
-
-
-TRACK_KEYS = frozenset(
-    {
-        "isrc",
-        "external_id",
-        "title",
-        "artists",
-        "album",
-        "disc_number",
-        "track_number",
-        "duration_ms",
-        "language",
-        "explicit",
-        "fee_policy",
-        "status",
-        "genres",
-        "renditions",
-        "licenses",
-    }
-)
-ARTIST_KEYS = frozenset({"name", "external_id", "region"})
-ALBUM_KEYS = frozenset(
-    {"title", "external_id", "release_date", "cover_url", "artist_external_id", "artist"}
-)
-RENDITION_KEYS = frozenset({"quality", "bitrate", "format", "size_bytes", "path"})
-LICENSE_KEYS = frozenset({"region", "available_from", "available_until"})
-CSV_COLUMNS = (
-    "isrc",
-    "external_id",
-    "title",
-    "artists",
-    "album",
-    "album_external_id",
-    "release_date",
-    "disc_number",
-    "track_number",
-    "duration_ms",
-    "language",
-    "explicit",
-    "fee_policy",
-    "genres",
-    "regions",
-)
-CSV_REQUIRED = ("title", "artists", "duration_ms")
-CSV_TRUE = frozenset({"true", "1", "yes", "y"})
-CSV_FALSE = frozenset({"false", "0", "no", "n"})
-
-Record = tuple[int, dict[str, Any]]
-M = TypeVar("M", bound=Model)
 
 
 # --- results -----------------------------------------------------------------------------
-
-
-class ImportFileError(InvalidInput):
-    """The file as a whole cannot be read or parsed (missing, unknown extension, bad header)."""
-
-    code = "UNREADABLE_FILE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,746 +106,6 @@ class ImportReport:
             "albums updated": self.albums_updated,
             "genres created": self.genres_created,
         }
-
-
-# --- reading files -----------------------------------------------------------------------
-
-
-def _kind(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in JSON_SUFFIXES:
-        return "jsonl"
-    if suffix in CSV_SUFFIXES:
-        return "csv"
-    known = ", ".join(sorted(JSON_SUFFIXES | CSV_SUFFIXES))
-    raise ImportFileError(
-        f"{path.name}: unknown file type {suffix or '(none)'!r}; expected one of {known}",
-        field="file",
-    )
-
-
-def _check_readable(path: Path) -> bytes:
-    """The first bytes of the file, or ImportFileError if it cannot be opened."""
-    try:
-        with path.open("rb") as fh:
-            return fh.read(4096)
-    except IsADirectoryError as exc:
-        raise ImportFileError(f"{path} is a directory", field="file") from exc
-    except FileNotFoundError as exc:
-        raise ImportFileError(f"{path}: no such file", field="file") from exc
-    except OSError as exc:
-        raise ImportFileError(f"{path}: cannot read ({exc.strerror})", field="file") from exc
-
-
-def parse_file(path: str | Path) -> Iterator[Record]:
-    """The file's records as ``(line_number, dict)``, read lazily.
-
-    Raises ImportFileError at once when the file cannot be used at all (missing, unreadable,
-    unknown extension, a CSV header without the required columns, a JSON array instead of
-    JSON Lines). A single unreadable line becomes ``(line, {PARSE_ERROR: reason})``.
-    """
-    path = Path(path)
-    kind = _kind(path)
-    head = _check_readable(path)
-    if kind == "csv":
-        header = _csv_header(path)
-        return _csv_records(path, header)
-    if head.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"["):
-        raise ImportFileError(
-            f"{path.name} holds a JSON array; write one JSON object per line (JSON Lines)",
-            field="file",
-        )
-    return _jsonl_records(path)
-
-
-def estimate_records(path: str | Path) -> int:
-    """About how many records the file holds (its lines, less a CSV header): for progress."""
-    path = Path(path)
-    lines = 0
-    last = b"\n"
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    if last != b"\n":
-        lines += 1
-    if _kind(path) == "csv":
-        lines -= 1
-    return max(lines, 0)
-
-
-def _read_error(path: Path, exc: OSError) -> ImportFileError:
-    return ImportFileError(f"{path}: reading failed ({exc.strerror or exc})", field="file")
-
-
-def _jsonl_records(path: Path) -> Iterator[Record]:
-    try:
-        with path.open("rb") as fh:
-            for number, raw in enumerate(fh, start=1):
-                line = raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw
-                if not line.strip():
-                    continue
-                yield number, _json_record(line)
-    except OSError as exc:
-        raise _read_error(path, exc) from exc
-
-
-def _json_record(line: bytes) -> dict[str, Any]:
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        return {PARSE_ERROR: "the line is not valid UTF-8"}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return {PARSE_ERROR: f"malformed JSON: {exc.msg} (column {exc.colno})"}
-    if not isinstance(value, dict):
-        kind = "an array" if isinstance(value, list) else type(value).__name__
-        return {PARSE_ERROR: f"a line must hold one JSON object, not {kind}"}
-    return value
-
-
-class _CsvLines:
-    """Decodes a CSV file line by line, remembering the lines that are not UTF-8."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.bad: set[int] = set()
-
-    def __iter__(self) -> Iterator[str]:
-        with self.path.open("rb") as fh:
-            for number, raw in enumerate(fh, start=1):
-                line = raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw
-                try:
-                    yield line.decode("utf-8")
-                except UnicodeDecodeError:
-                    self.bad.add(number)
-                    yield "\n"
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[str] | None, str | None]]:
-    """``(first line, cells, error)`` for every non-blank CSV record."""
-    lines = _CsvLines(path)
-    reader = csv.reader(iter(lines))
-    while True:
-        start = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield start, None, f"malformed CSV: {exc}"
-            continue
-        end = reader.line_num
-        if any(start <= n <= end for n in lines.bad):
-            yield start, None, "the line is not valid UTF-8"
-        elif cells and any(c.strip() for c in cells):
-            yield start, cells, None
-
-
-def _csv_header(path: Path) -> list[str]:
-    try:
-        for line, cells, error in _csv_rows(path):
-            if cells is None:
-                raise ImportFileError(f"{path.name} line {line}: {error}", field="file")
-            header = [c.strip().lower() for c in cells]
-            break
-        else:
-            return []  # an empty file: nothing to import
-    except OSError as exc:
-        raise _read_error(path, exc) from exc
-    unknown = [c for c in header if c not in CSV_COLUMNS]
-    if unknown:
-        raise ImportFileError(
-            f"{path.name}: unknown column(s) {', '.join(map(repr, unknown))}; "
-            f"known columns are {', '.join(CSV_COLUMNS)}",
-            field="file",
-        )
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated:
-        raise ImportFileError(f"{path.name}: repeated column(s) {', '.join(duplicated)}")
-    missing = [c for c in CSV_REQUIRED if c not in header]
-    if missing:
-        raise ImportFileError(
-            f"{path.name}: missing required column(s) {', '.join(missing)}", field="file"
-        )
-    if "isrc" not in header and "external_id" not in header:
-        raise ImportFileError(
-            f"{path.name}: needs an isrc or an external_id column to identify tracks",
-            field="file",
-        )
-    return header
-
-
-def _csv_records(path: Path, header: list[str]) -> Iterator[Record]:
-    if not header:
-        return
-    first = True
-    try:
-        for line, cells, error in _csv_rows(path):
-            if first:  # the header
-                first = False
-                continue
-            if cells is None:
-                yield line, {PARSE_ERROR: error or "unreadable line"}
-            elif len(cells) != len(header):
-                reason = f"has {len(cells)} fields, the header has {len(header)}"
-                yield line, {PARSE_ERROR: reason}
-            else:
-                yield line, csv_record(dict(zip(header, cells, strict=True)))
-    except OSError as exc:
-        raise _read_error(path, exc) from exc
-
-
-def _split(cell: str) -> list[str]:
-    return [part.strip() for part in cell.split(";") if part.strip()]
-
-
-def csv_record(row: Mapping[str, str]) -> dict[str, Any]:
-    """A CSV row (column -> cell) as a record in the JSON shape; empty cells are left out."""
-    record: dict[str, Any] = {}
-    album: dict[str, Any] = {}
-    for column, raw in row.items():
-        cell = raw.strip()
-        if not cell:
-            continue
-        if column in ("artists", "genres"):
-            record[column] = _split(cell)
-        elif column == "regions":
-            record["licenses"] = [{"region": region} for region in _split(cell)]
-        elif column == "album":
-            album["title"] = cell
-        elif column == "album_external_id":
-            album["external_id"] = cell
-        elif column == "release_date":
-            album["release_date"] = cell
-        elif column in ("disc_number", "track_number", "duration_ms"):
-            record[column] = int(cell) if re.fullmatch(r"[+-]?\d+", cell) else cell
-        elif column == "explicit":
-            lowered = cell.lower()
-            record[column] = (
-                True if lowered in CSV_TRUE else False if lowered in CSV_FALSE else cell
-            )
-        else:
-            record[column] = cell
-    if album:
-        record["album"] = album
-    return record
-
-
-# --- validation --------------------------------------------------------------------------
-
-
-class Unset:
-    """A key that the record does not give (as opposed to an explicit null)."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET = Unset()
-
-ArtistKey = tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class ArtistIn:
-    name: str
-    external_id: str | None = None
-    region: str | None = None  # None: not given, keep what is stored
-
-    @property
-    def key(self) -> ArtistKey:
-        return ("ext", self.external_id) if self.external_id else ("name", self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class AlbumIn:
-    title: str
-    artist: ArtistIn | str  # str: the external_id of an artist already in the catalog
-    external_id: str | None = None
-    release_date: date | Unset | None = UNSET
-    cover_url: str | Unset | None = UNSET
-
-    @property
-    def artist_key(self) -> ArtistKey:
-        return ("ext", self.artist) if isinstance(self.artist, str) else self.artist.key
-
-    @property
-    def key(self) -> tuple[str, ...]:
-        if self.external_id:
-            return ("ext", self.external_id)
-        return ("title", self.title, *self.artist_key)
-
-
-class RenditionIn(NamedTuple):
-    quality: Quality
-    bitrate: int
-    format: str
-    size_bytes: int
-    path: str
-
-
-class LicenseIn(NamedTuple):
-    region: str
-    available_from: datetime | None
-    available_until: datetime | None
-
-
-@dataclass(slots=True)
-class TrackIn:
-    line: int
-    fields: dict[str, Any]  # Track columns the record gives: title, duration_ms always
-    artists: list[ArtistIn]
-    album: AlbumIn | Unset | None = UNSET
-    genres: list[str] | None = None  # None: not given
-    renditions: list[RenditionIn] | None = None
-    licenses: list[LicenseIn] | None = None
-
-    @property
-    def isrc(self) -> str | None:
-        return self.fields.get("isrc")
-
-    @property
-    def external_id(self) -> str | None:
-        return self.fields.get("external_id")
-
-
-class RowRejected(Exception):
-    def __init__(self, reasons: Sequence[str]) -> None:
-        super().__init__("; ".join(reasons))
-        self.reason = "; ".join(reasons)
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _text(
-    data: Mapping[str, Any],
-    key: str,
-    errors: list[str],
-    *,
-    label: str | None = None,
-    max_len: int,
-    required: bool = False,
-    allow_int: bool = False,
-) -> str | None:
-    label = label or key
-    value = data.get(key)
-    if allow_int and isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if value is not None and not isinstance(value, str):
-        errors.append(f"{label} must be a string (got {_show(value)})")
-        return None
-    value = unicodedata.normalize("NFC", value.strip()) if value else ""
-    if not value:
-        if required:
-            errors.append(f"{label} is missing")
-        return None
-    if len(value) > max_len:
-        errors.append(f"{label} is longer than {max_len} characters")
-        return None
-    return value
-
-
-def _int(
-    value: Any, label: str, errors: list[str], *, minimum: int = 1, maximum: int = INT_MAX
-) -> int | None:
-    kind = "a positive" if minimum == 1 else "a non-negative"
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        errors.append(f"{label} must be {kind} integer (got {_show(value)})")
-        return None
-    if value > maximum:
-        errors.append(f"{label} must be at most {maximum} (got {value})")
-        return None
-    return value
-
-
-E = TypeVar("E", FeePolicy, TrackStatus, Quality)
-
-
-def _enum(value: Any, enum: type[E], label: str, errors: list[str]) -> E | None:
-    if isinstance(value, str):
-        try:
-            return enum(value.strip().upper())
-        except ValueError:
-            pass
-    choices = ", ".join(member.value for member in enum)
-    errors.append(f"unknown {label} {_show(value)} (expected one of {choices})")
-    return None
-
-
-def _region(value: Any, label: str, errors: list[str], *, allow_all: bool) -> str | None:
-    code = value.strip().upper() if isinstance(value, str) else None
-    if code is not None and (code in REGIONS or (allow_all and code == "*")):
-        return code
-    expected = "an ISO 3166-1 alpha-2 code such as CN" + (" or *" if allow_all else "")
-    errors.append(f"bad {label} {_show(value)} (expected {expected})")
-    return None
-
-
-def _date(value: Any, label: str, errors: list[str]) -> date | None:
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    errors.append(f"bad {label} {_show(value)} (expected a date such as 2003-07-31)")
-    return None
-
-
-def _datetime(value: Any, label: str, errors: list[str]) -> datetime | None:
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                return parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
-    errors.append(f"bad {label} {_show(value)} (expected ISO 8601 such as 2024-01-31T00:00:00Z)")
-    return None
-
-
-def _unknown_keys(data: Mapping[str, Any], allowed: frozenset[str], where: str) -> str | None:
-    if allowed.issuperset(data):
-        return None
-    return f"unknown field(s) {', '.join(sorted(set(data) - allowed))}{where}"
-
-
-def normalize_isrc(value: str) -> str:
-    return value.strip().replace("-", "").upper()
-
-
-_QUALITIES = {q.value: q for q in Quality}
-
-
-def _quick_rendition(item: dict[str, Any]) -> RenditionIn | None:
-    """A well-formed rendition without the detailed checks; None sends it through them."""
-    quality = item.get("quality")
-    bitrate = item.get("bitrate")
-    size = item.get("size_bytes")
-    fmt = item.get("format")
-    path = item.get("path")
-    if (
-        len(item) == len(RENDITION_KEYS)
-        and type(bitrate) is int
-        and 0 < bitrate <= INT_MAX
-        and type(size) is int
-        and 0 <= size <= BIGINT_MAX
-        and type(quality) is str
-        and quality in _QUALITIES
-        and type(fmt) is str
-        and 0 < len(fmt) <= 16
-        and fmt.isascii()
-        and fmt == fmt.strip()
-        and type(path) is str
-        and 0 < len(path) <= 500
-        and path == path.strip()
-        and path.isascii()
-        and not UNSAFE_PATH_RE.search(path)
-    ):
-        return RenditionIn(_QUALITIES[quality], bitrate, fmt.lower(), size, path)
-    return None
-
-
-class Validator:
-    """Checks records one by one and remembers what the file has said so far (duplicate
-    ISRCs and external ids, the first description of each artist and album)."""
-
-    def __init__(self) -> None:
-        self.isrc_lines: dict[str, int] = {}
-        self.external_id_lines: dict[str, int] = {}
-        self.artists: dict[ArtistKey, ArtistIn] = {}
-        self.albums: dict[tuple[str, ...], AlbumIn] = {}
-
-    def validate(self, line: int, raw: Mapping[str, Any]) -> TrackIn:
-        """The record as a TrackIn, or RowRejected with every reason found."""
-        if PARSE_ERROR in raw:
-            raise RowRejected([str(raw[PARSE_ERROR])])
-        errors: list[str] = []
-        if problem := _unknown_keys(raw, TRACK_KEYS, ""):
-            errors.append(problem)
-        fields = self._track_fields(raw, errors)
-        artists = self._artists(raw.get("artists"), errors)
-        album = self._album(raw, artists, errors)
-        genres = self._genres(raw, errors)
-        renditions = self._renditions(raw, errors)
-        licenses = self._licenses(raw, errors)
-
-        isrc, external_id = fields.get("isrc"), fields.get("external_id")
-        if not isrc and not external_id and raw.get("isrc") is None:
-            errors.append("a track needs an isrc or an external_id")
-        if isrc and isrc in self.isrc_lines:
-            errors.append(f"duplicate isrc {isrc} (first on line {self.isrc_lines[isrc]})")
-        if external_id and external_id in self.external_id_lines:
-            first = self.external_id_lines[external_id]
-            errors.append(f"duplicate external_id {external_id!r} (first on line {first})")
-        if errors:
-            raise RowRejected(errors)
-
-        # Accepted: the first description of an artist or album wins for the whole file.
-        canonical: list[ArtistIn] = []
-        for artist in artists:
-            artist = self.artists.setdefault(artist.key, artist)
-            if artist not in canonical:
-                canonical.append(artist)
-        if isinstance(album, AlbumIn):
-            if isinstance(album.artist, ArtistIn):
-                album_artist = self.artists.setdefault(album.artist.key, album.artist)
-                if album_artist is not album.artist:
-                    album = AlbumIn(
-                        album.title,
-                        album_artist,
-                        album.external_id,
-                        album.release_date,
-                        album.cover_url,
-                    )
-            album = self.albums.setdefault(album.key, album)
-        if isrc:
-            self.isrc_lines[isrc] = line
-        if external_id:
-            self.external_id_lines[external_id] = line
-        return TrackIn(line, fields, canonical, album, genres, renditions, licenses)
-
-    def _track_fields(self, raw: Mapping[str, Any], errors: list[str]) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        title = _text(raw, "title", errors, max_len=300, required=True)
-        if title:
-            fields["title"] = title
-        if "duration_ms" not in raw or raw["duration_ms"] is None:
-            errors.append("duration_ms is missing")
-        elif (duration := _int(raw["duration_ms"], "duration_ms", errors)) is not None:
-            fields["duration_ms"] = duration
-        if raw.get("isrc") is not None:
-            value = raw["isrc"]
-            isrc = normalize_isrc(value) if isinstance(value, str) else None
-            if isrc and ISRC_RE.match(isrc):
-                fields["isrc"] = isrc
-            else:
-                errors.append(
-                    f"invalid isrc {_show(value)} (12 characters: 2 letters, 3 letters or "
-                    "digits, 7 digits, such as CNA0K2300001)"
-                )
-        external_id = _text(raw, "external_id", errors, max_len=64, allow_int=True)
-        if external_id:
-            fields["external_id"] = external_id
-        for key in ("disc_number", "track_number"):
-            if raw.get(key) is not None:
-                number = _int(raw[key], key, errors, maximum=SMALLINT_MAX)
-                if number is not None:
-                    fields[key] = number
-        if "language" in raw:
-            language = _text(raw, "language", errors, max_len=16)
-            if language and not LANGUAGE_RE.match(language):
-                errors.append(f"bad language {_show(language)} (expected a tag such as zh or ja)")
-            fields["language"] = language
-        if raw.get("explicit") is not None:
-            if isinstance(raw["explicit"], bool):
-                fields["explicit"] = raw["explicit"]
-            else:
-                errors.append(f"explicit must be true or false (got {_show(raw['explicit'])})")
-        if raw.get("fee_policy") is not None:
-            fee_policy = _enum(raw["fee_policy"], FeePolicy, "fee_policy", errors)
-            if fee_policy is not None:
-                fields["fee_policy"] = fee_policy
-        if raw.get("status") is not None:
-            status = _enum(raw["status"], TrackStatus, "status", errors)
-            if status is not None:
-                fields["status"] = status
-        return fields
-
-    def _artist(self, value: Any, label: str, errors: list[str]) -> ArtistIn | None:
-        if isinstance(value, str):
-            label = f"{label} name"
-            name = _text({"name": value}, "name", errors, label=label, max_len=200, required=True)
-            return ArtistIn(name) if name else None
-        if not isinstance(value, dict):
-            errors.append(f"{label} must be a name or an object (got {_show(value)})")
-            return None
-        if problem := _unknown_keys(value, ARTIST_KEYS, f" in {label}"):
-            errors.append(problem)
-        name = _text(value, "name", errors, label=f"{label} name", max_len=200, required=True)
-        external_id = _text(
-            value, "external_id", errors, label=f"{label} external_id", max_len=64, allow_int=True
-        )
-        region = None
-        if value.get("region") not in (None, ""):
-            region = _region(value["region"], f"{label} region", errors, allow_all=False)
-        return ArtistIn(name, external_id, region) if name else None
-
-    def _artists(self, value: Any, errors: list[str]) -> list[ArtistIn]:
-        if value is None or value == []:
-            errors.append("artists is missing (give at least one artist)")
-            return []
-        if not isinstance(value, list):
-            errors.append(f"artists must be a list (got {_show(value)})")
-            return []
-        artists = []
-        for index, item in enumerate(value):
-            artist = self._artist(item, f"artists[{index}]", errors)
-            if artist is not None:
-                artists.append(artist)
-        return artists
-
-    def _album(
-        self, raw: Mapping[str, Any], artists: list[ArtistIn], errors: list[str]
-    ) -> AlbumIn | Unset | None:
-        if "album" not in raw:
-            return UNSET
-        value = raw["album"]
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = {"title": value}
-        if not isinstance(value, dict):
-            errors.append(f"album must be a title or an object (got {_show(value)})")
-            return UNSET
-        if problem := _unknown_keys(value, ALBUM_KEYS, " in album"):
-            errors.append(problem)
-        title = _text(value, "title", errors, label="album title", max_len=300, required=True)
-        external_id = _text(
-            value, "external_id", errors, label="album external_id", max_len=64, allow_int=True
-        )
-        release_date: date | Unset | None = UNSET
-        if "release_date" in value:
-            release_date = (
-                None
-                if value["release_date"] in (None, "")
-                else _date(value["release_date"], "album release_date", errors)
-            )
-        cover_url: str | Unset | None = UNSET
-        if "cover_url" in value:
-            cover_url = _text(value, "cover_url", errors, label="album cover_url", max_len=500)
-            if cover_url and not URL_RE.match(cover_url):
-                errors.append(f"bad album cover_url {_show(cover_url)} (expected an http(s) URL)")
-        artist: ArtistIn | str | None = artists[0] if artists else None
-        ref = _text(
-            value,
-            "artist_external_id",
-            errors,
-            label="album artist_external_id",
-            max_len=64,
-            allow_int=True,
-        )
-        if value.get("artist") is not None:
-            if ref:
-                errors.append("give the album's artist or artist_external_id, not both")
-            artist = self._artist(value["artist"], "album artist", errors)
-        elif ref:
-            given = [a for a in artists if a.external_id == ref]
-            artist = given[0] if given else self.artists.get(("ext", ref), ref)
-        if not title or artist is None:
-            return UNSET
-        return AlbumIn(title, artist, external_id, release_date, cover_url)
-
-    def _genres(self, raw: Mapping[str, Any], errors: list[str]) -> list[str] | None:
-        value = _optional_list(raw, "genres", "a list of slugs", errors)
-        if value is None:
-            return None
-        slugs: list[str] = []
-        for item in value:
-            slug = item.strip().lower() if isinstance(item, str) else None
-            if slug is None or not GENRE_SLUG_RE.match(slug):
-                errors.append(f"bad genre {_show(item)} (expected a slug such as pop or k-pop)")
-            elif slug not in slugs:
-                slugs.append(slug)
-        return slugs
-
-    def _renditions(self, raw: Mapping[str, Any], errors: list[str]) -> list[RenditionIn] | None:
-        value = _optional_list(raw, "renditions", "a list", errors)
-        if value is None:
-            return None
-        renditions: list[RenditionIn] = []
-        for index, item in enumerate(value):
-            label = f"renditions[{index}]"
-            if not isinstance(item, dict):
-                errors.append(f"{label} must be an object")
-                continue
-            if (quick := _quick_rendition(item)) is not None:
-                _add_once(renditions, quick, "quality", label, errors)
-                continue
-            if problem := _unknown_keys(item, RENDITION_KEYS, f" in {label}"):
-                errors.append(problem)
-            if any(item.get(k) is None for k in RENDITION_KEYS):
-                missing = sorted(k for k in RENDITION_KEYS if item.get(k) is None)
-                errors.append(f"{label} is missing {', '.join(missing)}")
-                continue
-            before = len(errors)
-            quality = _enum(item["quality"], Quality, f"{label} quality", errors)
-            bitrate = _int(item["bitrate"], f"{label} bitrate", errors)
-            size = _int(
-                item["size_bytes"], f"{label} size_bytes", errors, minimum=0, maximum=BIGINT_MAX
-            )
-            fmt = _text(item, "format", errors, label=f"{label} format", max_len=16, required=True)
-            path = _text(item, "path", errors, label=f"{label} path", max_len=500, required=True)
-            if path and UNSAFE_PATH_RE.search(path):
-                errors.append(f"{label} path must be relative to the media root (got {path!r})")
-            if len(errors) > before:
-                continue
-            assert quality is not None and bitrate is not None and size is not None
-            assert fmt is not None and path is not None
-            rendition = RenditionIn(quality, bitrate, fmt.lower(), size, path)
-            _add_once(renditions, rendition, "quality", label, errors)
-        return renditions
-
-    def _licenses(self, raw: Mapping[str, Any], errors: list[str]) -> list[LicenseIn] | None:
-        value = _optional_list(raw, "licenses", "a list", errors)
-        if value is None:
-            return None
-        licenses: list[LicenseIn] = []
-        for index, item in enumerate(value):
-            label = f"licenses[{index}]"
-            if isinstance(item, str):
-                item = {"region": item}
-            if not isinstance(item, dict):
-                errors.append(f"{label} must be an object or a region")
-                continue
-            if problem := _unknown_keys(item, LICENSE_KEYS, f" in {label}"):
-                errors.append(problem)
-            before = len(errors)
-            region = _region(item.get("region"), f"{label} region", errors, allow_all=True)
-            start = end = None
-            if item.get("available_from") not in (None, ""):
-                start = _datetime(item["available_from"], f"{label} available_from", errors)
-            if item.get("available_until") not in (None, ""):
-                end = _datetime(item["available_until"], f"{label} available_until", errors)
-            if start and end and end <= start:
-                errors.append(f"{label}: available_until must be after available_from")
-            if len(errors) > before or region is None:
-                continue
-            _add_once(licenses, LicenseIn(region, start, end), "region", label, errors)
-        return licenses
-
-
-def _optional_list(
-    raw: Mapping[str, Any], key: str, expected: str, errors: list[str]
-) -> list[Any] | None:
-    """``raw[key]`` when it is a list; ``None`` when absent (nothing said) or not a list
-    (an error noted)."""
-    value = raw.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        errors.append(f"{key} must be {expected} (got {_show(value)})")
-        return None
-    return value
-
-
-def _add_once(items: list[Any], item: Any, key: str, label: str, errors: list[str]) -> None:
-    """Append ``item`` unless one with the same ``key`` attribute is there (an error)."""
-    value = getattr(item, key)
-    if any(getattr(other, key) == value for other in items):
-        shown = value.value if isinstance(value, Enum) else value
-        errors.append(f"{label}: {key} {shown} is given twice")
-    else:
-        items.append(item)
 
 
 # --- SQL ---------------------------------------------------------------------------------
@@ -1485,10 +619,8 @@ class ChunkWriter:
                     "title": spec.title,
                     "external_id": spec.external_id,
                     "artist_id": artist["id"],
-                    "release_date": None
-                    if isinstance(spec.release_date, Unset)
-                    else spec.release_date,
-                    "cover_url": None if isinstance(spec.cover_url, Unset) else spec.cover_url,
+                    "release_date": None if spec.release_date is UNSET else spec.release_date,
+                    "cover_url": None if spec.cover_url is UNSET else spec.cover_url,
                     "search_text": _tokens(spec.title, artist["name"]),
                 }
                 new.append(album)
@@ -1496,13 +628,10 @@ class ChunkWriter:
                 if spec.external_id:
                     by_ext[spec.external_id] = album
             elif album["id"] is not None:
-                if (
-                    not isinstance(spec.release_date, Unset)
-                    and album["release_date"] != spec.release_date
-                ):
+                if spec.release_date is not UNSET and album["release_date"] != spec.release_date:
                     album["release_date"] = spec.release_date
                     changed = True
-                if not isinstance(spec.cover_url, Unset) and album["cover_url"] != spec.cover_url:
+                if spec.cover_url is not UNSET and album["cover_url"] != spec.cover_url:
                     album["cover_url"] = spec.cover_url
                     changed = True
                 search_text = _tokens(album["title"], artist["name"])
@@ -1576,7 +705,7 @@ class ChunkWriter:
             kept_albums = {
                 t["album_id"]
                 for row in self.rows
-                if isinstance(row.album, Unset)
+                if row.album is UNSET
                 and (t := matches.get(row.line)) is not None
                 and t["album_id"] is not None
             }
