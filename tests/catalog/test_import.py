@@ -18,7 +18,6 @@ from ncm.catalog.importer import (
     import_records,
     parse_file,
 )
-from ncm.catalog.importer.writing import Sql
 from ncm.catalog.models import (
     Album,
     Artist,
@@ -32,6 +31,7 @@ from ncm.catalog.models import (
     TrackGenre,
     TrackStatus,
 )
+from ncm.kit.sql import Bulk
 from ncm.search.service import SearchType, search
 from ncm.search.text import document_tokens
 from tests import factories
@@ -591,16 +591,16 @@ async def test_a_failing_row_is_rolled_back_and_the_others_land(
 ) -> None:
     # Make the database refuse the licenses of one row (a real unique violation), after its
     # track, artist, album and genre were already inserted in the same transaction.
-    original = Sql.insert
+    original = Bulk.insert
 
     async def sabotaged(
-        self: Sql, model: Any, rows: Sequence[dict[str, Any]], returning: Sequence[str] = ()
+        self: Bulk, model: Any, rows: Sequence[dict[str, Any]], *args: Any, **kwargs: Any
     ) -> list[dict[str, Any]]:
         if model is License:
             rows = [*rows, *(dict(r) for r in rows if r["region"] == "ZW")]
-        return await original(self, model, rows, returning)
+        return await original(self, model, rows, *args, **kwargs)
 
-    monkeypatch.setattr(Sql, "insert", sabotaged)
+    monkeypatch.setattr(Bulk, "insert", sabotaged)
     bad = {
         "external_id": "bad",
         "title": "Doomed",

@@ -12,19 +12,14 @@ one is rejected with the database's reason, and no row is ever half-written.
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.fields import BooleanField, DateField, DatetimeField, Field
-from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -49,6 +44,8 @@ from ncm.catalog.models import (
     TrackArtist,
     TrackGenre,
 )
+from ncm.kit.sql import Bulk, Row
+from ncm.kit.sql.sets import batches
 from ncm.kit.unset import UNSET
 from ncm.search.text import document_tokens
 
@@ -106,207 +103,6 @@ class ImportReport:
             "albums updated": self.albums_updated,
             "genres created": self.genres_created,
         }
-
-
-# --- SQL ---------------------------------------------------------------------------------
-
-Row = dict[str, Any]
-
-
-def _batches(items: Sequence[Any], size: int = CHUNK_SIZE) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-@cache
-def _fields(model: type[Model]) -> dict[str, Field[Any]]:
-    """The model's columns (name -> field), without a generated primary key."""
-    meta = model._meta
-    return {
-        name: meta.fields_map[name]
-        for name in meta.db_fields
-        if not (meta.fields_map[name].pk and meta.fields_map[name].generated)
-    }
-
-
-@cache
-def _pg_type(model: type[Model], column: str) -> str:
-    # VARCHAR without its length: a too-long value then fails instead of being cut.
-    field = model._meta.fields_map[column]
-    return re.sub(r"\(.*\)", "", str(field.get_for_dialect("postgres", "SQL_TYPE")))
-
-
-_CONVERTED = (DateField, DatetimeField, BooleanField)  # come back from SQLite as text or int
-
-
-def _names(columns: Iterable[str]) -> str:
-    """Quoted column names, comma-separated (they come from the models, never from input)."""
-    return ", ".join(f'"{c}"' for c in columns)
-
-
-def _db_value(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
-
-
-def _column(model: type[Model], column: str, rows: Sequence[Row], now: datetime) -> list[Any]:
-    """One column's values for an insert; a row without the column gets the model's default."""
-    field = _fields(model)[column]
-    default: Any = None
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        default = now
-    elif callable(field.default):
-        return [row[column] if column in row else field.default() for row in rows]
-    elif field.default is not None:
-        default = field.default
-    elif not field.null and any(column not in row for row in rows):
-        raise ValueError(f"no value for {model._meta.db_table}.{column}")
-    values = [row.get(column, default) for row in rows]
-    if isinstance(field, CharEnumFieldInstance | IntEnumFieldInstance):
-        return [_db_value(v) for v in values]
-    return values
-
-
-class Sql:
-    """The few set-based statements the importer needs, for PostgreSQL (one array parameter
-    per column, ``$n``) and SQLite (``?`` lists, batched under its variable limit)."""
-
-    SQLITE_MAX_VARIABLES = 30_000
-
-    def __init__(self, conn: BaseDBAsyncClient) -> None:
-        self.conn = conn
-        self.pg = conn.capabilities.dialect == "postgres"
-        self.custom_plans = False
-
-    async def _plan(self, custom: bool) -> None:
-        """Lookups are planned for their actual arrays and the tables' current size; writes
-        keep PostgreSQL's plan cache.
-
-        asyncpg prepares statements, and PostgreSQL would settle on one generic plan for a
-        lookup, picked while the tables were small (a sequential scan): during a large first
-        import the tables grow under that plan and every chunk gets slower. The setting is
-        switched back for writes because it also applies to the plans of the foreign-key
-        checks that every inserted row runs.
-        """
-        if self.pg and custom != self.custom_plans:
-            mode = "force_custom_plan" if custom else "auto"
-            await self.conn.execute_script(f"SET LOCAL plan_cache_mode = {mode}")
-            self.custom_plans = custom
-
-    def _python(self, model: type[Model], rows: list[Row]) -> list[Row]:
-        if self.pg or not rows:
-            return rows
-        fields = model._meta.fields_map
-        convert = [c for c in rows[0] if isinstance(fields.get(c), _CONVERTED)]
-        for row in rows:
-            for column in convert:
-                if row[column] is not None:
-                    row[column] = fields[column].to_python_value(row[column])
-        return rows
-
-    async def select(
-        self,
-        model: type[Model],
-        columns: Sequence[str],
-        where: Mapping[str, Sequence[Any]],
-        *,
-        join: str = "AND",
-    ) -> list[Row]:
-        """Rows whose ``column`` is one of the values, for each condition of ``where``."""
-        where = {k: list(dict.fromkeys(v)) for k, v in where.items() if v}
-        if not where:
-            return []
-        table = model._meta.db_table
-        head = f'SELECT {_names(columns)} FROM "{table}" WHERE '
-        if self.pg:
-            await self._plan(custom=True)
-            conditions = [
-                f'"{column}" = ANY(${n}::{_pg_type(model, column)}[])'
-                for n, column in enumerate(where, start=1)
-            ]
-            sql = head + f" {join} ".join(conditions)
-            return await self.conn.execute_query_dict(sql, list(where.values()))
-        rows: list[Row] = []
-        if len(where) == 1:  # one long list: in batches
-            ((column, values),) = where.items()
-            for batch in _batches(values, 900):
-                sql = head + f'"{column}" IN ({", ".join("?" * len(batch))})'
-                rows.extend(await self.conn.execute_query_dict(sql, list(batch)))
-        else:
-            conditions = [f'"{c}" IN ({", ".join("?" * len(v))})' for c, v in where.items()]
-            params = [value for values in where.values() for value in values]
-            rows = await self.conn.execute_query_dict(head + f" {join} ".join(conditions), params)
-        return self._python(model, rows)
-
-    async def insert(
-        self, model: type[Model], rows: Sequence[Row], returning: Sequence[str] = ()
-    ) -> list[Row]:
-        """Inserts the rows; columns they leave out get the model's defaults."""
-        if not rows:
-            return []
-        now = datetime.now(UTC)
-        columns = list(_fields(model))
-        data = [_column(model, c, rows, now) for c in columns]
-        table = model._meta.db_table
-        names = _names(columns)
-        back = f" RETURNING {_names(returning)}" if returning else ""
-        if self.pg:
-            await self._plan(custom=False)
-            arrays = ", ".join(f"${n}::{_pg_type(model, c)}[]" for n, c in enumerate(columns, 1))
-            sql = f'INSERT INTO "{table}" ({names}) SELECT * FROM unnest({arrays}){back}'
-            if returning:
-                return await self.conn.execute_query_dict(sql, data)
-            await self.conn.execute_query(sql, data)
-            return []
-        out: list[Row] = []
-        one = f"({', '.join('?' * len(columns))})"
-        matrix = list(zip(*data, strict=True))
-        for batch in _batches(matrix, max(1, self.SQLITE_MAX_VARIABLES // len(columns))):
-            sql = f'INSERT INTO "{table}" ({names}) VALUES {", ".join([one] * len(batch))}{back}'
-            params = [value for row in batch for value in row]
-            if returning:
-                out.extend(await self.conn.execute_query_dict(sql, params))
-            else:
-                await self.conn.execute_query(sql, params)
-        return out
-
-    async def update(self, model: type[Model], rows: Sequence[Row], columns: Sequence[str]) -> None:
-        """Sets ``columns`` of each row, found by its ``id``."""
-        if not rows:
-            return
-        table = model._meta.db_table
-        if self.pg:
-            await self._plan(custom=False)
-            names = ["id", *columns]
-            arrays = ", ".join(
-                f"${n}::{'BIGINT' if c == 'id' else _pg_type(model, c)}[]"
-                for n, c in enumerate(names, start=1)
-            )
-            sets = ", ".join(f'"{c}" = u."{c}"' for c in columns)
-            sql = (
-                f'UPDATE "{table}" AS t SET {sets} FROM unnest({arrays}) '
-                f"AS u({_names(names)}) WHERE t.id = u.id"
-            )
-            params = [[_db_value(row[c]) for row in rows] for c in names]
-            await self.conn.execute_query(sql, params)
-            return
-        sets = ", ".join(f'"{c}" = ?' for c in columns)
-        await self.conn.execute_many(
-            f'UPDATE "{table}" SET {sets} WHERE id = ?',
-            [[*(_db_value(row[c]) for c in columns), row["id"]] for row in rows],
-        )
-
-    async def delete(self, model: type[Model], column: str, values: Sequence[Any]) -> None:
-        if not values:
-            return
-        table = model._meta.db_table
-        if self.pg:
-            await self._plan(custom=False)
-            sql = f'DELETE FROM "{table}" WHERE "{column}" = ANY($1::{_pg_type(model, column)}[])'
-            await self.conn.execute_query(sql, [list(values)])
-            return
-        for batch in _batches(values, 900):
-            sql = f'DELETE FROM "{table}" WHERE "{column}" IN ({", ".join("?" * len(batch))})'
-            await self.conn.execute_query(sql, list(batch))
 
 
 # --- writing -----------------------------------------------------------------------------
@@ -389,7 +185,7 @@ class ChunkWriter:
     None until inserted); inserts return their ids with RETURNING.
     """
 
-    def __init__(self, rows: list[TrackIn], touched: Mapping[int, int], sql: Sql) -> None:
+    def __init__(self, rows: list[TrackIn], touched: Mapping[int, int], sql: Bulk) -> None:
         self.rows = rows
         self.touched = touched
         self.sql = sql
@@ -859,7 +655,7 @@ async def refresh_search_text(
     if album_ids:
         on_albums = await Track.filter(album_id__in=album_ids).values_list("id")
         track_ids.update(row[0] for row in on_albums)
-    for batch in _batches(sorted(track_ids - skip_tracks)):
+    for batch in batches(sorted(track_ids - skip_tracks), CHUNK_SIZE):
         tracks = await Track.filter(id__in=list(batch))
         names = await artists_of_tracks(batch)
         albums_of = await albums_by_ids([t.album_id for t in tracks if t.album_id is not None])
@@ -884,7 +680,7 @@ async def _write(rows: list[TrackIn], report: ImportReport, touched: dict[int, i
     """One transaction for the chunk; if the database refuses it, one per row."""
     try:
         async with in_transaction() as conn:
-            outcome = await ChunkWriter(rows, touched, Sql(conn)).run()
+            outcome = await ChunkWriter(rows, touched, Bulk(conn)).run()
     except Exception as exc:
         if len(rows) == 1:
             logger.warning("import: line %d not written: %s", rows[0].line, exc)
