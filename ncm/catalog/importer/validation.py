@@ -66,8 +66,15 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _text(max_len: int, *, required: bool = False, allow_int: bool = False) -> Any:
-    """Trimmed, NFC-normalized text; empty is ``None`` (or "missing" if required)."""
+def _text(
+    max_len: int,
+    *,
+    required: bool = False,
+    allow_int: bool = False,
+    like: tuple[re.Pattern[str], str] | None = None,
+) -> Any:
+    """Trimmed, NFC-normalized text; empty is ``None`` (or "missing" if required).
+    ``like``: a pattern the text must match, and what it looks like (for the message)."""
 
     def check(value: Any) -> str | None:
         if type(value) is str:
@@ -84,6 +91,8 @@ def _text(max_len: int, *, required: bool = False, allow_int: bool = False) -> A
             return None
         if len(value) > max_len:
             raise Problem(f"{{label}} is longer than {max_len} characters")
+        if like is not None and not like[0].match(value):
+            raise Problem(f"bad {{label}} {{got}} (expected {like[1]})", value)
         return value
 
     return PlainValidator(check)
@@ -181,16 +190,6 @@ def _check_isrc(value: Any) -> str | None:
     )
 
 
-_language_text = _text(16).func
-
-
-def _check_language(value: Any) -> str | None:
-    language = _language_text(value)
-    if language and not LANGUAGE_RE.match(language):
-        raise Problem("bad {label} {got} (expected a tag such as zh or ja)", language)
-    return language
-
-
 def _check_explicit(value: Any) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
@@ -213,16 +212,6 @@ def _check_path(value: Any) -> str:
     if UNSAFE_PATH_RE.search(path):
         raise Problem("{label} must be relative to the media root (got {got})", path)
     return path
-
-
-_url_text = _text(500).func
-
-
-def _check_url(value: Any) -> str | None:
-    url = _url_text(value)
-    if url and not URL_RE.match(url):
-        raise Problem("bad {label} {got} (expected an http(s) URL)", url)
-    return url
 
 
 def _one_of(key: str, expected: str, *, optional: bool = True) -> Callable[[Any], Any]:
@@ -314,7 +303,7 @@ class AlbumRecord(BaseModel):
     title: Annotated[str, _text(300, required=True)]
     external_id: ExternalId = None
     release_date: Annotated[date | None, PlainValidator(_check_date)] = None
-    cover_url: Annotated[str | None, PlainValidator(_check_url)] = None
+    cover_url: Annotated[str | None, _text(500, like=(URL_RE, "an http(s) URL"))] = None
     artist_external_id: ExternalId = None
     artist: Annotated[
         ArtistRecord | None, BeforeValidator(_one_of("name", "a name or an object"))
@@ -378,7 +367,7 @@ class TrackRecord(BaseModel):
     disc_number: Annotated[int | None, _int(maximum=SMALLINT_MAX)] = None
     track_number: Annotated[int | None, _int(maximum=SMALLINT_MAX)] = None
     duration_ms: Annotated[int, _int()]
-    language: Annotated[str | None, PlainValidator(_check_language)] = None
+    language: Annotated[str | None, _text(16, like=(LANGUAGE_RE, "a tag such as zh or ja"))] = None
     explicit: Annotated[bool | None, PlainValidator(_check_explicit)] = None
     fee_policy: Annotated[FeePolicy | None, _enum(FeePolicy)] = None
     status: Annotated[TrackStatus | None, _enum(TrackStatus)] = None

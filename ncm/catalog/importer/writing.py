@@ -25,6 +25,7 @@ from tortoise.transactions import in_transaction
 
 from ncm.catalog.importer.formats import Record, parse_file
 from ncm.catalog.importer.validation import (
+    TRACK_FIELDS,
     AlbumIn,
     ArtistIn,
     ArtistKey,
@@ -84,6 +85,15 @@ class ImportReport:
     def ok(self) -> bool:
         return not self.rejected
 
+    def add(self, other: ImportReport) -> None:
+        """Adds another report's counts and rejections to this one."""
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, list):
+                mine.extend(theirs)
+            else:
+                setattr(self, name, mine + theirs)
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["rows"] = self.rows
@@ -108,32 +118,6 @@ class ImportReport:
 # --- writing -----------------------------------------------------------------------------
 
 
-@dataclass
-class ChunkOutcome:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    artists_created: int = 0
-    artists_updated: int = 0
-    albums_created: int = 0
-    albums_updated: int = 0
-    genres_created: int = 0
-    rejected: list[Rejection] = field(default_factory=list)
-    touched: dict[int, int] = field(default_factory=dict)  # track id -> line
-
-    def add_to(self, report: ImportReport, touched: dict[int, int]) -> None:
-        report.created += self.created
-        report.updated += self.updated
-        report.unchanged += self.unchanged
-        report.artists_created += self.artists_created
-        report.artists_updated += self.artists_updated
-        report.albums_created += self.albums_created
-        report.albums_updated += self.albums_updated
-        report.genres_created += self.genres_created
-        report.rejected.extend(self.rejected)
-        touched.update(self.touched)
-
-
 # Artist and album names repeat across chunks: their tokens are computed once per process.
 _tokens = lru_cache(maxsize=65_536)(document_tokens)
 
@@ -147,21 +131,7 @@ ALBUM_COLUMNS = (
     "cover_url",
     "search_text",
 )
-TRACK_COLUMNS = (
-    "id",
-    "isrc",
-    "external_id",
-    "title",
-    "album_id",
-    "disc_number",
-    "track_number",
-    "duration_ms",
-    "language",
-    "explicit",
-    "fee_policy",
-    "status",
-    "search_text",
-)
+TRACK_COLUMNS = ("id", *TRACK_FIELDS, "album_id", "search_text")
 
 
 @dataclass(slots=True)
@@ -189,7 +159,8 @@ class ChunkWriter:
         self.rows = rows
         self.touched = touched
         self.sql = sql
-        self.out = ChunkOutcome()
+        self.out = ImportReport()
+        self.written: dict[int, int] = {}  # track id -> line, for the tracks this chunk wrote
         self.artists_by_ext: dict[str, Row] = {}
         self.artists: dict[ArtistKey, Row] = {}
         self.albums: dict[tuple[str, ...], Row] = {}
@@ -200,7 +171,7 @@ class ChunkWriter:
     def reject(self, row: TrackIn, reason: str) -> None:
         self.out.rejected.append(Rejection(row.line, reason))
 
-    async def run(self) -> ChunkOutcome:
+    async def run(self) -> ImportReport:
         matches = await self._match_tracks()
         await self._check_album_artists()
         if self.rows:
@@ -212,7 +183,7 @@ class ChunkWriter:
                 await refresh_search_text(
                     self.renamed_artists,
                     self.renamed_albums,
-                    skip_tracks=set(self.out.touched),
+                    skip_tracks=set(self.written),
                     skip_albums={a["id"] for a in self.albums.values()},
                 )
         return self.out
@@ -346,9 +317,7 @@ class ChunkWriter:
                     dirty[artist["id"]] = artist
             self.artists[spec.key] = artist
         if dirty:
-            await self.sql.update(
-                Artist, list(dirty.values()), ["name", "external_id", "region", "search_text"]
-            )
+            await self.sql.update(Artist, list(dirty.values()), ARTIST_COLUMNS[1:])
             self.out.artists_updated += len(dirty)
         if new:
             inserted = await self.sql.insert(Artist, new, returning=("id", "external_id", "name"))
@@ -438,15 +407,7 @@ class ChunkWriter:
                     dirty[album["id"]] = album
             self.albums[key] = album
         if dirty:
-            columns = [
-                "title",
-                "external_id",
-                "artist_id",
-                "release_date",
-                "cover_url",
-                "search_text",
-            ]
-            await self.sql.update(Album, list(dirty.values()), columns)
+            await self.sql.update(Album, list(dirty.values()), ALBUM_COLUMNS[1:])
             self.out.albums_updated += len(dirty)
         if new:
             inserted = await self.sql.insert(
@@ -547,7 +508,7 @@ class ChunkWriter:
             redo_licenses = row.licenses is not None and current_licenses[track["id"]] != set(
                 row.licenses
             )
-            self.out.touched[track["id"]] = row.line
+            self.written[track["id"]] = row.line
             if changed or relink_artists or relink_genres or redo_renditions or redo_licenses:
                 track["updated_at"] = now
                 updated.append(track)
@@ -578,7 +539,7 @@ class ChunkWriter:
                 track["id"] = (
                     by_isrc[track["isrc"]] if track.get("isrc") else by_ext[track["external_id"]]
                 )
-                self.out.touched[track["id"]] = row.line
+                self.written[track["id"]] = row.line
                 plans.append(LinkPlan(row, track, artist_ids, new=True))
             self.out.created += len(new_tracks)
         if updated:
@@ -680,7 +641,8 @@ async def _write(rows: list[TrackIn], report: ImportReport, touched: dict[int, i
     """One transaction for the chunk; if the database refuses it, one per row."""
     try:
         async with in_transaction() as conn:
-            outcome = await ChunkWriter(rows, touched, Bulk(conn)).run()
+            writer = ChunkWriter(rows, touched, Bulk(conn))
+            outcome = await writer.run()
     except Exception as exc:
         if len(rows) == 1:
             logger.warning("import: line %d not written: %s", rows[0].line, exc)
@@ -695,7 +657,8 @@ async def _write(rows: list[TrackIn], report: ImportReport, touched: dict[int, i
         for row in rows:
             await _write([row], report, touched)
         return
-    outcome.add_to(report, touched)
+    report.add(outcome)
+    touched.update(writer.written)
 
 
 async def import_records(
