@@ -116,12 +116,13 @@ def _int(*, minimum: int = 1, maximum: int = INT_MAX) -> Any:
 def _enum(enum: type[Enum]) -> Any:
     choices = ", ".join(str(member.value) for member in enum)
 
+    members = {str(member.value): member for member in enum}
+
     def check(value: Any) -> Enum:
         if isinstance(value, str):
-            try:
-                return enum(value.strip().upper())
-            except ValueError:
-                pass
+            found = members.get(value) or members.get(value.strip().upper())
+            if found is not None:
+                return found
         raise Problem(f"unknown {{label}} {{got}} (expected one of {choices})", value)
 
     return PlainValidator(check)
@@ -261,10 +262,12 @@ def _required_list(value: Any) -> Any:
 
 def _once(items: Sequence[Any], key: str, label: str) -> None:
     """No two items with the same ``key``: each one given again is a problem."""
+    values = [getattr(item, key) for item in items]
+    if len(set(values)) == len(values):
+        return
     seen: set[Any] = set()
     problems = []
-    for index, item in enumerate(items):
-        value = getattr(item, key)
+    for index, value in enumerate(values):
         if value in seen:
             shown = value.value if isinstance(value, Enum) else value
             problems.append(f"{label}[{index}]: {key} {shown} is given twice")
