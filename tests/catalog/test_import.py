@@ -672,8 +672,6 @@ async def test_lookups_are_batched(tmp_path: Path) -> None:
         await import_records(rows(3, "a"))
     with count_queries() as many:
         await import_records(rows(60, "b"))
-    print("----")
-    print("\n".join(q[:150] for q in many.queries))
     assert many.count == few.count
     with count_queries() as again:
         report = await import_records(rows(60, "b"))
