@@ -64,6 +64,10 @@ def main() -> None:
     _common(seed)
     seed.add_argument("--tracks", type=int, default=1_000_000)
     seed.add_argument("--users", type=int, default=1_000_000)
+    seed.add_argument("--comments", type=int, default=0, help="comments to add after them")
+    seed.add_argument(
+        "--hot-track-share", type=float, default=0.2, help="share of the comments on one track"
+    )
     seed.add_argument(
         "--recreate",
         action="store_true",
@@ -104,7 +108,13 @@ def main() -> None:
         from bench import seed as seed_command
 
         report = seed_command.run(
-            args.database_url, args.tracks, args.users, args.recreate, not args.no_vacuum
+            args.database_url,
+            args.tracks,
+            args.users,
+            args.recreate,
+            not args.no_vacuum,
+            args.comments,
+            args.hot_track_share,
         )
     elif args.command == "track-page":
         from bench import track_page

@@ -48,9 +48,9 @@ PAGE_QUERY = """query($t: ID!, $o: CommentOrder, $a: String) {
 async def prepare(args: argparse.Namespace) -> dict[str, Any]:
     from bench.seed import _ensure_database
     from ncm.comments.models import Comment, CommentThread
-    from ncm.comments.scale_seed import seed_comments
     from ncm.kit.db import init_db
     from ncm.kit.migrate import upgrade
+    from ncm.seeding.comments import seed_comments
 
     await _ensure_database(args.database_url, recreate=False)
     await upgrade(args.database_url)
@@ -116,9 +116,9 @@ async def _viewer_token(thread_id: int) -> str:
     ``likedByViewer`` is not all false."""
     from ncm.accounts import service as accounts
     from ncm.accounts.models import User
-    from ncm.catalog.scale_seed import BENCH_PASSWORD
     from ncm.comments import service
     from ncm.comments.ranking import CommentOrder
+    from ncm.seeding.scale import BENCH_PASSWORD
 
     user = await User.filter(email__endswith="@bench.example.com").order_by("id").first()
     assert user is not None, "no seeded users"

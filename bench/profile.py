@@ -80,7 +80,7 @@ async def _profile(
         ids = await sample_track_ids(database_url, max(requests, 100))
         payloads = [json.dumps(track_body(i)).encode() for i in ids]
     elif target == "search":
-        from ncm.catalog.scale_seed import EN_WORDS, ZH_WORDS
+        from ncm.seeding.words import EN_WORDS, ZH_WORDS
 
         words = [*ZH_WORDS[:40], *(w[:5] for w in EN_WORDS[:60] if len(w) >= 5)]
         payloads = [json.dumps({"query": SEARCH, "variables": {"q": w}}).encode() for w in words]

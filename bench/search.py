@@ -1,6 +1,6 @@
 """``python -m bench search``: GraphQL search with Chinese words and English prefixes.
 
-Two query sets, both made of words that exist in the seeded data (``ncm.catalog.scale_seed``
+Two query sets, both made of words that exist in the seeded data (``ncm.seeding.words``
 builds titles from the same lists): two-character Chinese words, and five-letter prefixes of
 English words. The command first counts each query's matches in the database (to show the
 match-set sizes), drives ``search(query: $q, types: [TRACK], first: 20)`` with each set,
@@ -32,7 +32,7 @@ DB_REPEATS = 20
 
 
 def _candidates() -> dict[str, list[str]]:
-    from ncm.catalog.scale_seed import EN_WORDS, ZH_WORDS
+    from ncm.seeding.words import EN_WORDS, ZH_WORDS
 
     return {
         "chinese 2-char word": sorted(set(ZH_WORDS)),

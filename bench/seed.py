@@ -1,4 +1,5 @@
-"""``python -m bench seed``: a dedicated database, migrated, filled by ``seed_scale``."""
+"""``python -m bench seed``: a dedicated database, migrated, filled by ``seed_scale`` (the
+function behind ``ncm seed scale``)."""
 
 from __future__ import annotations
 
@@ -49,32 +50,49 @@ async def _vacuum(database_url: str) -> float:
         await conn.close()
 
 
-async def _seed(database_url: str, tracks: int, users: int) -> dict[str, Any]:
-    from ncm.catalog.scale_seed import seed_scale
+async def _seed(
+    database_url: str, tracks: int, users: int, comments: int, hot_track_share: float
+) -> dict[str, Any]:
     from ncm.kit.db import close_db, init_db
     from ncm.kit.migrate import upgrade
+    from ncm.seeding.scale import seed_scale
 
     applied = await upgrade(database_url)
     if applied:
         console.print(f"migrations applied: {', '.join(applied)}")
     await init_db(database_url)
     try:
-        return await seed_scale(tracks=tracks, users=users, echo=console.print)
+        return await seed_scale(
+            tracks=tracks,
+            users=users,
+            comments=comments,
+            hot_track_share=hot_track_share,
+            echo=console.print,
+        )
     finally:
         await close_db()
 
 
-def run(database_url: str, tracks: int, users: int, recreate: bool, vacuum: bool) -> Report:
+def run(
+    database_url: str,
+    tracks: int,
+    users: int,
+    recreate: bool,
+    vacuum: bool,
+    comments: int = 0,
+    hot_track_share: float = 0.2,
+) -> Report:
     os.environ["NCM_DATABASE_URL"] = database_url
     from ncm.config import reset_settings
 
     reset_settings()
-    report = Report("seed", {"database_url": database_url, "tracks": tracks, "users": users})
+    options = {"database_url": database_url, "tracks": tracks, "users": users, "comments": comments}
+    report = Report("seed", options)
     report.machine = machine_info(database_url)
     created = asyncio.run(_ensure_database(database_url, recreate))
     console.print(f"database {'created' if created else 'exists'}: {database_url}")
     started = time.perf_counter()
-    result = asyncio.run(_seed(database_url, tracks, users))
+    result = asyncio.run(_seed(database_url, tracks, users, comments, hot_track_share))
     result["seconds_wall"] = round(time.perf_counter() - started, 2)
     if vacuum:
         result["seconds_vacuum_after"] = round(asyncio.run(_vacuum(database_url)), 2)
@@ -96,4 +114,7 @@ def run(database_url: str, tracks: int, users: int, recreate: bool, vacuum: bool
         )
     if users:
         console.print(f"users: {users:,} in {float(result.get('seconds_users', 0.0)):.1f}s")
+    if comments:
+        added, seconds = result["comments_added"], result["comments_seconds_total"]
+        console.print(f"comments: {added:,} in {seconds}s")
     return report

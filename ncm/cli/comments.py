@@ -210,7 +210,7 @@ def seed_scale(
     as_json: bool = JsonOption,
 ) -> None:
     """Millions of comments for benchmarks, set-based (PostgreSQL)."""
-    from ncm.comments.scale_seed import seed_comments
+    from ncm.seeding.comments import seed_comments
 
     # Progress goes to stderr, so --json output stays clean.
     report = run(lambda: seed_comments(total, hot_track_share, err_console.print))

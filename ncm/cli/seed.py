@@ -19,7 +19,7 @@ def demo(
     """A small believable catalog with real audio files generated here (works offline), the
     demo users and the default membership plans (not synced to Stripe)."""
     from ncm.billing.plans import ensure_default_plans
-    from ncm.catalog.demo import seed_demo
+    from ncm.seeding.demo import seed_demo
 
     async def seed() -> dict[str, object]:
         report = await seed_demo(if_empty=if_empty)
@@ -31,13 +31,31 @@ def demo(
 
 @app.command()
 def scale(
-    tracks: int = typer.Option(1_000_000, min=0, help="Tracks to add."),
+    tracks: int = typer.Option(1_000_000, min=0, help="Tracks to add (with artists, albums)."),
     users: int = typer.Option(1_000_000, min=0, help="Users to add."),
+    comments: int = typer.Option(
+        0, min=0, help="Comments to add (with replies and likes), after the tracks and users."
+    ),
+    hot_track_share: float = typer.Option(
+        0.2, min=0.0, max=1.0, help="Share of the comments on the most played track."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Millions of rows for benchmarks, with set-based inserts (PostgreSQL)."""
-    from ncm.catalog.scale_seed import seed_scale
+    """Millions of rows for benchmarks, with COPY and set-based inserts (PostgreSQL).
+
+    Each run adds rows after the existing ones; every seeded user's password is
+    bench-password-1.
+    """
+    from ncm.seeding.scale import seed_scale
 
     # Progress goes to stderr, so --json prints only the report on stdout.
-    report = run(lambda: seed_scale(tracks=tracks, users=users, echo=err_console.print))
+    report = run(
+        lambda: seed_scale(
+            tracks=tracks,
+            users=users,
+            comments=comments,
+            hot_track_share=hot_track_share,
+            echo=err_console.print,
+        )
+    )
     emit_one(report, as_json, title="scale seed")

@@ -14,7 +14,6 @@ import pytest
 from ncm.catalog.importer import (
     ImportFileError,
     ImportReport,
-    Sql,
     import_file,
     import_records,
     parse_file,
@@ -32,6 +31,7 @@ from ncm.catalog.models import (
     TrackGenre,
     TrackStatus,
 )
+from ncm.kit.sql import Bulk
 from ncm.search.service import SearchType, search
 from ncm.search.text import document_tokens
 from tests import factories
@@ -591,16 +591,16 @@ async def test_a_failing_row_is_rolled_back_and_the_others_land(
 ) -> None:
     # Make the database refuse the licenses of one row (a real unique violation), after its
     # track, artist, album and genre were already inserted in the same transaction.
-    original = Sql.insert
+    original = Bulk.insert
 
     async def sabotaged(
-        self: Sql, model: Any, rows: Sequence[dict[str, Any]], returning: Sequence[str] = ()
+        self: Bulk, model: Any, rows: Sequence[dict[str, Any]], *args: Any, **kwargs: Any
     ) -> list[dict[str, Any]]:
         if model is License:
             rows = [*rows, *(dict(r) for r in rows if r["region"] == "ZW")]
-        return await original(self, model, rows, returning)
+        return await original(self, model, rows, *args, **kwargs)
 
-    monkeypatch.setattr(Sql, "insert", sabotaged)
+    monkeypatch.setattr(Bulk, "insert", sabotaged)
     bad = {
         "external_id": "bad",
         "title": "Doomed",
@@ -672,8 +672,6 @@ async def test_lookups_are_batched(tmp_path: Path) -> None:
         await import_records(rows(3, "a"))
     with count_queries() as many:
         await import_records(rows(60, "b"))
-    print("----")
-    print("\n".join(q[:150] for q in many.queries))
     assert many.count == few.count
     with count_queries() as again:
         report = await import_records(rows(60, "b"))

@@ -1,5 +1,8 @@
-"""Raw SQL for the hot read paths: one text for both dialects (``$n`` placeholders rewritten
-for SQLite), explicit column lists, and rows turned into models without the query builder.
+"""Raw SQL text for both dialects and rows turned into models without the query builder.
+
+One text serves both dialects: write ``$1, $2, ...`` (each used once, in order) and
+:func:`sql` rewrites them to ``?`` for SQLite; :func:`any_of` is the one list condition
+(``= ANY($n)`` with an array on PostgreSQL, ``IN (?, ...)`` on SQLite).
 
 Tortoise's query builder costs a few milliseconds of Python per query to build a statement
 and hydrate its rows; the per-request DataLoaders and the comment pages run here instead.
@@ -29,11 +32,21 @@ def sql(text: str) -> str:
 
 
 async def fetch(
-    text: str, params: Sequence[Any], conn: BaseDBAsyncClient | None = None
+    text: str, params: Sequence[Any] = (), conn: BaseDBAsyncClient | None = None
 ) -> list[dict[str, Any]]:
+    """The rows of a query, as dicts."""
     client = conn or connections.get("default")
     rows: list[dict[str, Any]] = await client.execute_query_dict(sql(text), list(params))
     return rows
+
+
+async def execute(
+    text: str, params: Sequence[Any] = (), conn: BaseDBAsyncClient | None = None
+) -> int:
+    """Runs a statement; returns the number of rows it changed."""
+    client = conn or connections.get("default")
+    count, _ = await client.execute_query(sql(text), list(params))
+    return int(count)
 
 
 def columns(model: type[Model], alias: str = "") -> str:

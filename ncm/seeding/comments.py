@@ -1,7 +1,7 @@
-"""``ncm comments seed-scale``: millions of comments for benchmarks (PostgreSQL only).
+"""The comments of ``ncm seed scale --comments N``: millions of them (PostgreSQL only).
 
 What one run adds, on the tracks and users already there (``ncm seed scale`` makes them; when
-there are too few -- up to :data:`MIN_TRACKS` / :data:`MIN_USERS` -- this calls it first):
+there are too few -- up to :data:`MIN_TRACKS` / :data:`MIN_USERS` -- this adds them first):
 
 * about ``total`` comments: ``hot_track_share`` of them on the most played track, the rest
   spread over up to :data:`MAX_THREADS` other tracks with a skew (a few tracks get many);
@@ -19,20 +19,19 @@ load at least as big as the table the secondary indexes are dropped first and re
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
 
-from tortoise import connections
-
 from ncm.comments import ranking
 from ncm.errors import InvalidInput
-from ncm.kit.db import is_postgres, session_settings
+from ncm.kit.db import is_postgres
+from ncm.kit.sql import index_statements, inserted_count
+from ncm.seeding.loading import Echo, bulk_session, can_skip_fk_checks, quiet
+from ncm.seeding.words import COMMENT_BODIES as BODIES
 
-Echo = Callable[[str], object]
+COMMENT_TABLES = ["comments", "comment_likes", "comment_threads"]
 MIN_TRACKS = 5_000
 MIN_USERS = 50_000
 MAX_THREADS = 100_000
@@ -42,24 +41,6 @@ CHUNK = 500_000
 LIKES = (0.2, 1.5, 20_000)
 REPLIES = (0.125, 1.5, 5_000)
 REPLY_LIKES = (0.05, 1.5, 2_000)
-BODIES = [
-    "这首歌太好听了，单曲循环一整天",  # noqa: RUF001
-    "前奏一响就泪目了 😭",
-    "This chorus lives in my head rent free 🎧",
-    "谁懂啊，副歌部分绝了 🔥🔥",  # noqa: RUF001
-    "深夜听这首歌，想起了很多人",  # noqa: RUF001
-    "イントロから最高すぎる ✨",
-    "2024年还有人在听吗？👋",  # noqa: RUF001
-    "歌词写得太真实了",
-    "Underrated. Needs more plays 💯",
-    "第一次听就爱上了 ❤️",
-    "耳机党狂喜，编曲细节太多了",  # noqa: RUF001
-    "这个评论区是我的树洞",
-]
-
-
-def _quiet(message: str) -> object:
-    return None
 
 
 def _pareto_sql(params: tuple[float, float, int]) -> str:
@@ -88,19 +69,6 @@ def _coprime_stride(n: int) -> int:
     return stride
 
 
-@contextlib.asynccontextmanager
-async def _session() -> AsyncIterator[Any]:
-    """An asyncpg connection set up for bulk work (foreign keys unchecked when permitted)."""
-    from asyncpg.exceptions import InsufficientPrivilegeError
-
-    client: Any = connections.get("default")
-    sets = "SET maintenance_work_mem = '1GB'; SET synchronous_commit = off"
-    async with client.acquire_connection() as conn, session_settings(conn, sets):
-        with contextlib.suppress(InsufficientPrivilegeError):
-            await conn.execute("SET session_replication_role = replica")
-        yield conn
-
-
 async def _ensure_catalog(conn: Any, total: int, echo: Echo) -> None:
     """Enough tracks and users for ``total`` comments (a small run needs few)."""
     want_tracks = min(MIN_TRACKS, max(20, total // 100))
@@ -109,27 +77,16 @@ async def _ensure_catalog(conn: Any, total: int, echo: Echo) -> None:
     users = await conn.fetchval("SELECT count(*) FROM users")
     if tracks >= want_tracks and users >= want_users:
         return
-    from ncm.catalog.scale_seed import seed_scale
+    from ncm.seeding.catalog import seed_catalog
 
     echo(f"comment seed: adding tracks/users first ({tracks:,} tracks, {users:,} users)")
-    await seed_scale(
+    await seed_catalog(
         tracks=max(0, want_tracks - tracks), users=max(0, want_users - users), echo=echo
     )
 
 
-async def _droppable_indexes(conn: Any, tables: list[str]) -> list[tuple[str, str]]:
-    """``(name, create statement)`` of the plain secondary indexes (unique ones stay)."""
-    rows = await conn.fetch(
-        "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS ddl"
-        " FROM pg_index WHERE indrelid::regclass::text = ANY($1::text[])"
-        " AND NOT indisprimary AND NOT indisunique",
-        tables,
-    )
-    return [(r["name"], r["ddl"]) for r in rows]
-
-
 async def seed_comments(
-    total: int, hot_track_share: float, echo: Echo = _quiet
+    total: int, hot_track_share: float, echo: Echo = quiet
 ) -> dict[str, object]:
     """Add about ``total`` comments (see the module docstring); returns counts and timings."""
     if not is_postgres():
@@ -144,7 +101,8 @@ async def seed_comments(
         seconds[name] = round(now - since, 2)
         return now
 
-    async with _session() as conn:
+    fk_off = await can_skip_fk_checks(COMMENT_TABLES)
+    async with bulk_session(fk_off=fk_off) as conn:
         await _ensure_catalog(conn, total, echo)
         t = perf_counter()
         users = await conn.fetchval(
@@ -180,11 +138,12 @@ async def seed_comments(
         existing = await conn.fetchval(
             "SELECT reltuples::bigint FROM pg_class WHERE oid = 'comments'::regclass"
         )
-        dropped = []
+        dropped: list[tuple[str, str]] = []
         if total >= max(existing, 0):
-            dropped = await _droppable_indexes(conn, ["comments", "comment_likes"])
-            for name, _ in dropped:
-                await conn.execute(f"DROP INDEX {name}")
+            for table in ("comments", "comment_likes"):
+                dropped += await index_statements(conn, table, unique=False)
+            for drop, _ in dropped:
+                await conn.execute(drop)
 
         n_top = round(total / (1 + _pareto_mean(REPLIES)))
         first_id = await conn.fetchval("SELECT coalesce(max(id), 0) + 1 FROM comments")
@@ -252,7 +211,7 @@ async def seed_comments(
                 low,
                 high,
             )
-            replies += int(status.split()[-1])
+            replies += inserted_count(status)
         echo(f"  replies: {replies:,}")
         last_id = await conn.fetchval("SELECT max(id) FROM comments")
         t = lap("replies", t)
@@ -272,13 +231,13 @@ async def seed_comments(
                 low,
                 min(low + CHUNK - 1, last_id),
             )
-            likes += int(status.split()[-1])
+            likes += inserted_count(status)
             echo(f"  likes: {likes:,} (comments up to {min(low + CHUNK - 1, last_id):,})")
         t = lap("likes", t)
 
-        for name, ddl in dropped:
-            echo(f"  rebuilding {name}")
-            await conn.execute(ddl)
+        for drop, create in dropped:
+            echo(f"  rebuilding {drop.removeprefix('DROP INDEX ')}")
+            await conn.execute(create)
         t = lap("indexes", t)
 
         thread_ids = [hot_thread, *others]

@@ -1,6 +1,6 @@
 """``ncm seed demo``: a small believable catalog whose audio is generated here, offline.
 
-The catalog (:mod:`ncm.catalog.demo_data`) goes through the catalog importer like any
+The catalog (:mod:`ncm.seeding.demo_data`) goes through the catalog importer like any
 label delivery, so it is upserted by ISRC and re-running changes nothing. Each rendition is
 a WAV file synthesized by :mod:`ncm.catalog.audio` under ``<media root>/demo/<track>/``;
 files already there with the right size are kept.
@@ -17,11 +17,11 @@ from typing import Any
 
 from ncm.accounts.models import User
 from ncm.accounts.service import create_user
-from ncm.catalog import demo_data
 from ncm.catalog.audio import FORMATS, Style, Tune, write_wav
-from ncm.catalog.demo_data import DemoTrack
 from ncm.catalog.models import Quality, Track
 from ncm.config import get_settings
+from ncm.seeding import demo_data
+from ncm.seeding.demo_data import DemoTrack
 
 MEDIA_DIR = "demo"
 

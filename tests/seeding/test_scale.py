@@ -6,15 +6,19 @@ from typing import Any
 
 import pytest
 from tortoise import connections
+from typer.testing import CliRunner
 
 from ncm.accounts.models import User
 from ncm.accounts.passwords import verify_password
-from ncm.catalog import scale_seed
 from ncm.catalog.models import Album, Artist, Genre, License, Rendition, Track, TrackArtist
-from ncm.catalog.scale_seed import BENCH_PASSWORD, EN_WORDS, ZH_WORDS, isrc_for, seed_scale
+from ncm.cli.main import app
+from ncm.comments.models import Comment, CommentThread
 from ncm.errors import InvalidInput
 from ncm.search.service import SearchType, search
 from ncm.search.text import document_tokens
+from ncm.seeding.rows import EMAIL_DOMAIN, isrc_for
+from ncm.seeding.scale import BENCH_PASSWORD, seed_scale
+from ncm.seeding.words import EN_WORDS, GENRES, ZH_WORDS
 from tests.cli.helpers import ncm
 from tests.conftest import BACKEND
 
@@ -121,7 +125,7 @@ async def test_seed_scale_adds_a_consistent_searchable_catalog() -> None:
     assert report["rows_renditions"] == renditions and 2 * TRACKS < renditions < 5 * TRACKS
     credits = await TrackArtist.all().count()
     assert report["rows_track_artists"] == credits and TRACKS < credits < 2 * TRACKS
-    assert report["genres_created"] == len(scale_seed.GENRES)
+    assert report["genres_created"] == len(GENRES)
     assert {"electronic", "dance", "hip-hop", "soundtrack", "rock", "pop"} <= set(
         await Genre.all().values_list("slug", flat=True)
     )
@@ -139,7 +143,7 @@ async def test_seed_scale_adds_a_consistent_searchable_catalog() -> None:
 
     user = await User.all().order_by("-id").first()
     assert user is not None and await verify_password(user.password_hash, BENCH_PASSWORD)
-    assert user.email == f"{user.handle}@{scale_seed.EMAIL_DOMAIN}"
+    assert user.email == f"{user.handle}@{EMAIL_DOMAIN}"
 
 
 @pytest.mark.postgres_only
@@ -196,7 +200,40 @@ async def test_cli_prints_the_report() -> None:
     assert result.stderr.strip()
     assert report["rows_tracks"] == 100 and report["rows_users"] == 10
     assert report["user_password"] == BENCH_PASSWORD
+    assert "comments_added" not in report
     assert await Track.all().count() == 100
+
+
+@pytest.mark.postgres_only
+async def test_one_entry_point_seeds_comments_on_the_catalog_it_made() -> None:
+    result = ncm(
+        "seed",
+        "scale",
+        "--tracks",
+        "200",
+        "--users",
+        "150",
+        "--comments",
+        "1000",
+        "--hot-track-share",
+        "0.5",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rows_tracks"] == 200 and report["rows_users"] == 150
+    added = report["comments_added"]
+    assert added == await Comment.all().count() and 500 < added < 2000
+    hot = await CommentThread.get(id=report["comments_hot_thread_id"])
+    assert hot.comment_count > 0.25 * added
+    assert await Track.all().count() == 200  # enough tracks already: none added for comments
+
+
+def test_bad_sizes_are_refused_before_any_work() -> None:
+    runner = CliRunner()
+    for bad in (["--tracks", "-1"], ["--comments", "-5"], ["--hot-track-share", "2"]):
+        result = runner.invoke(app, ["seed", "scale", *bad])
+        assert result.exit_code == 2, (bad, result.output)  # a usage error: nothing ran
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="the SQLite refusal runs on the SQLite pass")

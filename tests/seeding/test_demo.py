@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 import pytest
 
 from ncm.accounts.models import Role, User
-from ncm.catalog import demo_data
-from ncm.catalog.demo import build_records, planned_bytes, seed_demo
 from ncm.catalog.models import (
     Album,
     Artist,
@@ -31,6 +29,8 @@ from ncm.catalog.models import (
 )
 from ncm.config import get_settings
 from ncm.search.service import SearchType, search
+from ncm.seeding import demo_data
+from ncm.seeding.demo import build_records, planned_bytes, seed_demo
 from tests import factories
 
 ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
