@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from ncm.search.tiers import refresh_tiers
 from tests import factories
 from tests.conftest import GraphQLClient, count_queries, make_user
 
@@ -10,6 +11,14 @@ SEARCH = """query($q: String!, $types: [SearchType!], $first: Int, $after: Strin
     edges { cursor node { __typename
       ... on Track { title } ... on Album { title } ... on Artist { name } ... on User { handle } } }
     pageInfo { hasNextPage endCursor } } }"""
+
+
+def wide(text: str) -> str:
+    """Full-width forms of ASCII letters (as a Chinese or Japanese keyboard types them)."""
+    return "".join(chr(ord(c) + 0xFEE0) if c != " " else c for c in text)
+
+
+FULL_WIDTH_SONG = wide("Full Width") + " Song"
 
 
 def names(body: dict) -> list[tuple[str, str]]:
@@ -29,6 +38,7 @@ async def seed() -> None:
     await factories.track("夜に駆ける", artists=[yo])
     await factories.track("Love Story", artists=[tay], play_count=50)
     await factories.track("Story of Us", artists=[tay], play_count=10)
+    await refresh_tiers()
 
 
 async def test_two_character_chinese_query(gql: GraphQLClient) -> None:
@@ -47,7 +57,10 @@ async def test_japanese_query(gql: GraphQLClient) -> None:
 async def test_latin_prefix_and_ranking(gql: GraphQLClient) -> None:
     await seed()
     found = names(await gql(SEARCH, {"q": "stor", "types": ["TRACK"]}))
-    assert found == [("Track", "Love Story"), ("Track", "Story of Us")]
+    # A title that starts with the query beats a more played one that contains it.
+    assert found == [("Track", "Story of Us"), ("Track", "Love Story")]
+    found = names(await gql(SEARCH, {"q": "love", "types": ["TRACK"]}))
+    assert found == [("Track", "Love Story")]
     exact = names(await gql(SEARCH, {"q": "story of us", "types": ["TRACK"]}))
     assert exact[0] == ("Track", "Story of Us")
 
@@ -104,7 +117,8 @@ async def test_search_query_count_is_constant(gql: GraphQLClient) -> None:
             body = await gql(SEARCH, {"q": "constant", "types": ["TRACK"], "first": first})
         assert len(body["data"]["search"]["edges"]) == first
         counts.append(counter.count)
-    assert counts[0] == counts[1] == 2, counts  # the match, the batch load
+    # The match (one statement for every type and tier), the batch load.
+    assert counts[0] == counts[1] == 2, counts
 
 
 @pytest.mark.postgres_only
@@ -120,3 +134,73 @@ async def test_search_uses_the_gin_index() -> None:
         )
     plan = "\n".join(r["QUERY PLAN"] for r in rows)
     assert "tracks_search_idx" in plan, plan
+
+
+async def test_exact_artist_name_comes_first(gql: GraphQLClient) -> None:
+    await seed()
+    dex = await factories.artist("Dex Marlow")
+    other = await factories.artist("Someone")
+    await factories.track("Index of Dexterity", artists=[other], play_count=10_000)
+    await factories.track("周杰伦的歌", artists=[other], play_count=10_000)
+    await refresh_tiers()
+    assert names(await gql(SEARCH, {"q": "周杰伦"}))[0] == ("Artist", "周杰伦")
+    assert names(await gql(SEARCH, {"q": "Dex"}))[0] == ("Artist", dex.name)
+    assert names(await gql(SEARCH, {"q": "dex marlow"}))[0] == ("Artist", "Dex Marlow")
+
+
+async def test_traditional_full_width_and_simplified_find_the_same_rows(
+    gql: GraphQLClient,
+) -> None:
+    await seed()
+    await factories.artist("張學友")  # stored in traditional characters
+    await factories.track(FULL_WIDTH_SONG, play_count=1)
+    await refresh_tiers()
+    simplified = names(await gql(SEARCH, {"q": "周杰伦"}))
+    assert simplified and names(await gql(SEARCH, {"q": "周杰倫"})) == simplified
+    assert names(await gql(SEARCH, {"q": "张学友"}))[0] == ("Artist", "張學友")
+    assert ("Track", FULL_WIDTH_SONG) in names(await gql(SEARCH, {"q": "full width"}))
+    assert ("Track", FULL_WIDTH_SONG) in names(await gql(SEARCH, {"q": wide("full")}))
+
+
+async def test_typed_results_keep_the_order(gql: GraphQLClient) -> None:
+    await seed()
+    assert names(await gql(SEARCH, {"q": "周杰伦", "types": ["TRACK"]})) == [
+        ("Track", "晴天"),
+        ("Track", "天晴了"),
+    ]
+    assert names(await gql(SEARCH, {"q": "周杰伦", "types": ["ARTIST"]})) == [("Artist", "周杰伦")]
+
+
+@pytest.mark.postgres_only
+async def test_a_page_filled_by_the_popular_tier_reads_no_other_tier() -> None:
+    from tortoise import connections
+
+    from ncm.search import service
+
+    a = await factories.artist("Tiered")
+    for i in range(6):
+        await factories.track(f"Common word {i}", artists=[a], play_count=100 + i)
+    for i in range(6):
+        await factories.track(f"Common rare {i}", artists=[a], play_count=0)
+    await refresh_tiers((6, 8, 10, 12))
+    # Capture the statement the service sends, then ask PostgreSQL how it ran.
+    with count_queries() as counter:
+        page = await service.search("common", [service.SearchType.TRACK], 5, None)
+    assert [h.id for h in page.items] and len(page.items) == 5
+    [sql] = counter.queries
+    assert all(h.score > 0.004 for h in page.items)  # only the popular rows (ln(101)/1000)
+    words = ["common:*", ["common"], "common%"]
+    rows = await connections.get("default").execute_query_dict(
+        f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", words
+    )
+    plan = "\n".join(r["QUERY PLAN"] for r in rows)
+    # The branches of tiers 1-2, 1-3, 1-4 and every row are closed by their one-time filters.
+    assert plan.count("never executed") >= 4, plan
+    # A page tier 1 cannot fill widens, and still finds every match in order.
+    page = await service.search("common", [service.SearchType.TRACK], 12, None)
+    assert len(page.items) == 12
+
+
+async def test_new_rows_are_found_before_any_tier_refresh(gql: GraphQLClient) -> None:
+    await factories.track("Brand New Single", play_count=0)
+    assert names(await gql(SEARCH, {"q": "brand new single"})) == [("Track", "Brand New Single")]
