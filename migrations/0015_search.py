@@ -8,6 +8,7 @@ PostgreSQL only (SQLite keeps FTS5):
 * A btree on the normalized name (``lower(normalize(name, NFKC))``, ``text_pattern_ops``):
   exact names in every tier.
 * A ``(popularity, id)`` btree where missing, so the tier boundaries are index lookups.
+* ``search_suggestions``: the popular names by prefix (``ncm.search.suggestions``).
 * Existing ``search_text`` folded from traditional to simplified Chinese, as
   ``ncm.search.text.document_tokens`` now writes it.
 """
@@ -25,6 +26,20 @@ TABLES = [
 ]
 CHUNK = 5000
 TIERS = 4  # bounded tiers of ncm.search.tiers.TIER_ROWS; tier 5 is the rest
+
+
+# Rebuilt by ncm.search.suggestions.rebuild with the tiers; kind is the type's search order.
+SUGGESTIONS = """
+CREATE TABLE IF NOT EXISTS search_suggestions (
+    key text NOT NULL,
+    label text NOT NULL,
+    kind smallint NOT NULL,
+    ref_id bigint NOT NULL,
+    rank integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS search_suggestions_key_idx
+    ON search_suggestions (key text_pattern_ops, rank);
+"""
 
 
 def key(column: str) -> str:
@@ -102,7 +117,10 @@ def _step(forward: bool):
             ):
                 await client.execute_script(statement)
         if forward:
+            await client.execute_script(SUGGESTIONS)
             await _fold_traditional(client)
+        else:
+            await client.execute_script("DROP TABLE IF EXISTS search_suggestions")
 
     return run
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ncm.search.tiers import refresh_tiers
+from ncm.search.maintenance import refresh as refresh_tiers
 from tests import factories
 from tests.conftest import GraphQLClient, count_queries, make_user
 
@@ -204,3 +204,58 @@ async def test_a_page_filled_by_the_popular_tier_reads_no_other_tier() -> None:
 async def test_new_rows_are_found_before_any_tier_refresh(gql: GraphQLClient) -> None:
     await factories.track("Brand New Single", play_count=0)
     assert names(await gql(SEARCH, {"q": "brand new single"})) == [("Track", "Brand New Single")]
+
+
+SUGGEST = """query($p: String!, $first: Int) {
+  searchSuggestions(prefix: $p, first: $first) { text type id } }"""
+
+
+async def test_suggestions_offer_popular_names_by_prefix(gql: GraphQLClient) -> None:
+    await seed()
+    await factories.artist("Taylor Made")
+    await refresh_tiers()
+    found = (await gql(SUGGEST, {"p": "tay"}))["data"]["searchSuggestions"]
+    assert {(s["type"], s["text"]) for s in found} == {
+        ("ARTIST", "Taylor Swift"),
+        ("ARTIST", "Taylor Made"),
+    }
+    # A later word of a name, traditional for simplified, and a node id the API can open.
+    found = (await gql(SUGGEST, {"p": "Swi"}))["data"]["searchSuggestions"]
+    assert [(s["type"], s["text"]) for s in found] == [("ARTIST", "Taylor Swift")]
+    found = (await gql(SUGGEST, {"p": "周杰倫"}))["data"]["searchSuggestions"]
+    assert [s["text"] for s in found] == ["周杰伦"]
+    node = await gql(
+        "query($id: ID!) { node(id: $id) { ... on Artist { name } } }", {"id": found[0]["id"]}
+    )
+    assert node["data"]["node"]["name"] == "周杰伦"
+    # Most popular first, and `first` bounds the list.
+    found = (await gql(SUGGEST, {"p": "晴", "first": 1}))["data"]["searchSuggestions"]
+    assert [(s["type"], s["text"]) for s in found] == [("TRACK", "晴天")]
+
+
+async def test_suggestions_refuse_what_is_not_a_prefix(gql: GraphQLClient) -> None:
+    await seed()
+    await refresh_tiers()
+    assert (await gql(SUGGEST, {"p": "   "}))["data"]["searchSuggestions"] == []
+    assert (await gql(SUGGEST, {"p": "%"}))["data"]["searchSuggestions"] == []
+    assert (await gql(SUGGEST, {"p": "_"}))["data"]["searchSuggestions"] == []
+    body = await gql(SUGGEST, {"p": "x" * 51}, expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+@pytest.mark.postgres_only
+async def test_suggestions_read_one_index_range() -> None:
+    from tortoise.transactions import in_transaction
+
+    from ncm.search.suggestions import suggestions
+
+    await seed()
+    await refresh_tiers()
+    with count_queries() as counter:
+        await suggestions("t", 10)
+    [sql] = counter.queries
+    async with in_transaction() as conn:
+        await conn.execute_script("SET LOCAL enable_seqscan = off")
+        rows = await conn.execute_query_dict(f"EXPLAIN {sql}", ["t%"])
+    plan = "\n".join(r["QUERY PLAN"] for r in rows)
+    assert "search_suggestions_key_idx" in plan, plan

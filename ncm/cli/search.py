@@ -1,4 +1,4 @@
-"""``ncm search``: the search index's popularity tiers, and searching as the API does."""
+"""``ncm search``: the popularity tiers and suggestions, and searching as the API does."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ app = typer.Typer(
 
 
 @app.command()
-def tiers(as_json: bool = JsonOption) -> None:
-    """Recompute the popularity tiers now (the worker does it hourly); rows moved per table."""
-    from ncm.search.tiers import refresh_tiers
+def refresh(as_json: bool = JsonOption) -> None:
+    """Recompute the popularity tiers and suggestions now (the worker does it hourly)."""
+    from ncm.search.maintenance import refresh
 
-    reports = run(refresh_tiers)
+    reports = run(refresh)
     emit([dataclasses.asdict(r) for r in reports], as_json, title="search tiers")
 
 
@@ -36,4 +36,21 @@ def query(
         [{"type": h.type.value, "id": h.id, "score": round(h.score, 6)} for h in page.items],
         as_json,
         title=f"search {text!r}",
+    )
+
+
+@app.command()
+def suggest(
+    prefix: str = typer.Argument(..., help="What a listener has typed so far."),
+    first: int = typer.Option(10, min=1, max=20, help="How many suggestions."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Suggestions for a prefix, as `searchSuggestions` gives them."""
+    from ncm.search.suggestions import suggestions
+
+    found = run(lambda: suggestions(prefix, first))
+    emit(
+        [{"text": s.text, "type": s.type.value, "id": s.id} for s in found],
+        as_json,
+        title=f"suggestions {prefix!r}",
     )

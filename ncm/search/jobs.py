@@ -1,5 +1,5 @@
 """Background jobs for search: the popularity tiers (``ncm.search.tiers``), hourly with a
-worker; ``ncm search tiers`` runs it by hand (after a large import, say)."""
+worker; ``ncm search refresh`` runs it by hand (after a large import, say)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,6 @@ from ncm.kit.jobs import cron_job
 @cron_job(minute={17})
 async def refresh_search_tiers(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     """Idempotent: a rerun with unchanged popularity moves no row."""
-    from ncm.search.tiers import refresh_tiers
+    from ncm.search.maintenance import refresh
 
-    return [dataclasses.asdict(report) for report in await refresh_tiers()]
+    return [dataclasses.asdict(report) for report in await refresh()]

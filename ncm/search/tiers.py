@@ -63,14 +63,12 @@ async def refresh_tiers(tier_rows: tuple[int, ...] = TIER_ROWS) -> list[TierRepo
                 [rank - 1],
             )
             if not rows:  # fewer rows than this tier holds: it takes every row left
-                cases.append(f"ELSE {n}")
                 break
             params += [rows[0]["p"], rows[0]["id"]]
             cases.append(
                 f"WHEN ({src.popularity}, id) >= (${len(params) - 1}, ${len(params)}) THEN {n}"
             )
-        else:
-            cases.append(f"ELSE {len(tier_rows) + 1}")
+        cases.append(f"ELSE {len(cases) + 1}")
         tier = f"CASE {' '.join(cases)} END" if len(cases) > 1 else cases[0].removeprefix("ELSE ")
         moved, _ = await conn.execute_query(
             f"UPDATE {src.table} SET search_tier = {tier} WHERE search_tier <> {tier}", params
