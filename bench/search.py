@@ -1,11 +1,13 @@
-"""``python -m bench search``: GraphQL search with Chinese words and English prefixes.
+"""``python -m bench search``: GraphQL search, the heaviest words first.
 
-Two query sets, both made of words that exist in the seeded data (``ncm.seeding.words``
-builds titles from the same lists): two-character Chinese words, and five-letter prefixes of
-English words. The command first counts each query's matches in the database (to show the
-match-set sizes), drives ``search(query: $q, types: [TRACK], first: 20)`` with each set,
-then times the SQL behind one query of each set directly (``EXPLAIN (ANALYZE, BUFFERS)``
-and repeated executions), showing whether the GIN index is used.
+Three query sets: the 20 most frequent tokens of the seeded tracks (``ts_stat`` over the
+stored search vectors: the words with the most matches, the worst case), two-character
+Chinese words and five-letter prefixes of English words (``ncm.seeding.words`` builds
+titles from the same lists). The command counts each query's matches, drives
+``search(query: $q, types: [TRACK], first: 20)`` with each set at each connection level,
+then, for EVERY word of the heaviest set and the largest of the others, runs the service
+in-process and its SQL alone (``EXPLAIN (ANALYZE, BUFFERS)`` and repeated executions) and
+reports the worst word, not the median.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import statistics
 import time
 from typing import Any
 
+from rich.table import Table
+
 from bench import harness, loadgen
 from bench.harness import Pinning, Report, console
 
@@ -27,7 +31,11 @@ SEARCH = (
     " pageInfo { hasNextPage endCursor } } }"
 )
 QUERIES_PER_SET = 24
-TARGET_P99_MS = 30.0
+HEAVIEST = 20
+HEAVY = f"{HEAVIEST} most frequent tokens"
+TARGET_P99_MS = 30.0  # one connection, every word
+TARGET_LOADED_P99_MS = 100.0  # 16 connections over the heaviest words
+TARGET_LOADED_RPS = 300
 DB_REPEATS = 20
 
 
@@ -62,7 +70,11 @@ async def _match_counts(database_url: str) -> tuple[int, dict[str, dict[str, int
                     )
                 )
             sets[name] = {w: c for w, c in counts.items() if c > 0}
-        return total, sets
+        rows = await conn.fetch(
+            "SELECT word, ndoc FROM ts_stat('SELECT search_vector FROM tracks')"
+            f" ORDER BY ndoc DESC, word LIMIT {HEAVIEST}"
+        )
+        return total, {HEAVY: {r["word"]: int(r["ndoc"]) for r in rows}, **sets}
     finally:
         await conn.close()
 
@@ -121,7 +133,7 @@ async def _database_timing(database_url: str, words: dict[str, str]) -> dict[str
                 "sql": sql,
                 "params": [str(p) for p in params],
                 "plan": plan,
-                "uses_gin_index": any("tracks_search_idx" in p for p in plan),
+                "uses_gin_index": any("_search_" in p for p in plan),
                 "explain_execution_ms": float(execution.split(":")[1].split()[0])
                 if execution
                 else None,
@@ -198,29 +210,48 @@ def run(
     report.results["load"] = {k: vars(v) for k, v in results.items()}
     console.print(harness.load_table("search(query: $q, types: [TRACK], first: 20)", results))
 
-    # One query per set at the median match-set size, and the largest one.
-    picks: dict[str, str] = {}
+    # Every heavy word, and the largest of each other set: the worst case is what counts.
+    picks: dict[str, str] = {
+        f"{HEAVY}: {word!r} ({count:,} matches)": word for word, count in sets[HEAVY].items()
+    }
     for name, counts in sets.items():
-        ordered = sorted(counts, key=lambda w: counts[w])
-        picks[f"{name}, median ({counts[ordered[len(ordered) // 2]]:,} matches)"] = ordered[
-            len(ordered) // 2
-        ]
-        picks[f"{name}, largest ({counts[ordered[-1]]:,} matches)"] = ordered[-1]
+        if name != HEAVY:
+            largest = max(counts, key=lambda w: counts[w])
+            picks[f"{name}, largest: {largest!r} ({counts[largest]:,} matches)"] = largest
     timing = asyncio.run(_database_timing(database_url, picks))
     report.results["database"] = timing
+    worst = max(timing, key=lambda label: timing[label]["service_p99_ms"])
+    console.print(f"\n[bold]the worst word[/bold], {worst}; its plan:")
+    for line in timing[worst]["plan"]:
+        console.print(f"  {line}", markup=False, highlight=False)
+    table = Table(title=f"each word: SQL alone and search() in-process (x{DB_REPEATS})")
+    for column in ("word", "execution ms", "SQL p50", "SQL p99", "search() p50", "search() p99"):
+        table.add_column(column)
     for label, t in timing.items():
-        console.print(f"\n[bold]{label}[/bold]: {t['query']!r}")
-        for line in t["plan"]:
-            console.print(f"  {line}", markup=False, highlight=False)
-        console.print(
-            f"  GIN index used: {t['uses_gin_index']}; SQL alone p50 {t['sql_p50_ms']} ms,"
-            f" p99 {t['sql_p99_ms']} ms; search() in-process p50 {t['service_p50_ms']} ms,"
-            f" p99 {t['service_p99_ms']} ms (x{DB_REPEATS})"
+        table.add_row(
+            label,
+            str(t["explain_execution_ms"]),
+            str(t["sql_p50_ms"]),
+            str(t["sql_p99_ms"]),
+            str(t["service_p50_ms"]),
+            str(t["service_p99_ms"]),
         )
+    console.print(table)
+    report.results["worst_word"] = {"label": worst, **timing[worst]}
+    console.print(
+        f"worst word search() p99 {timing[worst]['service_p99_ms']} ms -- target <"
+        f" {TARGET_P99_MS:.0f} ms: "
+        + harness.verdict(timing[worst]["service_p99_ms"] < TARGET_P99_MS)
+    )
     for name, r in results.items():
+        if r.connections <= 1:
+            target, met = f"p99 < {TARGET_P99_MS:.0f} ms", r.p99_ms < TARGET_P99_MS
+        else:
+            target = f"p99 < {TARGET_LOADED_P99_MS:.0f} ms and >= {TARGET_LOADED_RPS} req/s"
+            met = r.p99_ms < TARGET_LOADED_P99_MS and r.rps >= TARGET_LOADED_RPS
         console.print(
-            f"{name}: p99 {r.p99_ms:.1f} ms -- target < {TARGET_P99_MS:.0f} ms:"
-            f" {harness.verdict(r.p99_ms < TARGET_P99_MS)}"
+            f"{name}: {r.rps:.0f} req/s, p99 {r.p99_ms:.1f} ms -- target {target}:"
+            f" {harness.verdict(met)}"
         )
     report.machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return report

@@ -7,6 +7,7 @@ A new domain adds its ``models`` and ``jobs`` modules here.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 DOMAINS = [
     "accounts",
@@ -19,6 +20,7 @@ DOMAINS = [
     "compensation",
     "finance",
     "promotion",
+    "search",
 ]
 
 
@@ -30,6 +32,8 @@ def model_modules() -> list[str]:
     found = []
     owners: dict[str, str] = {}
     for name in DOMAINS:
+        if importlib.util.find_spec(f"ncm.{name}.models") is None:
+            continue
         module = importlib.import_module(f"ncm.{name}.models")
         models = [
             value
@@ -53,4 +57,5 @@ def model_modules() -> list[str]:
 def load_jobs() -> None:
     """Import every domain's ``jobs`` module so its functions register with ``ncm.kit.jobs``."""
     for name in DOMAINS:
-        importlib.import_module(f"ncm.{name}.jobs")
+        if importlib.util.find_spec(f"ncm.{name}.jobs") is not None:
+            importlib.import_module(f"ncm.{name}.jobs")

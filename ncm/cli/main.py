@@ -14,6 +14,7 @@ from ncm.cli import (
     incidents,
     playlists,
     promo,
+    search,
     seed,
     stream,
     users,
@@ -38,6 +39,7 @@ app.add_typer(incidents.app, name="incidents")
 app.add_typer(compensation.app, name="compensation")
 app.add_typer(finance.app, name="finance")
 app.add_typer(promo.app, name="promo")
+app.add_typer(search.app, name="search")
 
 
 @app.command()

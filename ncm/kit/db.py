@@ -87,6 +87,12 @@ def _pg_credentials(url: str) -> dict[str, Any]:
         "database": (parsed.path or "/postgres").lstrip("/"),
         "minsize": int(query.get("minsize", 1)),
         "maxsize": int(query.get("maxsize", 10)),
+        # JIT compiles a plan whose estimated cost is high, even for branches that a one-time
+        # filter never runs (search's tiers): ~200 ms of compiling for a 5 ms query. An OLTP
+        # pool gains nothing from it, nor from parallel workers, which are started even for a
+        # branch that never runs (docs/search.md measures both). Reports that want parallel
+        # scans set it for their own statements (``session_settings``).
+        "server_settings": {"jit": "off", "max_parallel_workers_per_gather": "0"},
     }
 
 

@@ -1,9 +1,15 @@
 """Search across tracks, albums, artists, users and public playlists, best match first.
 
-One indexed full-text match per type (GIN over the stored ``search_vector``, which is
-``to_tsvector('simple', search_text)``, on PostgreSQL; FTS5 on SQLite). On PostgreSQL a match
-is scored by an exact-title bonus and popularity (``ln(1 + count) / 100``); on SQLite by
-bm25, the bonus and a tie-breaking popularity term. Results are then merged across types. The keyset cursor is ``(score, type, id)``:
+Relevance (docs/search.md): a row whose whole name is the query (``exact``) comes first, then
+a popular row whose name starts with it (``prefix``), then any row containing every query
+token; within a level, artists before albums before tracks before playlists before users,
+then popularity. As one number: ``level + type order / 10 + ln(1 + popularity) / 1000``.
+
+PostgreSQL: exact names come from a btree on the normalized name (every row), the rest from
+the stored ``search_vector``'s GIN indexes read tier by tier (``ncm.search.tiers``): a page
+that tier 1 fills never reads the other tiers, so a common word reads the matches among a
+fixed number of popular rows, not every match. SQLite (the embedded default): FTS5 with the
+same levels and bm25 as a tie-breaker. The keyset cursor is ``(score, type order, id)``:
 every page is a fresh indexed match, never an OFFSET.
 """
 
@@ -18,7 +24,8 @@ from tortoise import connections
 from ncm.errors import InvalidInput
 from ncm.kit.db import is_postgres
 from ncm.kit.pagination import Page, decode_cursor, encode_cursor, page_size
-from ncm.search.text import fts5_query, pg_tsquery, query_terms
+from ncm.search.text import fts5_query, like_prefix, name_keys, pg_tsquery, query_terms
+from ncm.search.tiers import LAST_TIER
 
 MAX_QUERY_LENGTH = 100
 
@@ -42,14 +49,14 @@ class _Source:
 
 SOURCES: dict[SearchType, _Source] = {
     SearchType.ARTIST: _Source("artists", "name", "subscriber_count", 4),
-    SearchType.TRACK: _Source("tracks", "title", "play_count", 3),
-    SearchType.ALBUM: _Source("albums", "title", "subscriber_count", 2),
-    SearchType.USER: _Source("users", "handle", "follower_count", 1),
+    SearchType.ALBUM: _Source("albums", "title", "subscriber_count", 3),
+    SearchType.TRACK: _Source("tracks", "title", "play_count", 2),
+    SearchType.USER: _Source("users", "handle", "follower_count", 0),
     SearchType.PLAYLIST: _Source(
         "playlists",
         "title",
         "subscriber_count",
-        0,
+        1,
         " AND t.privacy = 'PUBLIC' AND t.kind = 'NORMAL' AND t.deleted_at IS NULL",
     ),
 }
@@ -80,9 +87,12 @@ async def search(
     ):
         raise InvalidInput("This cursor is not valid.", field="after")
     wanted = list(dict.fromkeys(types or list(SearchType)))
-    hits: list[Hit] = []
-    for kind in wanted:
-        hits.extend(await _search_one(kind, text, terms, size + 1, cursor))
+    if is_postgres():
+        hits = await _search_postgres(wanted, text, terms, size + 1, cursor)
+    else:
+        hits = []
+        for kind in wanted:
+            hits.extend(await _search_sqlite(kind, text, terms, size + 1, cursor))
     hits.sort(key=lambda h: (h.score, SOURCES[h.type].order, h.id), reverse=True)
     has_next = len(hits) > size
     hits = hits[:size]
@@ -90,7 +100,70 @@ async def search(
     return Page(hits, cursors, has_next, after is not None)
 
 
-async def _search_one(
+def _pg_name_key(src: _Source) -> str:
+    return f"lower(normalize(t.{src.title}, NFKC))"
+
+
+def _pg_score(src: _Source) -> str:
+    """$2: the exact name keys (text[]), $3: the prefix pattern; levels as the module says."""
+    key = _pg_name_key(src)
+    return (
+        f"((CASE WHEN {key} = ANY($2::text[]) THEN {2 + src.order / 10}"
+        f" WHEN t.search_tier <= 1 AND {key} LIKE $3 THEN {1 + src.order / 10} ELSE 0 END)"
+        f" + ln(1 + greatest(t.{src.popularity}, 0)) / 1000)::float8"
+    )
+
+
+async def _search_postgres(
+    kinds: list[SearchType],
+    text: str,
+    terms: list[tuple[str, bool]],
+    limit: int,
+    cursor: list[Any] | None,
+) -> list[Hit]:
+    """Every type in one statement. Per type: the exact names (a btree lookup, every tier),
+    then token matches in tier 1; tiers 1-2 only when tier 1 could not fill the page, and so
+    on to every row (each gate is a one-time filter: a branch it closes never runs)."""
+    keys = name_keys(text)
+    params: list[Any] = [pg_tsquery(terms), keys, like_prefix(keys[0])]
+    typed = "$1 <> '' AND $3 <> ''"  # every parameter typed, whatever the branches use
+    if cursor is not None:
+        params += [float(cursor[0]), int(cursor[2])]
+        typed += " AND $4::float8 IS NOT NULL AND $5::bigint IS NOT NULL"
+    matches = "t.search_vector @@ to_tsquery('simple', $1)"
+    ctes: list[str] = []
+    for kind in kinds:
+        src = SOURCES[kind]
+        where, _ = _after(src.order, cursor, "$4::float8", "$5::bigint", numbered=True)
+
+        def branch(condition: str, src: _Source = src, where: str = where) -> str:
+            return (
+                f"SELECT {src.order} AS o, id, score FROM (SELECT t.id, {_pg_score(src)} AS score"
+                f" FROM {src.table} t WHERE {condition}{src.visible}) s{where}"
+                f" ORDER BY score DESC, id DESC LIMIT {int(limit)}"
+            )
+
+        name = kind.lower()
+        ctes.append(f"{name}_0 AS ({branch(f'{_pg_name_key(src)} = ANY($2::text[])')})")
+        gates: list[str] = []
+        for tier in range(1, LAST_TIER + 1):
+            bounded = f" AND t.search_tier <= {tier}" if tier < LAST_TIER else ""
+            ctes.append(f"{name}_{tier} AS ({branch(' AND '.join([*gates, matches]) + bounded)})")
+            gates.append(f"(SELECT count(*) FROM {name}_{tier}) < {int(limit)}")
+    branches = " UNION ALL ".join(
+        f"SELECT * FROM {kind.lower()}_{part}" for kind in kinds for part in range(LAST_TIER + 1)
+    )
+    sql = (
+        f"WITH {', '.join(ctes)} SELECT o, id, max(score) AS score FROM ({branches}) u"
+        f" WHERE {typed}"
+        f" GROUP BY o, id ORDER BY score DESC, o DESC, id DESC LIMIT {int(limit)}"
+    )
+    rows = await connections.get("default").execute_query_dict(sql, params)
+    by_order = {SOURCES[kind].order: kind for kind in kinds}
+    return [Hit(by_order[int(r["o"])], int(r["id"]), float(r["score"])) for r in rows]
+
+
+async def _search_sqlite(
     kind: SearchType,
     text: str,
     terms: list[tuple[str, bool]],
@@ -99,40 +172,24 @@ async def _search_one(
 ) -> list[Hit]:
     src = SOURCES[kind]
     conn = connections.get("default")
-    if is_postgres():
-        # No ts_rank: the titles are short, so it barely separates matches, yet it read every
-        # matching row's vector again (a third of the query's time on the largest sets).
-        score = (
-            f"(CASE WHEN lower(t.{src.title}) = lower($2) THEN 1 ELSE 0 END"
-            f" + ln(1 + greatest(t.{src.popularity}, 0)) / 100)::float8"
-        )
-        sql = (
-            f"SELECT id, score FROM (SELECT t.id, {score} AS score"
-            f" FROM {src.table} t, to_tsquery('simple', $1) AS q(q)"
-            f" WHERE t.search_vector @@ q.q{src.visible}) s"
-        )
-        params: list[Any] = [pg_tsquery(terms), text]
-        mark = len(params) + 1
-        where, extra = _after(src.order, cursor, f"${mark}", f"${mark + 1}", numbered=True)
-        rows = await conn.execute_query_dict(
-            f"{sql}{where} ORDER BY score DESC, id DESC LIMIT {int(limit)}", params + extra
-        )
-    else:
-        score = (
-            f"(-bm25({src.table}_fts)"
-            f" + CASE WHEN lower(t.{src.title}) = lower(?) THEN 1 ELSE 0 END"
-            f" + t.{src.popularity} / 1e12)"
-        )
-        sql = (
-            f"SELECT id, score FROM (SELECT t.id AS id, {score} AS score"
-            f" FROM {src.table}_fts JOIN {src.table} t ON t.id = {src.table}_fts.rowid"
-            f" WHERE {src.table}_fts MATCH ?{src.visible}) s"
-        )
-        params = [text, fts5_query(terms)]
-        where, extra = _after(src.order, cursor, "?", "?", numbered=False)
-        rows = await conn.execute_query_dict(
-            f"{sql}{where} ORDER BY score DESC, id DESC LIMIT {int(limit)}", params + extra
-        )
+    keys = name_keys(text)
+    exact = ", ".join("?" for _ in keys)
+    # SQLite's lower() folds ASCII only; names compare case-insensitively through NOCASE.
+    score = (
+        f"((CASE WHEN t.{src.title} COLLATE NOCASE IN ({exact}) THEN {2 + src.order / 10}"
+        f" WHEN t.{src.title} LIKE ? ESCAPE '\\' THEN {1 + src.order / 10} ELSE 0 END)"
+        f" + ln(1 + max(t.{src.popularity}, 0)) / 1000 - bm25({src.table}_fts) / 1e9)"
+    )
+    sql = (
+        f"SELECT id, score FROM (SELECT t.id AS id, {score} AS score"
+        f" FROM {src.table}_fts JOIN {src.table} t ON t.id = {src.table}_fts.rowid"
+        f" WHERE {src.table}_fts MATCH ?{src.visible}) s"
+    )
+    params = [*keys, like_prefix(keys[0]), fts5_query(terms)]
+    where, extra = _after(src.order, cursor, "?", "?", numbered=False)
+    rows = await conn.execute_query_dict(
+        f"{sql}{where} ORDER BY score DESC, id DESC LIMIT {int(limit)}", params + extra
+    )
     return [Hit(kind, int(r["id"]), float(r["score"])) for r in rows]
 
 

@@ -6,6 +6,9 @@ as a stored column with a GIN index; SQLite indexes ``search_text`` with FTS5:
 
 * Latin (and other space-delimited) words are lower-cased, accents folded (NFKD); a query's
   words match as prefixes, so ``taylo`` finds ``Taylor``.
+* Traditional Chinese is folded to simplified (OpenCC's ``t2s`` tables, shipped by the
+  ``opencc`` package), and NFKC folds full-width and half-width forms, so ``周杰倫`` and
+  full-width ``ABC`` find ``周杰伦`` and ``abc``.
 * Runs of CJK characters have no spaces, so each run becomes its single characters and its
   adjacent pairs (bigrams). A one-character query matches the character, a longer one
   matches all of its bigrams, so ``晴天`` finds ``晴天娃娃`` and not ``天晴``.
@@ -15,6 +18,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+
+import opencc
 
 _CJK = (
     r"\u3040-\u30ff"  # Hiragana, Katakana
@@ -26,10 +32,36 @@ _RUN = re.compile(rf"([{_CJK}]+)|([^\W{_CJK}]+)")
 MAX_QUERY_TOKENS = 12
 
 
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_T2S = opencc.OpenCC("t2s")
+_S2T = opencc.OpenCC("s2t")
+
+
+@lru_cache(maxsize=65536)
+def simplified(text: str) -> str:
+    """Traditional Chinese characters as simplified ones (anything else unchanged)."""
+    return _T2S.convert(text) if _HAN.search(text) else text
+
+
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = simplified(unicodedata.normalize("NFKC", text).lower())
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def name_keys(query: str) -> list[str]:
+    """The spellings of a whole name that count as an exact match of ``query``, compared
+    with the database's ``lower(normalize(name, NFKC))``: as typed, simplified and
+    traditional (a name stored in either script matches a query in the other)."""
+    key = " ".join(unicodedata.normalize("NFKC", query).lower().split())
+    if not _HAN.search(key):
+        return [key]
+    return list(dict.fromkeys([key, _T2S.convert(key), _S2T.convert(key)]))
+
+
+def like_prefix(key: str) -> str:
+    """A LIKE pattern for names that start with ``key`` (its own % and _ escaped)."""
+    return key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _cjk_tokens(run: str) -> list[str]:

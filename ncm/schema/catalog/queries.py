@@ -10,13 +10,14 @@ from ncm.accounts import service as accounts
 from ncm.catalog import service as catalog
 from ncm.playlists import service as playlists
 from ncm.schema.accounts.types import User
-from ncm.schema.base import Connection, Node, connection, connection_of, pk_of
+from ncm.schema.base import Connection, Node, connection, connection_of, pk_of, to_global_id
 from ncm.schema.catalog.types import Album, Artist, Genre, Track
 from ncm.schema.context import Info
 from ncm.schema.loaders import BatchFn
 from ncm.schema.nodes import resolve_node
 from ncm.schema.playlists.types import Playlist
 from ncm.search import service as search_service
+from ncm.search import suggestions as search_suggestions
 
 T = TypeVar("T")
 
@@ -37,6 +38,13 @@ _BATCH: dict[search_service.SearchType, tuple[BatchFn, Callable[[Any], Any]]] = 
 async def _one(info: Info, batch: BatchFn, convert: Callable[[Any], T], pk: int) -> T | None:
     row = await info.context.loaders.one(batch).load(pk)
     return convert(row) if row is not None else None
+
+
+@strawberry.type(description="A name to offer as the listener types; open it with `node(id)`.")
+class SearchSuggestion:
+    text: str
+    type: SearchType
+    id: strawberry.ID
 
 
 @strawberry.type
@@ -89,3 +97,25 @@ class CatalogQuery:
         loaded = {hit: n for hit, n in zip(page.items, nodes, strict=True) if n is not None}
         # Rows deleted between the match and the load drop out.
         return connection_of(page, lambda hit: hit, loaded)
+
+    @strawberry.field(
+        description="Popular artists, albums, tracks and playlists whose name (or a later word of "
+        "it) starts with `prefix`, most popular first; at most 20."
+    )
+    async def search_suggestions(
+        self, info: Info, prefix: str, first: int | None = 10
+    ) -> list[SearchSuggestion]:
+        found = await search_suggestions.suggestions(prefix, first)
+        return [
+            SearchSuggestion(text=s.text, type=s.type, id=to_global_id(_TYPE_NAMES[s.type], s.id))
+            for s in found
+        ]
+
+
+_TYPE_NAMES = {
+    search_service.SearchType.TRACK: "Track",
+    search_service.SearchType.ALBUM: "Album",
+    search_service.SearchType.ARTIST: "Artist",
+    search_service.SearchType.USER: "User",
+    search_service.SearchType.PLAYLIST: "Playlist",
+}
