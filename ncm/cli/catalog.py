@@ -78,9 +78,17 @@ def import_(
 
         async def work() -> ImportReport | ImportFileError:
             try:
-                return await import_records(records, progress=advance)
+                report = await import_records(records, progress=advance)
             except ImportFileError as exc:  # the file went away or broke while reading
                 return exc
+            if report.created or report.updated:
+                # New rows are searchable at once; their popularity tier follows here
+                # (a worker's job, or in this process without Redis).
+                from ncm.kit.jobs import enqueue
+                from ncm.search.jobs import refresh_search_tiers
+
+                await enqueue(refresh_search_tiers, job_id="search-refresh-after-import")
+            return report
 
         outcome = run(work)
     if isinstance(outcome, ImportFileError):

@@ -170,6 +170,9 @@ async def seed_demo(if_empty: bool = False) -> dict[str, object]:
     if imported.rejected:  # the demo data is ours: a rejection is a bug in it
         reasons = "; ".join(f"track {r.line}: {r.reason}" for r in imported.rejected)
         raise RuntimeError(f"the importer rejected demo tracks: {reasons}")
+    from ncm.search.maintenance import refresh
+
+    await refresh()  # the popularity tiers and suggestions (docs/search.md) cover the demo
     return _report(
         media_root,
         skipped=False,

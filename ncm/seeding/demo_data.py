@@ -350,6 +350,9 @@ TRACKS: tuple[DemoTrack, ...] = (
     _T(30, "JPM4N2200002", "夏雲サイレン", 14, 2, (14,), 15, "ja", ("rock", "pop"), FREE, (S, H)),
     _T(31, "KRB6R2300001", "파란 신호", 15, 1, (15,), 15, "ko", ("dance", "pop"), FREE, (S, L)),
     _T(32, "KRB6R2300002", "새벽 정류장", 15, 2, (15,), 16, "ko", ("pop",), MEMBERS, (S, H)),
+    # The examples of docs/search.md: 晴天 in two titles, by 苏晚晴 and 周以宁.
+    _T(33, "CNA7Q2100003", "晴天的信", 1, 3, (1,), 15, "zh", ("pop",), FREE, (S, H)),
+    _T(34, "TWK3N1900004", "晴天以后", 2, 4, (2,), 16, "zh", ("pop",), FREE, (S, L)),
 )
 
 USERS: tuple[DemoUser, ...] = (
