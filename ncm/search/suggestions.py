@@ -98,7 +98,7 @@ async def rebuild() -> int:
         )
     async with in_transaction() as tx:
         await tx.execute_query("DELETE FROM search_suggestions")
-        written, _ = await tx.execute_query(
+        await tx.execute_query(
             "INSERT INTO search_suggestions (key, label, kind, ref_id, rank)"
             " SELECT array_to_string(words[i:], ' '), label, kind, id, rank"
             f" FROM ({' UNION ALL '.join(selects)}) n,"
@@ -106,4 +106,5 @@ async def rebuild() -> int:
             " LATERAL generate_subscripts(w.words, 1) AS i"
             " WHERE i = 1 OR w.words[i] <> ''"
         )
-    return int(written)
+        rows = await tx.execute_query_dict("SELECT count(*) AS n FROM search_suggestions")
+    return int(rows[0]["n"])  # (the INSERT's own row count does not come back here)

@@ -352,7 +352,7 @@ TRACKS: tuple[DemoTrack, ...] = (
     _T(32, "KRB6R2300002", "새벽 정류장", 15, 2, (15,), 16, "ko", ("pop",), MEMBERS, (S, H)),
     # The examples of docs/search.md: 晴天 in two titles, by 苏晚晴 and 周以宁.
     _T(33, "CNA7Q2100003", "晴天的信", 1, 3, (1,), 15, "zh", ("pop",), FREE, (S, H)),
-    _T(34, "TWK3N1900004", "晴天以后", 2, 4, (2,), 16, "zh", ("pop",), FREE, (S, L)),
+    _T(34, "TWK3N1900004", "晴天以后", 2, 4, (2,), 15, "zh", ("pop",), FREE, (S, H)),
 )
 
 USERS: tuple[DemoUser, ...] = (
