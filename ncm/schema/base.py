@@ -5,12 +5,21 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 from strawberry.extensions import FieldExtension
 
-from ncm.errors import BadCredentials, Conflict, InvalidInput, NcmError, NotFound, RateLimited
+from ncm.errors import (
+    BadCredentials,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NcmError,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+)
 from ncm.kit.pagination import Page
 from ncm.kit.text import BIGINT_MAX
 from ncm.kit.unset import UNSET
@@ -141,11 +150,12 @@ class RateLimitedError(Error):
     retry_after_seconds: int
 
 
-ErrorBuilder = Callable[[Any], Any]
-_ERROR_TYPES: list[tuple[type[NcmError], ErrorBuilder]] = []
+E = TypeVar("E", bound=NcmError)
+Resolver = TypeVar("Resolver", bound=Callable[..., Awaitable[object]])
+_ERROR_TYPES: list[tuple[type[NcmError], Callable[[Any], Error]]] = []
 
 
-def register_error(kind: type[NcmError], build: ErrorBuilder) -> None:
+def register_error(kind: type[E], build: Callable[[E], Error]) -> None:
     """Map a domain error to its GraphQL error type; later (more specific) ones win."""
     _ERROR_TYPES.insert(0, (kind, build))
 
@@ -154,7 +164,7 @@ def _common(exc: NcmError) -> dict[str, Any]:
     return {"code": exc.code, "message": exc.message, "field": exc.field}
 
 
-def error_result(exc: NcmError) -> Any:
+def error_result(exc: NcmError) -> Error:
     """The typed GraphQL error for a domain error (permission errors are raised instead)."""
     for kind, build in _ERROR_TYPES:
         if isinstance(exc, kind):
@@ -181,29 +191,38 @@ class ErrorsAsData(FieldExtension):
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
     ) -> Any:
-        from ncm.errors import Forbidden, NotAuthenticated
-
-        try:
-            return await next_(source, info, **kwargs)
-        except (NotAuthenticated, Forbidden):
-            raise
-        except NcmError as exc:
-            return error_result(exc)
+        return await attempt(next_(source, info, **kwargs))
 
 
-def mutation(*, description: str | None = None, **options: Any) -> Any:
+def mutation(
+    *,
+    description: str | None = None,
+    name: str | None = None,
+    deprecation_reason: str | None = None,
+) -> Callable[[Resolver], Resolver]:
     """``strawberry.mutation`` whose domain errors are data (the result union's error types).
 
-    The resolver just calls the service and builds the success payload; the union it
-    returns lists the error types a client should expect.
+    The resolver (async) just calls the service and builds the success payload; the union
+    it returns lists the error types a client should expect.
     """
-    return strawberry.mutation(description=description, extensions=[ErrorsAsData()], **options)
+    field = strawberry.mutation(
+        description=description,
+        name=name,
+        deprecation_reason=deprecation_reason,
+        extensions=[ErrorsAsData()],
+    )
+
+    def decorate(resolver: Resolver) -> Resolver:
+        return cast(Resolver, field(resolver))
+
+    return decorate
 
 
-async def attempt(work: Any) -> Any:
-    """Await a service call; expected failures become typed results, permissions stay errors."""
-    from ncm.errors import Forbidden, NotAuthenticated
+async def attempt(work: Awaitable[Any]) -> Any:
+    """Await a service call; expected failures become typed results, permissions stay errors.
 
+    ``ErrorsAsData`` (``@mutation``) uses it; other code should use ``@mutation`` (only
+    billing's ``_membership_call`` still calls it directly)."""
     try:
         return await work
     except (NotAuthenticated, Forbidden):
