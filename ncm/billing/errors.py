@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from ncm.errors import NcmError
 
 
@@ -48,3 +50,19 @@ class InvalidSignature(NcmError):
     """A webhook whose Stripe-Signature is missing, wrong or too old."""
 
     code = "INVALID_SIGNATURE"
+
+
+class BillingErrorCode(StrEnum):
+    """Billing's error codes (declared here so the GraphQL ``ErrorCode`` enum holds them)."""
+
+    PAYMENT_PROVIDER_UNAVAILABLE = "PAYMENT_PROVIDER_UNAVAILABLE"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    PAYMENT_PROVIDER_ERROR = "PAYMENT_PROVIDER_ERROR"
+    BILLING_NOT_CONFIGURED = "BILLING_NOT_CONFIGURED"
+    INVALID_SIGNATURE = "INVALID_SIGNATURE"
+    IDEMPOTENCY = "IDEMPOTENCY"
+    PLAN_UNAVAILABLE = "PLAN_UNAVAILABLE"
+    ALREADY_SUBSCRIBED = "ALREADY_SUBSCRIBED"
+    NO_SUBSCRIPTION = "NO_SUBSCRIPTION"
+    SAME_PLAN = "SAME_PLAN"
+    NO_CUSTOMER = "NO_CUSTOMER"

@@ -92,6 +92,7 @@ from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from ncm.catalog.errors import CatalogErrorCode
 from ncm.catalog.models import (
     Album,
     Artist,
@@ -184,7 +185,7 @@ M = TypeVar("M", bound=Model)
 class ImportFileError(InvalidInput):
     """The file as a whole cannot be read or parsed (missing, unknown extension, bad header)."""
 
-    code = "UNREADABLE_FILE"
+    code = CatalogErrorCode.UNREADABLE_FILE
 
 
 @dataclass(frozen=True, slots=True)

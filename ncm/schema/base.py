@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any, Generic, TypeVar, cast
 
 import strawberry
@@ -13,12 +14,14 @@ from strawberry.extensions import FieldExtension
 from ncm.errors import (
     BadCredentials,
     Conflict,
+    ErrorCode,
     Forbidden,
     InvalidInput,
     NcmError,
     NotAuthenticated,
     NotFound,
     RateLimited,
+    all_error_codes,
 )
 from ncm.kit.pagination import Page
 from ncm.kit.text import BIGINT_MAX
@@ -43,11 +46,13 @@ def from_global_id(
             raise ValueError(pk)  # one spelling per id: no " 1", "1_0", "٣" or "032"
         number = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID") from None
+        raise InvalidInput(
+            "This id is not valid.", field=field, code=ErrorCode.INVALID_ID
+        ) from None
     if not 1 <= number <= BIGINT_MAX:  # a key the database cannot hold is no id of ours
-        raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID")
+        raise InvalidInput("This id is not valid.", field=field, code=ErrorCode.INVALID_ID)
     if expected is not None and type_name != expected:
-        raise InvalidInput(f"This id is not a {expected}.", field=field, code="INVALID_ID")
+        raise InvalidInput(f"This id is not a {expected}.", field=field, code=ErrorCode.INVALID_ID)
     return type_name, number
 
 
@@ -118,9 +123,25 @@ def _connection(page: Page[Any], nodes: Sequence[N | None]) -> Connection[N]:
     )
 
 
+def _error_code_enum() -> type[StrEnum]:
+    """One GraphQL enum of every declared code (``ncm.errors.error_code_enums``), named by
+    value: the same spelling as a top-level error's ``extensions.code``."""
+    values = sorted(set(all_error_codes().values()))
+    return cast(type[StrEnum], StrEnum("ErrorCode", [(value, value) for value in values]))
+
+
+ErrorCodeEnum = strawberry.enum(
+    _error_code_enum(),
+    name="ErrorCode",
+    description="Why a mutation failed: the codes of every domain (see the `Error` types).",
+)
+
+
 @strawberry.interface(description="An expected failure, returned as data in a mutation result.")
 class Error:
-    code: str = strawberry.field(description="Machine-readable, e.g. HANDLE_TAKEN.")
+    code: str = strawberry.field(
+        graphql_type=ErrorCodeEnum, description="Machine-readable, e.g. HANDLE_TAKEN."
+    )
     message: str = strawberry.field(description="A sentence a person can read.")
     field: str | None = strawberry.field(description="The input it concerns, if one.")
 
@@ -165,7 +186,11 @@ def _common(exc: NcmError) -> dict[str, Any]:
 
 
 def error_result(exc: NcmError) -> Error:
-    """The typed GraphQL error for a domain error (permission errors are raised instead)."""
+    """The typed GraphQL error for a domain error (permission errors are raised instead).
+
+    A code no ``*ErrorCode`` enum declares is a bug: it fails as an internal error (logged)."""
+    if exc.code not in ErrorCodeEnum.__members__:
+        raise LookupError(f"undeclared error code {exc.code!r}: add it to an *ErrorCode enum")
     for kind, build in _ERROR_TYPES:
         if isinstance(exc, kind):
             return build(exc)

@@ -19,7 +19,7 @@ from ncm.comments.targets import (
     visible_refs,
     visible_states,
 )
-from ncm.errors import InvalidInput
+from ncm.errors import ErrorCode, InvalidInput
 from ncm.kit.pagination import Page, make_page, page_size
 from ncm.schema.accounts.types import User
 from ncm.schema.base import Connection, Error, Node, connection, from_global_id, to_global_id
@@ -56,7 +56,9 @@ def target_ref(target_id: str, *, field: str = "targetId") -> ThreadRef:
     kind = _TARGET_BY_NODE.get(type_name)
     if kind is None:
         raise InvalidInput(
-            "Comments belong to a Track, an Album or a Playlist.", field=field, code="INVALID_ID"
+            "Comments belong to a Track, an Album or a Playlist.",
+            field=field,
+            code=ErrorCode.INVALID_ID,
         )
     return ThreadRef(kind, pk)
 
