@@ -11,11 +11,12 @@ from ncm.accounts.models import Follow
 from ncm.accounts.models import Role as RoleModel
 from ncm.accounts.models import User as UserModel
 from ncm.kit.pagination import Page
+from ncm.playlists.service import user_playlists
 from ncm.schema.base import Connection, Node, connection, to_global_id
 from ncm.schema.context import Info
-from ncm.schema.nodes import register_node
+from ncm.schema.nodes import register_node, view_of
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for type checkers only: at run time it is `view_of("Playlist")`
     from ncm.schema.playlists.types import Playlist
 
 strawberry.enum(
@@ -62,11 +63,8 @@ class User(Node):
     async def playlists(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated[Playlist, strawberry.lazy("ncm.schema.playlists.types")]]:
-        from ncm.playlists.service import user_playlists
-        from ncm.schema.playlists.types import Playlist
-
         page = await user_playlists(await info.context.viewer(), self.pk, first, after)
-        return connection(page, Playlist.from_model)
+        return connection(page, view_of("Playlist"))
 
     @strawberry.field(description="Who follows this user, newest first.")
     async def followers(

@@ -16,7 +16,7 @@ from ncm.schema.accounts.types import User
 from ncm.schema.base import Connection, Node, connection, connection_of, to_global_id
 from ncm.schema.catalog.types import Track
 from ncm.schema.context import Info
-from ncm.schema.nodes import register_node_resolver
+from ncm.schema.nodes import register_node_resolver, register_view
 
 ENTRY_PREVIEW_MAX = 20  # first pages up to this size are loaded for many playlists at once
 
@@ -271,3 +271,4 @@ class PlaylistsViewer:
 
 
 register_node_resolver("Playlist", visible_playlist)
+register_view("Playlist", Playlist.from_model)
