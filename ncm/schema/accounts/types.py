@@ -12,7 +12,7 @@ from ncm.accounts.models import Role as RoleModel
 from ncm.accounts.models import User as UserModel
 from ncm.kit.pagination import Page
 from ncm.playlists.service import user_playlists
-from ncm.schema.base import Connection, Node, connection, to_global_id
+from ncm.schema.base import Connection, ModelView, Node, connection, to_global_id
 from ncm.schema.context import Info
 from ncm.schema.nodes import register_node, view_of
 
@@ -27,7 +27,7 @@ strawberry.enum(
 
 
 @strawberry.type(description="A person's public profile.")
-class User(Node):
+class User(Node, ModelView):
     pk: strawberry.Private[int]
     handle: str
     display_name: str
@@ -35,19 +35,6 @@ class User(Node):
     follower_count: int
     following_count: int
     created_at: datetime
-
-    @classmethod
-    def from_model(cls, m: UserModel | accounts.Profile) -> User:
-        return cls(
-            id=to_global_id("User", m.id),
-            pk=m.id,
-            handle=m.handle,
-            display_name=m.display_name,
-            avatar_url=m.avatar_url,
-            follower_count=m.follower_count,
-            following_count=m.following_count,
-            created_at=m.created_at,
-        )
 
     @strawberry.field(description="Whether the viewer follows this user (false when anonymous).")
     async def followed_by_viewer(self, info: Info) -> bool:

@@ -22,7 +22,15 @@ from ncm.comments.targets import (
 from ncm.errors import ErrorCode, InvalidInput
 from ncm.kit.pagination import Page, make_page, page_size
 from ncm.schema.accounts.types import User
-from ncm.schema.base import Connection, Error, Node, connection, from_global_id, to_global_id
+from ncm.schema.base import (
+    Connection,
+    Error,
+    ModelView,
+    Node,
+    connection,
+    from_global_id,
+    to_global_id,
+)
 from ncm.schema.context import Info
 from ncm.schema.nodes import register_node
 
@@ -126,7 +134,7 @@ async def load_thread(info: Info, ref: ThreadRef) -> CommentThread | None:
     description="A comment or a reply. Deleted ones keep their place with no text."
     " Fetch one with `comment(id)`: what it shows depends on who asks."
 )
-class Comment:
+class Comment(ModelView):
     id: strawberry.ID
     pk: strawberry.Private[int]
     author_pk: strawberry.Private[int]
@@ -146,7 +154,7 @@ class Comment:
     )
 
     @classmethod
-    def from_model(
+    def for_viewer(
         cls, c: m.Comment, viewer: UserModel | None, author: accounts.Profile | None, liked: bool
     ) -> Comment:
         """Build with :func:`comment_views`, which loads authors and likes for many at once
@@ -154,20 +162,11 @@ class Comment:
         readable = c.state == m.CommentState.VISIBLE or (
             c.state == m.CommentState.HIDDEN and comments.can_read_hidden(viewer, c)
         )
-        return cls(
-            id=to_global_id("Comment", c.id),
-            pk=c.id,
-            author_pk=c.author_id,
-            thread_pk=c.thread_id,
-            parent_pk=c.parent_id,
-            reply_to_pk=c.reply_to_id,
+        return cls.copy_from(
+            c,
             body=c.body if readable else None,
             deleted=c.state == m.CommentState.DELETED,
             hidden=c.state == m.CommentState.HIDDEN,
-            like_count=c.like_count,
-            reply_count=c.reply_count,
-            created_at=c.created_at,
-            edited_at=c.edited_at,
             author=User.from_model(author)
             if author is not None and c.state != m.CommentState.DELETED
             else None,
@@ -223,7 +222,7 @@ async def comment_views(info: Info, rows: Sequence[m.Comment]) -> list[Comment]:
         likes = ctx.loaders.one(comments.liked_states, viewer_id).load_many([r.id for r in rows])
         authors, liked = await asyncio.gather(authors_loading, likes)
     return [
-        Comment.from_model(r, viewer, a, bool(f))
+        Comment.for_viewer(r, viewer, a, bool(f))
         for r, a, f in zip(rows, authors, liked, strict=True)
     ]
 
@@ -245,7 +244,7 @@ async def comment_connection(info: Info, page: Page[m.Comment]) -> Connection[Co
 
 
 @strawberry.type(description="A user's report of a comment (moderators see them).")
-class CommentReport:
+class CommentReport(ModelView):
     id: strawberry.ID
     pk: strawberry.Private[int]
     comment_pk: strawberry.Private[int]
@@ -255,20 +254,6 @@ class CommentReport:
     status: m.ReportStatus
     created_at: datetime
     resolved_at: datetime | None
-
-    @classmethod
-    def from_model(cls, r: m.CommentReport) -> CommentReport:
-        return cls(
-            id=to_global_id("CommentReport", r.id),
-            pk=r.id,
-            comment_pk=r.comment_id,
-            reporter_pk=r.reporter_id,
-            reason=r.reason,
-            note=r.note,
-            status=r.status,
-            created_at=r.created_at,
-            resolved_at=r.resolved_at,
-        )
 
     @strawberry.field
     async def comment(self, info: Info) -> Comment | None:
@@ -281,7 +266,7 @@ class CommentReport:
 
 
 @strawberry.type(description="One entry of the moderation audit log.")
-class ModerationAction:
+class ModerationAction(ModelView):
     id: strawberry.ID
     kind: m.ModerationKind
     moderator_pk: strawberry.Private[int | None]
@@ -293,15 +278,10 @@ class ModerationAction:
 
     @classmethod
     def from_model(cls, a: m.ModerationAction) -> ModerationAction:
-        return cls(
-            id=to_global_id("ModerationAction", a.id),
-            kind=a.kind,
-            moderator_pk=a.moderator_id,
-            operator=a.operator,
+        return cls.copy_from(
+            a,
             comment_id=to_global_id("Comment", a.comment_id) if a.comment_id else None,
             target_user_id=to_global_id("User", a.target_user_id) if a.target_user_id else None,
-            reason=a.reason,
-            created_at=a.created_at,
         )
 
     @strawberry.field
