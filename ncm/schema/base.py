@@ -77,39 +77,42 @@ class ModelView:
 
     @classmethod
     def copy_from(cls, model: Any, /, **given: Any) -> Self:
-        build = _BUILDERS.get((cls, tuple(given))) or _builder(cls, tuple(given))
-        return cast(Self, build(model, given))
+        return cast(Self, cls.builder(*given)(model, **given))
 
     @classmethod
     def from_model(cls, model: Any) -> Self:
-        build = _BUILDERS.get((cls, ())) or _builder(cls, ())
-        return cast(Self, build(model, _NOTHING))
+        build = _BUILDERS.get((cls, ())) or cls.builder()
+        return cast(Self, build(model))
+
+    @classmethod
+    def builder(cls, *given: str) -> Callable[..., Self]:
+        """``build(model, *, <given>=...)``: ``cls(field=model.attribute, ..., <given>)``
+        written out once (as dataclasses write ``__init__``), as fast as a hand-written
+        constructor call; hot paths keep it (``Comment``'s page of views)."""
+        build = _BUILDERS.get((cls, given))
+        if build is None:
+            arguments = []
+            for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+                if not field.init or field.name in given:
+                    continue
+                if field.name == "id":
+                    name = cls.__strawberry_definition__.name  # type: ignore[attr-defined]
+                    arguments.append(f"id=to_global_id({name!r}, model.id)")
+                else:
+                    arguments.append(f"{field.name}=model.{_source(field.name)}")
+            arguments += [f"{name}={name}" for name in given]
+            keywords = "".join(f", {name}" for name in given)
+            source = (
+                f"def build(model{', *' if given else ''}{keywords}):\n"
+                f"    return cls({', '.join(arguments)})\n"
+            )
+            namespace: dict[str, Any] = {"cls": cls, "to_global_id": to_global_id}
+            exec(compile(source, f"<view builder of {cls.__name__}>", "exec"), namespace)
+            build = _BUILDERS[(cls, given)] = namespace["build"]
+        return cast(Callable[..., Self], build)
 
 
-_NOTHING: dict[str, Any] = {}
-Builder = Callable[[Any, dict[str, Any]], Any]
-_BUILDERS: dict[tuple[type, tuple[str, ...]], Builder] = {}
-
-
-def _builder(cls: type, given: tuple[str, ...]) -> Builder:
-    """``cls(field=model.attribute, ..., **given)`` for this type and these given fields,
-    written out once (as dataclasses write ``__init__``): as fast as the hand-written
-    constructor calls it replaces, which matters on list pages."""
-    arguments = []
-    for field in dataclasses.fields(cls):
-        if not field.init or field.name in given:
-            continue
-        if field.name == "id":
-            name = cls.__strawberry_definition__.name  # type: ignore[attr-defined]
-            arguments.append(f"id=to_global_id({name!r}, model.id)")
-        else:
-            arguments.append(f"{field.name}=model.{_source(field.name)}")
-    source = f"def build(model, given):\n    return cls({', '.join(arguments)}, **given)\n"
-    namespace: dict[str, Any] = {"cls": cls, "to_global_id": to_global_id}
-    exec(compile(source, f"<view builder of {cls.__name__}>", "exec"), namespace)
-    build: Builder = namespace["build"]
-    _BUILDERS[(cls, given)] = build
-    return build
+_BUILDERS: dict[tuple[type, tuple[str, ...]], Callable[..., Any]] = {}
 
 
 def _source(name: str) -> str:

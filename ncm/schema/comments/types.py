@@ -162,12 +162,12 @@ class Comment(ModelView):
         readable = c.state == m.CommentState.VISIBLE or (
             c.state == m.CommentState.HIDDEN and comments.can_read_hidden(viewer, c)
         )
-        return cls.copy_from(
+        return _build_comment(
             c,
             body=c.body if readable else None,
             deleted=c.state == m.CommentState.DELETED,
             hidden=c.state == m.CommentState.HIDDEN,
-            author=User.from_model(author)
+            author=_build_author(author)
             if author is not None and c.state != m.CommentState.DELETED
             else None,
             liked_by_viewer=liked,
@@ -200,6 +200,11 @@ class Comment(ModelView):
         else:
             page = await comments.replies(self.pk, first, after)
         return await comment_connection(info, page)
+
+
+# A page builds many: the constructors, kept (see ModelView.builder).
+_build_comment = Comment.builder("body", "deleted", "hidden", "author", "liked_by_viewer")
+_build_author = User.builder()
 
 
 async def comment_views(info: Info, rows: Sequence[m.Comment]) -> list[Comment]:
