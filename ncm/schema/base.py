@@ -237,7 +237,8 @@ def register_error(kind: type[E], build: Callable[[E], Error]) -> None:
     _ERROR_TYPES.insert(0, (kind, build))
 
 
-def _common(exc: NcmError) -> dict[str, Any]:
+def error_fields(exc: NcmError) -> dict[str, Any]:
+    """The ``Error`` interface's fields of a domain error (for ``register_error``)."""
     return {"code": exc.code, "message": exc.message, "field": exc.field}
 
 
@@ -253,12 +254,12 @@ def error_result(exc: NcmError) -> Error:
     raise exc
 
 
-register_error(InvalidInput, lambda e: InvalidInputError(**_common(e)))
-register_error(NotFound, lambda e: NotFoundError(**_common(e)))
-register_error(Conflict, lambda e: ConflictError(**_common(e)))
-register_error(BadCredentials, lambda e: BadCredentialsError(**_common(e)))
+register_error(InvalidInput, lambda e: InvalidInputError(**error_fields(e)))
+register_error(NotFound, lambda e: NotFoundError(**error_fields(e)))
+register_error(Conflict, lambda e: ConflictError(**error_fields(e)))
+register_error(BadCredentials, lambda e: BadCredentialsError(**error_fields(e)))
 register_error(
-    RateLimited, lambda e: RateLimitedError(retry_after_seconds=e.retry_after, **_common(e))
+    RateLimited, lambda e: RateLimitedError(retry_after_seconds=e.retry_after, **error_fields(e))
 )
 
 

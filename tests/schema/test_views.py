@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import strawberry
@@ -49,26 +50,16 @@ def test_a_field_the_model_lacks_must_be_given() -> None:
 
 
 def test_a_view_is_the_same_object_as_one_built_by_hand() -> None:
-    profile = Profile(
-        id=3,
-        handle="ann",
-        display_name="Ann",
-        avatar_url=None,
-        follower_count=1,
-        following_count=2,
-        created_at=NOW,
-    )
-    by_hand = User(
-        id=strawberry.ID("VXNlcjoz"),
-        pk=3,
-        handle="ann",
-        display_name="Ann",
-        avatar_url=None,
-        follower_count=1,
-        following_count=2,
-        created_at=NOW,
-    )
-    assert vars(User.from_model(profile)) == vars(by_hand)
+    public: dict[str, Any] = {
+        "handle": "ann",
+        "display_name": "Ann",
+        "avatar_url": None,
+        "follower_count": 1,
+        "following_count": 2,
+        "created_at": NOW,
+    }
+    by_hand = User(id=strawberry.ID("VXNlcjoz"), pk=3, **public)
+    assert vars(User.from_model(Profile(id=3, **public))) == vars(by_hand)
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,14 @@ class User(Node, ModelView):
         return await _user_connection(info, page, lambda f: f.followee_id)
 
 
+async def load_user(info: Info, pk: int | None) -> User | None:
+    """The public profile of user ``pk`` through the request's DataLoader (None: none)."""
+    if pk is None:
+        return None
+    row = await info.context.loaders.one(accounts.profiles_by_ids).load(pk)
+    return User.from_model(row) if row else None
+
+
 async def _user_connection(
     info: Info, page: Page[Follow], user_id: Callable[[Follow], int]
 ) -> Connection[User]:

@@ -6,6 +6,7 @@ import strawberry
 
 from ncm.catalog import models as m
 from ncm.catalog import service as catalog
+from ncm.playlists.likes import liked_states
 from ncm.schema.base import Connection, ModelView, Node, connection
 from ncm.schema.context import Info
 from ncm.schema.nodes import register_node
@@ -131,8 +132,6 @@ class Track(Node, ModelView):
 
     @strawberry.field(description="Whether the viewer liked this track (false when anonymous).")
     async def liked_by_viewer(self, info: Info) -> bool:
-        from ncm.playlists.likes import liked_states
-
         viewer = await info.context.viewer()
         if viewer is None:
             return False

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import strawberry
 
+from ncm.accounts import service as accounts
 from ncm.accounts.models import User as UserModel
 from ncm.comments import moderation
 from ncm.comments import service as comments
@@ -18,6 +19,7 @@ from ncm.schema.base import (
     InvalidInputError,
     NotFoundError,
     RateLimitedError,
+    error_fields,
     mutation,
     pk_of,
     register_error,
@@ -108,9 +110,7 @@ UnbanCommenterResult = Annotated[
 
 register_error(
     CommentBanned,
-    lambda e: CommentBannedError(
-        code=e.code, message=e.message, field=e.field, banned_until=e.until
-    ),
+    lambda e: CommentBannedError(**error_fields(e), banned_until=e.until),
 )
 
 
@@ -124,8 +124,6 @@ async def _on_comment(info: Info, comment_id: strawberry.ID, action: Action) -> 
 
 
 async def _user(info: Info, pk: int) -> User:
-    from ncm.accounts import service as accounts
-
     return User.from_model(await accounts.get_user(pk))
 
 

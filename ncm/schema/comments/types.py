@@ -21,7 +21,7 @@ from ncm.comments.targets import (
 )
 from ncm.errors import ErrorCode, InvalidInput
 from ncm.kit.pagination import Page, make_page, page_size
-from ncm.schema.accounts.types import User
+from ncm.schema.accounts.types import User, load_user
 from ncm.schema.base import (
     Connection,
     Error,
@@ -266,8 +266,7 @@ class CommentReport(ModelView):
 
     @strawberry.field
     async def reporter(self, info: Info) -> User | None:
-        row = await info.context.loaders.one(accounts.profiles_by_ids).load(self.reporter_pk)
-        return User.from_model(row) if row else None
+        return await load_user(info, self.reporter_pk)
 
 
 @strawberry.type(description="One entry of the moderation audit log.")
@@ -291,10 +290,7 @@ class ModerationAction(ModelView):
 
     @strawberry.field
     async def moderator(self, info: Info) -> User | None:
-        if self.moderator_pk is None:
-            return None
-        row = await info.context.loaders.one(accounts.profiles_by_ids).load(self.moderator_pk)
-        return User.from_model(row) if row else None
+        return await load_user(info, self.moderator_pk)
 
 
 @strawberry.type(description="Banned from commenting until `bannedUntil`.")

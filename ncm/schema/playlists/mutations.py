@@ -17,6 +17,7 @@ from ncm.schema.base import (
     InvalidInputError,
     NotFoundError,
     RateLimitedError,
+    error_fields,
     given,
     mutation,
     pk_of,
@@ -40,13 +41,11 @@ class PlaylistFullError(Error):
 
 register_error(
     PlaylistVersionConflict,
-    lambda e: PlaylistVersionConflictError(
-        current_version=e.current_version, code=e.code, message=e.message, field=e.field
-    ),
+    lambda e: PlaylistVersionConflictError(current_version=e.current_version, **error_fields(e)),
 )
 register_error(
     PlaylistFull,
-    lambda e: PlaylistFullError(limit=e.limit, code=e.code, message=e.message, field=e.field),
+    lambda e: PlaylistFullError(limit=e.limit, **error_fields(e)),
 )
 
 

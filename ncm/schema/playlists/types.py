@@ -12,7 +12,7 @@ from ncm.playlists import access, likes
 from ncm.playlists import entries as entries_service
 from ncm.playlists import models as m
 from ncm.playlists import service as playlists
-from ncm.schema.accounts.types import User
+from ncm.schema.accounts.types import User, load_user
 from ncm.schema.base import Connection, ModelView, Node, connection, connection_of
 from ncm.schema.catalog.types import Track
 from ncm.schema.context import Info
@@ -23,13 +23,6 @@ ENTRY_PREVIEW_MAX = 20  # first pages up to this size are loaded for many playli
 strawberry.enum(m.Privacy, name="PlaylistPrivacy")
 strawberry.enum(m.PlaylistKind, name="PlaylistKind")
 strawberry.enum(m.ShareChannel, name="ShareChannel")
-
-
-async def load_user(info: Info, pk: int | None) -> User | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.one(accounts.profiles_by_ids).load(pk)
-    return User.from_model(row) if row else None
 
 
 @strawberry.type(description="One place in a playlist; the same track may hold several.")
