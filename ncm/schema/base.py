@@ -97,13 +97,13 @@ class ModelView:
                     continue
                 if field.name == "id":
                     name = cls.__strawberry_definition__.name  # type: ignore[attr-defined]
-                    arguments.append(f"id=to_global_id({name!r}, model.id)")
+                    arguments.append(f"id=to_global_id({name!r}, _source_.id)")
                 else:
-                    arguments.append(f"{field.name}=model.{_source(field.name)}")
+                    arguments.append(f"{field.name}=_source_.{_source(field.name)}")
             arguments += [f"{name}={name}" for name in given]
             keywords = "".join(f", {name}" for name in given)
             source = (
-                f"def build(model{', *' if given else ''}{keywords}):\n"
+                f"def build(_source_, /{', *' if given else ''}{keywords}):\n"
                 f"    return cls({', '.join(arguments)})\n"
             )
             namespace: dict[str, Any] = {"cls": cls, "to_global_id": to_global_id}

@@ -44,6 +44,19 @@ def test_fields_come_from_the_model_once() -> None:
     assert (given.title, given.album_pk) == ("Other", None)
 
 
+@strawberry.type
+class Box(ModelView):
+    model: strawberry.Private[object]
+    size: int
+
+
+def test_any_field_name_may_be_given_even_model() -> None:
+    row = SongRow(1, None, "x", 4)
+    box = Box.copy_from(row, model=row, size=2)
+    assert (box.model, box.size) == (row, 2)
+    assert Box.builder("model", "size")(row, model=None, size=3).size == 3
+
+
 def test_a_field_the_model_lacks_must_be_given() -> None:
     with pytest.raises(AttributeError, match="loud"):
         Song.from_model(SongRow(7, 3, "Hello", 12))
