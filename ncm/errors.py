@@ -7,9 +7,33 @@ to typed results; the CLI prints the message and exits non-zero.
 
 from __future__ import annotations
 
+import importlib
+from enum import StrEnum
+
+from ncm.domains import DOMAINS
+
+
+class ErrorCode(StrEnum):
+    """The codes every domain may use; a domain's own are in ``ncm/<domain>/errors.py`` as
+    ``<Domain>ErrorCode`` (all of them together are the GraphQL enum ``ErrorCode``)."""
+
+    ERROR = "ERROR"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_ID = "INVALID_ID"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
+    BAD_CREDENTIALS = "BAD_CREDENTIALS"
+    TOO_LONG = "TOO_LONG"
+
 
 class NcmError(Exception):
-    code = "ERROR"
+    """``code`` is a member of one of the ``*ErrorCode`` enums (a plain string with the same
+    value works too; an undeclared code fails the GraphQL response and the tests)."""
+
+    code: str = ErrorCode.ERROR
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
         super().__init__(message)
@@ -20,21 +44,21 @@ class NcmError(Exception):
 
 
 class InvalidInput(NcmError):
-    code = "INVALID_INPUT"
+    code: str = ErrorCode.INVALID_INPUT
 
 
 class NotFound(NcmError):
-    code = "NOT_FOUND"
+    code: str = ErrorCode.NOT_FOUND
 
 
 class Conflict(NcmError):
-    code = "CONFLICT"
+    code: str = ErrorCode.CONFLICT
 
 
 class NotAuthenticated(NcmError):
     """Top-level error: the request needs a logged-in viewer."""
 
-    code = "UNAUTHENTICATED"
+    code: str = ErrorCode.UNAUTHENTICATED
 
     def __init__(self, message: str = "You need to log in to do this.") -> None:
         super().__init__(message)
@@ -43,14 +67,14 @@ class NotAuthenticated(NcmError):
 class Forbidden(NcmError):
     """Top-level error: the viewer may not do this."""
 
-    code = "FORBIDDEN"
+    code: str = ErrorCode.FORBIDDEN
 
     def __init__(self, message: str = "You are not allowed to do this.") -> None:
         super().__init__(message)
 
 
 class RateLimited(NcmError):
-    code = "RATE_LIMITED"
+    code: str = ErrorCode.RATE_LIMITED
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
@@ -58,7 +82,47 @@ class RateLimited(NcmError):
 
 
 class BadCredentials(NcmError):
-    code = "BAD_CREDENTIALS"
+    code: str = ErrorCode.BAD_CREDENTIALS
 
     def __init__(self) -> None:
         super().__init__("The email/handle or the password is wrong.")
+
+
+def error_code_enums() -> list[type[StrEnum]]:
+    """Every ``*ErrorCode`` enum: ``ErrorCode`` and each domain's in ``ncm.<domain>.errors``
+    (a domain without an ``errors`` module has none). A new domain's enum is found here
+    without being listed anywhere."""
+    found: list[type[StrEnum]] = [ErrorCode]
+    for domain in DOMAINS:
+        name = f"ncm.{domain}.errors"
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        found.extend(
+            value
+            for key, value in vars(module).items()
+            if key.endswith("ErrorCode")
+            and isinstance(value, type)
+            and issubclass(value, StrEnum)
+            and value.__module__ == name
+        )
+    return found
+
+
+def all_error_codes(enums: list[type[StrEnum]] | None = None) -> dict[str, str]:
+    """``{name: value}`` of every declared code. The same name in two enums must have the
+    same value (it is one code); otherwise this raises at import, naming both."""
+    codes: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for enum in error_code_enums() if enums is None else enums:
+        for member in enum:
+            if codes.setdefault(member.name, member.value) != member.value:
+                raise TypeError(
+                    f"{enum.__module__}.{enum.__qualname__}.{member.name} = {member.value!r}"
+                    f" but {owner[member.name]} = {codes[member.name]!r}: one code, one value"
+                )
+            owner.setdefault(member.name, f"{enum.__module__}.{enum.__qualname__}.{member.name}")
+    return codes

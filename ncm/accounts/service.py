@@ -76,9 +76,11 @@ def _search_text(user: User) -> str:
 
 async def _ensure_free(email: str, handle: str) -> None:
     if await User.filter(email=email).exists():
-        raise Conflict("An account with this email exists.", field="email", code="EMAIL_TAKEN")
+        raise Conflict(
+            "An account with this email exists.", field="email", code=AccountsErrorCode.EMAIL_TAKEN
+        )
     if await User.filter(handle=handle).exists():
-        raise Conflict("This handle is taken.", field="handle", code="HANDLE_TAKEN")
+        raise Conflict("This handle is taken.", field="handle", code=AccountsErrorCode.HANDLE_TAKEN)
 
 
 async def create_user(
@@ -423,7 +425,9 @@ async def follow(actor: User | None, target_id: int) -> User:
     """Follow a user; following twice changes nothing. Returns the followed user."""
     user = require_viewer(actor)
     if target_id == user.id:
-        raise InvalidInput("You cannot follow yourself.", field="userId", code="SELF_FOLLOW")
+        raise InvalidInput(
+            "You cannot follow yourself.", field="userId", code=AccountsErrorCode.SELF_FOLLOW
+        )
     target = await get_user(target_id)
     p1, p2, p3 = placeholder(1), placeholder(2), placeholder(3)
     async with in_transaction() as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ncm.accounts.errors import AccountsErrorCode
 from ncm.errors import InvalidInput
 from ncm.kit.regions import LANGUAGE_RE, REGIONS
 
@@ -34,7 +35,9 @@ COMMON_PASSWORDS = {
 def email(value: str) -> str:
     value = value.strip().lower()
     if len(value) > 254 or not EMAIL_RE.match(value):
-        raise InvalidInput("Enter a valid email address.", field="email", code="INVALID_EMAIL")
+        raise InvalidInput(
+            "Enter a valid email address.", field="email", code=AccountsErrorCode.INVALID_EMAIL
+        )
     return value
 
 
@@ -44,14 +47,14 @@ def handle(value: str) -> str:
         raise InvalidInput(
             "A handle is 3 to 32 letters, digits, underscores or dots.",
             field="handle",
-            code="INVALID_HANDLE",
+            code=AccountsErrorCode.INVALID_HANDLE,
         )
     return value
 
 
 def password(value: str, *, handle: str = "", email: str = "") -> str:
     def weak(message: str) -> InvalidInput:
-        return InvalidInput(message, field="password", code="WEAK_PASSWORD")
+        return InvalidInput(message, field="password", code=AccountsErrorCode.WEAK_PASSWORD)
 
     if len(value) < MIN_PASSWORD:
         raise weak(f"Use at least {MIN_PASSWORD} characters.")

@@ -75,6 +75,7 @@ async def receive(
 async def enqueue_processing(row: StripeEvent, *, retry: bool = False) -> None:
     """One job per event id (arq dedupes it while queued or its result lives); a retry
     after that needs a fresh job id."""
+    # lazy: ncm.billing.jobs imports this module (its job runs the processing below)
     from ncm.billing.jobs import process_stripe_event
     from ncm.kit.jobs import enqueue
 

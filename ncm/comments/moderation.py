@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 from ncm.accounts.models import Role, User
 from ncm.accounts.permissions import require_role, require_viewer
 from ncm.comments import counters
+from ncm.comments.errors import CommentsErrorCode
 from ncm.comments.models import (
     Comment,
     CommentBan,
@@ -94,7 +95,9 @@ async def report(
     comment = await actionable_comment(user, comment_id)
     if comment.author_id == user.id:
         raise InvalidInput(
-            "You cannot report your own comment.", field="commentId", code="SELF_REPORT"
+            "You cannot report your own comment.",
+            field="commentId",
+            code=CommentsErrorCode.SELF_REPORT,
         )
     text = clean_reason(note, required=False, field="note")
     await fetch(
@@ -166,7 +169,9 @@ async def hide(
     who = acting(actor, operator)
     text = clean_reason(reason, required=True)
     conflict = Conflict(
-        "Only a visible comment can be hidden.", field="commentId", code="NOT_VISIBLE"
+        "Only a visible comment can be hidden.",
+        field="commentId",
+        code=CommentsErrorCode.NOT_VISIBLE,
     )
     return await _set_state(
         who,
@@ -186,7 +191,9 @@ async def restore(
     who = acting(actor, operator)
     text = clean_reason(reason, required=False)
     conflict = Conflict(
-        "Only a hidden comment can be restored.", field="commentId", code="NOT_HIDDEN"
+        "Only a hidden comment can be restored.",
+        field="commentId",
+        code=CommentsErrorCode.NOT_HIDDEN,
     )
     return await _set_state(
         who,
@@ -230,7 +237,9 @@ async def ban(
     text = clean_reason(reason, required=True)
     if not 1 <= days <= MAX_BAN_DAYS:
         raise InvalidInput(
-            f"A ban lasts 1 to {MAX_BAN_DAYS} days.", field="days", code="INVALID_DAYS"
+            f"A ban lasts 1 to {MAX_BAN_DAYS} days.",
+            field="days",
+            code=CommentsErrorCode.INVALID_DAYS,
         )
     target = await User.get_or_none(id=user_id)
     if target is None:
@@ -263,7 +272,9 @@ async def unban(
             .update(lifted_at=now())
         )
         if not lifted:
-            raise Conflict("This user is not banned.", field="userId", code="NOT_BANNED")
+            raise Conflict(
+                "This user is not banned.", field="userId", code=CommentsErrorCode.NOT_BANNED
+            )
         await _log(conn, who, ModerationKind.UNBAN, text, user_id=user_id)
     return lifted
 

@@ -18,7 +18,12 @@ from tortoise.transactions import in_transaction
 from ncm.accounts.models import Role, User
 from ncm.accounts.permissions import require_viewer
 from ncm.comments import counters, live, ranking
-from ncm.comments.errors import CommentBanned, duplicate_comment, edit_window_closed
+from ncm.comments.errors import (
+    CommentBanned,
+    CommentsErrorCode,
+    duplicate_comment,
+    edit_window_closed,
+)
 from ncm.comments.models import Comment, CommentLike, CommentState, TargetType
 from ncm.comments.pages import replies_page, top_level_page
 from ncm.comments.ranking import CommentOrder
@@ -88,16 +93,6 @@ async def actionable_comment(viewer: User, comment_id: int) -> Comment:
     return comment
 
 
-async def visible_added(viewer: User | None, ref: ThreadRef, comment_id: int) -> Comment | None:
-    """A just-posted comment, if this viewer may see it in this thread now (live updates)."""
-    comment = await Comment.get_or_none(id=comment_id).select_related("thread")
-    if comment is None or comment.state != CommentState.VISIBLE:
-        return None
-    if ThreadRef.of(comment.thread) != ref or ref not in await visible_refs(viewer, [ref]):
-        return None
-    return comment
-
-
 async def comments_by_ids(ids: Sequence[int]) -> dict[int, Comment]:
     return await by_id(Comment, ids)
 
@@ -141,7 +136,9 @@ async def _reply_target(ref: ThreadRef, viewer: User, reply_to_id: int) -> tuple
     thread = (await threads_by_ids([answered.thread_id]))[answered.thread_id]
     if ThreadRef.of(thread) != ref:
         raise InvalidInput(
-            "That comment is in another thread.", field="replyToId", code="WRONG_THREAD"
+            "That comment is in another thread.",
+            field="replyToId",
+            code=CommentsErrorCode.WRONG_THREAD,
         )
     return answered.parent_id or answered.id, answered.id
 
@@ -244,7 +241,7 @@ async def edit_comment(actor: User | None, comment_id: int, body: str) -> Commen
         raise Conflict(
             "A comment hidden by a moderator cannot be edited.",
             field="commentId",
-            code="COMMENT_HIDDEN",
+            code=CommentsErrorCode.COMMENT_HIDDEN,
         )
     banned_until = await ban_end(user.id)
     if banned_until is not None:

@@ -15,7 +15,7 @@ from tortoise.models import Model
 from ncm.accounts.models import User
 from ncm.catalog.models import Album, Track
 from ncm.comments.models import CommentThread, TargetType
-from ncm.errors import InvalidInput, NotFound
+from ncm.errors import ErrorCode, InvalidInput, NotFound
 from ncm.kit.sql import any_of, fetch, rows_by
 from ncm.playlists.models import Playlist
 
@@ -41,7 +41,9 @@ class ThreadRef:
     def from_key(cls, key: int, *, field: str = "threadId") -> ThreadRef:
         kind = _TYPES.get(key % 4)
         if kind is None or key < 4:
-            raise InvalidInput("This thread id is not valid.", field=field, code="INVALID_ID")
+            raise InvalidInput(
+                "This thread id is not valid.", field=field, code=ErrorCode.INVALID_ID
+            )
         return cls(kind, key // 4)
 
     @classmethod

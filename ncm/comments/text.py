@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ncm.errors import InvalidInput
+from ncm.comments.errors import CommentsErrorCode
+from ncm.errors import ErrorCode, InvalidInput
 
 MAX_LENGTH = 1000  # characters (code points) after cleaning
 REASON_LENGTH = 500
@@ -32,12 +33,14 @@ def clean_body(raw: str, *, field: str = "body") -> str:
     """
     text = _clean(raw)
     if not text:
-        raise InvalidInput("A comment cannot be empty.", field=field, code="EMPTY_COMMENT")
+        raise InvalidInput(
+            "A comment cannot be empty.", field=field, code=CommentsErrorCode.EMPTY_COMMENT
+        )
     if len(text) > MAX_LENGTH:
         raise InvalidInput(
             f"A comment holds at most {MAX_LENGTH} characters ({len(text)} given).",
             field=field,
-            code="COMMENT_TOO_LONG",
+            code=CommentsErrorCode.COMMENT_TOO_LONG,
         )
     return text
 
@@ -46,9 +49,11 @@ def clean_reason(raw: str | None, *, required: bool, field: str = "reason") -> s
     """A moderator's or reporter's reason: cleaned like a comment, at most 500 characters."""
     text = _clean(raw or "")
     if required and not text:
-        raise InvalidInput("Give a reason.", field=field, code="REASON_REQUIRED")
+        raise InvalidInput("Give a reason.", field=field, code=CommentsErrorCode.REASON_REQUIRED)
     if len(text) > REASON_LENGTH:
         raise InvalidInput(
-            f"A reason holds at most {REASON_LENGTH} characters.", field=field, code="TOO_LONG"
+            f"A reason holds at most {REASON_LENGTH} characters.",
+            field=field,
+            code=ErrorCode.TOO_LONG,
         )
     return text

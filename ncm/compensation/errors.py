@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from ncm.errors import Conflict
@@ -23,7 +24,9 @@ class CompensationErrorCode(StrEnum):
 class ClaimRefused(Conflict):
     """A grant that cannot be claimed now; ``code`` says why (and ``at`` when relevant)."""
 
-    def __init__(self, message: str, *, code: CompensationErrorCode, at: object = None) -> None:
+    def __init__(
+        self, message: str, *, code: CompensationErrorCode, at: datetime | None = None
+    ) -> None:
         super().__init__(message, field="grantId", code=code)
         self.at = at
 

@@ -2,11 +2,14 @@
 
 ``hit(key, window)`` counts one event and says how many there were in the window and how
 long it has left; ``enforce`` counts one and raises ``RateLimited`` over a limit; ``peek``
-reads without counting; ``reset`` forgets a key.
+reads without counting; ``reset`` forgets a key. In memory, a key whose window has ended is
+evicted (a heap of window ends, swept on every hit), so memory holds only the keys whose
+window is still running.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from dataclasses import dataclass
 
@@ -23,25 +26,43 @@ class Window:
         return self.count > limit
 
 
-_memory: dict[str, tuple[int, float]] = {}
+_memory: dict[str, tuple[int, float]] = {}  # key: (count, when its window ends)
+_window_ends: list[tuple[float, str]] = []  # a heap: one entry per window started
+_now = time.monotonic
 
 
 def _memory_get(key: str) -> tuple[int, float]:
     count, expires = _memory.get(key, (0, 0.0))
-    if expires <= time.monotonic():
+    if expires <= _now():
         return 0, 0.0
     return count, expires
+
+
+def _evict(now: float) -> None:
+    """Forget the keys whose window has ended (each window is swept once: O(log n) a hit)."""
+    while _window_ends and _window_ends[0][0] <= now:
+        _, key = heapq.heappop(_window_ends)
+        held = _memory.get(key)
+        if held is not None and held[1] <= now:  # not restarted or reset since
+            del _memory[key]
+
+
+def _memory_hit(key: str, window_seconds: int) -> Window:
+    now = _now()
+    _evict(now)
+    count, expires = _memory_get(key)
+    if count == 0:
+        expires = now + window_seconds
+        heapq.heappush(_window_ends, (expires, key))
+    _memory[key] = (count + 1, expires)
+    return Window(count + 1, max(1, int(expires - now + 0.999)))
 
 
 async def hit(key: str, window_seconds: int) -> Window:
     redis = await get_redis()
     full = f"ncm:rl:{key}"
     if redis is None:
-        count, expires = _memory_get(full)
-        if count == 0:
-            expires = time.monotonic() + window_seconds
-        _memory[full] = (count + 1, expires)
-        return Window(count + 1, max(1, int(expires - time.monotonic() + 0.999)))
+        return _memory_hit(full, window_seconds)
     pipe = redis.pipeline(transaction=True)
     pipe.incr(full)
     pipe.expire(full, window_seconds, nx=True)
@@ -63,7 +84,7 @@ async def peek(key: str) -> Window:
     full = f"ncm:rl:{key}"
     if redis is None:
         count, expires = _memory_get(full)
-        return Window(count, max(0, int(expires - time.monotonic() + 0.999)) if count else 0)
+        return Window(count, max(0, int(expires - _now() + 0.999)) if count else 0)
     pipe = redis.pipeline(transaction=False)
     pipe.get(full)
     pipe.ttl(full)

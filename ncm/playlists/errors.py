@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from ncm.errors import Conflict, InvalidInput
 
 
+class PlaylistsErrorCode(StrEnum):
+    PLAYLIST_VERSION_CONFLICT = "PLAYLIST_VERSION_CONFLICT"
+    PLAYLIST_FULL = "PLAYLIST_FULL"
+
+
 class PlaylistVersionConflict(Conflict):
-    code = "PLAYLIST_VERSION_CONFLICT"
+    code = PlaylistsErrorCode.PLAYLIST_VERSION_CONFLICT
 
     def __init__(self, current_version: int) -> None:
         super().__init__(
@@ -17,7 +24,7 @@ class PlaylistVersionConflict(Conflict):
 
 
 class PlaylistFull(InvalidInput):
-    code = "PLAYLIST_FULL"
+    code = PlaylistsErrorCode.PLAYLIST_FULL
 
     def __init__(self, limit: int, current: int) -> None:
         super().__init__(

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from enum import StrEnum
+from typing import Any, Generic, Self, TypeVar, cast
 
 import strawberry
 from strawberry.extensions import FieldExtension
 
-from ncm.errors import BadCredentials, Conflict, InvalidInput, NcmError, NotFound, RateLimited
+from ncm.errors import (
+    BadCredentials,
+    Conflict,
+    ErrorCode,
+    Forbidden,
+    InvalidInput,
+    NcmError,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    all_error_codes,
+)
 from ncm.kit.pagination import Page
 from ncm.kit.text import BIGINT_MAX
 from ncm.kit.unset import UNSET
@@ -34,11 +47,13 @@ def from_global_id(
             raise ValueError(pk)  # one spelling per id: no " 1", "1_0", "٣" or "032"
         number = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID") from None
+        raise InvalidInput(
+            "This id is not valid.", field=field, code=ErrorCode.INVALID_ID
+        ) from None
     if not 1 <= number <= BIGINT_MAX:  # a key the database cannot hold is no id of ours
-        raise InvalidInput("This id is not valid.", field=field, code="INVALID_ID")
+        raise InvalidInput("This id is not valid.", field=field, code=ErrorCode.INVALID_ID)
     if expected is not None and type_name != expected:
-        raise InvalidInput(f"This id is not a {expected}.", field=field, code="INVALID_ID")
+        raise InvalidInput(f"This id is not a {expected}.", field=field, code=ErrorCode.INVALID_ID)
     return type_name, number
 
 
@@ -49,6 +64,61 @@ def given(value: Any) -> Any:
 
 def pk_of(value: str, expected: str, *, field: str = "id") -> int:
     return from_global_id(value, expected, field=field)[1]
+
+
+class ModelView:
+    """A GraphQL type built from a model whose fields are listed once, in the class body.
+
+    ``from_model(model)`` (or ``copy_from(model, **given)`` when some fields are computed)
+    fills each init field from the model: ``id`` is the global id of ``model.id``, ``pk``
+    reads ``model.id``, ``<name>_pk`` reads ``<name>_id``, and any other field reads the
+    attribute of the same name. The views stay plain objects with plain attributes, which
+    the executor's fast path reads directly (``ncm/schema/executor.py``)."""
+
+    @classmethod
+    def copy_from(cls, model: Any, /, **given: Any) -> Self:
+        return cast(Self, cls.builder(*given)(model, **given))
+
+    @classmethod
+    def from_model(cls, model: Any) -> Self:
+        build = _BUILDERS.get((cls, ())) or cls.builder()
+        return cast(Self, build(model))
+
+    @classmethod
+    def builder(cls, *given: str) -> Callable[..., Self]:
+        """``build(model, *, <given>=...)``: ``cls(field=model.attribute, ..., <given>)``
+        written out once (as dataclasses write ``__init__``), as fast as a hand-written
+        constructor call; hot paths keep it (``Comment``'s page of views)."""
+        build = _BUILDERS.get((cls, given))
+        if build is None:
+            arguments = []
+            for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+                if not field.init or field.name in given:
+                    continue
+                if field.name == "id":
+                    name = cls.__strawberry_definition__.name  # type: ignore[attr-defined]
+                    arguments.append(f"id=to_global_id({name!r}, _source_.id)")
+                else:
+                    arguments.append(f"{field.name}=_source_.{_source(field.name)}")
+            arguments += [f"{name}={name}" for name in given]
+            keywords = "".join(f", {name}" for name in given)
+            source = (
+                f"def build(_source_, /{', *' if given else ''}{keywords}):\n"
+                f"    return cls({', '.join(arguments)})\n"
+            )
+            namespace: dict[str, Any] = {"cls": cls, "to_global_id": to_global_id}
+            exec(compile(source, f"<view builder of {cls.__name__}>", "exec"), namespace)
+            build = _BUILDERS[(cls, given)] = namespace["build"]
+        return cast(Callable[..., Self], build)
+
+
+_BUILDERS: dict[tuple[type, tuple[str, ...]], Callable[..., Any]] = {}
+
+
+def _source(name: str) -> str:
+    if name == "pk":
+        return "id"
+    return name[:-3] + "_id" if name.endswith("_pk") else name
 
 
 @strawberry.interface(description="An object with a global id, fetchable with `node(id)`.")
@@ -109,9 +179,25 @@ def _connection(page: Page[Any], nodes: Sequence[N | None]) -> Connection[N]:
     )
 
 
+def _error_code_enum() -> type[StrEnum]:
+    """One GraphQL enum of every declared code (``ncm.errors.error_code_enums``), named by
+    value: the same spelling as a top-level error's ``extensions.code``."""
+    values = sorted(set(all_error_codes().values()))
+    return cast(type[StrEnum], StrEnum("ErrorCode", [(value, value) for value in values]))
+
+
+ErrorCodeEnum = strawberry.enum(
+    _error_code_enum(),
+    name="ErrorCode",
+    description="Why a mutation failed: the codes of every domain (see the `Error` types).",
+)
+
+
 @strawberry.interface(description="An expected failure, returned as data in a mutation result.")
 class Error:
-    code: str = strawberry.field(description="Machine-readable, e.g. HANDLE_TAKEN.")
+    code: str = strawberry.field(
+        graphql_type=ErrorCodeEnum, description="Machine-readable, e.g. HANDLE_TAKEN."
+    )
     message: str = strawberry.field(description="A sentence a person can read.")
     field: str | None = strawberry.field(description="The input it concerns, if one.")
 
@@ -141,33 +227,39 @@ class RateLimitedError(Error):
     retry_after_seconds: int
 
 
-ErrorBuilder = Callable[[Any], Any]
-_ERROR_TYPES: list[tuple[type[NcmError], ErrorBuilder]] = []
+E = TypeVar("E", bound=NcmError)
+Resolver = TypeVar("Resolver", bound=Callable[..., Awaitable[object]])
+_ERROR_TYPES: list[tuple[type[NcmError], Callable[[Any], Error]]] = []
 
 
-def register_error(kind: type[NcmError], build: ErrorBuilder) -> None:
+def register_error(kind: type[E], build: Callable[[E], Error]) -> None:
     """Map a domain error to its GraphQL error type; later (more specific) ones win."""
     _ERROR_TYPES.insert(0, (kind, build))
 
 
-def _common(exc: NcmError) -> dict[str, Any]:
+def error_fields(exc: NcmError) -> dict[str, Any]:
+    """The ``Error`` interface's fields of a domain error (for ``register_error``)."""
     return {"code": exc.code, "message": exc.message, "field": exc.field}
 
 
-def error_result(exc: NcmError) -> Any:
-    """The typed GraphQL error for a domain error (permission errors are raised instead)."""
+def error_result(exc: NcmError) -> Error:
+    """The typed GraphQL error for a domain error (permission errors are raised instead).
+
+    A code no ``*ErrorCode`` enum declares is a bug: it fails as an internal error (logged)."""
+    if exc.code not in ErrorCodeEnum.__members__:
+        raise LookupError(f"undeclared error code {exc.code!r}: add it to an *ErrorCode enum")
     for kind, build in _ERROR_TYPES:
         if isinstance(exc, kind):
             return build(exc)
     raise exc
 
 
-register_error(InvalidInput, lambda e: InvalidInputError(**_common(e)))
-register_error(NotFound, lambda e: NotFoundError(**_common(e)))
-register_error(Conflict, lambda e: ConflictError(**_common(e)))
-register_error(BadCredentials, lambda e: BadCredentialsError(**_common(e)))
+register_error(InvalidInput, lambda e: InvalidInputError(**error_fields(e)))
+register_error(NotFound, lambda e: NotFoundError(**error_fields(e)))
+register_error(Conflict, lambda e: ConflictError(**error_fields(e)))
+register_error(BadCredentials, lambda e: BadCredentialsError(**error_fields(e)))
 register_error(
-    RateLimited, lambda e: RateLimitedError(retry_after_seconds=e.retry_after, **_common(e))
+    RateLimited, lambda e: RateLimitedError(retry_after_seconds=e.retry_after, **error_fields(e))
 )
 
 
@@ -181,29 +273,38 @@ class ErrorsAsData(FieldExtension):
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
     ) -> Any:
-        from ncm.errors import Forbidden, NotAuthenticated
-
-        try:
-            return await next_(source, info, **kwargs)
-        except (NotAuthenticated, Forbidden):
-            raise
-        except NcmError as exc:
-            return error_result(exc)
+        return await attempt(next_(source, info, **kwargs))
 
 
-def mutation(*, description: str | None = None, **options: Any) -> Any:
+def mutation(
+    *,
+    description: str | None = None,
+    name: str | None = None,
+    deprecation_reason: str | None = None,
+) -> Callable[[Resolver], Resolver]:
     """``strawberry.mutation`` whose domain errors are data (the result union's error types).
 
-    The resolver just calls the service and builds the success payload; the union it
-    returns lists the error types a client should expect.
+    The resolver (async) just calls the service and builds the success payload; the union
+    it returns lists the error types a client should expect.
     """
-    return strawberry.mutation(description=description, extensions=[ErrorsAsData()], **options)
+    field = strawberry.mutation(
+        description=description,
+        name=name,
+        deprecation_reason=deprecation_reason,
+        extensions=[ErrorsAsData()],
+    )
+
+    def decorate(resolver: Resolver) -> Resolver:
+        return cast(Resolver, field(resolver))
+
+    return decorate
 
 
-async def attempt(work: Any) -> Any:
-    """Await a service call; expected failures become typed results, permissions stay errors."""
-    from ncm.errors import Forbidden, NotAuthenticated
+async def attempt(work: Awaitable[Any]) -> Any:
+    """Await a service call; expected failures become typed results, permissions stay errors.
 
+    ``ErrorsAsData`` (``@mutation``) uses it; other code should use ``@mutation`` (only
+    billing's ``_membership_call`` still calls it directly)."""
     try:
         return await work
     except (NotAuthenticated, Forbidden):

@@ -24,6 +24,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from ncm.config import Settings
+from ncm.errors import ErrorCode
+from ncm.stream.errors import StreamErrorCode
 from ncm.stream.signing import SignatureRefused, verify
 
 CHUNK_BYTES = 256 * 1024
@@ -134,7 +136,7 @@ def make_endpoint(settings: Settings) -> Callable[[Request], Awaitable[Response]
             return _refuse(exc.status, exc.code, exc.message)
         path = _resolve(settings.media_root, grant.path)
         if path is None:
-            return _refuse(404, "NOT_FOUND", "This audio file is not available.")
+            return _refuse(404, ErrorCode.NOT_FOUND, "This audio file is not available.")
         stat = await anyio.to_thread.run_sync(os.stat, path)
         size = stat.st_size
         etag = f'"{size:x}-{stat.st_mtime_ns:x}"'
@@ -170,12 +172,14 @@ def make_endpoint(settings: Settings) -> Callable[[Request], Awaitable[Response]
             except ValueError:
                 return _refuse(
                     416,
-                    "RANGE_NOT_SATISFIABLE",
+                    StreamErrorCode.RANGE_NOT_SATISFIABLE,
                     "The range is outside the file.",
                     {"content-range": f"bytes */{size}"},
                 )
             if limited and (start < low or end > high):
-                return _refuse(403, "OUTSIDE_PREVIEW", "A preview may only read its own bytes.")
+                return _refuse(
+                    403, StreamErrorCode.OUTSIDE_PREVIEW, "A preview may only read its own bytes."
+                )
         length = max(0, end - start + 1) if size else 0
         headers["content-length"] = str(length)
         if partial and size:

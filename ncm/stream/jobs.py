@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from ncm.kit.jobs import cron_job, enqueue
+from ncm.stream.plays import aggregate_pending
 
 _scheduled = False
 
@@ -16,8 +17,6 @@ async def aggregate_plays(ctx: dict[str, Any]) -> dict[str, int]:
     """Count pending play events (idempotent: a rerun finds nothing pending)."""
     global _scheduled
     _scheduled = False
-    from ncm.stream.plays import aggregate_pending
-
     return dataclasses.asdict(await aggregate_pending())
 
 

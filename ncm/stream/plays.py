@@ -23,6 +23,7 @@ from ncm.kit.db import is_postgres
 from ncm.kit.pagination import Page, page_by_id_desc
 from ncm.kit.sql import fetch
 from ncm.playlists import shares
+from ncm.stream.errors import StreamErrorCode
 from ncm.stream.models import PlayEvent, PlaySource
 
 COUNTED_SECONDS = 30  # a play of at least this long counts toward the track's play count
@@ -43,7 +44,9 @@ class Reported:
 def _check_same(existing: PlayEvent, user_id: int, track_id: int) -> Reported:
     if existing.user_id != user_id or existing.track_id != track_id:
         raise Conflict(
-            "This playId was already used for another play.", field="playId", code="PLAY_ID_TAKEN"
+            "This playId was already used for another play.",
+            field="playId",
+            code=StreamErrorCode.PLAY_ID_TAKEN,
         )
     return Reported(existing, True)
 
@@ -114,7 +117,7 @@ async def report_play(
             raise
         return _check_same(raced, user.id, track_id)
     if get_settings().jobs_in_process:
-        from ncm.stream import jobs
+        from ncm.stream import jobs  # lazy: ncm.stream.jobs imports this module
 
         await jobs.schedule_aggregation()
     return Reported(play, False)

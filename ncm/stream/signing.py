@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from ncm.errors import NcmError
+from ncm.stream.errors import StreamErrorCode
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._~/-]+$")
 _DIGITS = re.compile(r"[0-9]{1,18}")
@@ -86,7 +87,9 @@ def signing_key_id(keys: Mapping[str, str]) -> str:
 
 def _int(value: str | None, name: str) -> int:
     if value is None or _DIGITS.fullmatch(value) is None:  # ASCII digits only ('²' is a digit)
-        raise SignatureRefused(400, "MALFORMED_URL", f"The stream URL's {name} is malformed.")
+        raise SignatureRefused(
+            400, StreamErrorCode.MALFORMED_URL, f"The stream URL's {name} is malformed."
+        )
     return int(value)
 
 
@@ -104,14 +107,16 @@ def verify(
     key_id = query.get("k")
     signature = query.get("s")
     if not key_id or not signature:
-        raise SignatureRefused(400, "MALFORMED_URL", "The stream URL is not signed.")
+        raise SignatureRefused(400, StreamErrorCode.MALFORMED_URL, "The stream URL is not signed.")
     byte_range = None
     raw_range = query.get("r")
     if raw_range is not None:
         first, sep, last = raw_range.partition("-")
         start, end = _int(first, "range"), _int(last if sep else None, "range")
         if end < start:
-            raise SignatureRefused(400, "MALFORMED_URL", "The stream URL's range is malformed.")
+            raise SignatureRefused(
+                400, StreamErrorCode.MALFORMED_URL, "The stream URL's range is malformed."
+            )
         byte_range = (start, end)
     grant = Grant(
         track_id,
@@ -124,9 +129,15 @@ def verify(
     )
     secret = keys.get(key_id)
     if secret is None:  # a retired key (key ids are not secret; which one failed helps ops)
-        raise SignatureRefused(403, "UNKNOWN_KEY", "The stream URL's signing key is not valid.")
+        raise SignatureRefused(
+            403, StreamErrorCode.UNKNOWN_KEY, "The stream URL's signing key is not valid."
+        )
     if not signature.isascii() or not hmac.compare_digest(_mac(secret, _message(grant)), signature):
-        raise SignatureRefused(403, "SIGNATURE_INVALID", "The stream URL's signature is invalid.")
+        raise SignatureRefused(
+            403, StreamErrorCode.SIGNATURE_INVALID, "The stream URL's signature is invalid."
+        )
     if grant.expires <= now:
-        raise SignatureRefused(410, "URL_EXPIRED", "The stream URL has expired; ask for a new one.")
+        raise SignatureRefused(
+            410, StreamErrorCode.URL_EXPIRED, "The stream URL has expired; ask for a new one."
+        )
     return grant

@@ -68,7 +68,7 @@ async def test_live_filter_drops_what_the_viewer_may_not_see() -> None:
     playlist = await Playlist.create(owner=author, title="mine", privacy=Privacy.PRIVATE)
     private_ref = ThreadRef(TargetType.PLAYLIST, playlist.id)
     secret = await service.post_comment(author, private_ref, "secret")
-    assert await service.visible_added(viewer, private_ref, secret.id) is None
-    assert await service.visible_added(None, private_ref, secret.id) is None
-    assert (await service.visible_added(author, private_ref, secret.id)).id == secret.id  # type: ignore[union-attr]
-    assert await service.visible_added(author, ref, secret.id) is None
+    assert await live.visible_added(viewer, private_ref, secret.id) is None
+    assert await live.visible_added(None, private_ref, secret.id) is None
+    assert (await live.visible_added(author, private_ref, secret.id)).id == secret.id  # type: ignore[union-attr]
+    assert await live.visible_added(author, ref, secret.id) is None

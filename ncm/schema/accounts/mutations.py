@@ -15,7 +15,6 @@ from ncm.schema.base import (
     InvalidInputError,
     NotFoundError,
     RateLimitedError,
-    attempt,
     given,
     mutation,
     pk_of,
@@ -154,11 +153,11 @@ class AccountsMutation:
         )
         return UpdateProfilePayload(viewer=Viewer(model=user))
 
-    @strawberry.mutation(description="Follow a user; following twice changes nothing.")
+    @mutation(description="Follow a user; following twice changes nothing.")
     async def follow_user(self, info: Info, user_id: strawberry.ID) -> FollowResult:
         return await _follow(info, user_id, accounts.follow)
 
-    @strawberry.mutation(description="Stop following a user; idempotent.")
+    @mutation(description="Stop following a user; idempotent.")
     async def unfollow_user(self, info: Info, user_id: strawberry.ID) -> FollowResult:
         return await _follow(info, user_id, accounts.unfollow)
 
@@ -183,12 +182,9 @@ async def _follow(
     info: Info,
     user_id: strawberry.ID,
     action: Callable[[UserModel | None, int], Awaitable[UserModel]],
-) -> FollowResult:
-    async def run() -> FollowPayload:
-        viewer = await info.context.viewer()
-        target = await action(viewer, pk_of(user_id, "User", field="userId"))
-        assert viewer is not None  # the service raised NotAuthenticated otherwise
-        await viewer.refresh_from_db(fields=["follower_count", "following_count"])
-        return FollowPayload(user=User.from_model(target), viewer=Viewer(model=viewer))
-
-    return await attempt(run())
+) -> FollowPayload:
+    viewer = await info.context.viewer()
+    target = await action(viewer, pk_of(user_id, "User", field="userId"))
+    assert viewer is not None  # the service raised NotAuthenticated otherwise
+    await viewer.refresh_from_db(fields=["follower_count", "following_count"])
+    return FollowPayload(user=User.from_model(target), viewer=Viewer(model=viewer))

@@ -2,17 +2,10 @@ from __future__ import annotations
 
 import strawberry
 
-from ncm.schema.accounts.types import User
+from ncm.schema.accounts.types import User, load_user
 from ncm.schema.base import pk_of
 from ncm.schema.context import Info
 from ncm.schema.viewer import Viewer
-
-
-async def load_user(info: Info, pk: int) -> User | None:
-    from ncm.accounts import service as accounts
-
-    model = await info.context.loaders.one(accounts.profiles_by_ids).load(pk)
-    return User.from_model(model) if model else None
 
 
 @strawberry.type

@@ -11,11 +11,12 @@ from ncm.accounts.models import Follow
 from ncm.accounts.models import Role as RoleModel
 from ncm.accounts.models import User as UserModel
 from ncm.kit.pagination import Page
-from ncm.schema.base import Connection, Node, connection, to_global_id
+from ncm.playlists.service import user_playlists
+from ncm.schema.base import Connection, ModelView, Node, connection, to_global_id
 from ncm.schema.context import Info
-from ncm.schema.nodes import register_node
+from ncm.schema.nodes import register_node, view_of
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for type checkers only: at run time it is `view_of("Playlist")`
     from ncm.schema.playlists.types import Playlist
 
 strawberry.enum(
@@ -26,7 +27,7 @@ strawberry.enum(
 
 
 @strawberry.type(description="A person's public profile.")
-class User(Node):
+class User(Node, ModelView):
     pk: strawberry.Private[int]
     handle: str
     display_name: str
@@ -34,19 +35,6 @@ class User(Node):
     follower_count: int
     following_count: int
     created_at: datetime
-
-    @classmethod
-    def from_model(cls, m: UserModel | accounts.Profile) -> User:
-        return cls(
-            id=to_global_id("User", m.id),
-            pk=m.id,
-            handle=m.handle,
-            display_name=m.display_name,
-            avatar_url=m.avatar_url,
-            follower_count=m.follower_count,
-            following_count=m.following_count,
-            created_at=m.created_at,
-        )
 
     @strawberry.field(description="Whether the viewer follows this user (false when anonymous).")
     async def followed_by_viewer(self, info: Info) -> bool:
@@ -62,11 +50,8 @@ class User(Node):
     async def playlists(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated[Playlist, strawberry.lazy("ncm.schema.playlists.types")]]:
-        from ncm.playlists.service import user_playlists
-        from ncm.schema.playlists.types import Playlist
-
         page = await user_playlists(await info.context.viewer(), self.pk, first, after)
-        return connection(page, Playlist.from_model)
+        return connection(page, view_of("Playlist"))
 
     @strawberry.field(description="Who follows this user, newest first.")
     async def followers(
@@ -81,6 +66,14 @@ class User(Node):
     ) -> Connection[User]:
         page = await accounts.following(self.pk, first, after)
         return await _user_connection(info, page, lambda f: f.followee_id)
+
+
+async def load_user(info: Info, pk: int | None) -> User | None:
+    """The public profile of user ``pk`` through the request's DataLoader (None: none)."""
+    if pk is None:
+        return None
+    row = await info.context.loaders.one(accounts.profiles_by_ids).load(pk)
+    return User.from_model(row) if row else None
 
 
 async def _user_connection(

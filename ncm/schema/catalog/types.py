@@ -6,7 +6,8 @@ import strawberry
 
 from ncm.catalog import models as m
 from ncm.catalog import service as catalog
-from ncm.schema.base import Connection, Node, connection, to_global_id
+from ncm.playlists.likes import liked_states
+from ncm.schema.base import Connection, ModelView, Node, connection
 from ncm.schema.context import Info
 from ncm.schema.nodes import register_node
 
@@ -24,17 +25,13 @@ Quality = strawberry.enum(
 
 
 @strawberry.type
-class Genre(Node):
+class Genre(Node, ModelView):
     slug: str
     name: str
 
-    @classmethod
-    def from_model(cls, g: m.Genre) -> Genre:
-        return cls(id=to_global_id("Genre", g.id), slug=g.slug, name=g.name)
-
 
 @strawberry.type(description="One encoded file of a track.")
-class Rendition:
+class Rendition(ModelView):
     quality: m.Quality
     bitrate: int = strawberry.field(description="kbit/s")
     format: str
@@ -42,32 +39,20 @@ class Rendition:
 
 
 @strawberry.type(description="Where and when a track may be played; region `*` is everywhere.")
-class License:
+class License(ModelView):
     region: str
     available_from: datetime | None
     available_until: datetime | None
 
 
 @strawberry.type
-class Artist(Node):
+class Artist(Node, ModelView):
     pk: strawberry.Private[int]
     name: str
     bio: str
     avatar_url: str | None
     region: str | None
     subscriber_count: int
-
-    @classmethod
-    def from_model(cls, a: m.Artist) -> Artist:
-        return cls(
-            id=to_global_id("Artist", a.id),
-            pk=a.id,
-            name=a.name,
-            bio=a.bio,
-            avatar_url=a.avatar_url,
-            region=a.region,
-            subscriber_count=a.subscriber_count,
-        )
 
     @strawberry.field(description="Albums, newest first.")
     async def albums(
@@ -82,7 +67,7 @@ class Artist(Node):
 
 
 @strawberry.type
-class Album(Node):
+class Album(Node, ModelView):
     pk: strawberry.Private[int]
     artist_pk: strawberry.Private[int]
     title: str
@@ -91,20 +76,6 @@ class Album(Node):
     comment_count: int
     subscriber_count: int
     share_count: int
-
-    @classmethod
-    def from_model(cls, a: m.Album) -> Album:
-        return cls(
-            id=to_global_id("Album", a.id),
-            pk=a.id,
-            artist_pk=a.artist_id,
-            title=a.title,
-            release_date=a.release_date,
-            cover_url=a.cover_url,
-            comment_count=a.comment_count,
-            subscriber_count=a.subscriber_count,
-            share_count=a.share_count,
-        )
 
     @strawberry.field
     async def artist(self, info: Info) -> Artist:
@@ -119,7 +90,7 @@ class Album(Node):
 
 
 @strawberry.type
-class Track(Node):
+class Track(Node, ModelView):
     pk: strawberry.Private[int]
     album_pk: strawberry.Private[int | None]
     title: str
@@ -136,28 +107,6 @@ class Track(Node):
     comment_count: int
     subscriber_count: int
     share_count: int
-
-    @classmethod
-    def from_model(cls, t: m.Track) -> Track:
-        return cls(
-            id=to_global_id("Track", t.id),
-            pk=t.id,
-            album_pk=t.album_id,
-            title=t.title,
-            duration_ms=t.duration_ms,
-            isrc=t.isrc,
-            language=t.language,
-            explicit=t.explicit,
-            fee_policy=t.fee_policy,
-            status=t.status,
-            disc_number=t.disc_number,
-            track_number=t.track_number,
-            play_count=t.play_count,
-            like_count=t.like_count,
-            comment_count=t.comment_count,
-            subscriber_count=t.subscriber_count,
-            share_count=t.share_count,
-        )
 
     @strawberry.field(description="In credit order; the first is the main artist.")
     async def artists(self, info: Info) -> list[Artist]:
@@ -179,20 +128,10 @@ class Track(Node):
     @strawberry.field(description="The encodings that exist, lowest quality first.")
     async def renditions(self, info: Info) -> list[Rendition]:
         rows = await info.context.loaders.many(catalog.renditions_of_tracks).load(self.pk)
-        return [
-            Rendition(
-                quality=r.quality,
-                bitrate=r.bitrate,
-                format=r.format,
-                size_bytes=r.size_bytes,
-            )
-            for r in rows
-        ]
+        return [Rendition.from_model(r) for r in rows]
 
     @strawberry.field(description="Whether the viewer liked this track (false when anonymous).")
     async def liked_by_viewer(self, info: Info) -> bool:
-        from ncm.playlists.likes import liked_states
-
         viewer = await info.context.viewer()
         if viewer is None:
             return False
@@ -201,12 +140,7 @@ class Track(Node):
     @strawberry.field
     async def licenses(self, info: Info) -> list[License]:
         rows = await info.context.loaders.many(catalog.licenses_of_tracks).load(self.pk)
-        return [
-            License(
-                region=r.region, available_from=r.available_from, available_until=r.available_until
-            )
-            for r in rows
-        ]
+        return [License.from_model(r) for r in rows]
 
 
 register_node("Track", catalog.tracks_by_ids, Track.from_model)

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
+from ncm.accounts import service as accounts
 from ncm.accounts.models import User as UserModel
 from ncm.comments import moderation
 from ncm.comments import service as comments
@@ -18,9 +19,10 @@ from ncm.schema.base import (
     InvalidInputError,
     NotFoundError,
     RateLimitedError,
-    attempt,
+    error_fields,
     mutation,
     pk_of,
+    register_error,
 )
 from ncm.schema.comments.types import (
     Comment,
@@ -106,53 +108,39 @@ UnbanCommenterResult = Annotated[
 ]
 
 
-async def comment_attempt(work: Awaitable[Any]) -> Any:
-    """``attempt`` plus the comments' own typed errors."""
-    try:
-        return await attempt(work)
-    except CommentBanned as exc:
-        return CommentBannedError(
-            code=exc.code, message=exc.message, field=exc.field, banned_until=exc.until
-        )
+register_error(
+    CommentBanned,
+    lambda e: CommentBannedError(**error_fields(e), banned_until=e.until),
+)
 
 
 Action = Callable[[UserModel | None, int], Awaitable[CommentModel]]
 
 
-async def _on_comment(info: Info, comment_id: strawberry.ID, action: Action) -> Any:
-    async def run() -> CommentPayload:
-        viewer = await info.context.viewer()
-        row = await action(viewer, pk_of(comment_id, "Comment", field="commentId"))
-        return CommentPayload(comment=await comment_view(info, row))
-
-    return await comment_attempt(run())
+async def _on_comment(info: Info, comment_id: strawberry.ID, action: Action) -> CommentPayload:
+    viewer = await info.context.viewer()
+    row = await action(viewer, pk_of(comment_id, "Comment", field="commentId"))
+    return CommentPayload(comment=await comment_view(info, row))
 
 
 async def _user(info: Info, pk: int) -> User:
-    from ncm.accounts import service as accounts
-
     return User.from_model(await accounts.get_user(pk))
 
 
 @strawberry.type
 class CommentsMutation:
-    @strawberry.mutation(description="Comment on a thread, or reply in a floor.")
+    @mutation(description="Comment on a thread, or reply in a floor.")
     async def post_comment(self, info: Info, input: PostCommentInput) -> PostCommentResult:
-        async def run() -> CommentPayload:
-            viewer = await info.context.viewer()
-            reply_to = (
-                pk_of(input.reply_to_id, "Comment", field="replyToId")
-                if input.reply_to_id
-                else None
-            )
-            row = await comments.post_comment(
-                viewer, thread_ref(input.thread_id), input.body, reply_to_id=reply_to
-            )
-            return CommentPayload(comment=await comment_view(info, row))
+        viewer = await info.context.viewer()
+        reply_to = (
+            pk_of(input.reply_to_id, "Comment", field="replyToId") if input.reply_to_id else None
+        )
+        row = await comments.post_comment(
+            viewer, thread_ref(input.thread_id), input.body, reply_to_id=reply_to
+        )
+        return CommentPayload(comment=await comment_view(info, row))
 
-        return await comment_attempt(run())
-
-    @strawberry.mutation(description="Authors only, within 10 minutes of posting.")
+    @mutation(description="Authors only, within 10 minutes of posting.")
     async def edit_comment(
         self, info: Info, comment_id: strawberry.ID, body: str
     ) -> EditCommentResult:
@@ -161,15 +149,15 @@ class CommentsMutation:
 
         return await _on_comment(info, comment_id, edit)
 
-    @strawberry.mutation(description="Authors only. The floor's replies stay.")
+    @mutation(description="Authors only. The floor's replies stay.")
     async def delete_comment(self, info: Info, comment_id: strawberry.ID) -> CommentActionResult:
         return await _on_comment(info, comment_id, comments.delete_comment)
 
-    @strawberry.mutation(description="Like a comment; liking twice changes nothing.")
+    @mutation(description="Like a comment; liking twice changes nothing.")
     async def like_comment(self, info: Info, comment_id: strawberry.ID) -> CommentActionResult:
         return await _on_comment(info, comment_id, comments.like)
 
-    @strawberry.mutation(description="Take a like back; idempotent.")
+    @mutation(description="Take a like back; idempotent.")
     async def unlike_comment(self, info: Info, comment_id: strawberry.ID) -> CommentActionResult:
         return await _on_comment(info, comment_id, comments.unlike)
 
@@ -189,7 +177,7 @@ class CommentsMutation:
         )
         return ReportCommentPayload(report=CommentReport.from_model(row))
 
-    @strawberry.mutation(description="Moderators: hide a comment from everyone else.")
+    @mutation(description="Moderators: hide a comment from everyone else.")
     async def hide_comment(
         self, info: Info, comment_id: strawberry.ID, reason: str
     ) -> ModerateCommentResult:
@@ -198,7 +186,7 @@ class CommentsMutation:
 
         return await _on_comment(info, comment_id, hide)
 
-    @strawberry.mutation(description="Moderators: show a hidden comment again.")
+    @mutation(description="Moderators: show a hidden comment again.")
     async def restore_comment(
         self, info: Info, comment_id: strawberry.ID, reason: str | None = None
     ) -> ModerateCommentResult:

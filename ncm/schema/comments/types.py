@@ -19,10 +19,18 @@ from ncm.comments.targets import (
     visible_refs,
     visible_states,
 )
-from ncm.errors import InvalidInput
+from ncm.errors import ErrorCode, InvalidInput
 from ncm.kit.pagination import Page, make_page, page_size
-from ncm.schema.accounts.types import User
-from ncm.schema.base import Connection, Error, Node, connection, from_global_id, to_global_id
+from ncm.schema.accounts.types import User, load_user
+from ncm.schema.base import (
+    Connection,
+    Error,
+    ModelView,
+    Node,
+    connection,
+    from_global_id,
+    to_global_id,
+)
 from ncm.schema.context import Info
 from ncm.schema.nodes import register_node
 
@@ -56,7 +64,9 @@ def target_ref(target_id: str, *, field: str = "targetId") -> ThreadRef:
     kind = _TARGET_BY_NODE.get(type_name)
     if kind is None:
         raise InvalidInput(
-            "Comments belong to a Track, an Album or a Playlist.", field=field, code="INVALID_ID"
+            "Comments belong to a Track, an Album or a Playlist.",
+            field=field,
+            code=ErrorCode.INVALID_ID,
         )
     return ThreadRef(kind, pk)
 
@@ -124,7 +134,7 @@ async def load_thread(info: Info, ref: ThreadRef) -> CommentThread | None:
     description="A comment or a reply. Deleted ones keep their place with no text."
     " Fetch one with `comment(id)`: what it shows depends on who asks."
 )
-class Comment:
+class Comment(ModelView):
     id: strawberry.ID
     pk: strawberry.Private[int]
     author_pk: strawberry.Private[int]
@@ -144,7 +154,7 @@ class Comment:
     )
 
     @classmethod
-    def from_model(
+    def for_viewer(
         cls, c: m.Comment, viewer: UserModel | None, author: accounts.Profile | None, liked: bool
     ) -> Comment:
         """Build with :func:`comment_views`, which loads authors and likes for many at once
@@ -152,21 +162,12 @@ class Comment:
         readable = c.state == m.CommentState.VISIBLE or (
             c.state == m.CommentState.HIDDEN and comments.can_read_hidden(viewer, c)
         )
-        return cls(
-            id=to_global_id("Comment", c.id),
-            pk=c.id,
-            author_pk=c.author_id,
-            thread_pk=c.thread_id,
-            parent_pk=c.parent_id,
-            reply_to_pk=c.reply_to_id,
+        return _build_comment(
+            c,
             body=c.body if readable else None,
             deleted=c.state == m.CommentState.DELETED,
             hidden=c.state == m.CommentState.HIDDEN,
-            like_count=c.like_count,
-            reply_count=c.reply_count,
-            created_at=c.created_at,
-            edited_at=c.edited_at,
-            author=User.from_model(author)
+            author=_build_author(author)
             if author is not None and c.state != m.CommentState.DELETED
             else None,
             liked_by_viewer=liked,
@@ -201,6 +202,11 @@ class Comment:
         return await comment_connection(info, page)
 
 
+# A page builds many: the constructors, kept (see ModelView.builder).
+_build_comment = Comment.builder("body", "deleted", "hidden", "author", "liked_by_viewer")
+_build_author = User.builder()
+
+
 async def comment_views(info: Info, rows: Sequence[m.Comment]) -> list[Comment]:
     """The API's view of these comments for this viewer: authors and likes in one batch.
 
@@ -221,7 +227,7 @@ async def comment_views(info: Info, rows: Sequence[m.Comment]) -> list[Comment]:
         likes = ctx.loaders.one(comments.liked_states, viewer_id).load_many([r.id for r in rows])
         authors, liked = await asyncio.gather(authors_loading, likes)
     return [
-        Comment.from_model(r, viewer, a, bool(f))
+        Comment.for_viewer(r, viewer, a, bool(f))
         for r, a, f in zip(rows, authors, liked, strict=True)
     ]
 
@@ -243,7 +249,7 @@ async def comment_connection(info: Info, page: Page[m.Comment]) -> Connection[Co
 
 
 @strawberry.type(description="A user's report of a comment (moderators see them).")
-class CommentReport:
+class CommentReport(ModelView):
     id: strawberry.ID
     pk: strawberry.Private[int]
     comment_pk: strawberry.Private[int]
@@ -254,32 +260,17 @@ class CommentReport:
     created_at: datetime
     resolved_at: datetime | None
 
-    @classmethod
-    def from_model(cls, r: m.CommentReport) -> CommentReport:
-        return cls(
-            id=to_global_id("CommentReport", r.id),
-            pk=r.id,
-            comment_pk=r.comment_id,
-            reporter_pk=r.reporter_id,
-            reason=r.reason,
-            note=r.note,
-            status=r.status,
-            created_at=r.created_at,
-            resolved_at=r.resolved_at,
-        )
-
     @strawberry.field
     async def comment(self, info: Info) -> Comment | None:
         return await _comment(info, self.comment_pk)
 
     @strawberry.field
     async def reporter(self, info: Info) -> User | None:
-        row = await info.context.loaders.one(accounts.profiles_by_ids).load(self.reporter_pk)
-        return User.from_model(row) if row else None
+        return await load_user(info, self.reporter_pk)
 
 
 @strawberry.type(description="One entry of the moderation audit log.")
-class ModerationAction:
+class ModerationAction(ModelView):
     id: strawberry.ID
     kind: m.ModerationKind
     moderator_pk: strawberry.Private[int | None]
@@ -291,23 +282,15 @@ class ModerationAction:
 
     @classmethod
     def from_model(cls, a: m.ModerationAction) -> ModerationAction:
-        return cls(
-            id=to_global_id("ModerationAction", a.id),
-            kind=a.kind,
-            moderator_pk=a.moderator_id,
-            operator=a.operator,
+        return cls.copy_from(
+            a,
             comment_id=to_global_id("Comment", a.comment_id) if a.comment_id else None,
             target_user_id=to_global_id("User", a.target_user_id) if a.target_user_id else None,
-            reason=a.reason,
-            created_at=a.created_at,
         )
 
     @strawberry.field
     async def moderator(self, info: Info) -> User | None:
-        if self.moderator_pk is None:
-            return None
-        row = await info.context.loaders.one(accounts.profiles_by_ids).load(self.moderator_pk)
-        return User.from_model(row) if row else None
+        return await load_user(info, self.moderator_pk)
 
 
 @strawberry.type(description="Banned from commenting until `bannedUntil`.")

@@ -9,7 +9,14 @@ import strawberry
 from ncm.accounts.permissions import require_viewer
 from ncm.compensation import service
 from ncm.compensation.errors import AlreadyClaimed, ClaimWindowClosed, NotYetClaimable
-from ncm.schema.base import InvalidInputError, NotFoundError, mutation, pk_of, register_error
+from ncm.schema.base import (
+    InvalidInputError,
+    NotFoundError,
+    error_fields,
+    mutation,
+    pk_of,
+    register_error,
+)
 from ncm.schema.billing.types import Membership, membership_of
 from ncm.schema.compensation.types import (
     AlreadyClaimedError,
@@ -20,19 +27,15 @@ from ncm.schema.context import Info
 
 register_error(
     NotYetClaimable,
-    lambda e: NotYetClaimableError(
-        claimable_from=e.at, code=e.code, message=e.message, field=e.field
-    ),
+    lambda e: NotYetClaimableError(claimable_from=e.at, **error_fields(e)),
 )
 register_error(
     ClaimWindowClosed,
-    lambda e: ClaimWindowClosedError(
-        claim_until=e.at, code=e.code, message=e.message, field=e.field
-    ),
+    lambda e: ClaimWindowClosedError(claim_until=e.at, **error_fields(e)),
 )
 register_error(
     AlreadyClaimed,
-    lambda e: AlreadyClaimedError(claimed_at=e.at, code=e.code, message=e.message, field=e.field),
+    lambda e: AlreadyClaimedError(claimed_at=e.at, **error_fields(e)),
 )
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 import strawberry
 
+from ncm.accounts.models import User as UserModel
 from ncm.playlists import entries as entries_service
 from ncm.playlists import likes, shares
 from ncm.playlists import models as m
@@ -15,11 +17,12 @@ from ncm.schema.base import (
     InvalidInputError,
     NotFoundError,
     RateLimitedError,
-    attempt,
+    error_fields,
     given,
     mutation,
     pk_of,
     register_error,
+    to_global_id,
 )
 from ncm.schema.catalog.types import Track
 from ncm.schema.context import Info
@@ -38,13 +41,11 @@ class PlaylistFullError(Error):
 
 register_error(
     PlaylistVersionConflict,
-    lambda e: PlaylistVersionConflictError(
-        current_version=e.current_version, code=e.code, message=e.message, field=e.field
-    ),
+    lambda e: PlaylistVersionConflictError(current_version=e.current_version, **error_fields(e)),
 )
 register_error(
     PlaylistFull,
-    lambda e: PlaylistFullError(limit=e.limit, code=e.code, message=e.message, field=e.field),
+    lambda e: PlaylistFullError(limit=e.limit, **error_fields(e)),
 )
 
 
@@ -176,15 +177,15 @@ class PlaylistsMutation:
         )
         return PlaylistPayload(playlist=Playlist.from_model(p))
 
-    @strawberry.mutation(description="Owner only; restorable for 30 days.")
+    @mutation(description="Owner only; restorable for 30 days.")
     async def delete_playlist(self, info: Info, playlist_id: strawberry.ID) -> PlaylistResult:
         return await _playlist_call(info, playlist_id, playlists.delete_playlist)
 
-    @strawberry.mutation(description="Undo a delete within 30 days.")
+    @mutation(description="Undo a delete within 30 days.")
     async def restore_playlist(self, info: Info, playlist_id: strawberry.ID) -> PlaylistResult:
         return await _playlist_call(info, playlist_id, playlists.restore_playlist)
 
-    @strawberry.mutation(description="Put one of your playlists before another (null: last).")
+    @mutation(description="Put one of your playlists before another (null: last).")
     async def move_playlist(
         self,
         info: Info,
@@ -200,7 +201,7 @@ class PlaylistsMutation:
             info, playlist_id, lambda viewer, pk: playlists.move_playlist(viewer, pk, before)
         )
 
-    @strawberry.mutation(description="Owner only: let a user edit the entries.")
+    @mutation(description="Owner only: let a user edit the entries.")
     async def add_playlist_collaborator(
         self, info: Info, playlist_id: strawberry.ID, user_id: strawberry.ID
     ) -> PlaylistResult:
@@ -209,7 +210,7 @@ class PlaylistsMutation:
             info, playlist_id, lambda viewer, pk: playlists.add_collaborator(viewer, pk, user)
         )
 
-    @strawberry.mutation(description="The owner removes a collaborator, or one leaves.")
+    @mutation(description="The owner removes a collaborator, or one leaves.")
     async def remove_playlist_collaborator(
         self, info: Info, playlist_id: strawberry.ID, user_id: strawberry.ID
     ) -> PlaylistResult:
@@ -252,7 +253,7 @@ class PlaylistsMutation:
         )
         return PlaylistPayload(playlist=Playlist.from_model(p))
 
-    @strawberry.mutation(
+    @mutation(
         description="Move `rangeLength` entries starting at `rangeStart` to before the entry at "
         "`insertBefore` (positions before the move; the entry count moves them to the end)."
     )
@@ -265,18 +266,15 @@ class PlaylistsMutation:
         range_length: int = 1,
         expected_version: int | None = None,
     ) -> EntriesResult:
-        async def work() -> PlaylistPayload:
-            p = await entries_service.move_entries(
-                await info.context.viewer(),
-                pk_of(playlist_id, "Playlist", field="playlistId"),
-                range_start=range_start,
-                insert_before=insert_before,
-                range_length=range_length,
-                expected_version=expected_version,
-            )
-            return PlaylistPayload(playlist=Playlist.from_model(p))
-
-        return await attempt(work())
+        p = await entries_service.move_entries(
+            await info.context.viewer(),
+            pk_of(playlist_id, "Playlist", field="playlistId"),
+            range_start=range_start,
+            insert_before=insert_before,
+            range_length=range_length,
+            expected_version=expected_version,
+        )
+        return PlaylistPayload(playlist=Playlist.from_model(p))
 
     @mutation(description="Make the playlist exactly these tracks, in order.")
     async def replace_playlist_entries(
@@ -355,8 +353,6 @@ class PlaylistsMutation:
 
 
 def _add_payload(result: entries_service.AddResult) -> AddTracksPayload:
-    from ncm.schema.base import to_global_id
-
     return AddTracksPayload(
         playlist=Playlist.from_model(result.playlist),
         added=_entry_rows(result),
@@ -364,11 +360,13 @@ def _add_payload(result: entries_service.AddResult) -> AddTracksPayload:
     )
 
 
-async def _playlist_call(info: Info, playlist_id: strawberry.ID, action: Any) -> Any:
-    async def work() -> PlaylistPayload:
-        p = await action(
-            await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId")
-        )
-        return PlaylistPayload(playlist=Playlist.from_model(p))
+PlaylistAction = Callable[[UserModel | None, int], Awaitable[m.Playlist]]
 
-    return await attempt(work())
+
+async def _playlist_call(
+    info: Info, playlist_id: strawberry.ID, action: PlaylistAction
+) -> PlaylistPayload:
+    p = await action(
+        await info.context.viewer(), pk_of(playlist_id, "Playlist", field="playlistId")
+    )
+    return PlaylistPayload(playlist=Playlist.from_model(p))

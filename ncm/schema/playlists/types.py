@@ -12,11 +12,11 @@ from ncm.playlists import access, likes
 from ncm.playlists import entries as entries_service
 from ncm.playlists import models as m
 from ncm.playlists import service as playlists
-from ncm.schema.accounts.types import User
-from ncm.schema.base import Connection, Node, connection, connection_of, to_global_id
+from ncm.schema.accounts.types import User, load_user
+from ncm.schema.base import Connection, ModelView, Node, connection, connection_of
 from ncm.schema.catalog.types import Track
 from ncm.schema.context import Info
-from ncm.schema.nodes import register_node_resolver
+from ncm.schema.nodes import register_node_resolver, register_view
 
 ENTRY_PREVIEW_MAX = 20  # first pages up to this size are loaded for many playlists at once
 
@@ -25,15 +25,8 @@ strawberry.enum(m.PlaylistKind, name="PlaylistKind")
 strawberry.enum(m.ShareChannel, name="ShareChannel")
 
 
-async def load_user(info: Info, pk: int | None) -> User | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.one(accounts.profiles_by_ids).load(pk)
-    return User.from_model(row) if row else None
-
-
 @strawberry.type(description="One place in a playlist; the same track may hold several.")
-class PlaylistEntry(Node):
+class PlaylistEntry(Node, ModelView):
     pk: strawberry.Private[int]
     track_pk: strawberry.Private[int]
     added_by_pk: strawberry.Private[int | None]
@@ -42,15 +35,7 @@ class PlaylistEntry(Node):
 
     @classmethod
     def from_row(cls, row: entries_service.EntryRow) -> PlaylistEntry:
-        e = row.entry
-        return cls(
-            id=to_global_id("PlaylistEntry", e.id),
-            pk=e.id,
-            track_pk=e.track_id,
-            added_by_pk=e.added_by_id,
-            position=row.index,
-            added_at=e.added_at,
-        )
+        return cls.copy_from(row.entry, position=row.index)
 
     @strawberry.field
     async def track(self, info: Info) -> Track:
@@ -63,7 +48,7 @@ class PlaylistEntry(Node):
 
 
 @strawberry.type
-class Playlist(Node):
+class Playlist(Node, ModelView):
     model: strawberry.Private[m.Playlist]
     title: str
     description: str
@@ -89,25 +74,7 @@ class Playlist(Node):
 
     @classmethod
     def from_model(cls, p: m.Playlist) -> Playlist:
-        return cls(
-            id=to_global_id("Playlist", p.id),
-            model=p,
-            title=p.title,
-            description=p.description,
-            cover_url=p.cover_url,
-            tags=list(p.tags),
-            privacy=p.privacy,
-            kind=p.kind,
-            allow_duplicates=p.allow_duplicates,
-            version=p.version,
-            entry_count=p.entry_count,
-            subscriber_count=p.subscriber_count,
-            share_count=p.share_count,
-            comment_count=p.comment_count,
-            created_at=p.created_at,
-            updated_at=p.updated_at,
-            deleted_at=p.deleted_at,
-        )
+        return cls.copy_from(p, model=p, tags=list(p.tags))
 
     @strawberry.field
     async def owner(self, info: Info) -> User:
@@ -271,3 +238,4 @@ class PlaylistsViewer:
 
 
 register_node_resolver("Playlist", visible_playlist)
+register_view("Playlist", Playlist.from_model)

@@ -9,7 +9,7 @@ import strawberry
 
 from ncm.catalog import models as catalog_models
 from ncm.catalog import service as catalog
-from ncm.schema.base import to_global_id
+from ncm.schema.base import ModelView, to_global_id
 from ncm.schema.catalog.types import Track
 from ncm.schema.context import Info
 from ncm.stream import models as m
@@ -160,7 +160,7 @@ def playback_result(p: Playback) -> PlaybackResult:
 
 
 @strawberry.type(description="One reported play.")
-class Play:
+class Play(ModelView):
     track_pk: strawberry.Private[int]
     play_id: str
     started_at: datetime
@@ -169,17 +169,6 @@ class Play:
     counted: bool = strawberry.field(
         description="30 seconds or more (the whole of a shorter track): counts as a play."
     )
-
-    @classmethod
-    def from_model(cls, e: m.PlayEvent) -> Play:
-        return cls(
-            track_pk=e.track_id,
-            play_id=e.play_id,
-            started_at=e.started_at,
-            seconds_played=e.seconds_played,
-            source=e.source,
-            counted=e.counted,
-        )
 
     @strawberry.field
     async def track(self, info: Info) -> Track | None:
