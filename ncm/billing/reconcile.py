@@ -9,6 +9,7 @@ through the same merges the webhooks use.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,6 +81,12 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     return start, end
 
 
+def _stripe_bound(end: datetime) -> int:
+    """Stripe's ``created[lt]`` in whole seconds: rounded up, so an object created earlier
+    in the window's last second (a command run right after a payment) is still in it."""
+    return math.ceil(end.timestamp())
+
+
 async def _user_of(obj: Obj) -> int | None:
     """The local user of a Stripe object, without linking anything (read only)."""
     customer = sync.ref(obj.get("customer"))
@@ -113,7 +120,7 @@ async def _invoices(start: datetime, end: datetime, page_size: int) -> list[Diff
     found: list[Difference] = []
     seen: set[str] = set()
     async for inv in stripe.list_invoices(
-        created_gte=int(start.timestamp()), created_lt=int(end.timestamp()), page_size=page_size
+        created_gte=int(start.timestamp()), created_lt=_stripe_bound(end), page_size=page_size
     ):
         seen.add(inv["id"])
         found += await _compare_invoice(inv)
@@ -188,7 +195,7 @@ async def _subscriptions(start: datetime, end: datetime, page_size: int) -> list
     seen: set[str] = set()
     live_by_customer: dict[str, list[str]] = defaultdict(list)
     async for remote in stripe.list_subscriptions(
-        created_gte=int(start.timestamp()), created_lt=int(end.timestamp()), page_size=page_size
+        created_gte=int(start.timestamp()), created_lt=_stripe_bound(end), page_size=page_size
     ):
         seen.add(remote["id"])
         if remote.get("status") in LIVE:

@@ -17,7 +17,7 @@ log = logging.getLogger("ncm.compensation.jobs")
 
 @job
 async def grant_chunk(ctx: dict[str, Any], campaign_id: int, lo: int) -> int:
-    from ncm.compensation import service
+    from ncm.compensation import service  # lazy: the service enqueues these jobs
 
     return await service.grant_chunk(campaign_id, lo)
 
@@ -25,21 +25,21 @@ async def grant_chunk(ctx: dict[str, Any], campaign_id: int, lo: int) -> int:
 @job
 async def grant_chunks(ctx: dict[str, Any], campaign_id: int, los: list[int]) -> int:
     """In-process mode: the chunks one after the other."""
-    from ncm.compensation import service
+    from ncm.compensation import service  # lazy: the service enqueues these jobs
 
     return sum([await service.grant_chunk(campaign_id, lo) for lo in los])
 
 
 @job
 async def apply_chunk(ctx: dict[str, Any], campaign_id: int, lo: int) -> int:
-    from ncm.compensation import service
+    from ncm.compensation import service  # lazy: the service enqueues these jobs
 
     return await service.apply_chunk(campaign_id, lo)
 
 
 @job
 async def apply_chunks(ctx: dict[str, Any], campaign_id: int, los: list[int]) -> int:
-    from ncm.compensation import service
+    from ncm.compensation import service  # lazy: the service enqueues these jobs
 
     return sum([await service.apply_chunk(campaign_id, lo) for lo in los])
 
@@ -47,7 +47,7 @@ async def apply_chunks(ctx: dict[str, Any], campaign_id: int, los: list[int]) ->
 @cron_job(minute=set(range(60)))
 async def apply_due_campaigns(ctx: dict[str, Any]) -> int:
     """Every minute: queue the auto-apply of campaigns whose claimable date has come."""
-    from ncm.compensation import service
+    from ncm.compensation import service  # lazy: the service enqueues these jobs
 
     queued = 0
     for campaign_id in await service.due_for_apply():
@@ -60,7 +60,7 @@ async def move_next_charges(ctx: dict[str, Any]) -> dict[str, int]:
     """The pending Stripe moves, paced (``NCM_COMPENSATION_STRIPE_RATE``, default 25/s)."""
     import os
 
-    from ncm.compensation import service
+    from ncm.compensation import service  # lazy: the service enqueues these jobs
 
     rate = float(os.environ.get("NCM_COMPENSATION_STRIPE_RATE") or 25)
     counts = await service.move_next_charges(rate=rate)

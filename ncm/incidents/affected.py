@@ -97,7 +97,7 @@ async def record(user_id: int | None) -> None:
         if redis is None:
             for key in keys:
                 _memory.setdefault(key, set()).add(user_id)
-            from ncm.incidents.jobs import schedule_flush
+            from ncm.incidents.jobs import schedule_flush  # lazy: the jobs flush this module
 
             await schedule_flush()
             return

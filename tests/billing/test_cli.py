@@ -74,7 +74,7 @@ async def test_reconcile_reports_then_repairs_drift(vip_plans: Any) -> None:
     await Subscription.filter(user_id=user.id).update(status="past_due")
     await MembershipPeriod.filter(user_id=user.id).delete()
     dry = ncm_json("billing", "reconcile")
-    assert {d["repaired"] for d in dry} == {False} and len(dry) == 2
+    assert {d["repaired"] for d in dry} == {False} and len(dry) == 2, dry
     assert await MembershipPeriod.filter(user_id=user.id).count() == 0
     fixed = ncm_json("billing", "reconcile", "--execute")
     assert {d["repaired"] for d in fixed} == {True}
