@@ -56,8 +56,9 @@ def forward_sql(table: str, name: str, popularity: str) -> list[str]:
             f" USING gin (search_vector) WHERE search_tier <= {n}"
             for n in range(1, TIERS + 1)
         ),
+        # Exact names in popularity order: a title shared by thousands reads one page.
         f"CREATE INDEX IF NOT EXISTS {table}_name_key_idx ON {table}"
-        f" ({key(name)} text_pattern_ops)",
+        f" ({key(name)} text_pattern_ops, {popularity}, id)",
     ] + (
         []  # tracks already have (play_count, id) from 0001
         if table == "tracks"

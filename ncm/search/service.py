@@ -143,8 +143,19 @@ async def _search_postgres(
                 f" ORDER BY score DESC, id DESC LIMIT {int(limit)}"
             )
 
+        def exact(i: int, src: _Source = src, where: str = where) -> str:
+            # In popularity order down the (name, popularity, id) btree: a title thousands
+            # of tracks share reads only a page of them.
+            return (
+                f"(SELECT {src.order} AS o, id, score FROM (SELECT t.id, {_pg_score(src)}"
+                f" AS score FROM {src.table} t WHERE {_pg_name_key(src)} = ($2::text[])[{i}]"
+                f"{src.visible} ORDER BY t.{src.popularity} DESC, t.id DESC) s{where}"
+                f" LIMIT {int(limit)})"
+            )
+
         name = kind.lower()
-        ctes.append(f"{name}_0 AS ({branch(f'{_pg_name_key(src)} = ANY($2::text[])')})")
+        spellings = " UNION ALL ".join(exact(i) for i in range(1, len(keys) + 1))
+        ctes.append(f"{name}_0 AS ({spellings})")
         gates: list[str] = []
         for tier in range(1, LAST_TIER + 1):
             bounded = f" AND t.search_tier <= {tier}" if tier < LAST_TIER else ""
