@@ -275,6 +275,11 @@ async def clean_state() -> AsyncIterator[None]:
         await empty_redis(redis)
     ratelimit._memory.clear()
     revocation.forget_all()
+    # Ids restart with every test: playback's in-process fallback cache must not answer a
+    # later test's track 1 with an earlier test's facts.
+    from ncm.stream import cache as playback_cache
+
+    playback_cache.clear_memory()
 
 
 @pytest.fixture
