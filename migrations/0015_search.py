@@ -39,6 +39,15 @@ CREATE TABLE IF NOT EXISTS search_suggestions (
 );
 CREATE INDEX IF NOT EXISTS search_suggestions_key_idx
     ON search_suggestions (key text_pattern_ops, rank);
+CREATE TABLE IF NOT EXISTS search_suggestion_heads (
+    prefix text NOT NULL,
+    kind smallint NOT NULL,
+    ref_id bigint NOT NULL,
+    label text NOT NULL,
+    rank integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS search_suggestion_heads_prefix_idx
+    ON search_suggestion_heads (prefix, rank);
 """
 
 
@@ -121,7 +130,9 @@ def _step(forward: bool):
             await client.execute_script(SUGGESTIONS)
             await _fold_traditional(client)
         else:
-            await client.execute_script("DROP TABLE IF EXISTS search_suggestions")
+            await client.execute_script(
+                "DROP TABLE IF EXISTS search_suggestions; DROP TABLE IF EXISTS search_suggestion_heads"
+            )
 
     return run
 

@@ -12,6 +12,7 @@ reads the tables themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise import connections
 from tortoise.transactions import in_transaction
@@ -25,6 +26,7 @@ SUGGESTED = (SearchType.ARTIST, SearchType.ALBUM, SearchType.TRACK, SearchType.P
 SUGGESTION_TIER = 2  # names of tiers 1-2 (the 20,000 most popular of each type)
 MAX_PREFIX = 50
 MAX_SUGGESTIONS = 20
+HEAD_LENGTH = 2  # prefixes this short are answered from search_suggestion_heads
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,25 @@ async def suggestions(prefix: str, first: int | None = None) -> list[Suggestion]
         raise InvalidInput(f"A prefix is at most {MAX_PREFIX} characters.", field="prefix")
     if not text:
         return []
-    patterns = [like_prefix(key) for key in name_keys(text)]
-    if is_postgres():
-        return await _from_table(patterns, size)
-    return await _from_sources(patterns, size)
+    keys = name_keys(text)
+    patterns = [like_prefix(key) for key in keys]
+    if not is_postgres():
+        return await _from_sources(patterns, size)
+    if max(len(key) for key in keys) <= HEAD_LENGTH:
+        return await _from_heads(keys, size)
+    return await _from_table(patterns, size)
+
+
+async def _from_heads(keys: list[str], size: int) -> list[Suggestion]:
+    """A one- or two-character prefix: its best names are stored ready (``a`` starts
+    thousands of names; reading and ranking them all took 13 ms at 10M tracks)."""
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT kind, ref_id, label, min(rank) AS rank FROM search_suggestion_heads"
+        " WHERE prefix = ANY($1::text[]) GROUP BY kind, ref_id, label"
+        f" ORDER BY rank, kind DESC, ref_id DESC LIMIT {size}",
+        [keys],
+    )
+    return _suggestions(rows)
 
 
 async def _from_table(patterns: list[str], size: int) -> list[Suggestion]:
@@ -56,6 +73,10 @@ async def _from_table(patterns: list[str], size: int) -> list[Suggestion]:
         f" ORDER BY rank, kind DESC, ref_id DESC LIMIT {size}",
         patterns,
     )
+    return _suggestions(rows)
+
+
+def _suggestions(rows: list[dict[str, Any]]) -> list[Suggestion]:
     by_order = {SOURCES[kind].order: kind for kind in SUGGESTED}
     return [Suggestion(r["label"], by_order[int(r["kind"])], int(r["ref_id"])) for r in rows]
 
@@ -105,6 +126,21 @@ async def rebuild() -> int:
             " LATERAL (SELECT string_to_array(n.key, ' ') AS words) w,"
             " LATERAL generate_subscripts(w.words, 1) AS i"
             " WHERE i = 1 OR w.words[i] <> ''"
+        )
+        # The best MAX_SUGGESTIONS names under every one- and two-character prefix.
+        await tx.execute_query("DELETE FROM search_suggestion_heads")
+        await tx.execute_query(
+            "INSERT INTO search_suggestion_heads (prefix, kind, ref_id, label, rank)"
+            " SELECT prefix, kind, ref_id, label, rank FROM ("
+            "  SELECT prefix, kind, ref_id, label, rank, row_number() OVER"
+            "   (PARTITION BY prefix ORDER BY rank, kind DESC, ref_id DESC) AS place"
+            "  FROM (SELECT DISTINCT ON (left(key, n), kind, ref_id) left(key, n) AS prefix,"
+            "         kind, ref_id, label, rank"
+            "        FROM search_suggestions, generate_series(1, $1::int) AS n"
+            "        WHERE length(key) >= n"
+            "        ORDER BY left(key, n), kind, ref_id, rank) d"
+            f" ) ranked WHERE place <= {MAX_SUGGESTIONS}",
+            [HEAD_LENGTH],
         )
         rows = await tx.execute_query_dict("SELECT count(*) AS n FROM search_suggestions")
     return int(rows[0]["n"])  # (the INSERT's own row count does not come back here)

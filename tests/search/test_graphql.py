@@ -252,10 +252,10 @@ async def test_suggestions_read_one_index_range() -> None:
     await seed()
     await refresh_tiers()
     with count_queries() as counter:
-        await suggestions("t", 10)
+        await suggestions("tay", 10)  # longer than the stored heads: an index range
     [sql] = counter.queries
     async with in_transaction() as conn:
         await conn.execute_script("SET LOCAL enable_seqscan = off")
-        rows = await conn.execute_query_dict(f"EXPLAIN {sql}", ["t%"])
+        rows = await conn.execute_query_dict(f"EXPLAIN {sql}", ["tay%"])
     plan = "\n".join(r["QUERY PLAN"] for r in rows)
     assert "search_suggestions_key_idx" in plan, plan
