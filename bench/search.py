@@ -101,7 +101,12 @@ async def _database_timing(database_url: str, words: dict[str, str]) -> dict[str
     await init_db(database_url)
     out: dict[str, Any] = {}
     logger = logging.getLogger("tortoise.db_client")
-    conn = await asyncpg.connect(harness.asyncpg_dsn(database_url))
+    # The API pool's session settings (ncm/kit/db.py): without them JIT compiles the tier
+    # branches that never run, and the SQL alone looks 100x slower than the service.
+    conn = await asyncpg.connect(
+        harness.asyncpg_dsn(database_url),
+        server_settings={"jit": "off", "max_parallel_workers_per_gather": "0"},
+    )
     try:
         for label, word in words.items():
             capture = _Capture()
