@@ -85,16 +85,32 @@ async def test_reconcile_reports_then_repairs_drift(vip_plans: Any) -> None:
 
 async def test_plans_set_refuses_an_amount_past_stripes_maximum_in_one_line() -> None:
     result = ncm(
-        "billing", "plans", "set", "vip_big", "--name", "Big", "--interval", "MONTH",
-        "--amount", "100000000",
-    )  # fmt: skip
+        "billing",
+        "plans",
+        "set",
+        "vip_big",
+        "--name",
+        "Big",
+        "--interval",
+        "MONTH",
+        "--amount",
+        "100000000",
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "99999999" in lines[0]
     ok = ncm_json(
-        "billing", "plans", "set", "vip_big", "--name", "Big", "--interval", "MONTH",
-        "--amount", "99999999",
-    )  # fmt: skip
+        "billing",
+        "plans",
+        "set",
+        "vip_big",
+        "--name",
+        "Big",
+        "--interval",
+        "MONTH",
+        "--amount",
+        "99999999",
+    )
     assert ok["amount"] == 99999999
 
 

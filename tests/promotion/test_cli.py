@@ -28,22 +28,38 @@ async def test_partners_keys_and_campaign_workflow() -> None:
 
     now = datetime.now(UTC)
     made = ncm_json(
-        "promo", "campaigns", "create",
-        "--partner", "KKBOX",
-        "--name", "Jay Chou tour",
-        "--kind", "CONCERT_TOUR",
-        "--link", "https://tickets.example.com/jay",
-        "--title", "Jay Chou Carnival",
-        "--event-at", (now + timedelta(days=40)).strftime("%Y-%m-%dT20:00"),
-        "--venue", "Taipei Dome",
-        "--starts", (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
-        "--ends", (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
-        "--tz", "UTC",
-        "--placement", "HOME_BANNER",
-        "--placement", "search_top",
-        "--region", "TW",
-        "--booked", "5000",
-    )  # fmt: skip
+        "promo",
+        "campaigns",
+        "create",
+        "--partner",
+        "KKBOX",
+        "--name",
+        "Jay Chou tour",
+        "--kind",
+        "CONCERT_TOUR",
+        "--link",
+        "https://tickets.example.com/jay",
+        "--title",
+        "Jay Chou Carnival",
+        "--event-at",
+        (now + timedelta(days=40)).strftime("%Y-%m-%dT20:00"),
+        "--venue",
+        "Taipei Dome",
+        "--starts",
+        (now - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        "--ends",
+        (now + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
+        "--tz",
+        "UTC",
+        "--placement",
+        "HOME_BANNER",
+        "--placement",
+        "search_top",
+        "--region",
+        "TW",
+        "--booked",
+        "5000",
+    )
     assert made["status"] == "DRAFT" and made["placements"] == "HOME_BANNER,SEARCH_TOP"
     cid = str(made["id"])
     assert ncm("promo", "campaigns", "approve", cid).returncode == 1  # not submitted
@@ -56,9 +72,25 @@ async def test_partners_keys_and_campaign_workflow() -> None:
     assert ncm_json("promo", "campaigns", "end", cid, "--note", "done")["status"] == "ENDED"
     actions = [a.action for a in await CampaignAudit.filter(campaign_id=int(cid)).order_by("id")]
     assert actions == ["create", "submit", "approve", "go_live", "pause", "resume", "end"]
-    bad = ncm("promo", "campaigns", "create", "--partner", "NOPE", "--name", "x", "--kind",
-              "ARTIST", "--starts", "2030-01-01T00:00", "--ends", "2030-01-02T00:00",
-              "--placement", "HOME_BANNER", "--object", "artist:1")  # fmt: skip
+    bad = ncm(
+        "promo",
+        "campaigns",
+        "create",
+        "--partner",
+        "NOPE",
+        "--name",
+        "x",
+        "--kind",
+        "ARTIST",
+        "--starts",
+        "2030-01-01T00:00",
+        "--ends",
+        "2030-01-02T00:00",
+        "--placement",
+        "HOME_BANNER",
+        "--object",
+        "artist:1",
+    )
     assert bad.returncode == 1 and bad.stderr.startswith("error:")
 
 
