@@ -16,7 +16,6 @@ every page is a fresh indexed match, never an OFFSET.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from tortoise import connections
@@ -24,42 +23,11 @@ from tortoise import connections
 from ncm.errors import InvalidInput
 from ncm.kit.db import is_postgres
 from ncm.kit.pagination import Page, decode_cursor, encode_cursor, page_size
+from ncm.search.sources import SOURCES, SearchType, Source
 from ncm.search.text import fts5_query, like_prefix, name_keys, pg_tsquery, query_terms
 from ncm.search.tiers import LAST_TIER
 
 MAX_QUERY_LENGTH = 100
-
-
-class SearchType(StrEnum):
-    TRACK = "TRACK"
-    ALBUM = "ALBUM"
-    ARTIST = "ARTIST"
-    USER = "USER"
-    PLAYLIST = "PLAYLIST"
-
-
-@dataclass(frozen=True)
-class _Source:
-    table: str
-    title: str  # the column an exact match of the whole query is checked against
-    popularity: str  # a stored counter
-    order: int  # tie-break between types with the same score
-    visible: str = ""  # an extra condition on ``t`` (e.g. only public playlists)
-
-
-SOURCES: dict[SearchType, _Source] = {
-    SearchType.ARTIST: _Source("artists", "name", "subscriber_count", 4),
-    SearchType.ALBUM: _Source("albums", "title", "subscriber_count", 3),
-    SearchType.TRACK: _Source("tracks", "title", "play_count", 2),
-    SearchType.USER: _Source("users", "handle", "follower_count", 0),
-    SearchType.PLAYLIST: _Source(
-        "playlists",
-        "title",
-        "subscriber_count",
-        1,
-        " AND t.privacy = 'PUBLIC' AND t.kind = 'NORMAL' AND t.deleted_at IS NULL",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -100,11 +68,11 @@ async def search(
     return Page(hits, cursors, has_next, after is not None)
 
 
-def _pg_name_key(src: _Source) -> str:
+def _pg_name_key(src: Source) -> str:
     return f"lower(normalize(t.{src.title}, NFKC))"
 
 
-def _pg_score(src: _Source) -> str:
+def _pg_score(src: Source) -> str:
     """$2: the exact name keys (text[]), $3: the prefix pattern; levels as the module says."""
     key = _pg_name_key(src)
     return (
@@ -136,14 +104,14 @@ async def _search_postgres(
         src = SOURCES[kind]
         where, _ = _after(src.order, cursor, "$4::float8", "$5::bigint", numbered=True)
 
-        def branch(condition: str, src: _Source = src, where: str = where) -> str:
+        def branch(condition: str, src: Source = src, where: str = where) -> str:
             return (
                 f"SELECT {src.order} AS o, id, score FROM (SELECT t.id, {_pg_score(src)} AS score"
                 f" FROM {src.table} t WHERE {condition}{src.visible}) s{where}"
                 f" ORDER BY score DESC, id DESC LIMIT {int(limit)}"
             )
 
-        def exact(i: int, src: _Source = src, where: str = where) -> str:
+        def exact(i: int, src: Source = src, where: str = where) -> str:
             # In popularity order down the (name, popularity, id) btree: a title thousands
             # of tracks share reads only a page of them.
             return (

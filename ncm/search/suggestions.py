@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 
 from ncm.errors import InvalidInput
 from ncm.kit.db import is_postgres
-from ncm.search.service import SOURCES, SearchType
+from ncm.search.sources import SOURCES, SearchType
 from ncm.search.text import like_prefix, name_keys
 
 SUGGESTED = (SearchType.ARTIST, SearchType.ALBUM, SearchType.TRACK, SearchType.PLAYLIST)

@@ -19,26 +19,11 @@ from dataclasses import dataclass
 from tortoise import connections
 
 from ncm.kit.db import is_postgres
+from ncm.search.sources import SOURCES
 
 # Changing these needs a migration: each bound has a partial GIN index (0015_search).
 TIER_ROWS = (2_000, 20_000, 200_000, 2_000_000)
 LAST_TIER = len(TIER_ROWS) + 1
-
-
-@dataclass(frozen=True)
-class Searchable:
-    table: str
-    name: str  # the column an exact name is compared with
-    popularity: str  # a stored counter
-
-
-SEARCHABLE = [
-    Searchable("tracks", "title", "play_count"),
-    Searchable("albums", "title", "subscriber_count"),
-    Searchable("artists", "name", "subscriber_count"),
-    Searchable("users", "handle", "follower_count"),
-    Searchable("playlists", "title", "subscriber_count"),
-]
 
 
 @dataclass(frozen=True)
@@ -53,7 +38,7 @@ async def refresh_tiers(tier_rows: tuple[int, ...] = TIER_ROWS) -> list[TierRepo
         return []
     conn = connections.get("default")
     reports = []
-    for src in SEARCHABLE:
+    for src in SOURCES.values():
         params: list[int] = []
         cases = []
         for n, rank in enumerate(tier_rows, start=1):
