@@ -145,7 +145,10 @@ async def seed_comments(
             for drop, _ in dropped:
                 await conn.execute(drop)
 
-        n_top = round(total / (1 + _pareto_mean(REPLIES)))
+        # The reply cap follows the run's size: one heavy-tailed draw of thousands of replies
+        # would otherwise double a small run (a 4,000-comment run once added 5,900).
+        reply_draw = (REPLIES[0], REPLIES[1], min(REPLIES[2], max(10, total // 200)))
+        n_top = round(total / (1 + _pareto_mean(reply_draw)))
         first_id = await conn.fetchval("SELECT coalesce(max(id), 0) + 1 FROM comments")
         now = datetime.now(UTC)
         n_users, n_others = len(users), len(others)
@@ -164,7 +167,7 @@ async def seed_comments(
                 "   ($7::text[])[1 + g % $8] || ' #' || g AS body,"
                 "   CASE WHEN r < 0.005 THEN 'HIDDEN' WHEN r < 0.01 THEN 'DELETED'"
                 "     ELSE 'VISIBLE' END AS st,"
-                f"   {_pareto_sql(like_cap)} AS lc, {_pareto_sql(REPLIES)} AS rc,"
+                f"   {_pareto_sql(like_cap)} AS lc, {_pareto_sql(reply_draw)} AS rc,"
                 "   $9::timestamptz - random() * interval '730 days' AS ca"
                 "  FROM (SELECT g, random() AS r FROM generate_series($10::bigint, $11::bigint) g)"
                 "  AS gen) s",
