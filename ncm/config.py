@@ -92,6 +92,11 @@ class Settings:
     graphql_max_breadth: int = 100
     graphql_validation_budget_ms: int = 500
     geo_header: str | None = None
+    # The GraphQL hot path (docs/graphql.md): the executor's plain-field fast path (off: the
+    # stock graphql-core executor), and how long a shared cache may keep a public answer to a
+    # GET (persisted query, no credentials).
+    fast_executor: bool = True
+    graphql_public_max_age: int = 60
 
     @property
     def uses_sqlite(self) -> bool:
@@ -188,6 +193,8 @@ def load_settings() -> Settings:
         graphql_max_breadth=_int("GRAPHQL_MAX_BREADTH", 100),
         graphql_validation_budget_ms=_int("GRAPHQL_VALIDATION_BUDGET_MS", 500),
         geo_header=(_env("GEO_HEADER") or "").strip().lower() or None,
+        fast_executor=_bool("FAST_EXECUTOR", True),
+        graphql_public_max_age=_int("GRAPHQL_PUBLIC_MAX_AGE", 60),
     )
 
 

@@ -30,6 +30,9 @@ class Context:
     # The region playback decides by: None is the account's region; a code (or "" for an
     # unknown country) is the edge's country header, when NCM_GEO_HEADER names one.
     playback_region: str | None = None
+    # Set by a resolver whose answer depends on who asks beyond the credentials (the client's
+    # address, the edge's country, a signed URL): such a GET answer is never publicly cached.
+    personal: bool = False
 
     @property
     def viewer_id(self) -> int | None:
