@@ -33,6 +33,8 @@ class Context:
     # Set by a resolver whose answer depends on who asks beyond the credentials (the client's
     # address, the edge's country, a signed URL): such a GET answer is never publicly cached.
     personal: bool = False
+    # The field names the operation's document selects (set by the guard, from its cache).
+    document_fields: frozenset[str] = frozenset()
 
     @property
     def viewer_id(self) -> int | None:
