@@ -36,12 +36,12 @@ _BATCH: dict[search_service.SearchType, tuple[BatchFn, Callable[[Any], Any]]] = 
 
 
 async def load_tracks(info: Info, pks: list[int]) -> list[Any]:
-    """Track rows (``None`` for a missing id). One track (the track page): with the artists,
-    album and genres the operation selects anywhere fetched in the same statement and primed
-    into the request's loaders (``catalog.track_bundle``), so the page is one round trip."""
+    """Track rows (``None`` for a missing id), with the artists, album and genres the
+    operation selects anywhere fetched in the same statement and primed into the request's
+    loaders (``catalog.track_bundle``): the track page is one round trip, a search page two."""
     loaders = info.context.loaders
     parts = catalog.BUNDLE_PARTS & info.context.document_fields
-    if not parts or len(pks) != 1:
+    if not parts:
         return await loaders.one(catalog.tracks_by_ids).load_many(pks)
     bundles = await loaders.one(catalog.track_bundle, parts).load_many(pks)
     tracks, albums = loaders.one(catalog.tracks_by_ids), loaders.one(catalog.albums_by_ids)
