@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ncm.config import get_settings
+from ncm.kit.jobs import cron_job
 
 log = logging.getLogger("ncm.kit.partitions")
 
@@ -178,7 +179,9 @@ async def _create(
             f"INSERT INTO {name} SELECT * FROM {default} WHERE {where}",
             f"DELETE FROM {default} WHERE {where}",
         ]
-    statements.append(f"ALTER TABLE {spec.name} ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi})")
+    statements.append(
+        f"ALTER TABLE {spec.name} ATTACH PARTITION {name} FOR VALUES FROM ({lo}) TO ({hi})"
+    )
     if conn is not None:
         for statement in statements:
             await conn.execute_script(statement)
@@ -228,7 +231,9 @@ async def drop_expired(
             )
             for row in rows:
                 day = row["day"]
-                entry = Expired(Partition(spec.name, part.name, day, day + timedelta(days=1), 0), [])
+                entry = Expired(
+                    Partition(spec.name, part.name, day, day + timedelta(days=1), 0), []
+                )
                 entry.blocked_by = await _blockers(spec, [day])
                 if not entry.blocked_by and not dry_run:
                     await client.execute_query(
@@ -289,7 +294,9 @@ async def convert(client: Any, spec: Table, today: date | None = None) -> None:
         with_key = ", ".join(columns + ([key] if key not in columns else []))
         if index["is_primary"]:  # one primary key per table: the legacy one gives way
             script.append(f"ALTER TABLE {legacy} DROP CONSTRAINT {index['name'][:55]}_legacy")
-            script.append(f"ALTER TABLE {table} ADD CONSTRAINT {index['name']} PRIMARY KEY ({with_key})")
+            script.append(
+                f"ALTER TABLE {table} ADD CONSTRAINT {index['name']} PRIMARY KEY ({with_key})"
+            )
         elif index["is_unique"]:
             script.append(f"ALTER TABLE {table} ADD CONSTRAINT {index['name']} UNIQUE ({with_key})")
         else:  # read before the renames: it names the new table and the old index name
@@ -315,3 +322,38 @@ async def convert(client: Any, spec: Table, today: date | None = None) -> None:
             f" FOR VALUES FROM ({spec.bound(lo)}) TO ({spec.bound(hi)})"
         )
     await ensure(spec, today, conn=client)
+
+
+@dataclass
+class Maintenance:
+    created: list[str] = field(default_factory=list)
+    expired: list[Expired] = field(default_factory=list)
+
+
+async def maintain(
+    *, create: bool = True, drop: bool = True, dry_run: bool = False, today: date | None = None
+) -> Maintenance:
+    """Create the partitions ahead and drop the expired, covered ones, for every declared
+    table that is partitioned (PostgreSQL after migration 0019; nothing on SQLite)."""
+    from ncm.domains import load_retention
+    from ncm.kit.db import is_postgres
+
+    done = Maintenance()
+    if not is_postgres():
+        return done
+    load_retention()
+    for spec in TABLES.values():
+        if not await is_partitioned(spec.name):
+            continue
+        if create:
+            done.created += await ensure(spec, today, dry_run=dry_run)
+        if drop:
+            done.expired += await drop_expired(spec, today, dry_run=dry_run)
+    return done
+
+
+@cron_job(minute={17})  # hourly: a missed run is made up within the hour
+async def maintain_partitions(ctx: dict[str, Any]) -> dict[str, int]:
+    """Partitions created ahead, expired ones dropped once their rollups cover them."""
+    done = await maintain()
+    return {"created": len(done.created), "dropped": sum(e.dropped for e in done.expired)}
