@@ -33,7 +33,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.harness import redis_database
+from bench.harness import recreate_database, redis_database
 
 DB_NAME = "ncm_bench_ingest"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
@@ -42,17 +42,6 @@ DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 def load() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
-
-
-async def _create_database() -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    finally:
-        await conn.close()
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -64,7 +53,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from ncm.stream import ingest
     from ncm.stream.models import PlayEvent, PlaySource
 
-    await _create_database()
+    await recreate_database(DB_NAME)
     await upgrade()
     await init_db()
     out: dict[str, Any] = {}

@@ -5,9 +5,6 @@ nothing (its entries are claimed again)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,15 +18,9 @@ from ncm.stream.models import PlayEvent, PlaySource, UserDailyActivity
 from tests import factories
 from tests.conftest import login_token, make_user
 from tests.stream.test_graphql_plays import RECENT, report
+from tests.workers import killed_worker
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.postgres_only]
-
-WORKER = (
-    "from arq import run_worker\n"
-    "from ncm.worker import WorkerSettings, redis_settings\n"
-    "WorkerSettings.cron_jobs = []\n"
-    "run_worker(WorkerSettings, redis_settings=redis_settings())\n"
-)
 
 
 async def totals() -> dict[str, int]:
@@ -169,25 +160,13 @@ async def test_a_worker_killed_mid_batch_loses_nothing() -> None:
     tracks = [(await factories.track()).id for _ in range(7)]
     total = 1200
     counted = await queue(total, users, tracks, twice=100)
-    env = {**os.environ, "NCM_PLAY_FLUSH_PAUSE": "0.3", "NCM_PLAY_FLUSH_BATCH": "100"}
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        WORKER,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    # each batch holds its transaction open a while: the kill lands inside one
+    async with killed_worker(NCM_PLAY_FLUSH_PAUSE="0.3", NCM_PLAY_FLUSH_BATCH="100"):
         for _ in range(600):  # until a few batches committed (at most 60 s on a busy machine)
             if (await totals())["rows"] >= 300:
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.15)  # now inside the next batch's transaction
-    finally:
-        os.kill(worker.pid, signal.SIGKILL)
-        await asyncio.wait_for(worker.wait(), 30)
     before = await totals()
     assert 0 < before["rows"] < total, "the kill must land in the middle of the run"
     backlog = await ingest.backlog()
