@@ -8,6 +8,9 @@ created around today (``ncm.kit.partitions.convert``). PostgreSQL requires the p
 in every unique key, so the primary keys become (id, day) / (id, at), a play is unique by
 (play_id, day) and a click by (event_key, at); the model state says the same.
 
+``play_count_deltas`` holds the play counts the batched ingestion wrote, until they are folded
+into the tracks and share links (``ncm.stream.ingest.fold_counts``).
+
 SQLite keeps its plain tables (and their stricter single-column unique keys): the state
 operations below change nothing there. Not reversible.
 """
@@ -56,6 +59,22 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
+        ops.CreateModel(
+            name="PlayCountDelta",
+            fields=[
+                (
+                    "id",
+                    fields.BigIntField(
+                        generated=True, primary_key=True, unique=True, db_index=True
+                    ),
+                ),
+                ("track_id", fields.BigIntField(null=True)),
+                ("share_id", fields.BigIntField(null=True)),
+                ("plays", fields.IntField()),
+            ],
+            options={"table": "play_count_deltas", "app": "ncm", "pk_attr": "id"},
+            bases=["Model"],
+        ),
         StateOnly(
             ops.AlterField(
                 model_name="PlayEvent", name="play_id", field=fields.CharField(max_length=64)

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,9 +51,11 @@ redis.call('EXPIRE', KEYS[3], ARGV[6])
 return false
 """
 
-# One statement: the new rows, and the counters of exactly those rows (ON CONFLICT skips a
-# play written before, so a batch written twice counts once). Counter rows are touched in key
-# order, so two drains running at once wait for each other instead of deadlocking.
+# One statement: the new rows, and the counts of exactly those rows (ON CONFLICT skips a play
+# written before, so a batch written twice counts once): daily activity upserted in key order
+# (two drains at once wait for each other instead of deadlocking), track and share play counts
+# as deltas that FOLD_SQL adds up every few seconds (a track row, with its search indexes, is
+# rewritten once per fold instead of once per batch).
 FLUSH_SQL = """
 WITH v AS (
   SELECT play_id, user_id, track_id, seconds, counted, source, share_id,
@@ -68,16 +71,12 @@ WITH v AS (
          seconds, counted, source, share_id, TRUE, reported_at FROM v
   ON CONFLICT (play_id, day) DO NOTHING
   RETURNING user_id, track_id, share_id, day, counted
-), plays AS (
-  UPDATE tracks t SET play_count = t.play_count + c.n
-  FROM (SELECT track_id, count(*) AS n FROM ins WHERE counted GROUP BY track_id
-        ORDER BY track_id) c
-  WHERE t.id = c.track_id
-), credits AS (
-  UPDATE share_links s SET play_count = s.play_count + c.n
-  FROM (SELECT share_id, count(*) AS n FROM ins WHERE counted AND share_id IS NOT NULL
-        GROUP BY share_id ORDER BY share_id) c
-  WHERE s.id = c.share_id
+), deltas AS (
+  INSERT INTO play_count_deltas (track_id, share_id, plays)
+  SELECT track_id, NULL, count(*) FROM ins WHERE counted GROUP BY track_id
+  UNION ALL
+  SELECT NULL, share_id, count(*) FROM ins WHERE counted AND share_id IS NOT NULL
+  GROUP BY share_id
 ), activity AS (
   INSERT INTO user_daily_activity (user_id, day, plays)
   SELECT user_id, day, count(*) FROM ins GROUP BY user_id, day ORDER BY user_id, day
@@ -85,6 +84,26 @@ WITH v AS (
 )
 SELECT count(*) AS inserted, count(*) FILTER (WHERE counted) AS counted FROM ins
 """
+
+
+FOLD_SQL = """
+WITH d AS (
+  DELETE FROM play_count_deltas RETURNING track_id, share_id, plays
+), t AS (
+  UPDATE tracks t SET play_count = t.play_count + x.n
+  FROM (SELECT track_id, sum(plays) AS n FROM d WHERE track_id IS NOT NULL GROUP BY track_id
+        ORDER BY track_id) x
+  WHERE t.id = x.track_id
+), s AS (
+  UPDATE share_links s SET play_count = s.play_count + x.n
+  FROM (SELECT share_id, sum(plays) AS n FROM d WHERE share_id IS NOT NULL GROUP BY share_id
+        ORDER BY share_id) x
+  WHERE s.id = x.share_id
+)
+SELECT count(*) AS deltas, coalesce(sum(plays), 0) AS plays FROM d
+"""
+FOLD_LOCK = 0x6E636D_666F6C64  # pg advisory lock: one fold at a time
+FOLD_SECONDS = 10.0
 
 
 def enabled() -> bool:
@@ -296,6 +315,21 @@ async def drain_batch(
     return Drained(len(entries), inserted, counted, 1)
 
 
+async def fold_counts() -> int:
+    """Add the play count deltas to the tracks and share links, in one transaction; returns
+    the plays added (0 when another fold is running: it adds them)."""
+    from tortoise.transactions import in_transaction
+
+    async with in_transaction() as conn:
+        got = await conn.execute_query_dict(
+            "SELECT pg_try_advisory_xact_lock($1) AS ok", [FOLD_LOCK]
+        )
+        if not got[0]["ok"]:
+            return 0
+        rows = await conn.execute_query_dict(FOLD_SQL)
+    return int(rows[0]["plays"])
+
+
 async def drain(
     consumer: str | None = None, *, max_batches: int = 1000, claim_idle_ms: int | None = None
 ) -> Drained:
@@ -310,6 +344,7 @@ async def drain(
         total.inserted += done.inserted
         total.counted += done.counted
         total.batches += 1
+    await fold_counts()
     return total
 
 
@@ -317,9 +352,13 @@ async def drain_forever(consumer: str | None = None) -> None:
     """The worker's loop: drain batches as plays arrive; a failed batch is retried after a
     pause (its entries stay pending, nothing is lost)."""
     consumer = consumer or consumer_name()
+    folded = time.monotonic()
     while True:
         try:
             await drain_batch(consumer, block_ms=1000)
+            if time.monotonic() - folded >= FOLD_SECONDS:
+                folded = time.monotonic()
+                await fold_counts()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -45,6 +45,20 @@ class PlayEvent(Model):
         indexes = [Index(fields=("user_id", "id"))]
 
 
+class PlayCountDelta(Model):
+    # Play counts the batched ingestion wrote with its plays, not yet added to the track (or
+    # the share link): folded set-based every few seconds (``ncm.stream.ingest.fold_counts``),
+    # so a track is updated once per fold, not once per batch. No index: written and emptied
+    # whole.
+    id = fields.BigIntField(primary_key=True)
+    track_id = fields.BigIntField(null=True)
+    share_id = fields.BigIntField(null=True)
+    plays = fields.IntField()
+
+    class Meta:
+        table = "play_count_deltas"
+
+
 class UserDailyActivity(Model):
     # A user was active (played something) on a UTC day: MAU is the distinct users of a
     # month's rows. Upserted set-based by the play aggregation job.
