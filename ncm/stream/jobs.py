@@ -4,12 +4,11 @@ a report when jobs run in-process)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from ncm.kit.jobs import cron_job, enqueue, worker_loop
 from ncm.stream import ingest
-from ncm.stream.plays import aggregate_pending
+from ncm.stream.plays import settle
 
 _scheduled = False
 
@@ -20,8 +19,7 @@ async def aggregate_plays(ctx: dict[str, Any]) -> dict[str, int]:
     pending play events (idempotent: a rerun finds nothing pending)."""
     global _scheduled
     _scheduled = False
-    drained = await ingest.drain() if ingest.enabled() else ingest.Drained()
-    return {**dataclasses.asdict(await aggregate_pending()), "streamed": drained.inserted}
+    return await settle()
 
 
 @worker_loop

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -304,6 +304,13 @@ async def aggregate_pending(max_chunks: int = 100, chunk: int = CHUNK) -> Aggreg
         if done.events < chunk:
             break
     return total
+
+
+async def settle() -> dict[str, int]:
+    """Write what the play stream holds (batched ingestion) and count the pending direct
+    rows: what the minute job and ``ncm stream aggregate`` run."""
+    drained = await ingest.drain() if ingest.enabled() else ingest.Drained()
+    return {**asdict(await aggregate_pending()), "streamed": drained.inserted}
 
 
 async def monthly_active_users(year: int, month: int) -> int:
