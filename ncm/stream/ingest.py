@@ -51,6 +51,20 @@ redis.call('EXPIRE', KEYS[3], ARGV[6])
 return false
 """
 
+# The keys of the viewers' recent plays come as arguments: ncm runs one Redis, not a cluster.
+_DONE = """
+local n = tonumber(ARGV[2])
+for i = 3, n + 2, 1000 do
+  local last = math.min(i + 999, n + 2)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, last))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, i, last))
+end
+for i = n + 3, #ARGV, 2 do
+  redis.call('ZREM', ARGV[i], ARGV[i + 1])
+end
+return n
+"""
+
 # One statement: the new rows, and the counts of exactly those rows (ON CONFLICT skips a play
 # written before, so a batch written twice counts once): daily activity upserted in key order
 # (two drains at once wait for each other instead of deadlocking), track and share play counts
@@ -267,16 +281,18 @@ async def _write(entries: list[tuple[Any, dict[Any, Any]]]) -> tuple[int, int]:
 
 
 async def _done(redis: Any, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
-    ids = [entry_id for entry_id, _ in entries]
-    pipe = redis.pipeline(transaction=False)
-    pipe.xack(stream_key(), GROUP, *ids)
-    pipe.xdel(stream_key(), *ids)
-    for _, fields in entries:
+    """Acknowledge and delete the batch's entries and take its plays off the viewers'
+    pending recent plays: one script call, whatever the batch size."""
+    ids: list[Any] = []
+    plays: list[str] = []
+    for entry_id, fields in entries:
         raw = fields.get(b"p") or fields.get("p")
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         play_id, user_id, _rest = text.split("|", 2)
-        pipe.zrem(_key(f"recent:{user_id}"), play_id)
-    await pipe.execute()
+        ids.append(entry_id)
+        plays += [_key(f"recent:{user_id}"), play_id]
+    script = redis.register_script(_DONE)
+    await script(keys=[stream_key()], args=[GROUP, len(ids), *ids, *plays])
 
 
 async def drain_batch(
