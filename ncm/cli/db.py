@@ -92,6 +92,10 @@ def partitions(
                 note = "not covered: " + ", ".join(e.blocked_by) if e.blocked_by else days
                 rows.append({"action": action, "partition": e.partition.name, "note": note})
             return rows
+        from ncm.kit.db import is_postgres
+
+        if not is_postgres():  # SQLite keeps plain tables
+            return rows
         load_retention()
         for spec in kit.TABLES.values():
             if not await kit.is_partitioned(spec.name):
