@@ -21,7 +21,7 @@ from ncm.kit import partitions
 from ncm.kit.sql import fetch
 from ncm.promotion.models import PromotionCursor
 from ncm.stream.models import PlayEvent
-from tests.cli.helpers import ncm, ncm_json
+from tests.cli.helpers import ncm_json
 
 pytestmark = pytest.mark.postgres_only
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,13 +115,6 @@ async def test_expired_rows_in_the_default_partition_are_deleted_when_covered() 
     done = await partitions.drop_expired(PLAYS)
     assert [(e.partition.start, e.dropped) for e in done] == [(old, True)]
     assert not await PlayEvent.filter(id=play.id).exists()
-
-
-def test_cli_lists_and_ensures() -> None:
-    rows = ncm_json("db", "partitions")
-    assert {"play_events", "promotion_viewers", "promotion_clicks"} <= {r["table"] for r in rows}
-    dry = ncm("db", "partitions", "--ensure", "--dry-run")
-    assert dry.returncode == 0, dry.stderr
 
 
 MIGRATE = """
