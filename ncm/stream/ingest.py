@@ -235,6 +235,18 @@ async def _ensure_group(redis: Any) -> None:
             raise
 
 
+def _parts(fields: dict[Any, Any]) -> list[str] | None:
+    """A stream entry's play as its nine fields; ``None`` (logged, then dropped with its
+    batch) for an entry no ``enqueue`` wrote, which would otherwise block the stream."""
+    raw = fields.get(b"p") or fields.get("p") or b""
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    parts = text.split("|")
+    if len(parts) != 9 or not all(p.isdigit() for p in parts[1:6] + parts[8:]):
+        log.error("malformed play stream entry dropped", extra={"entry": text[:200]})
+        return None
+    return parts
+
+
 async def _write(entries: list[tuple[Any, dict[Any, Any]]]) -> tuple[int, int]:
     from tortoise import connections
     from tortoise.transactions import in_transaction
@@ -244,10 +256,8 @@ async def _write(entries: list[tuple[Any, dict[Any, Any]]]) -> tuple[int, int]:
     columns: list[list[Any]] = [[] for _ in range(9)]
     seen: set[tuple[str, str]] = set()
     for _, fields in entries:
-        raw = fields.get(b"p") or fields.get("p")
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        parts = text.split("|")
-        if (parts[0], parts[3]) in seen:  # the same play twice in one batch
+        parts = _parts(fields)
+        if parts is None or (parts[0], parts[3]) in seen:  # malformed, or twice in one batch
             continue
         seen.add((parts[0], parts[3]))
         columns[0].append(parts[0])
@@ -286,11 +296,10 @@ async def _done(redis: Any, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
     ids: list[Any] = []
     plays: list[str] = []
     for entry_id, fields in entries:
-        raw = fields.get(b"p") or fields.get("p")
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        play_id, user_id, _rest = text.split("|", 2)
         ids.append(entry_id)
-        plays += [_key(f"recent:{user_id}"), play_id]
+        parts = _parts(fields)
+        if parts is not None:
+            plays += [_key(f"recent:{parts[1]}"), parts[0]]
     script = redis.register_script(_DONE)
     await script(keys=[stream_key()], args=[GROUP, len(ids), *ids, *plays])
 
