@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from ncm.cli.comments import operator
-from ncm.cli.common import JsonOption, _plain, console, emit, emit_one, run
+from ncm.cli.common import JsonOption, _plain, console, emit, emit_one, err_console, run
 
 app = typer.Typer(help="Billing: plans, members, grants, events.", no_args_is_help=True)
 plans_app = typer.Typer(
@@ -110,8 +110,18 @@ def plans_sync(
     as_json: bool = JsonOption,
 ) -> None:
     """Create or update the Stripe product and plan of every plan (idempotent). The default
-    VIP monthly and yearly plans are added to an empty database first."""
+    VIP monthly and yearly plans are added to an empty database first. Needs
+    NCM_STRIPE_API_KEY; without it, --dry-run compares with the database only."""
     from ncm.billing import plans
+    from ncm.billing.errors import NOT_CONFIGURED
+    from ncm.billing.stripe import payments_configured
+
+    if dry_run and not payments_configured():
+        err_console.print(
+            f"note: {NOT_CONFIGURED} This dry run compares with the database only.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     async def work() -> list[dict[str, Any]]:
         if not await plans.list_plans():
