@@ -56,12 +56,16 @@ class Conflict(NcmError):
 
 
 class NotAuthenticated(NcmError):
-    """Top-level error: the request needs a logged-in viewer."""
+    """Top-level error: the request needs a logged-in viewer. ``reason``, when given, says
+    why a token was refused (``extensions.reason``: SESSION_ENDED, TOKEN_EXPIRED ...)."""
 
     code: str = ErrorCode.UNAUTHENTICATED
 
-    def __init__(self, message: str = "You need to log in to do this.") -> None:
+    def __init__(
+        self, message: str = "You need to log in to do this.", *, reason: str | None = None
+    ) -> None:
         super().__init__(message)
+        self.reason = reason
 
 
 class Forbidden(NcmError):
@@ -84,8 +88,13 @@ class RateLimited(NcmError):
 class BadCredentials(NcmError):
     code: str = ErrorCode.BAD_CREDENTIALS
 
-    def __init__(self) -> None:
-        super().__init__("The email/handle or the password is wrong.")
+    def __init__(
+        self,
+        message: str = "The email/handle or the password is wrong.",
+        *,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
 
 
 def error_code_enums() -> list[type[StrEnum]]:

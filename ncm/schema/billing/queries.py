@@ -10,8 +10,10 @@ from ncm.schema.context import Info
 
 @strawberry.type
 class BillingQuery:
-    @strawberry.field(description="The membership plans on sale, cheapest first (in development without "
-        "Stripe, every active plan: `startMembership` then answers BILLING_NOT_CONFIGURED).")
+    @strawberry.field(
+        description="The membership plans on sale, cheapest first (in development without "
+        "Stripe, every active plan: `startMembership` then answers BILLING_NOT_CONFIGURED)."
+    )
     async def membership_plans(self, info: Info) -> list[MembershipPlan]:
         return [MembershipPlan.from_model(p) for p in await plans.plans_on_sale()]
 
