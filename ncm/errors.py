@@ -8,6 +8,7 @@ to typed results; the CLI prints the message and exits non-zero.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 from ncm.domains import DOMAINS
@@ -49,6 +50,26 @@ class InvalidInput(NcmError):
 
 class NotFound(NcmError):
     code: str = ErrorCode.NOT_FOUND
+
+
+class NoSuch(NotFound):
+    """Some things a request named by id do not exist. The message names them as the caller
+    did: plain numbers here (the CLI, the services), global ids in the GraphQL face, which
+    rewrites it with :meth:`naming` (an internal id never leaks into an API message)."""
+
+    SHOWN = 10  # at most this many ids in a message
+
+    def __init__(self, type_name: str, ids: Iterable[int], *, field: str, noun: str) -> None:
+        self.type_name = type_name
+        self.ids = sorted(set(ids))
+        self.noun = noun
+        super().__init__(self.naming(lambda _type, pk: str(pk)), field=field)
+
+    def naming(self, spell: Callable[[str, int], str]) -> str:
+        """The message with each id spelled by ``spell(type_name, id)``."""
+        shown = ", ".join(spell(self.type_name, i) for i in self.ids[: self.SHOWN])
+        more = len(self.ids) - self.SHOWN
+        return f"No such {self.noun}: {shown}{f' and {more} more' if more > 0 else ''}."
 
 
 class Conflict(NcmError):
