@@ -246,8 +246,7 @@ def decide(
     qualities = ", ".join(r.quality.value for r in track.renditions) or "none"
     # The steps name no internal id: API clients read them (`explanation`).
     steps = [
-        f"track: {track.status.value}, fee policy {track.fee_policy.value}, "
-        f"renditions: {qualities}"
+        f"track: {track.status.value}, fee policy {track.fee_policy.value}, renditions: {qualities}"
     ]
     if track.status == TrackStatus.WITHDRAWN:
         return Decision(
