@@ -9,6 +9,7 @@ import typer
 
 from ncm.cli.comments import operator
 from ncm.cli.common import JsonOption, _plain, console, emit, emit_one, err_console, run
+from ncm.cli.progress import working
 
 app = typer.Typer(help="Billing: plans, members, grants, events.", no_args_is_help=True)
 plans_app = typer.Typer(
@@ -262,7 +263,8 @@ def reconcile(
 
     start = since.replace(tzinfo=UTC) if since else None
     end = until.replace(tzinfo=UTC) if until else None
-    repairs = run(lambda: do_reconcile(start, end, execute=execute))
+    with working("comparing with Stripe"):
+        repairs = run(lambda: do_reconcile(start, end, execute=execute))
     rows = [
         {
             "kind": r.difference.kind,
