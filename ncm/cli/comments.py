@@ -202,20 +202,3 @@ def recount(
     emit_one(report, as_json, title="comment counters")
     if check and any(report[k] for k in report if k.startswith("wrong_")):
         raise typer.Exit(1)
-
-
-@app.command("seed-scale")
-def seed_scale(
-    total: int = typer.Option(10_000_000, min=1, help="Comments to add."),
-    hot_track_share: float = typer.Option(
-        0.2, min=0.0, max=1.0, help="Share of them on one track."
-    ),
-    as_json: bool = JsonOption,
-) -> None:
-    """Millions of comments for benchmarks, set-based (PostgreSQL)."""
-    from ncm.seeding.comments import seed_comments
-
-    # Progress goes to stderr, so --json output stays clean.
-    with progress() as echo:
-        report = run(lambda: seed_comments(total, hot_track_share, echo))
-    emit_one(report, as_json, title="comment seed")
