@@ -95,8 +95,8 @@ class BillingNotConfigured(NcmError):
     code = BillingErrorCode.BILLING_NOT_CONFIGURED
     setting = "NCM_STRIPE_API_KEY"
 
-    def __init__(self, message: str = NOT_CONFIGURED, *, field: str | None = None) -> None:
-        super().__init__(message, field=field)
+    def __init__(self, message: str = NOT_CONFIGURED) -> None:
+        super().__init__(message)
 
 
 class InvalidSignature(NcmError):

@@ -99,7 +99,7 @@ async def ensure_customer(user: User) -> Customer:
 async def _available_plan(plan_id: str | int) -> Plan:
     plan = await plans.get_plan(plan_id)
     if plan.active and not payments_configured():
-        raise BillingNotConfigured(field="planId")
+        raise BillingNotConfigured()
     if not plan.active or not plan.stripe_plan_id:
         raise InvalidInput(
             "This plan is not on sale.", field="planId", code=BillingErrorCode.PLAN_UNAVAILABLE
