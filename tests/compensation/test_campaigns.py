@@ -303,6 +303,8 @@ async def test_users_file_and_affected_audiences_grant_exactly_them() -> None:
 class FakeStripe:
     """The two calls the wrapper's ``move_next_charge`` makes, recorded."""
 
+    is_stripe = True  # answers as Stripe itself: the wrapper sends proration_behavior
+
     def __init__(self, period_end: int, status: str = "active") -> None:
         self.period_end = period_end
         self.status = status
