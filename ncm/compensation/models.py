@@ -136,4 +136,5 @@ class StripeShift(Model):
 
     class Meta:
         table = "compensation_stripe_shifts"
-        indexes = [Index(fields=["status", "id"])]
+        # the mover's queue: pending moves, soonest renewal first
+        indexes = [Index(fields=["status", "expected_period_end", "id"])]

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from ncm.billing import ledger
@@ -874,17 +875,22 @@ async def move_next_charges(
 
     next_at = time.monotonic()
     seen = 0
-    last_id = 0
+    after: tuple[datetime, int] | None = None
     while limit is None or seen < limit:
-        batch = (
-            await StripeShift.filter(status=ShiftStatus.PENDING, id__gt=last_id)
-            .order_by("id")
-            .limit(200)
-        )
+        # soonest renewal first: a move made after its renewal is skipped (the gift then
+        # lands after the paid period, still whole), so the ones about to renew go first
+        query = StripeShift.filter(status=ShiftStatus.PENDING)
+        if after is not None:
+            query = query.filter(
+                Q(expected_period_end__gt=after[0])
+                | Q(expected_period_end=after[0], id__gt=after[1]),
+                expected_period_end__gte=after[0],  # lets PostgreSQL seek the index
+            )
+        batch = await query.order_by("expected_period_end", "id").limit(200)
         if not batch:
             break
         for shift in batch:
-            last_id = shift.id
+            after = (shift.expected_period_end, shift.id)
             if limit is not None and seen >= limit:
                 break
             seen += 1
