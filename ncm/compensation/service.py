@@ -839,7 +839,7 @@ def default_move_rate() -> float:
     configured = os.environ.get("NCM_COMPENSATION_STRIPE_RATE")
     if configured:
         return float(configured)
-    live = get_settings().stripe_api_key.startswith(("sk_live", "rk_live"))
+    live = (get_settings().stripe_api_key or "").startswith(("sk_live", "rk_live"))
     return LIVE_MOVES_PER_S if live else TEST_MOVES_PER_S
 
 
