@@ -96,8 +96,8 @@ class Grant(Model):
         # No index holds state, claimed_at or auto_applied, and on PostgreSQL the table keeps
         # half of each page free (fillfactor 50, migrations/0017_compensation_speed.py): the
         # auto-apply's UPDATE of a million grants is then a HOT update, written beside the
-        # old row without a new entry in any index.
-        indexes = [Index(fields=["user_id"])]
+        # old row without a new entry in any index. No index by user either: a viewer's
+        # grants are found through the few campaigns open for claims (pending_grants).
 
 
 class AudienceMember(Model):
