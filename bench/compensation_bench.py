@@ -177,12 +177,6 @@ async def main(args: argparse.Namespace) -> None:
             f"grants {grant_s * factor / 60:.1f} min, re-run {rerun_s * factor / 60:.1f} min, "
             f"auto-apply {apply_s * factor / 60:.1f} min"
         )
-        moves = 0.1 * 200_000_000  # if 10% are auto-renewing subscribers
-        print(
-            "Stripe moves (2 requests each: read + update) at the documented 100 req/s live "
-            f"limit: 10k subscribers {10_000 * 2 / 100:.0f}s; 20M subscribers "
-            f"{moves * 2 / 100 / 3600:.0f} h"
-        )
     finally:
         await close_db()
 
