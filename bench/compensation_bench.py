@@ -298,6 +298,9 @@ async def stripe_moves(
         print(f"paced at 25 moves/s: {first} in {took:.1f}s = {paced / took:,.1f} moves/s")
         started = time.perf_counter()
         counts = await service.move_next_charges(rate=0)
+        while counts["retry"] and await StripeShift.filter(status="PENDING").exists():
+            more = await service.move_next_charges(rate=0)  # deferred: same subscription
+            counts = {k: counts[k] + more[k] for k in counts}
         took = time.perf_counter() - started
         print(
             f"moves: {planned:,} planned, the rest unpaced: {counts} in {took:.1f}s ="
