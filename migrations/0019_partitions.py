@@ -54,7 +54,7 @@ class StateOnly(ops.TortoiseOperation):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ncm", "0015_search")]
+    dependencies = [("ncm", "0017_compensation_speed")]
 
     initial = False
 
