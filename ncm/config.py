@@ -92,6 +92,15 @@ class Settings:
     graphql_max_breadth: int = 100
     graphql_validation_budget_ms: int = 500
     geo_header: str | None = None
+    # Scale-out (docs/scaling.md, "Replica and pooling"): a streaming replica for reads that
+    # tolerate a little lag, the lag past which they go back to the primary, how often the
+    # lag is measured, how long a viewer's reads stay on the primary after they wrote, and
+    # PgBouncer in transaction mode in front of the database (no prepared statements).
+    database_replica_url: str | None = None
+    replica_max_lag_ms: int = 1000
+    replica_check_ms: int = 1000
+    replica_sticky_ms: int = 5000
+    database_pgbouncer: bool = False
 
     @property
     def uses_sqlite(self) -> bool:
@@ -188,6 +197,11 @@ def load_settings() -> Settings:
         graphql_max_breadth=_int("GRAPHQL_MAX_BREADTH", 100),
         graphql_validation_budget_ms=_int("GRAPHQL_VALIDATION_BUDGET_MS", 500),
         geo_header=(_env("GEO_HEADER") or "").strip().lower() or None,
+        database_replica_url=_env("DATABASE_REPLICA_URL"),
+        replica_max_lag_ms=_int("REPLICA_MAX_LAG_MS", 1000),
+        replica_check_ms=_int("REPLICA_CHECK_MS", 1000),
+        replica_sticky_ms=_int("REPLICA_STICKY_MS", 5000),
+        database_pgbouncer=_bool("DATABASE_PGBOUNCER", False),
     )
 
 
