@@ -85,16 +85,22 @@ async def standby_sql(pair: Pair, statement: str) -> Any:
 
 @contextlib.asynccontextmanager
 async def opened(
-    pair: Pair, monkeypatch: pytest.MonkeyPatch, *, replica_url: str | None = None, **env: Any
+    pair: Pair,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    primary_url: str | None = None,
+    with_replica: bool = True,
+    **env: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on the pair's primary (and its standby as the replica, unless another
-    ``replica_url`` is given): an HTTP client to it, with Tortoise open for the block."""
+    """The app on the pair's primary (or ``primary_url``) and its standby as the replica
+    (unless not ``with_replica``): an HTTP client to it, with Tortoise open for the block."""
     from ncm.app import create_app
 
-    primary_url = pair.primary.url(DATABASE, maxsize="4")
-    replica_url = replica_url or pair.standby.url(DATABASE, maxsize="4")
+    primary_url = primary_url or pair.primary.url(DATABASE, maxsize="4")
+    replica_url = pair.standby.url(DATABASE, maxsize="4") if with_replica else None
     monkeypatch.setenv("NCM_DATABASE_URL", primary_url)
-    monkeypatch.setenv("NCM_DATABASE_REPLICA_URL", replica_url)
+    if replica_url:
+        monkeypatch.setenv("NCM_DATABASE_REPLICA_URL", replica_url)
     for name, value in env.items():
         monkeypatch.setenv(f"NCM_{name.upper()}", str(value))
     reset_settings()
@@ -113,3 +119,15 @@ async def opened(
         monkeypatch.undo()
         reset_settings()
         replica.reset()
+
+
+async def gql(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
+) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    return body["data"]

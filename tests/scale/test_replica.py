@@ -4,10 +4,7 @@ standby lags or is down, and a viewer's own writes read from the primary."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 
 from bench.pgcluster import Pair
@@ -16,7 +13,7 @@ from ncm.kit import replica
 from ncm.schema.base import to_global_id
 from tests import factories
 from tests.conftest import login_token, make_user
-from tests.scale.pair import caught_up, make_pair, migrate, opened, standby_sql
+from tests.scale.pair import caught_up, gql, opened, standby_sql
 
 pytestmark = pytest.mark.postgres_only
 
@@ -25,28 +22,6 @@ TRACK_AND_VIEWER = "query($id: ID!) { track(id: $id) { title } viewer { __typena
 CREATE = """mutation($input: CreatePlaylistInput!) { createPlaylist(input: $input) {
   ... on PlaylistPayload { playlist { id } } } }"""
 PLAYLIST = "query($id: ID!) { playlist(id: $id) { title } }"
-
-
-@pytest.fixture(scope="module")
-def pair() -> Iterator[Pair]:
-    created = make_pair()
-    try:
-        migrate(created)
-        yield created
-    finally:
-        created.remove()
-
-
-async def gql(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
-) -> dict[str, Any]:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = await client.post(
-        "/graphql", json={"query": query, "variables": variables}, headers=headers
-    )
-    body: dict[str, Any] = response.json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 async def paused(pair: Pair) -> None:
