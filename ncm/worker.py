@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from arq import cron
@@ -19,6 +20,10 @@ load_jobs()
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging()
     await init_db()
+    # arq says "Starting worker" before logging is configured: say it again, once it is.
+    logging.getLogger("ncm.worker").info(
+        "worker ready: %d jobs, %d cron jobs", len(JOBS), len(CRONS)
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
