@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-postgres test-sqlite lint schema bench lock audit services clean
+.PHONY: install run test test-processes test-postgres test-sqlite lint schema bench lock audit services clean
 
 # Every download is checked against the lock's hashes (setuptools included, for the build of
 # the project itself); the project installs from this checkout with no download at all.
@@ -31,9 +31,15 @@ test: install services
 	$(BIN)/pytest -q -p no:cacheprovider
 	NCM_TEST_BACKEND=sqlite $(BIN)/pytest -q -p no:cacheprovider
 
+## test-processes: two `ncm serve` and two workers on one PostgreSQL and Redis (~20-30 s of
+## process startup, so not in `make test`; docs/scaling.md, "Several processes").
+test-processes: install services
+	NCM_TEST_PROCESSES=1 $(BIN)/pytest -q -p no:cacheprovider tests/scale/test_processes.py
+
 services:
 	@bash scripts/ensure-services.sh
 	@bash scripts/ensure-browser.sh
+	@bash scripts/ensure-pgbouncer.sh
 
 lint: install
 	$(BIN)/ruff check ncm tests bench

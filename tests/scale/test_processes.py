@@ -30,7 +30,14 @@ from tests.comments.test_graphql_live import until_listening as until_subscribed
 from tests.conftest import login_token, make_user
 from tests.test_server import _free_port
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = [
+    pytest.mark.postgres_only,
+    # Four processes take 20-30 s to start on a two-core machine: `make test-processes`.
+    pytest.mark.skipif(
+        os.environ.get("NCM_TEST_PROCESSES") != "1",
+        reason="starts four processes: run with `make test-processes` (NCM_TEST_PROCESSES=1)",
+    ),
+]
 
 COMMENTS_PER_MINUTE = 3
 
