@@ -167,22 +167,30 @@ async def wrote(user_id: int | None) -> None:
     if user_id is None or not configured():
         return
     ttl_ms = get_settings().replica_sticky_ms
-    redis = await get_redis()
-    if redis is None:
-        _sticky_local[user_id] = time.monotonic() + ttl_ms / 1000
-        return
-    await redis.set(_sticky_key(user_id), b"1", px=ttl_ms)
+    now = time.monotonic()
+    if len(_sticky_local) >= 10_000:  # the marks of a few seconds of writers: drop the old
+        for expired in [k for k, v in _sticky_local.items() if v <= now]:
+            del _sticky_local[expired]
+    _sticky_local[user_id] = now + ttl_ms / 1000  # this process, at least
+    try:
+        redis = await get_redis()
+        if redis is not None:
+            await redis.set(_sticky_key(user_id), b"1", px=ttl_ms)
+    except Exception as exc:  # Redis down: other processes may serve them stale reads
+        log.warning("could not mark user %s's reads for the primary: %r", user_id, exc)
 
 
 async def _sticky(user_id: int) -> bool:
-    redis = await get_redis()
-    if redis is None:
-        deadline = _sticky_local.get(user_id)
-        if deadline is not None and deadline <= time.monotonic():
-            del _sticky_local[user_id]
-            return False
-        return deadline is not None
-    return bool(await redis.exists(_sticky_key(user_id)))
+    deadline = _sticky_local.get(user_id)
+    if deadline is not None:
+        if deadline > time.monotonic():
+            return True
+        del _sticky_local[user_id]
+    try:
+        redis = await get_redis()
+        return redis is not None and bool(await redis.exists(_sticky_key(user_id)))
+    except Exception:  # Redis down: the primary is always right
+        return True
 
 
 async def may_read_replica(user_id: int | None) -> bool:
