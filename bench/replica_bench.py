@@ -83,7 +83,7 @@ async def lag_sampler(pair: Pair, stop: asyncio.Event, out: dict[str, list[float
         while not stop.is_set():
             row = await primary.fetchrow(
                 "SELECT extract(epoch FROM replay_lag) AS replay,"
-                " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) AS bytes"
+                " pg_wal_lsn_diff(pg_current_wal_insert_lsn(), replay_lsn) AS bytes"
                 " FROM pg_stat_replication"
             )
             if row is not None:

@@ -54,12 +54,13 @@ def migrate(pair: Pair) -> None:
     asyncio.run(caught_up(pair))
 
 
-async def caught_up(pair: Pair, seconds: float = 10) -> None:
-    """Wait until the standby has replayed everything the primary wrote."""
+async def caught_up(pair: Pair, seconds: float = 60) -> None:
+    """Wait until the standby has replayed everything the primary wrote (up to the WAL
+    insert position: with synchronous_commit off a commit may not be written out yet)."""
     primary = await asyncpg.connect(pair.primary.url(DATABASE))
     standby = await asyncpg.connect(pair.standby.url(DATABASE))
     try:
-        target = await primary.fetchval("SELECT pg_current_wal_lsn()")
+        target = await primary.fetchval("SELECT pg_current_wal_insert_lsn()")
         deadline = asyncio.get_running_loop().time() + seconds
         while True:
             done = await standby.fetchval(
