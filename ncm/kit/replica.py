@@ -7,7 +7,7 @@ writes, transactions, the query builder and everything outside such a block stay
 primary. (The replica is not one of Tortoise's configured connections: a second one would
 make every ``in_transaction()`` ask which; see ``pg_client``.) The
 GraphQL face routes whole query operations whose root fields are all lag-tolerant
-(``ncm.schema.routing``); the CLI's reports route their reads the same way.
+(``ncm.schema.routing``); the CLI, the worker and the query builder read from the primary.
 
 The replica is used only while it answers and its lag (measured at most every
 ``NCM_REPLICA_CHECK_MS``) is under ``NCM_REPLICA_MAX_LAG_MS``; otherwise reads go to the
