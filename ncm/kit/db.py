@@ -76,7 +76,7 @@ async def session_settings(conn: Any, statements: str) -> AsyncIterator[Any]:
 def behind_pgbouncer(url: str) -> bool:
     """PgBouncer in transaction mode is in front of this URL: ``NCM_DATABASE_PGBOUNCER=1``
     or ``?pgbouncer=1`` in the URL."""
-    from urllib.parse import parse_qs, urlparse
+    from urllib.parse import parse_qs, urlparse  # lazy, as in _pg_credentials
 
     flag = parse_qs(urlparse(url).query).get("pgbouncer", [""])[-1].lower()
     return get_settings().database_pgbouncer or flag in {"1", "true", "yes", "on"}
@@ -111,7 +111,7 @@ def _pg_credentials(url: str) -> dict[str, Any]:
 
 
 def _pg_target(parsed: Any, query: dict[str, str]) -> dict[str, Any]:
-    from urllib.parse import unquote
+    from urllib.parse import unquote  # lazy, as in _pg_credentials
 
     return {
         "host": parsed.hostname or "127.0.0.1",
@@ -139,7 +139,7 @@ def pg_client(url: str, name: str) -> BaseDBAsyncClient:
     """A Tortoise asyncpg client (its own pool, opened on first use) that is not one of
     Tortoise's configured connections: the read replica (``ncm.kit.replica``). One more
     configured connection would make every ``in_transaction()`` ask which one."""
-    from tortoise.backends.asyncpg import AsyncpgDBClient
+    from tortoise.backends.asyncpg import AsyncpgDBClient  # lazy: only with a replica
 
     credentials = {**_pg_credentials(url), "connection_class": PooledConnection}
     return AsyncpgDBClient(connection_name=name, **credentials)
