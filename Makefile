@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-fallback test-postgres test-sqlite lint schema bench lock audit services clean
+.PHONY: install run test test-fallback test-processes test-postgres test-sqlite lint schema bench lock audit services clean
 
 # Every download is checked against the lock's hashes (setuptools included, for the build of
 # the project itself); the project installs from this checkout with no download at all.
@@ -27,11 +27,13 @@ run: install
 	$(BIN)/ncm serve --host $(HOST) --port $(PORT)
 
 ## test: install, start PostgreSQL and Redis if needed, run the whole suite on both backends,
-## then the API tests again with the hot path's own pieces off (test-fallback).
+## then the API tests again with the hot path's own pieces off (test-fallback), then several
+## processes against one PostgreSQL and Redis (test-processes).
 test: install services
 	$(BIN)/pytest -q -p no:cacheprovider
 	NCM_TEST_BACKEND=sqlite $(BIN)/pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory test-fallback
+	$(MAKE) --no-print-directory test-processes
 
 # The schema tests and the GraphQL page tests with graphql-core's own executor
 # (NCM_FAST_EXECUTOR=0, docs/graphql.md): an upgrade that breaks the fast path is caught here
@@ -41,9 +43,15 @@ API_TESTS := tests/schema tests/comments/test_graphql_pages.py tests/search/test
 test-fallback: install services
 	NCM_FAST_EXECUTOR=0 $(BIN)/pytest -q -p no:cacheprovider $(API_TESTS)
 
+## test-processes: two `ncm serve` and two workers on one PostgreSQL and Redis, the last step of
+## `make test` (docs/scaling.md, "Several processes").
+test-processes: install services
+	NCM_TEST_PROCESSES=1 $(BIN)/pytest -q -p no:cacheprovider tests/scale/test_processes.py
+
 services:
 	@bash scripts/ensure-services.sh
 	@bash scripts/ensure-browser.sh
+	@bash scripts/ensure-pgbouncer.sh
 
 lint: install
 	$(BIN)/ruff check ncm tests bench

@@ -22,7 +22,7 @@ from ncm.config import Settings, get_settings
 from ncm.domains import load_jobs
 from ncm.http import stripe_webhook
 from ncm.http.limits import BodyLimit
-from ncm.kit import jobs
+from ncm.kit import jobs, replica
 from ncm.kit.db import close_db, init_db
 from ncm.kit.observability import REGISTRY, RequestContextMiddleware, configure_logging
 from ncm.kit.redis import close_redis, get_redis
@@ -57,13 +57,17 @@ async def readyz(request: Request) -> Response:
     else:
         checks["redis"] = "not configured (jobs in-process)"
     ready = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+    # The replica never makes the service unready: its reads fall back to the primary.
+    replica_status = await replica.status()
+    checks["replica"] = replica_status["state"]
     return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks},
+        {"status": "ok" if ready else "unavailable", "checks": checks, "replica": replica_status},
         status_code=200 if ready else 503,
     )
 
 
 async def metrics(request: Request) -> Response:
+    await replica.refresh()  # the lag gauge is fresh even when no read was routed lately
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         configure_logging()
         if manage_db:
             await init_db(settings.database_url)
+            replica.open(settings.database_replica_url)
         tune_gc()
         # Other processes' logouts reach this one's token checks (ncm.accounts.revocation).
         revocations = asyncio.create_task(revocation.keep_fresh()) if settings.redis_url else None
@@ -105,6 +110,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
             await jobs.drain()
             await close_redis()
             if manage_db:
+                await replica.close()
                 await close_db()
 
     routes = [

@@ -108,6 +108,15 @@ class Settings:
     partitions_ahead: int = 3
     partitions_behind: int = 32
     event_retention_days: int = 90
+    # Scale-out (docs/scaling.md, "Replica and pooling"): a streaming replica for reads that
+    # tolerate a little lag, the lag past which they go back to the primary, how often the
+    # lag is measured, how long a viewer's reads stay on the primary after they wrote, and
+    # PgBouncer in transaction mode in front of the database (no prepared statements).
+    database_replica_url: str | None = None
+    replica_max_lag_ms: int = 1000
+    replica_check_ms: int = 1000
+    replica_sticky_ms: int = 5000
+    database_pgbouncer: bool = False
 
     @property
     def uses_sqlite(self) -> bool:
@@ -213,6 +222,11 @@ def load_settings() -> Settings:
         partitions_ahead=_int("PARTITIONS_AHEAD", 3),
         partitions_behind=_int("PARTITIONS_BEHIND", 32),
         event_retention_days=_int("EVENT_RETENTION_DAYS", 90),
+        database_replica_url=_env("DATABASE_REPLICA_URL"),
+        replica_max_lag_ms=_int("REPLICA_MAX_LAG_MS", 1000),
+        replica_check_ms=_int("REPLICA_CHECK_MS", 1000),
+        replica_sticky_ms=_int("REPLICA_STICKY_MS", 5000),
+        database_pgbouncer=_bool("DATABASE_PGBOUNCER", False),
     )
 
 

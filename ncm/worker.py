@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, ClassVar
 
 from arq import cron
@@ -22,6 +23,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     configure_logging()
     await init_db()
     ctx["loops"] = [asyncio.create_task(loop()) for loop in LOOPS]
+    # arq says "Starting worker" before logging is configured: say it again, once it is.
+    logging.getLogger("ncm.worker").info(
+        "worker ready: %d jobs, %d cron jobs", len(JOBS), len(CRONS)
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ncm.config import get_settings
 from ncm.domains import model_modules
@@ -72,13 +73,46 @@ async def session_settings(conn: Any, statements: str) -> AsyncIterator[Any]:
             conn.terminate()
 
 
+def behind_pgbouncer(url: str) -> bool:
+    """PgBouncer in transaction mode is in front of this URL: ``NCM_DATABASE_PGBOUNCER=1``
+    or ``?pgbouncer=1`` in the URL."""
+    from urllib.parse import parse_qs, urlparse  # lazy, as in _pg_credentials
+
+    flag = parse_qs(urlparse(url).query).get("pgbouncer", [""])[-1].lower()
+    return get_settings().database_pgbouncer or flag in {"1", "true", "yes", "on"}
+
+
 def _pg_credentials(url: str) -> dict[str, Any]:
-    from urllib.parse import parse_qs, unquote, urlparse
+    from urllib.parse import parse_qs, urlparse
 
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "asyncpg"}:
         raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
     query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    if behind_pgbouncer(url):
+        # PgBouncer in transaction mode gives each transaction any server connection: a
+        # statement prepared by name on one is unknown on the next, so asyncpg keeps no
+        # statement cache (unnamed statements only). PgBouncer refuses startup parameters
+        # it does not know, so the session settings below are the database's own
+        # (``ALTER DATABASE ... SET jit = off``, or PgBouncer's ``connect_query``).
+        return {
+            **_pg_target(parsed, query),
+            "statement_cache_size": 0,
+        }
+    return {
+        **_pg_target(parsed, query),
+        # JIT compiles a plan whose estimated cost is high, even for branches that a one-time
+        # filter never runs (search's tiers): ~200 ms of compiling for a 5 ms query. An OLTP
+        # pool gains nothing from it, nor from parallel workers, which are started even for a
+        # branch that never runs (docs/search.md measures both). Reports that want parallel
+        # scans set it for their own statements (``session_settings``).
+        "server_settings": {"jit": "off", "max_parallel_workers_per_gather": "0"},
+    }
+
+
+def _pg_target(parsed: Any, query: dict[str, str]) -> dict[str, Any]:
+    from urllib.parse import unquote  # lazy, as in _pg_credentials
+
     return {
         "host": parsed.hostname or "127.0.0.1",
         "port": parsed.port or 5432,
@@ -87,12 +121,6 @@ def _pg_credentials(url: str) -> dict[str, Any]:
         "database": (parsed.path or "/postgres").lstrip("/"),
         "minsize": int(query.get("minsize", 1)),
         "maxsize": int(query.get("maxsize", 10)),
-        # JIT compiles a plan whose estimated cost is high, even for branches that a one-time
-        # filter never runs (search's tiers): ~200 ms of compiling for a 5 ms query. An OLTP
-        # pool gains nothing from it, nor from parallel workers, which are started even for a
-        # branch that never runs (docs/search.md measures both). Reports that want parallel
-        # scans set it for their own statements (``session_settings``).
-        "server_settings": {"jit": "off", "max_parallel_workers_per_gather": "0"},
     }
 
 
@@ -105,6 +133,16 @@ def __getattr__(name: str) -> Any:
 
 async def init_db(database_url: str | None = None) -> None:
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+def pg_client(url: str, name: str) -> BaseDBAsyncClient:
+    """A Tortoise asyncpg client (its own pool, opened on first use) that is not one of
+    Tortoise's configured connections: the read replica (``ncm.kit.replica``). One more
+    configured connection would make every ``in_transaction()`` ask which one."""
+    from tortoise.backends.asyncpg import AsyncpgDBClient  # lazy: only with a replica
+
+    credentials = {**_pg_credentials(url), "connection_class": PooledConnection}
+    return AsyncpgDBClient(connection_name=name, **credentials)
 
 
 async def close_db() -> None:

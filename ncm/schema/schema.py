@@ -43,6 +43,7 @@ from ncm.schema.playlists.queries import PlaylistsQuery
 from ncm.schema.playlists.types import Playlist
 from ncm.schema.promotion.mutations import PromotionMutation
 from ncm.schema.promotion.queries import PromotionQuery
+from ncm.schema.routing import ReadRouting
 from ncm.schema.rules import NoNulInStrings
 from ncm.schema.stream.mutations import PlaybackMutation
 from ncm.schema.stream.queries import PlaybackQuery
@@ -114,6 +115,7 @@ def build_schema(
         lambda: AddValidationRules(rules),
         lambda: Guarded(guard),
         Metrics,
+        ReadRouting,
     ]
     if production:
         extensions.append(DisableIntrospection)

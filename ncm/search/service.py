@@ -23,6 +23,7 @@ from tortoise import connections
 from ncm.errors import InvalidInput
 from ncm.kit.db import is_postgres
 from ncm.kit.pagination import Page, decode_cursor, encode_cursor, page_size
+from ncm.kit.sql import fetch
 from ncm.search.sources import SOURCES, SearchType, Source
 from ncm.search.text import fts5_query, like_prefix, name_keys, pg_tsquery, query_terms
 from ncm.search.tiers import LAST_TIER
@@ -151,7 +152,13 @@ def postgres_search_sql(
         f" WHERE {typed}"
         f" GROUP BY o, id ORDER BY score DESC, o DESC, id DESC LIMIT {int(limit)}"
     )
+<<<<<<< HEAD
     return sql, params
+=======
+    rows = await fetch(sql, params)  # on the replica for a lag-tolerant query (ncm.kit.replica)
+    by_order = {SOURCES[kind].order: kind for kind in kinds}
+    return [Hit(by_order[int(r["o"])], int(r["id"]), float(r["score"])) for r in rows]
+>>>>>>> replica
 
 
 async def _search_sqlite(

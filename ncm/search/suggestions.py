@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from ncm.errors import InvalidInput
 from ncm.kit.db import is_postgres
+from ncm.kit.sql import fetch
 from ncm.search.sources import SOURCES, SearchType
 from ncm.search.text import like_prefix, name_keys
 
@@ -55,7 +56,7 @@ async def suggestions(prefix: str, first: int | None = None) -> list[Suggestion]
 async def _from_heads(keys: list[str], size: int) -> list[Suggestion]:
     """A one- or two-character prefix: its best names are stored ready (``a`` starts
     thousands of names; reading and ranking them all took 13 ms at 10M tracks)."""
-    rows = await connections.get("default").execute_query_dict(
+    rows = await fetch(
         "SELECT kind, ref_id, label, min(rank) AS rank FROM search_suggestion_heads"
         " WHERE prefix = ANY($1::text[]) GROUP BY kind, ref_id, label"
         f" ORDER BY rank, kind DESC, ref_id DESC LIMIT {size}",
@@ -67,7 +68,7 @@ async def _from_heads(keys: list[str], size: int) -> list[Suggestion]:
 async def _from_table(patterns: list[str], size: int) -> list[Suggestion]:
     # One OR of LIKEs (a BitmapOr of btree ranges) per spelling; the best rank of a name wins.
     matches = " OR ".join(f"key LIKE ${n}" for n in range(1, len(patterns) + 1))
-    rows = await connections.get("default").execute_query_dict(
+    rows = await fetch(
         "SELECT kind, ref_id, label, min(rank) AS rank FROM search_suggestions"
         f" WHERE {matches} GROUP BY kind, ref_id, label"
         f" ORDER BY rank, kind DESC, ref_id DESC LIMIT {size}",

@@ -19,6 +19,7 @@ from tortoise import connections, fields
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from ncm.kit import replica
 from ncm.kit.db import is_postgres
 
 _PLACEHOLDER = re.compile(r"\$\d+")
@@ -34,9 +35,15 @@ def sql(text: str) -> str:
 async def fetch(
     text: str, params: Sequence[Any] = (), conn: BaseDBAsyncClient | None = None
 ) -> list[dict[str, Any]]:
-    """The rows of a query, as dicts."""
-    client = conn or connections.get("default")
-    rows: list[dict[str, Any]] = await client.execute_query_dict(sql(text), list(params))
+    """The rows of a query, as dicts. Without ``conn``, inside ``replica.route_reads`` the
+    read goes to the replica (and again to the primary if the replica could not answer)."""
+    client = conn or replica.read_client()
+    try:
+        rows: list[dict[str, Any]] = await client.execute_query_dict(sql(text), list(params))
+    except Exception as exc:
+        if conn is not None or client is connections.get("default") or not replica.failed(exc):
+            raise
+        rows = await connections.get("default").execute_query_dict(sql(text), list(params))
     return rows
 
 
