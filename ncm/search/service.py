@@ -91,7 +91,7 @@ async def _search_postgres(
     cursor: list[Any] | None,
 ) -> list[Hit]:
     sql, params = postgres_search_sql(kinds, text, terms, limit, cursor)
-    rows = await connections.get("default").execute_query_dict(sql, params)
+    rows = await fetch(sql, params)  # on the replica for a lag-tolerant query (ncm.kit.replica)
     by_order = {SOURCES[kind].order: kind for kind in kinds}
     return [Hit(by_order[int(r["o"])], int(r["id"]), float(r["score"])) for r in rows]
 
@@ -152,13 +152,7 @@ def postgres_search_sql(
         f" WHERE {typed}"
         f" GROUP BY o, id ORDER BY score DESC, o DESC, id DESC LIMIT {int(limit)}"
     )
-<<<<<<< HEAD
     return sql, params
-=======
-    rows = await fetch(sql, params)  # on the replica for a lag-tolerant query (ncm.kit.replica)
-    by_order = {SOURCES[kind].order: kind for kind in kinds}
-    return [Hit(by_order[int(r["o"])], int(r["id"]), float(r["score"])) for r in rows]
->>>>>>> replica
 
 
 async def _search_sqlite(
