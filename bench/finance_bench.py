@@ -336,7 +336,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await _create_database()
         await upgrade()
         result["seed"] = await _seed(args)
-    result["measure"] = await _measure(args)
+    if not args.seed_only:
+        result["measure"] = await _measure(args)
     return result
 
 
@@ -350,6 +351,7 @@ def cli() -> None:
     parser.add_argument("--artists", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--reuse", action="store_true", help="Measure the existing database.")
+    parser.add_argument("--seed-only", action="store_true", help="Seed, do not measure.")
     args = parser.parse_args()
     result = asyncio.run(main(args))
     print(json.dumps(result, indent=2, default=str))

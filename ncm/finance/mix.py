@@ -21,9 +21,10 @@ from tortoise.transactions import in_transaction
 from ncm.accounts.models import Role, User
 from ncm.accounts.permissions import require_role
 from ncm.finance.figures import _Dialect
-from ncm.finance.models import PlayRollupDay
+from ncm.finance.models import PlayRollupDay, PlayRollupWatermark
 from ncm.finance.money import month_name, month_start, parse_range, ratio
 from ncm.kit.db import is_postgres
+from ncm.kit.locks import lock_for_transaction
 from ncm.kit.sql import fetch
 
 DOMESTIC = ("CN", "HK", "TW", "MO")
@@ -115,10 +116,29 @@ async def listening_mix(
     return list(months.values())
 
 
+async def through_day() -> date | None:
+    """The listening rollup's watermark: every day up to it is rolled up for good."""
+    row = await PlayRollupWatermark.filter(id=1).first()
+    return row.through_day if row else None
+
+
+async def listening_rollup_covers(day: date) -> bool:
+    """True when ``day``'s counted plays are in the rollup for good: it was rolled after
+    plays for it could no longer arrive, and it will never be rolled again, so that day's
+    ``play_events`` (e.g. its partition) may be dropped without changing any figure."""
+    last = await through_day()
+    return last is not None and day <= last
+
+
 async def rollup_day(day: date) -> int:
     """(Re)build one day of the rollup from ``play_events`` in one transaction (idempotent).
-    Returns the rows written."""
+    Returns the rows written. A day at or before the watermark is final and is left alone
+    (its plays may be gone): returns 0."""
     async with in_transaction() as conn:
+        await lock_for_transaction(conn, "ncm.finance.plays", 0)
+        mark = await PlayRollupWatermark.filter(id=1).using_db(conn).first()
+        if mark is not None and day <= mark.through_day:
+            return 0
         await fetch("DELETE FROM finance_play_rollup WHERE day = $1", [_day(day)], conn)
         rows = await fetch(
             "INSERT INTO finance_play_rollup (day, track_id, plays)"
@@ -133,9 +153,42 @@ async def rollup_day(day: date) -> int:
 
 
 async def rollup_recent(today: date | None = None, days: int = LATE_DAYS) -> int:
-    """Re-roll the last ``days`` complete days (plays may arrive up to 30 days late)."""
+    """Re-roll the last ``days`` complete days (plays may arrive up to 30 days late), then
+    advance the watermark."""
     today = today or datetime.now(UTC).date()
     written = 0
     for back in range(days, 0, -1):
         written += await rollup_day(today - timedelta(days=back))
+    return written + await advance_watermark(today)
+
+
+async def advance_watermark(today: date | None = None) -> int:
+    """Move ``through_day`` up to the last day plays can no longer arrive for
+    (``today - LATE_DAYS``): each day after the watermark is rolled once more first unless
+    its last roll already happened that late (then it is final). The first run starts at
+    the first day with a counted play. Returns the rollup rows written."""
+    today = today or datetime.now(UTC).date()
+    last_final = today - timedelta(days=LATE_DAYS)
+    current = await through_day()
+    if current is None:
+        rows = await fetch("SELECT MIN(day) AS d FROM play_events WHERE counted = TRUE", [])
+        first = rows[0]["d"] if rows and rows[0]["d"] is not None else None
+        if first is None:
+            start = last_final
+        else:
+            start = first if isinstance(first, date) else date.fromisoformat(str(first))
+    else:
+        start = current + timedelta(days=1)
+    rolled = {
+        r.day: r.rolled_at for r in await PlayRollupDay.filter(day__gte=start, day__lte=last_final)
+    }
+    written, day = 0, start
+    while day <= last_final:
+        at = rolled.get(day)
+        if at is None or at.date() < day + timedelta(days=LATE_DAYS):
+            written += await rollup_day(day)
+        await PlayRollupWatermark.update_or_create(
+            id=1, defaults={"through_day": day, "updated_at": datetime.now(UTC)}
+        )
+        day += timedelta(days=1)
     return written
