@@ -219,6 +219,27 @@ class Migration(migrations.Migration):
             bases=["Model"],
         ),
         ops.CreateModel(
+            name="PlayRollupMonth",
+            fields=[
+                (
+                    "id",
+                    fields.BigIntField(
+                        generated=True, primary_key=True, unique=True, db_index=True
+                    ),
+                ),
+                ("month", fields.DateField()),
+                ("track_id", fields.BigIntField()),
+                ("plays", fields.BigIntField()),
+            ],
+            options={
+                "table": "finance_play_rollup_months",
+                "app": "ncm",
+                "unique_together": (("month", "track_id"),),
+                "pk_attr": "id",
+            },
+            bases=["Model"],
+        ),
+        ops.CreateModel(
             name="PlayRollupWatermark",
             fields=[
                 (

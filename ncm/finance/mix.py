@@ -6,9 +6,17 @@ A track's main artist is its credit with the lowest (position, artist id). A pla
 with several genres counts once in each of them (so genre shares can add up to more than 1);
 a track without a genre counts under ``(none)``.
 
-Days the daily rollup holds (``finance_play_rollup``, maintained by the ``rollup_plays``
-job) are read from it; other days are counted from ``play_events`` directly, so the figures
-are the same either way.
+Where the plays are read from (the figures are the same either way):
+
+- months whose every day is at or before the watermark ``through_day`` from the monthly
+  rollup (``finance_play_rollup_months``, one row per track and month);
+- later days the daily rollup holds (``finance_play_rollup``, kept by the nightly
+  ``rollup_plays`` job, which re-rolls the last 31 days as plays may arrive 30 days late)
+  from it; other days from ``play_events``.
+
+The watermark only moves past a day once it was rolled after plays for it could no longer
+arrive; such a day is never rolled again, so its ``play_events`` may be dropped
+(``listening_rollup_covers``).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from ncm.accounts.models import Role, User
 from ncm.accounts.permissions import require_role
 from ncm.finance.figures import _Dialect
 from ncm.finance.models import PlayRollupDay, PlayRollupWatermark
-from ncm.finance.money import month_name, month_start, parse_range, ratio
+from ncm.finance.money import month_name, month_of, month_start, parse_range, ratio
 from ncm.kit.db import is_postgres
 from ncm.kit.locks import lock_for_transaction
 from ncm.kit.sql import fetch
@@ -36,14 +44,18 @@ def _day(value: date) -> Any:
 
 
 def _plays_sql(d: _Dialect) -> str:
-    """Counted plays per (month, track) between $1 and $2 (days)."""
+    """Counted plays per (month, track): whole final months from the monthly rollup ($1 to
+    $2), later days ($3 to $4, $5 to $6: the same) from the daily rollup or, for days it
+    does not hold, from ``play_events``."""
     k = d.month(d.date_day("day"))
     return (
         f"SELECT {k} AS k, track_id, SUM(n) AS n FROM ("
-        " SELECT r.day, r.track_id, r.plays AS n FROM finance_play_rollup r"
-        " WHERE r.day >= $1 AND r.day < $2"
+        " SELECT m.month AS day, m.track_id, m.plays AS n FROM finance_play_rollup_months m"
+        " WHERE m.month >= $1 AND m.month < $2"
+        " UNION ALL SELECT r.day, r.track_id, r.plays FROM finance_play_rollup r"
+        " WHERE r.day >= $3 AND r.day < $4"
         " UNION ALL SELECT e.day, e.track_id, COUNT(*) FROM play_events e"
-        " WHERE e.counted = TRUE AND e.day >= $3 AND e.day < $4"
+        " WHERE e.counted = TRUE AND e.day >= $5 AND e.day < $6"
         " AND e.day NOT IN (SELECT day FROM finance_play_rollup_days)"
         " GROUP BY e.day, e.track_id"
         f") x GROUP BY {k}, track_id"
@@ -69,8 +81,11 @@ async def listening_mix(
         require_role(actor, Role.FINANCE)
     lo, hi = parse_range(start, end)
     d = _Dialect(lo, hi)
-    first, stop = _day(month_start(lo)), _day(month_start(hi + 1))
-    params = [first, stop, first, stop]
+    last = await through_day()
+    whole = month_of(last + timedelta(days=1)) if last else lo  # months before are final
+    split = month_start(min(max(whole, lo), hi + 1))
+    stop = _day(month_start(hi + 1))
+    params = [_day(month_start(lo)), _day(split), _day(split), stop, _day(split), stop]
     plays = _plays_sql(d)
     by_region = await fetch(
         f"WITH p AS ({plays}), m AS ({MAIN_ARTIST})"
@@ -187,8 +202,27 @@ async def advance_watermark(today: date | None = None) -> int:
         at = rolled.get(day)
         if at is None or at.date() < day + timedelta(days=LATE_DAYS):
             written += await rollup_day(day)
-        await PlayRollupWatermark.update_or_create(
-            id=1, defaults={"through_day": day, "updated_at": datetime.now(UTC)}
-        )
+        async with in_transaction() as conn:
+            await lock_for_transaction(conn, "ncm.finance.plays", 0)
+            if (day + timedelta(days=1)).day == 1:  # the month's last day: sum it up
+                await _roll_month(month_of(day), conn)
+            await PlayRollupWatermark.update_or_create(
+                id=1,
+                defaults={"through_day": day, "updated_at": datetime.now(UTC)},
+                using_db=conn,
+            )
         day += timedelta(days=1)
     return written
+
+
+async def _roll_month(k: int, conn: Any) -> None:
+    """Sum month ``k`` of the daily rollup into the monthly rollup (every day is final)."""
+    start, end = _day(month_start(k)), _day(month_start(k + 1))
+    await fetch("DELETE FROM finance_play_rollup_months WHERE month = $1", [start], conn)
+    await fetch(
+        "INSERT INTO finance_play_rollup_months (month, track_id, plays)"
+        " SELECT $1, track_id, SUM(plays) FROM finance_play_rollup"
+        " WHERE day >= $2 AND day < $3 GROUP BY track_id",
+        [start, start, end],
+        conn,
+    )

@@ -122,3 +122,17 @@ class RollupDirty(Model):
 
     class Meta:
         table = "finance_rollup_dirty"
+
+
+class PlayRollupMonth(Model):
+    # Counted plays of one track in one month, summed from the daily rollup once every day
+    # of the month is final (at or before the watermark); the mix reads these for such
+    # months (a year is twelve of these per track instead of 365 daily rows).
+    id = fields.BigIntField(primary_key=True)
+    month = fields.DateField()  # the first day of the month
+    track_id = fields.BigIntField()
+    plays = fields.BigIntField()
+
+    class Meta:
+        table = "finance_play_rollup_months"
+        unique_together = (("month", "track_id"),)

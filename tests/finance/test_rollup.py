@@ -13,13 +13,14 @@ from ncm.accounts.models import User
 from ncm.billing.models import MembershipPeriod, PeriodSource, Subscription
 from ncm.billing.sync import invoice_plan
 from ncm.finance import mix, rollup
-from ncm.finance.models import MonthRollup, RollupDirty
+from ncm.finance.models import MonthRollup, PlayRollupMonth, RollupDirty
 from ncm.finance.money import parse_month
 from ncm.finance.report import revenue_report
-from ncm.stream.models import UserDailyActivity
+from ncm.stream.models import PlayEvent, UserDailyActivity
 from tests.finance.conftest import user
 from tests.finance.helpers import period, plan_subscription
 from tests.finance.oracle import P, oracle
+from tests.finance.test_mix import _example
 from tests.finance.test_properties import SETTINGS, _expected, _load, _native, ledgers
 
 
@@ -170,3 +171,16 @@ async def test_listening_rollup_watermark() -> None:
     assert await mix.rollup_day(today - timedelta(days=40)) == 0
     await mix.rollup_recent(today + timedelta(days=2))
     assert await mix.through_day() == today + timedelta(days=2 - mix.LATE_DAYS)
+
+
+async def test_the_mix_reads_final_months_from_the_monthly_rollup() -> None:
+    """A month rolled up for good reads the same from the monthly rollup, and keeps its
+    figures when its play events are dropped."""
+    await _example()
+    before = await mix.listening_mix("2024-01", "2024-02")
+    await mix.advance_watermark(date(2024, 3, 15))
+    assert await mix.through_day() == date(2024, 2, 13)
+    assert await mix.listening_rollup_covers(date(2024, 1, 31))
+    assert await PlayRollupMonth.filter(month=date(2024, 1, 1)).exists()
+    await PlayEvent.filter(day__lte=date(2024, 1, 31)).delete()
+    assert await mix.listening_mix("2024-01", "2024-02") == before
