@@ -1,25 +1,32 @@
 """Issue #15 targets: the 12-month revenue report over 1M paying users / 12M paid periods
-(< 3 s) and the listening mix over many play events (from play_events, and from the daily
-rollup the ``rollup_plays`` job maintains).
+(< 3 s, from the report's rollup) and the listening mix over 100M plays (from the rollups).
 
-``python -m bench.finance_bench [--paying 1000000] [--free 1000000] [--plays 20000000]
-[--activity-days 1] [--reuse] [--repeat 3]`` (defaults: 1M, 1M, 10M, 1)
+``python -m bench.finance_bench [--paying 1000000] [--free 1000000] [--plays 10000000]
+[--activity-days 1] [--reuse] [--seed-only] [--parts report,mix]
+[--groupings currency,plan,region] [--baseline] [--rollup-plays 100000000]
+[--mix-from-events] [--repeat 3]``
 
 1. Creates (drops first, unless ``--reuse``) the PostgreSQL database ``ncm_bench_finance``
-   and applies the migrations.
+   and applies the migrations (``--reuse`` applies any new ones).
 2. Drops the bulk tables' secondary indexes and unique constraints, seeds with set-based
    SQL only (``INSERT ... SELECT ... FROM generate_series``), timed:
    ``paying + free`` users; two plans; one subscription per paying user; twelve consecutive
    monthly PAID periods per paying user in 2024 (start day and hour spread over the month;
-   4 % USD, 1 % JPY; 5 % change price in July; 3 % partially and 1 % fully refunded; tax on
-   all), a TRIAL period for 10 %; ``activity-days`` activity days a month for every user
-   (MAU); a catalog of 200,000 tracks by 10,000 artists (regions CN/HK/TW/MO/international),
-   18 genres; ``plays`` play events in 2024 (skewed towards popular tracks, 85 % counted);
-   then rebuilds the indexes and runs ``VACUUM (ANALYZE)``.
-3. Times the report (``ncm.finance.report.revenue_report``) for 2024-01..2024-12: by
-   currency, by region, by plan, converted to CNY; and each of its queries apart.
-4. Times the listening mix for 2024 from ``play_events``, then builds the rollup for every
-   day (the job's ``rollup_day`` set-based SQL, timed) and times the mix from the rollup.
+   4 % USD, 1 % JPY; 5 % change plan and price in July; 3 % partially and 1 % fully
+   refunded; tax on all), a TRIAL period for 10 %; ``activity-days`` activity days a month
+   for every user (MAU); a catalog of 200,000 tracks by 10,000 artists (regions
+   CN/HK/TW/MO/international), 18 genres; ``plays`` play events in 2024; then rebuilds the
+   indexes and runs ``VACUUM (ANALYZE)``. ``--rollup-plays N`` seeds the daily play rollup
+   of 2024 directly, as ``rollup_day`` would leave it after N counted plays (days marked
+   final), instead of N play events.
+3. ``report``: builds the report's rollup for 2024 (each grouping, timed), then times the
+   12-month report (``ncm.finance.report.revenue_report``) first and warm, by region, plan
+   and converted to CNY; then writes one late December invoice and times the report with
+   ``refresh=False`` (December named stale) and with December computed first.
+   ``--baseline`` also times the twelve months computed from the ledger without the rollup.
+4. ``mix``: advances the listening watermark over 2024 (final days are not rolled again;
+   each month is summed into the monthly rollup, timed), then times the 12-month mix.
+   ``--mix-from-events`` also times it from ``play_events`` first.
 
 The machine is shared (2 cores, other helpers' tests and benches): figures are indicative.
 """

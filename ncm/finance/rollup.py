@@ -206,7 +206,7 @@ async def blocks(lo: int, hi: int, group: str, *, refresh_stale: bool = True) ->
 async def refresh_recent(today: datetime | None = None) -> dict[str, int]:
     """The job's work: this month and the ``KEEP_MONTHS - 1`` before, every grouping, open
     months only. Returns the months computed per grouping."""
-    from ncm.finance.closing import closed_months
+    from ncm.finance.closing import closed_months  # lazy: closing imports this module
 
     current = month_of((today or _now()).date())
     closed = await closed_months()
