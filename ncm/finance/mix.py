@@ -226,3 +226,5 @@ async def _roll_month(k: int, conn: Any) -> None:
         [start, start, end],
         conn,
     )
+    if is_postgres():  # fresh statistics, or the mix plans 2M rows as a few thousand
+        await fetch("ANALYZE finance_play_rollup_months", [], conn)
