@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install run test test-postgres test-sqlite lint schema bench lock audit services clean
+.PHONY: install run test test-fallback test-postgres test-sqlite lint schema bench lock audit services clean
 
 # Every download is checked against the lock's hashes (setuptools included, for the build of
 # the project itself); the project installs from this checkout with no download at all.
@@ -26,10 +26,20 @@ run: install
 	@echo "GraphiQL: http://$(HOST):$(PORT)/graphql   (the CLI: $(BIN)/ncm --help)"
 	$(BIN)/ncm serve --host $(HOST) --port $(PORT)
 
-## test: install, start PostgreSQL and Redis if needed, run the whole suite on both backends.
+## test: install, start PostgreSQL and Redis if needed, run the whole suite on both backends,
+## then the API tests again with the hot path's own pieces off (test-fallback).
 test: install services
 	$(BIN)/pytest -q -p no:cacheprovider
 	NCM_TEST_BACKEND=sqlite $(BIN)/pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-fallback
+
+# The schema tests and the GraphQL page tests with graphql-core's own executor
+# (NCM_FAST_EXECUTOR=0, docs/graphql.md): an upgrade that breaks the fast path is caught here
+# and the fallback is proven.
+API_TESTS := tests/schema tests/comments/test_graphql_pages.py tests/search/test_graphql.py \
+	tests/catalog/test_catalog_api.py tests/playlists/test_graphql_playlists.py
+test-fallback: install services
+	NCM_FAST_EXECUTOR=0 $(BIN)/pytest -q -p no:cacheprovider $(API_TESTS)
 
 services:
 	@bash scripts/ensure-services.sh

@@ -93,6 +93,17 @@ def main() -> None:
     _common(search)
     _load(search, 20.0, levels=True)
 
+    hot = commands.add_parser(
+        "hotpath", help="track, search and comment pages: GraphQL vs plain, wrk, side by side"
+    )
+    _common(hot)
+    _load(hot, 15.0)
+    hot.add_argument("--workers", type=int, default=1, help="ncm serve worker processes")
+    hot.add_argument("--plain-workers", type=int, default=1, help="plain endpoint processes")
+    hot.add_argument(
+        "--pages", default="", help="comma list of track,search,comment (default: all three)"
+    )
+
     profile = commands.add_parser("profile", help="where one request's time goes (cProfile)")
     _common(profile)
     profile.add_argument("target", choices=["track-page", "search", "comments-page"])
@@ -141,6 +152,21 @@ def main() -> None:
                 args.duration,
                 args.warmup,
                 not args.no_pin,
+            )
+    elif args.command == "hotpath":
+        from bench import hotpath
+
+        with redis_database(args.redis_url) as redis_url:
+            report = hotpath.run(
+                args.database_url,
+                redis_url,
+                args.connections,
+                args.duration,
+                args.warmup,
+                args.workers,
+                args.plain_workers,
+                not args.no_pin,
+                [p.strip() for p in args.pages.split(",") if p.strip()] or None,
             )
     else:
         from bench import profile as profile_command

@@ -15,6 +15,14 @@
 5. Checks: exactly one grant and one ledger period per user; prints the figures and a
    linear projection to 200M users.
 
+``--stripe N`` (``--users 0`` to skip the above) measures the Stripe ``trial_end`` moves for
+N auto-renewing subscribers against localstripe (``tests/billing/localstripe_runner.py``) in
+the database ``ncm_bench_compensation_stripe``: N customers with a monthly subscription are
+made in localstripe, mirrored in ``billing_subscriptions``, granted and auto-applied (one
+Stripe move planned each); then the one mover (``service.move_next_charges``, unpaced)
+makes every move through the wrapper (a read and an update each), the moved ``trial_end`` is
+checked on every subscription, and the time at Stripe's documented rate limits is computed.
+
 The machine is shared (2 cores, other benchmarks and test suites run at the same time):
 the figures say what this run measured, not what a dedicated database server does.
 """
@@ -24,10 +32,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
 DB_NAME = "ncm_bench_compensation"
+PM = "pm_card_visa"
 
 
 async def _create_database() -> None:
@@ -167,14 +177,180 @@ async def main(args: argparse.Namespace) -> None:
             f"grants {grant_s * factor / 60:.1f} min, re-run {rerun_s * factor / 60:.1f} min, "
             f"auto-apply {apply_s * factor / 60:.1f} min"
         )
-        moves = 0.1 * 200_000_000  # if 10% are auto-renewing subscribers
-        print(
-            "Stripe moves (2 requests each: read + update) at the documented 100 req/s live "
-            f"limit: 10k subscribers {10_000 * 2 / 100:.0f}s; 20M subscribers "
-            f"{moves * 2 / 100 / 3600:.0f} h"
-        )
     finally:
         await close_db()
+
+
+async def stripe_moves(
+    subscribers: int, stripe_url: str, distinct: int = 0, concurrency: int = 4
+) -> None:
+    """The ``--stripe`` part (see the module docstring)."""
+    import httpx
+
+    global DB_NAME
+    DB_NAME = f"{DB_NAME}_stripe"
+    await _create_database()
+    os.environ["NCM_DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}?maxsize=20"
+    os.environ.pop("NCM_REDIS_URL", None)
+    os.environ["NCM_STRIPE_API_KEY"] = "sk_test_bench"
+    os.environ["NCM_STRIPE_API_BASE"] = stripe_url
+    from ncm.config import reset_settings
+
+    reset_settings()
+    from ncm.billing import plans
+    from ncm.billing import stripe as stripe_wrapper
+    from ncm.compensation import service
+    from ncm.compensation.models import StripeShift
+    from ncm.kit.db import close_db, init_db
+    from ncm.kit.jobs import drain
+    from ncm.kit.migrate import upgrade
+    from ncm.kit.sql import fetch
+
+    await upgrade()
+    await init_db()
+    try:
+        await _seed(subscribers)
+        await fetch("DELETE FROM membership_periods", [])  # the subscriptions' periods below
+        await plans.ensure_default_plans()
+        await plans.sync()
+        plan = next(p for p in await plans.list_plans() if p.interval == "MONTH")
+        gw = stripe_wrapper.gateway()
+        user_ids = [int(r["id"]) for r in await fetch("SELECT id FROM users ORDER BY id", [])]
+        subs: list[tuple[int, str, int, int]] = []
+        sem = asyncio.Semaphore(concurrency)
+        plan_id = plans.stripe_plan_id(plan)
+
+        # the setup posts straight to localstripe (2 requests a subscriber, not the SDK's 4):
+        # it is not what is measured
+        async def subscribe(http: httpx.AsyncClient, user_id: int) -> None:
+            async with sem:
+                customer = await http.post(
+                    "/v1/customers",
+                    data={
+                        "email": f"u{user_id}@x.test",
+                        "payment_method": PM,
+                        "invoice_settings[default_payment_method]": PM,
+                    },
+                )
+                sub = await http.post(
+                    "/v1/subscriptions",
+                    data={"customer": customer.json()["id"], "items[0][plan]": plan_id},
+                )
+                body = sub.json()
+                assert sub.status_code == 200, body
+                subs.append(
+                    (user_id, body["id"], body["current_period_start"], body["current_period_end"])
+                )
+
+        started = time.perf_counter()
+        async with httpx.AsyncClient(base_url=stripe_url, auth=("sk_test_bench", "")) as http:
+            await asyncio.gather(*(subscribe(http, u) for u in user_ids[: distinct or None]))
+        print(
+            f"setup: {len(subs):,} localstripe subscriptions in"
+            f" {time.perf_counter() - started:.1f}s"
+        )
+        made = list(subs)
+        for i, user_id in enumerate(user_ids[len(made) :]):
+            # --stripe-subscriptions M < N: the other users get their own mirror row whose
+            # moves go to one of the M (localstripe keeps a moved subscription's period end,
+            # so each move still finds it due; its cost does not depend on which one)
+            _, _, start, end = made[i % len(made)]
+            subs.append((user_id, f"{made[i % len(made)][1]}~{user_id}", start, end))
+        await fetch(
+            "INSERT INTO billing_subscriptions (user_id, stripe_id, stripe_plan_id, status,"
+            " current_period_start, current_period_end, cancel_at_period_end, created_at,"
+            " updated_at) SELECT u, s, $1, 'active', to_timestamp(a), to_timestamp(b), FALSE,"
+            " now(), now() FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bigint[])"
+            " AS t(u, s, a, b)",
+            [
+                plans.stripe_plan_id(plan),
+                [x[0] for x in subs],
+                [x[1] for x in subs],
+                [x[2] for x in subs],
+                [x[3] for x in subs],
+            ],
+        )
+        os.environ["NCM_STRIPE_API_KEY"] = ""  # no background mover while granting
+        reset_settings()
+        now = datetime.now(UTC)
+        p = await service.plan(
+            days=7,
+            audience="all",
+            claimable_from=now - timedelta(days=1),
+            claim_until=now + timedelta(days=30),
+            auto_apply=True,
+        )
+        campaign = await service.create(p, by="bench")
+        await service.execute(campaign.id, by="bench")  # in-process: grants and applies
+        await drain()
+        await fetch(
+            "UPDATE compensation_stripe_shifts SET subscription_ref ="
+            " split_part(subscription_ref, '~', 1) WHERE subscription_ref LIKE '%~%'",
+            [],
+        )
+        os.environ["NCM_STRIPE_API_KEY"] = "sk_test_bench"
+        reset_settings()
+        planned = await StripeShift.all().count()
+        paced = min(250, planned // 2)
+        started = time.perf_counter()
+        first = await service.move_next_charges(rate=25, limit=paced)
+        took = time.perf_counter() - started
+        print(f"paced at 25 moves/s: {first} in {took:.1f}s = {paced / took:,.1f} moves/s")
+        started = time.perf_counter()
+        counts = await service.move_next_charges(rate=0)
+        while counts["retry"] and await StripeShift.filter(status="PENDING").exists():
+            more = await service.move_next_charges(rate=0)  # deferred: same subscription
+            counts = {k: counts[k] + more[k] for k in counts}
+        took = time.perf_counter() - started
+        print(
+            f"moves: {planned:,} planned, the rest unpaced: {counts} in {took:.1f}s ="
+            f" {counts['done'] / took:,.0f} moves/s against localstripe"
+            f" ({service.MOVERS} in flight)"
+        )
+        counts["done"] += first["done"]
+        wrong = 0
+        by_ref = {shift.subscription_ref: shift for shift in await StripeShift.all()}
+        sample = random.sample(sorted(by_ref), min(500, len(by_ref)))
+        for ref in sample:
+            shift = by_ref[ref]
+            sub = await gw.retrieve_subscription(ref)
+            expected = int((shift.expected_period_end + timedelta(days=shift.days)).timestamp())
+            wrong += int(sub is None or sub.get("trial_end") != expected)
+        print(f"check: {len(sample) - wrong} of {len(sample)} sampled subscriptions moved right")
+        assert wrong == 0 and counts["done"] == planned == subscribers
+        # docs.stripe.com/rate-limits: live 100 requests/s per account and 25/s per endpoint,
+        # test mode 25/s per account; a move is a GET and a POST on two endpoints
+        for name, moves_per_s in (("live", 25.0), ("test mode", 12.5)):
+            print(
+                f"at Stripe's {name} limits ({moves_per_s:g} moves/s): {subscribers:,} moves"
+                f" {subscribers / moves_per_s:,.0f}s; 20M (10% of 200M users)"
+                f" {20_000_000 / moves_per_s / 86400:.1f} days"
+            )
+    finally:
+        await close_db()
+
+
+def _with_localstripe(subscribers: int, distinct: int) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from bench.billing_bench import _free_port, _wait_http
+
+    runner = Path(__file__).resolve().parent.parent / "tests" / "billing" / "localstripe_runner.py"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(runner), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/v1/plans", proc)
+        asyncio.run(stripe_moves(subscribers, url, distinct))
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def cli() -> None:
@@ -182,7 +358,18 @@ def cli() -> None:
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=50_000)
     parser.add_argument("--concurrency", type=int, default=2)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--stripe", type=int, default=0, help="subscribers to move (localstripe)")
+    parser.add_argument(
+        "--stripe-subscriptions",
+        type=int,
+        default=0,
+        help="distinct localstripe subscriptions behind them (default: one each)",
+    )
+    args = parser.parse_args()
+    if args.users:
+        asyncio.run(main(args))
+    if args.stripe:
+        _with_localstripe(args.stripe, args.stripe_subscriptions)
 
 
 if __name__ == "__main__":

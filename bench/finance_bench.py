@@ -185,7 +185,8 @@ async def _drop_secondary_indexes(conn: Any, tables: tuple[str, ...]) -> list[st
     )
     for i in indexes:
         await conn.execute(f'DROP INDEX "{i["indexname"]}"')
-        back.append(i["indexdef"])
+        # a partitioned table's index reads "ON ONLY" (the parent alone): build it everywhere
+        back.append(i["indexdef"].replace(" ON ONLY ", " ON ", 1))
     return back
 
 

@@ -92,6 +92,20 @@ class Server:
             return ""
 
 
+async def recreate_database(name: str) -> None:
+    """Drop (if there) and create the bench database ``name`` (``ncm_bench_*`` only)."""
+    import asyncpg
+
+    if not name.startswith("ncm_bench"):
+        raise SystemExit(f"only databases named ncm_bench* are recreated, not {name}")
+    conn = await asyncpg.connect(f"postgresql://postgres@{HOST}:5432/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
 def _wait_ready(server: Server, path: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     url = f"http://{HOST}:{server.port}{path}"

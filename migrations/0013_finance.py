@@ -1,8 +1,8 @@
-from typing import Any
-
 from tortoise import fields, migrations
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
+
+from ncm.kit.migrate import postgres_only
 
 # The play rollup and the listening mix read one day (or a range of days) of counted plays.
 PLAYS_BY_DAY = (
@@ -19,15 +19,6 @@ PAID_INDEX = (
     " (((ends_at AT TIME ZONE 'UTC')::date - DATE '1970-01-01')), amount, tax, refunded)"
     " INCLUDE (starts_at, ends_at) WHERE source = 'PAID' AND revoked_at IS NULL"
 )
-
-
-def _postgres_only(sql: str) -> Any:
-    async def run(apps: Any, schema_editor: Any) -> None:
-        client = schema_editor.client
-        if str(client.capabilities.dialect) == "postgres":
-            await client.execute_script(sql)
-
-    return run
 
 
 class Migration(migrations.Migration):
@@ -160,7 +151,7 @@ class Migration(migrations.Migration):
         ),
         ops.RunSQL([PLAYS_BY_DAY], ["DROP INDEX finance_play_events_day_idx"]),
         ops.RunPython(
-            _postgres_only(PAID_INDEX),
-            _postgres_only("DROP INDEX IF EXISTS finance_paid_periods_idx"),
+            postgres_only(PAID_INDEX),
+            postgres_only("DROP INDEX IF EXISTS finance_paid_periods_idx"),
         ),
     ]

@@ -92,6 +92,22 @@ class Settings:
     graphql_max_breadth: int = 100
     graphql_validation_budget_ms: int = 500
     geo_header: str | None = None
+    # The GraphQL hot path (docs/graphql.md): the executor's plain-field fast path (off: the
+    # stock graphql-core executor), and how long a shared cache may keep a public answer to a
+    # GET (persisted query, no credentials).
+    fast_executor: bool = True
+    graphql_public_max_age: int = 60
+    # Scale-out (docs/scaling.md): how reported plays reach the database ("auto": through a
+    # Redis stream drained in batches when Redis and PostgreSQL are configured, else
+    # directly), the batch a drain writes, how long a play id is remembered in Redis, and
+    # the partitioned event tables' window and retention.
+    play_ingest: str = "auto"
+    play_flush_batch: int = 5000
+    play_claim_idle_ms: int = 30_000
+    play_dedupe_seconds: int = 2 * 24 * 3600
+    partitions_ahead: int = 3
+    partitions_behind: int = 32
+    event_retention_days: int = 90
 
     @property
     def uses_sqlite(self) -> bool:
@@ -188,6 +204,15 @@ def load_settings() -> Settings:
         graphql_max_breadth=_int("GRAPHQL_MAX_BREADTH", 100),
         graphql_validation_budget_ms=_int("GRAPHQL_VALIDATION_BUDGET_MS", 500),
         geo_header=(_env("GEO_HEADER") or "").strip().lower() or None,
+        fast_executor=_bool("FAST_EXECUTOR", True),
+        graphql_public_max_age=_int("GRAPHQL_PUBLIC_MAX_AGE", 60),
+        play_ingest=(_env("PLAY_INGEST", "auto") or "auto").strip().lower(),
+        play_flush_batch=_int("PLAY_FLUSH_BATCH", 5000),
+        play_claim_idle_ms=_int("PLAY_CLAIM_IDLE_MS", 30_000),
+        play_dedupe_seconds=_int("PLAY_DEDUPE_SECONDS", 2 * 24 * 3600),
+        partitions_ahead=_int("PARTITIONS_AHEAD", 3),
+        partitions_behind=_int("PARTITIONS_BEHIND", 32),
+        event_retention_days=_int("EVENT_RETENTION_DAYS", 90),
     )
 
 

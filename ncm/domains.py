@@ -54,6 +54,14 @@ def model_modules() -> list[str]:
     return found
 
 
+def load_retention() -> None:
+    """Import every domain's ``retention`` module: its partitioned tables and the rollup
+    checks that guard their retention (``ncm.kit.partitions``)."""
+    for name in DOMAINS:
+        if importlib.util.find_spec(f"ncm.{name}.retention") is not None:
+            importlib.import_module(f"ncm.{name}.retention")
+
+
 def load_jobs() -> None:
     """Import every domain's ``jobs`` module so its functions register with ``ncm.kit.jobs``."""
     for name in DOMAINS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 from arq import cron
@@ -9,8 +10,9 @@ from arq.connections import RedisSettings
 
 from ncm.config import get_settings
 from ncm.domains import load_jobs
+from ncm.kit import partitions  # noqa: F401  (registers the partition maintenance cron job)
 from ncm.kit.db import close_db, init_db
-from ncm.kit.jobs import CRONS, JOBS
+from ncm.kit.jobs import CRONS, JOBS, LOOPS
 from ncm.kit.observability import configure_logging
 
 load_jobs()
@@ -19,9 +21,13 @@ load_jobs()
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging()
     await init_db()
+    ctx["loops"] = [asyncio.create_task(loop()) for loop in LOOPS]
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    for task in ctx.get("loops", []):
+        task.cancel()
+    await asyncio.gather(*ctx.get("loops", []), return_exceptions=True)
     await close_db()
 
 

@@ -70,6 +70,12 @@ class StripeGateway:
         self._clients: dict[int, stripe.StripeClient] = {}
 
     @property
+    def is_stripe(self) -> bool:
+        """Stripe itself, not a Stripe-compatible server at ``NCM_STRIPE_API_BASE``
+        (localstripe in the tests and benches), which lacks a few parameters."""
+        return self.api_base is None
+
+    @property
     def client(self) -> stripe.StripeClient:
         loop_id = id(asyncio.get_running_loop())
         found = self._clients.get(loop_id)
@@ -315,7 +321,7 @@ class StripeGateway:
             window["lt"] = created_lt
         while True:
             params: Any = {**base, "limit": max(1, min(page_size, 100))}
-            if window and self.api_base is None:
+            if window and self.is_stripe:
                 params["created"] = window
             if after:
                 params["starting_after"] = after
@@ -433,7 +439,7 @@ async def move_next_charge(
     gw: StripeGateway, subscription_id: str, *, expected_period_end: int, trial_end: int, key: str
 ) -> Obj | None:
     """Move the next charge of a subscription to ``trial_end`` (a trial until then, no
-    proration), only if its current period still ends at ``expected_period_end`` and it
+    proration: ``proration_behavior=none`` at Stripe), only if its current period still ends at ``expected_period_end`` and it
     still renews itself; else ``None`` (it renewed, ended or changed: the ledger's stacking
     rule already places the gift, and moving now could charge twice). The write carries
     ``key`` as its idempotency key, so a retried move is one move."""
@@ -446,11 +452,12 @@ async def move_next_charge(
     period_end = sub.get("current_period_end") or items[0].get("current_period_end")
     if int(period_end or 0) != expected_period_end:
         return None
-    params: Obj = {
-        "trial_end": trial_end,
-        "proration_behavior": "none",
-        "metadata": {"ncm_moved_by": key},
-    }
+    params: Obj = {"trial_end": trial_end, "metadata": {"ncm_moved_by": key}}
+    if gw.is_stripe:
+        # Stripe credits the paid days a trial now calls free unless told not to ("disable
+        # proration when moving the billing cycle", docs.stripe.com/billing/subscriptions/
+        # billing-cycle). localstripe refuses the parameter and never prorates a trial_end.
+        params["proration_behavior"] = "none"
     return await gw.update_subscription(subscription_id, params, key)
 
 

@@ -232,7 +232,13 @@ def apply_due() -> None:
 
 @app.command("move-charges")
 def move_charges(
-    rate: float = typer.Option(25.0, "--rate", help="Stripe requests a second."),
+    rate: float | None = typer.Option(
+        None,
+        "--rate",
+        min=0,
+        help="Moves a second (a read and a write each; 0: unpaced). Default"
+        " NCM_COMPENSATION_STRIPE_RATE, else 20 with a live key, 10 in test mode.",
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1),
 ) -> None:
     """Move auto-renewing subscribers' next charge by their grant's days now (paced)."""

@@ -60,3 +60,56 @@ def status(as_json: bool = JsonOption) -> None:
     for name, applied in rows:
         state = "[green]applied[/]" if applied else "[yellow]pending[/]"
         console.print(f"{state} {name}")
+
+
+@app.command()
+def partitions(
+    ensure: bool = typer.Option(False, "--ensure", help="Create the missing daily partitions."),
+    drop_expired: bool = typer.Option(
+        False,
+        "--drop-expired",
+        help="Drop partitions past NCM_EVENT_RETENTION_DAYS whose days every rollup covers.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="With --ensure/--drop-expired: say what would change."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """List the partitions of the event tables (PostgreSQL); create ahead, drop expired."""
+    from ncm.kit import partitions as kit
+
+    async def work() -> list[dict[str, object]]:
+        from ncm.domains import load_retention
+
+        rows: list[dict[str, object]] = []
+        if ensure or drop_expired:
+            done = await kit.maintain(create=ensure, drop=drop_expired, dry_run=dry_run)
+            verb = "would create" if dry_run else "created"
+            rows += [{"action": verb, "partition": name, "note": ""} for name in done.created]
+            for e in done.expired:
+                action = "dropped" if e.dropped else ("kept" if e.blocked_by else "would drop")
+                days = f"{e.partition.start} .. {e.partition.end}"
+                note = "not covered: " + ", ".join(e.blocked_by) if e.blocked_by else days
+                rows.append({"action": action, "partition": e.partition.name, "note": note})
+            return rows
+        from ncm.kit.db import is_postgres
+
+        if not is_postgres():  # SQLite keeps plain tables
+            return rows
+        load_retention()
+        for spec in kit.TABLES.values():
+            if not await kit.is_partitioned(spec.name):
+                continue
+            for p in await kit.partitions(spec.name):
+                rows.append(
+                    {
+                        "table": spec.name,
+                        "partition": p.name,
+                        "from": p.start,
+                        "to": p.end,
+                        "rows (estimate)": p.rows,
+                    }
+                )
+        return rows
+
+    emit(run(work), as_json, title="partitions")

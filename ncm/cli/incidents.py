@@ -34,6 +34,17 @@ def record(i: Any, latest: Any = None) -> dict[str, Any]:
     }
 
 
+async def _then_shown(change: Any) -> dict[str, Any]:
+    return await shown(await change)
+
+
+async def shown(i: Any) -> dict[str, Any]:
+    """``record`` with the incident's latest message (read back after a change)."""
+    from ncm.incidents import service
+
+    return record(i, (await service.latest_updates([i.id])).get(i.id))
+
+
 @app.command("open")
 def open_(
     title: str = typer.Option(..., "--title"),
@@ -79,7 +90,7 @@ def close(
     from ncm.incidents import service
 
     async def work() -> dict[str, Any]:
-        return record(await service.close(incident_id, _utc(ended_at), by=operator()))
+        return await shown(await service.close(incident_id, _utc(ended_at), by=operator()))
 
     emit_one(run(work), as_json, title="incident closed")
 
@@ -90,7 +101,7 @@ def confirm(incident_id: int = typer.Argument(...), as_json: bool = JsonOption) 
     from ncm.incidents import service
 
     emit_one(
-        record(run(lambda: service.confirm(incident_id, by=operator()))),
+        run(lambda: _then_shown(service.confirm(incident_id, by=operator()))),
         as_json,
         title="incident confirmed",
     )
@@ -106,7 +117,7 @@ def merge(
     from ncm.incidents import service
 
     emit_one(
-        record(run(lambda: service.merge(incident_id, into, by=operator()))),
+        run(lambda: _then_shown(service.merge(incident_id, into, by=operator()))),
         as_json,
         title="incident merged",
     )

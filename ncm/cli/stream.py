@@ -125,12 +125,11 @@ def sign(
 
 @app.command()
 def aggregate(as_json: bool = JsonOption) -> None:
-    """Count pending play events now (the worker does it every minute)."""
-    import dataclasses
+    """Write queued plays and count pending play events now (the worker does it every
+    minute)."""
+    from ncm.stream.plays import settle
 
-    from ncm.stream.plays import aggregate_pending
-
-    emit_one(dataclasses.asdict(run(aggregate_pending)), as_json, title="aggregated")
+    emit_one(run(settle), as_json, title="aggregated")
 
 
 @app.command()

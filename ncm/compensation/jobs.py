@@ -57,13 +57,11 @@ async def apply_due_campaigns(ctx: dict[str, Any]) -> int:
 
 @job
 async def move_next_charges(ctx: dict[str, Any]) -> dict[str, int]:
-    """The pending Stripe moves, paced (``NCM_COMPENSATION_STRIPE_RATE``, default 25/s)."""
-    import os
-
+    """The pending Stripe moves, paced (``NCM_COMPENSATION_STRIPE_RATE`` moves/s; default
+    20 with a live key, 10 in test mode)."""
     from ncm.compensation import service  # lazy: the service enqueues these jobs
 
-    rate = float(os.environ.get("NCM_COMPENSATION_STRIPE_RATE") or 25)
-    counts = await service.move_next_charges(rate=rate)
+    counts = await service.move_next_charges()
     if counts["retry"] and ctx.get("redis") is not None:
         from arq import Retry
 

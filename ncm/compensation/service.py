@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from ncm.billing import ledger
@@ -482,35 +483,7 @@ async def apply_chunk(campaign_id: int, lo: int, *, force: bool = False) -> int:
             return 0
         now = utcnow()
         ends = campaign.claimable_from + timedelta(days=campaign.days)
-        applied = await _inserted(
-            conn,
-            sql(
-                "INSERT INTO membership_periods (user_id, source, reference, tier, starts_at,"
-                " ends_at, amount, currency, discount, tax, refunded, note, created_at)"
-                " SELECT g.user_id, 'COMPENSATION', $1, 'VIP', $2, $3, 0, '', 0, 0, 0, $4, $5"
-                " FROM compensation_grants g WHERE g.campaign_id = $6 AND g.user_id >= $7"
-                " AND g.user_id < $8 AND g.state = 'PENDING'"
-                " ON CONFLICT (reference, user_id) DO NOTHING"
-            ),
-            [
-                reference(campaign_id),
-                campaign.claimable_from,
-                ends,
-                campaign.reason,
-                now,
-                campaign_id,
-                chunk.lo,
-                chunk.hi,
-            ],
-        )
-        await conn.execute_query(
-            sql(
-                "UPDATE compensation_grants SET state = 'CLAIMED', claimed_at = $1,"
-                " auto_applied = TRUE WHERE campaign_id = $2 AND user_id >= $3 AND user_id < $4"
-                " AND state = 'PENDING'"
-            ),
-            [now, campaign_id, chunk.lo, chunk.hi],
-        )
+        applied = await _apply_grants(conn, campaign, chunk.lo, chunk.hi, now=now, ends=ends)
         await _plan_shifts(conn, campaign, chunk.lo, chunk.hi)
         if chunk.applied_at is None:
             chunk.applied_at = now
@@ -524,6 +497,61 @@ async def apply_chunk(campaign_id: int, lo: int, *, force: bool = False) -> int:
     ):
         await audit(campaign_id, "APPLIED", "worker", "every grant applied")
     await _queue_shifts()
+    return applied
+
+
+PERIOD_COLUMNS = (
+    "user_id, source, reference, tier, starts_at, ends_at, amount, currency, discount, tax,"
+    " refunded, note, created_at"
+)
+
+
+async def _apply_grants(
+    conn: BaseDBAsyncClient,
+    campaign: GrantCampaign,
+    lo: int,
+    hi: int,
+    *,
+    now: datetime,
+    ends: datetime,
+) -> int:
+    """The chunk's PENDING grants become CLAIMED and COMPENSATION periods (available from
+    the claimable date); returns the periods inserted. On PostgreSQL one statement: the
+    UPDATE's RETURNING feeds the INSERT (one pass over the chunk's grants, one round trip).
+    A grant the user claimed meanwhile is not PENDING (not returned), and ``(reference,
+    user_id)`` is unique: no user gets a second period."""
+    note = campaign.reason
+    if is_postgres():
+        rows = await conn.execute_query_dict(
+            "WITH claimed AS (UPDATE compensation_grants SET state = 'CLAIMED',"
+            " claimed_at = $1, auto_applied = TRUE WHERE campaign_id = $2 AND user_id >= $3"
+            " AND user_id < $4 AND state = 'PENDING' RETURNING user_id),"
+            f" ins AS (INSERT INTO membership_periods ({PERIOD_COLUMNS})"
+            " SELECT user_id, 'COMPENSATION', $5, 'VIP', $6, $7, 0, '', 0, 0, 0, $8, $1"
+            " FROM claimed ON CONFLICT (reference, user_id) DO NOTHING RETURNING 1)"
+            " SELECT count(*) AS n FROM ins",
+            [now, campaign.id, lo, hi, reference(campaign.id), campaign.claimable_from, ends, note],
+        )
+        return int(rows[0]["n"])
+    applied = await _inserted(
+        conn,
+        sql(
+            f"INSERT INTO membership_periods ({PERIOD_COLUMNS})"
+            " SELECT g.user_id, 'COMPENSATION', $1, 'VIP', $2, $3, 0, '', 0, 0, 0, $4, $5"
+            " FROM compensation_grants g WHERE g.campaign_id = $6 AND g.user_id >= $7"
+            " AND g.user_id < $8 AND g.state = 'PENDING'"
+            " ON CONFLICT (reference, user_id) DO NOTHING"
+        ),
+        [reference(campaign.id), campaign.claimable_from, ends, note, now, campaign.id, lo, hi],
+    )
+    await conn.execute_query(
+        sql(
+            "UPDATE compensation_grants SET state = 'CLAIMED', claimed_at = $1,"
+            " auto_applied = TRUE WHERE campaign_id = $2 AND user_id >= $3 AND user_id < $4"
+            " AND state = 'PENDING'"
+        ),
+        [now, campaign.id, lo, hi],
+    )
     return applied
 
 
@@ -574,19 +602,26 @@ class PendingGrant:
 
 
 async def pending_grants(user_id: int, now: datetime | None = None) -> list[PendingGrant]:
-    """The viewer's grants still to claim (the window not closed), soonest deadline first."""
+    """The viewer's grants still to claim (the window not closed), soonest deadline first.
+    The campaigns open for claims are few: one probe each of the unique ``(campaign_id,
+    user_id)`` index finds the user's grants, so grants need no index by user (one index
+    fewer to write per grant of a million-user campaign)."""
     now = now or utcnow()
-    grants = await Grant.filter(user_id=user_id, state=GrantState.PENDING).order_by("-id").limit(50)
-    if not grants:
-        return []
     campaigns = {
         c.id: c
         for c in await GrantCampaign.filter(
-            id__in=[g.campaign_id for g in grants],
-            claim_until__gt=now,
-            status__in=[CampaignStatus.RUNNING, CampaignStatus.DONE],
+            claim_until__gt=now, status__in=[CampaignStatus.RUNNING, CampaignStatus.DONE]
         )
     }
+    if not campaigns:
+        return []
+    grants = (
+        await Grant.filter(
+            campaign_id__in=list(campaigns), user_id=user_id, state=GrantState.PENDING
+        )
+        .order_by("-id")
+        .limit(50)
+    )
     found = [
         PendingGrant(g, campaigns[g.campaign_id]) for g in grants if g.campaign_id in campaigns
     ]
@@ -598,7 +633,10 @@ async def claim(user_id: int, grant_id: int, now: datetime | None = None) -> Mem
     now = now or utcnow()
     async with in_transaction() as conn:
         await ledger.lock_user(conn, user_id)
-        grant = await Grant.filter(id=grant_id, user_id=user_id).using_db(conn).first()
+        # the grant's row lock orders a claim and a concurrent auto-apply of its chunk: the
+        # second one sees the grant CLAIMED (AlreadyClaimed here, skipped by the apply)
+        query = Grant.filter(id=grant_id, user_id=user_id).using_db(conn)
+        grant = await (query.select_for_update() if is_postgres() else query).first()
         campaign = (
             await GrantCampaign.filter(id=grant.campaign_id).using_db(conn).first()
             if grant
@@ -790,83 +828,138 @@ async def _queue_shifts() -> None:
 
 
 MAX_SHIFT_ATTEMPTS = 8
+# Stripe's documented limits (docs.stripe.com/rate-limits): live mode 100 requests a second
+# for the account and 25 per endpoint; test mode (sandboxes) 25 for the account. A move is
+# one read and one write on two endpoints, so at most 25 moves/s live and 12.5 in test mode;
+# the defaults leave a fifth of that to the rest of billing.
+LIVE_MOVES_PER_S = 20.0
+TEST_MOVES_PER_S = 10.0
+MOVERS = 16  # moves in flight: Stripe answers in ~0.1-0.5 s, so pacing needs several
+
+
+def default_move_rate() -> float:
+    """``NCM_COMPENSATION_STRIPE_RATE`` moves a second, else by the key's mode."""
+    import os
+
+    from ncm.config import get_settings
+
+    configured = os.environ.get("NCM_COMPENSATION_STRIPE_RATE")
+    if configured:
+        return float(configured)
+    live = (get_settings().stripe_api_key or "").startswith(("sk_live", "rk_live"))
+    return LIVE_MOVES_PER_S if live else TEST_MOVES_PER_S
 
 
 async def move_next_charges(
-    *, rate: float = 25.0, limit: int | None = None, gateway: Any = None
+    *,
+    rate: float | None = None,
+    limit: int | None = None,
+    gateway: Any = None,
+    concurrency: int = MOVERS,
 ) -> dict[str, int]:
-    """Make the pending Stripe moves, paced at ``rate`` requests a second (Stripe allows 100
-    a second in live mode, 25 in test mode; each move is a read and a write). A provider
-    outage leaves the move PENDING for the next run; after ``MAX_SHIFT_ATTEMPTS`` it is
-    FAILED. The ledger does not wait for any of this: the gift is placed by the stacking rule
-    whether or not Stripe has moved the charge yet."""
+    """Make the pending Stripe moves: one started every ``1 / rate`` seconds (``rate`` moves
+    a second, ``default_move_rate()`` if not given, unpaced if 0), at most ``concurrency`` in
+    flight. A provider outage leaves the move PENDING for the next run; after
+    ``MAX_SHIFT_ATTEMPTS`` it is FAILED. The ledger does not wait for any of this: the gift is
+    placed by the stacking rule whether or not Stripe has moved the charge yet."""
     import asyncio
     import time
 
     from ncm.billing import stripe as stripe_wrapper
-    from ncm.billing.errors import PaymentProviderError, PaymentProviderUnavailable
 
     gw = gateway or stripe_wrapper.gateway()
-    interval = 2.0 / rate if rate > 0 else 0.0
+    rate = default_move_rate() if rate is None else rate
+    interval = 1.0 / rate if rate > 0 else 0.0
     counts = {"done": 0, "skipped": 0, "failed": 0, "retry": 0}
+    slots = asyncio.Semaphore(max(1, concurrency))
+    running: set[asyncio.Task[None]] = set()
+
+    moving: set[str] = set()  # subscriptions with a move in flight
+
+    async def one(shift: StripeShift) -> None:
+        try:
+            counts[await _move(gw, shift)] += 1
+        finally:
+            moving.discard(shift.subscription_ref)
+            slots.release()
+
     next_at = time.monotonic()
     seen = 0
-    last_id = 0
+    after: tuple[datetime, int] | None = None
     while limit is None or seen < limit:
-        batch = (
-            await StripeShift.filter(status=ShiftStatus.PENDING, id__gt=last_id)
-            .order_by("id")
-            .limit(200)
-        )
+        # soonest renewal first: a move made after its renewal is skipped (the gift then
+        # lands after the paid period, still whole), so the ones about to renew go first
+        query = StripeShift.filter(status=ShiftStatus.PENDING)
+        if after is not None:
+            query = query.filter(
+                Q(expected_period_end__gt=after[0])
+                | Q(expected_period_end=after[0], id__gt=after[1]),
+                expected_period_end__gte=after[0],  # lets PostgreSQL seek the index
+            )
+        batch = await query.order_by("expected_period_end", "id").limit(200)
         if not batch:
             break
         for shift in batch:
-            last_id = shift.id
+            after = (shift.expected_period_end, shift.id)
             if limit is not None and seen >= limit:
                 break
             seen += 1
+            if shift.subscription_ref in moving:
+                # a second gift to one subscription waits for the next run, after the first
+                # move (which changes the period end it expects: then it is skipped)
+                counts["retry"] += 1
+                continue
+            await slots.acquire()
             wait = next_at - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             next_at = max(next_at, time.monotonic()) + interval
-            await _reserve_trial(shift)
-            trial_end = shift.expected_period_end + timedelta(days=shift.days)
-            try:
-                moved = await stripe_wrapper.move_next_charge(
-                    gw,
-                    shift.subscription_ref,
-                    expected_period_end=int(shift.expected_period_end.timestamp()),
-                    trial_end=int(trial_end.timestamp()),
-                    key=f"comp-shift:{shift.grant_id}",
-                )
-            except PaymentProviderUnavailable as exc:
-                shift.attempts += 1
-                shift.last_error = str(exc)[:500]
-                if shift.attempts >= MAX_SHIFT_ATTEMPTS:
-                    shift.status = ShiftStatus.FAILED
-                    counts["failed"] += 1
-                else:
-                    counts["retry"] += 1
-                await shift.save(update_fields=["attempts", "last_error", "status"])
-                continue
-            except PaymentProviderError as exc:
-                shift.attempts += 1
-                shift.status = ShiftStatus.FAILED
-                shift.last_error = str(exc)[:500]
-                counts["failed"] += 1
-                await shift.save(update_fields=["attempts", "last_error", "status"])
-                continue
-            shift.attempts += 1
-            shift.done_at = utcnow()
-            if moved is None:
-                shift.status = ShiftStatus.SKIPPED
-                shift.last_error = "renewed, ended or changed before the move"
-                counts["skipped"] += 1
-            else:
-                shift.status = ShiftStatus.DONE
-                counts["done"] += 1
-            await shift.save(update_fields=["attempts", "done_at", "status", "last_error"])
+            moving.add(shift.subscription_ref)
+            task = asyncio.create_task(one(shift))
+            running.add(task)
+            task.add_done_callback(running.discard)
+    if running:
+        await asyncio.gather(*running)
     return counts
+
+
+async def _move(gw: Any, shift: StripeShift) -> str:
+    """One move through the wrapper; which count it adds to."""
+    from ncm.billing import stripe as stripe_wrapper
+    from ncm.billing.errors import PaymentProviderError, PaymentProviderUnavailable
+
+    await _reserve_trial(shift)
+    trial_end = shift.expected_period_end + timedelta(days=shift.days)
+    shift.attempts += 1
+    try:
+        moved = await stripe_wrapper.move_next_charge(
+            gw,
+            shift.subscription_ref,
+            expected_period_end=int(shift.expected_period_end.timestamp()),
+            trial_end=int(trial_end.timestamp()),
+            key=f"comp-shift:{shift.grant_id}",
+        )
+    except PaymentProviderUnavailable as exc:
+        shift.last_error = str(exc)[:500]
+        outcome = "retry"
+        if shift.attempts >= MAX_SHIFT_ATTEMPTS:
+            shift.status = ShiftStatus.FAILED
+            outcome = "failed"
+        await shift.save(update_fields=["attempts", "last_error", "status"])
+        return outcome
+    except PaymentProviderError as exc:
+        shift.status = ShiftStatus.FAILED
+        shift.last_error = str(exc)[:500]
+        await shift.save(update_fields=["attempts", "last_error", "status"])
+        return "failed"
+    shift.done_at = utcnow()
+    if moved is None:
+        shift.status = ShiftStatus.SKIPPED
+        shift.last_error = "renewed, ended or changed before the move"
+    else:
+        shift.status = ShiftStatus.DONE
+    await shift.save(update_fields=["attempts", "done_at", "status", "last_error"])
+    return "skipped" if moved is None else "done"
 
 
 async def _reserve_trial(shift: StripeShift) -> None:

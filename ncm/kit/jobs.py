@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ class CronSpec:
 
 JOBS: dict[str, JobFunc] = {}
 CRONS: list[CronSpec] = []
+LOOPS: list[Callable[[], Coroutine[Any, Any, None]]] = []
 _tasks: set[asyncio.Task[Any]] = set()
 
 
@@ -49,6 +50,15 @@ def cron_job(
         return func
 
     return register
+
+
+def worker_loop(
+    func: Callable[[], Coroutine[Any, Any, None]],
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Register a coroutine that ``ncm worker`` runs for its whole life beside the jobs (a
+    stream consumer); it is cancelled at shutdown. The embedded default runs none."""
+    LOOPS.append(func)
+    return func
 
 
 async def enqueue(func: JobFunc | str, *args: Any, job_id: str | None = None) -> str:

@@ -76,3 +76,15 @@ async def migration_status(database_url: str | None = None) -> list[tuple[str, b
         return [(n, n not in pending) for n in names]
     finally:
         await Tortoise.close_connections()
+
+
+def postgres_only(sql: str) -> Any:
+    """A ``RunPython`` step that runs ``sql`` on PostgreSQL and does nothing on SQLite (for
+    what SQLite has no form of: covering indexes, storage parameters)."""
+
+    async def run(apps: Any, schema_editor: Any) -> None:
+        client = schema_editor.client
+        if str(client.capabilities.dialect) == "postgres":
+            await client.execute_script(sql)
+
+    return run

@@ -170,7 +170,8 @@ class CampaignDailyStats(Model):
 
 
 class CampaignViewer(Model):
-    # A logged-in viewer who saw a campaign on a day (unique viewers, exactly).
+    # A logged-in viewer who saw a campaign on a day (unique viewers, exactly). Partitioned
+    # by ``day`` on PostgreSQL.
 
     id = fields.BigIntField(primary_key=True)
     campaign_id = fields.BigIntField()
@@ -183,10 +184,11 @@ class CampaignViewer(Model):
 
 
 class PromotionClick(Model):
-    # A logged-in viewer's click: what conversions are attributed to.
+    # A logged-in viewer's click: what conversions are attributed to. Partitioned by ``at``
+    # (a UTC day each) on PostgreSQL, so the event key is unique with ``at``.
 
     id = fields.BigIntField(primary_key=True)
-    event_key = fields.CharField(max_length=100, unique=True)
+    event_key = fields.CharField(max_length=100)
     campaign_id = fields.BigIntField()
     user_id = fields.BigIntField()
     region = fields.CharField(max_length=2, default="")
@@ -194,6 +196,7 @@ class PromotionClick(Model):
 
     class Meta:
         table = "promotion_clicks"
+        unique_together = (("event_key", "at"),)
         indexes = [Index(fields=("user_id", "at"))]
 
 

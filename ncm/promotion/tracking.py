@@ -362,6 +362,22 @@ async def _write(
     return sum(counts.values())
 
 
+async def pending_days() -> set[str]:
+    """The days (ISO dates) of counts not yet in the database: pending, or in a batch a
+    flush claimed and has not finished (partition retention waits for them)."""
+    redis: Any = await get_redis()
+    if redis is None:
+        return {name.split("|")[1] for name in _memory.counts}
+    names = [_key("pending:c")]
+    for raw in await redis.smembers(_key("inflight")):
+        names.append(_key(f"batch:{raw.decode() if isinstance(raw, bytes) else raw}:c"))
+    days = set()
+    for name in names:
+        for counter in await redis.hkeys(name):
+            days.add((counter.decode() if isinstance(counter, bytes) else counter).split("|")[1])
+    return days
+
+
 async def pending_events() -> int:
     """Events counted but not yet in the database (metrics, tests)."""
     redis: Any = await get_redis()

@@ -42,6 +42,11 @@ class Context:
     # The region playback decides by: None is the account's region; a code (or "" for an
     # unknown country) is the edge's country header, when NCM_GEO_HEADER names one.
     playback_region: str | None = None
+    # Set by a resolver whose answer depends on who asks beyond the credentials (the client's
+    # address, the edge's country, a signed URL): such a GET answer is never publicly cached.
+    personal: bool = False
+    # The field names the operation's document selects (set by the guard, from its cache).
+    document_fields: frozenset[str] = frozenset()
 
     @property
     def token_invalid(self) -> bool:

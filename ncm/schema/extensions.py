@@ -24,9 +24,11 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     ValidationRule,
+    Visitor,
     assert_valid_schema,
     parse,
     validate,
+    visit,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
@@ -123,6 +125,9 @@ class Prepared:
     document: DocumentNode
     operations: int
     validation: tuple[tuple[Any, ...], list[GraphQLError]] | None = None
+    # Every field name the document selects anywhere (fragments included): what a resolver
+    # may fetch along in the same statement (``ncm.schema.catalog.queries``).
+    field_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -236,7 +241,7 @@ class Guard:
                 (("figure", figure), ("measured", measured), ("limit", limit)),
             )
         operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
-        return Prepared(document, operations)
+        return Prepared(document, operations, field_names=_field_names(document))
 
     async def validate(
         self, schema: GraphQLSchema, prepared: Prepared, rules: tuple[Any, ...]
@@ -282,6 +287,17 @@ class Guard:
             figure="validationMs",
             limit=ms,
         )
+
+
+def _field_names(document: DocumentNode) -> frozenset[str]:
+    names: set[str] = set()
+
+    class Names(Visitor):
+        def enter_field(self, node: FieldNode, *_args: Any) -> None:
+            names.add(node.name.value)
+
+    visit(document, Names())
+    return frozenset(names)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -352,6 +368,8 @@ class Guarded(SchemaExtension):
                 context.graphql_document = _stand_in(name)
             else:
                 context.graphql_document = self.prepared.document
+                if hasattr(context.context, "document_fields"):  # ncm's Context
+                    context.context.document_fields = self.prepared.field_names
                 if self.prepared.operations > 1 and name is None:
                     self.failure = OperationRefused(
                         "The document holds several operations: say which to run with"

@@ -62,6 +62,17 @@ class BatchLoader(Generic[K, V]):
             await self._wait(keys)
         return [self._value(k) for k in keys]
 
+    def peek(self, key: K, default: Any = None) -> Any:
+        """The value already known for ``key`` (primed or loaded), else ``default``: a
+        resolver that finds it answers synchronously, without a coroutine."""
+        return self._values.get(key, default)
+
+    def prime(self, key: K, value: V) -> None:
+        """Remember ``value`` for ``key`` (fetched along with something else), unless a value
+        is already known or on its way."""
+        if key not in self._values and key not in self._in_flight:
+            self._values[key] = value
+
     def _value(self, key: K) -> V:
         values = self._values
         return values[key] if key in values else self._missing()

@@ -84,9 +84,12 @@ class Subscription(CommentsSubscription):
     pass
 
 
-def build_schema(*, production: bool | None = None) -> strawberry.Schema:
+def build_schema(
+    *, production: bool | None = None, fast_executor: bool | None = None
+) -> strawberry.Schema:
     settings = get_settings()
     production = settings.production if production is None else production
+    fast_executor = settings.fast_executor if fast_executor is None else fast_executor
     # One guard per schema parses, measures (depth, aliases, cost: ncm.schema.cost) and
     # validates every document, and caches each outcome by the document's text (a refused
     # document stays refused). It replaces Strawberry's ParserCache, ValidationCache,
@@ -133,7 +136,8 @@ def build_schema(*, production: bool | None = None) -> strawberry.Schema:
             RateLimitedError,
         ],
         extensions=extensions,
-        execution_context_class=PlainFieldExecutor,
+        # NCM_FAST_EXECUTOR=0: graphql-core's own executor (CI runs the API tests both ways).
+        execution_context_class=PlainFieldExecutor if fast_executor else None,
         config=StrawberryConfig(auto_camel_case=True),
     )
 

@@ -3,10 +3,12 @@ malformed requests, over HTTP and over the websocket, before GraphQL sees them."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
@@ -23,6 +25,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET
 
 from ncm.config import Settings
 from ncm.kit.text import valid_unicode
@@ -35,6 +38,12 @@ from ncm.schema.context import (
 )
 from ncm.schema.extensions import OperationRefused
 from ncm.schema.ide import graphiql_html
+from ncm.schema.persisted import (
+    BadPersistedQuery,
+    PersistedQueries,
+    not_found_error,
+    requested_hash,
+)
 from ncm.schema.schema import get_schema
 
 log = logging.getLogger("ncm.graphql")
@@ -183,6 +192,24 @@ def negotiate(accept: str | None) -> str:
     return JSON
 
 
+def encode_json_bytes(data: object) -> bytes:
+    """UTF-8 JSON as it is (晴天, not ``\\u6674\\u5929``: half the bytes of a Chinese page),
+    written by orjson; what orjson refuses (an integer past 64 bits in a JSON scalar) is
+    written by the standard library instead."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def if_none_match(value: str | None) -> set[str]:
+    """The entity tags of an ``If-None-Match`` header (weak ones compared as strong: the
+    comparison for a GET is the weak one, RFC 9110 13.1.2)."""
+    if not value:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in value.split(",") if tag.strip()}
+
+
 def is_request_error(result: Any) -> bool:
     """The request failed before execution: parse, validation, variable coercion, a limit.
     Such a response has no ``data`` entry (GraphQL spec, "Response")."""
@@ -211,10 +238,20 @@ class GraphQLView(GraphQL[Context, None]):
             max_subscriptions_per_connection=20,
         )
         self.geo_header = settings.geo_header
+        self.persisted = PersistedQueries()
+        self.vary = ", ".join(
+            ["Accept", "Authorization", *([settings.geo_header] if settings.geo_header else [])]
+        )
 
     @property
     def graphql_ide_html(self) -> str:
         return graphiql_html()
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET naming a persisted query (``extensions``) is an operation, not the IDE."""
+        if "extensions" in request.query_params:
+            return False
+        return super().should_render_graphql_ide(request)
 
     def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
         if self.settings.origin_allowed(origin.rstrip("/")):
@@ -244,8 +281,13 @@ class GraphQLView(GraphQL[Context, None]):
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
-        """Strawberry's, in the media type the client asked for."""
-        response = super().create_response(response_data, sub_response)
+        """Strawberry's, in the media type the client asked for, the body as UTF-8 bytes."""
+        response = Response(encode_json_bytes(response_data), status_code=200)
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
         media_type = sub_response.media_type or JSON
         response.headers["content-type"] = f"{media_type}; charset=utf-8"
         return response
@@ -259,6 +301,47 @@ class GraphQLView(GraphQL[Context, None]):
         if is_request_error(result) and (media_type == GRAPHQL_RESPONSE or is_refused(result)):
             response.pop("data", None)
         return response
+
+    def encode_json(self, data: object) -> str:
+        """Text for the websocket's messages (HTTP answers take ``encode_json_bytes``)."""
+        return encode_json_bytes(data).decode()
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Strawberry's, plus validators on a public GET answer: an ``ETag`` (the body and
+        its media type hashed), and 304 Not Modified when ``If-None-Match`` holds it."""
+        response = await super().run(request, context, root_value)
+        if not isinstance(request, Request) or request.method != "GET":
+            return response
+        if not response.headers.get("cache-control", "").startswith("public"):
+            return response
+        digest = hashlib.sha256(response.body)
+        digest.update(response.headers.get("content-type", "").encode())
+        etag = f'"{digest.hexdigest()[:32]}"'
+        response.headers["etag"] = etag
+        if etag in if_none_match(request.headers.get("if-none-match")):
+            kept = {k: response.headers[k] for k in ("etag", "cache-control", "vary")}
+            return Response(status_code=304, headers=kept)
+        return response
+
+    def cache_headers(self, request: Any, context: Context, result: Any, sub_response: Any) -> None:
+        """A GET answer is public (``Cache-Control: public, max-age=N``, then an ``ETag``)
+        when it carries no credentials, no error and nothing a resolver marked personal
+        (``Context.personal``: signed URLs, a profile built from the client's address);
+        every other GET answer is ``private, no-store``."""
+        public = (
+            self.settings.graphql_public_max_age > 0
+            and not result.errors
+            and not context.personal
+            and context.claims is None
+            and "authorization" not in request.headers
+            and sub_response.status_code in (None, 200)
+        )
+        sub_response.headers["cache-control"] = (
+            f"public, max-age={self.settings.graphql_public_max_age}"
+            if public
+            else "private, no-store"
+        )
+        sub_response.headers["vary"] = self.vary
 
     def decode_json(self, data: str | bytes) -> object:
         """Text that is not JSON in UTF-8, nests too deep or holds absurd numbers is not JSON:
@@ -308,9 +391,20 @@ class GraphQLView(GraphQL[Context, None]):
             return PreExecutionError(data=None, errors=[error])
         method = request_adapter.method
         allowed = {OperationType.QUERY} | ({OperationType.MUTATION} if method == "POST" else set())
+        query = request_data.query
+        try:
+            digest = requested_hash(request_data.extensions)
+            if digest is not None:
+                query = self.persisted.resolve(digest, query)
+        except BadPersistedQuery as exc:
+            raise HTTPException(400, str(exc)) from exc
+        if query is None and digest is not None:  # the client sends the text next time
+            if sub_response.media_type == GRAPHQL_RESPONSE:
+                sub_response.status_code = 400
+            return PreExecutionError(data=None, errors=[not_found_error()])
         try:
             result = await self.schema.execute(
-                request_data.query,
+                query,
                 root_value=root_value,
                 variable_values=request_data.variables,
                 context_value=context,
@@ -332,6 +426,8 @@ class GraphQLView(GraphQL[Context, None]):
             sub_response.media_type == GRAPHQL_RESPONSE and is_request_error(result)
         ):
             sub_response.status_code = 400
+        if method == "GET":
+            self.cache_headers(request, context, result, sub_response)
         return result
 
     async def on_ws_connect(self, context: Context) -> Any:

@@ -89,7 +89,21 @@ async def _search_postgres(
     limit: int,
     cursor: list[Any] | None,
 ) -> list[Hit]:
-    """Every type in one statement. Per type: the exact names (a btree lookup, every tier),
+    sql, params = postgres_search_sql(kinds, text, terms, limit, cursor)
+    rows = await connections.get("default").execute_query_dict(sql, params)
+    by_order = {SOURCES[kind].order: kind for kind in kinds}
+    return [Hit(by_order[int(r["o"])], int(r["id"]), float(r["score"])) for r in rows]
+
+
+def postgres_search_sql(
+    kinds: list[SearchType],
+    text: str,
+    terms: list[tuple[str, bool]],
+    limit: int,
+    cursor: list[Any] | None,
+) -> tuple[str, list[Any]]:
+    """The statement and parameters of a search (rows ``o, id, score``; the bench's plain
+    endpoint runs the same). Every type in one statement. Per type: the exact names (a btree lookup, every tier),
     then token matches in tier 1; tiers 1-2 only when tier 1 could not fill the page, and so
     on to every row (each gate is a one-time filter: a branch it closes never runs)."""
     keys = name_keys(text)
@@ -137,9 +151,7 @@ async def _search_postgres(
         f" WHERE {typed}"
         f" GROUP BY o, id ORDER BY score DESC, o DESC, id DESC LIMIT {int(limit)}"
     )
-    rows = await connections.get("default").execute_query_dict(sql, params)
-    by_order = {SOURCES[kind].order: kind for kind in kinds}
-    return [Hit(by_order[int(r["o"])], int(r["id"]), float(r["score"])) for r in rows]
+    return sql, params
 
 
 async def _search_sqlite(

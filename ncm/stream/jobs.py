@@ -1,23 +1,32 @@
-"""Background jobs for playback: play aggregation (every minute with a worker; scheduled
-after a report when jobs run in-process)."""
+"""Background jobs for playback: the play stream's consumer (batched ingestion, run by the
+worker for its whole life) and play aggregation (every minute with a worker; scheduled after
+a report when jobs run in-process)."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from ncm.kit.jobs import cron_job, enqueue
-from ncm.stream.plays import aggregate_pending
+from ncm.kit.jobs import cron_job, enqueue, worker_loop
+from ncm.stream import ingest
+from ncm.stream.plays import settle
 
 _scheduled = False
 
 
 @cron_job(minute=set(range(60)))
 async def aggregate_plays(ctx: dict[str, Any]) -> dict[str, int]:
-    """Count pending play events (idempotent: a rerun finds nothing pending)."""
+    """Write what the play stream holds (if the consumer loop is behind or down) and count
+    pending play events (idempotent: a rerun finds nothing pending)."""
     global _scheduled
     _scheduled = False
-    return dataclasses.asdict(await aggregate_pending())
+    return await settle()
+
+
+@worker_loop
+async def drain_play_stream() -> None:
+    """Batched ingestion: write reported plays from the Redis stream as they come."""
+    if ingest.enabled():
+        await ingest.drain_forever()
 
 
 async def schedule_aggregation() -> None:

@@ -22,9 +22,12 @@ class PlaySource(StrEnum):
 
 class PlayEvent(Model):
     # One reported play. ``play_id`` is the client's idempotency key; ``aggregated`` flips
-    # once the aggregation job has counted the row (a partial index finds the pending ones).
+    # once the aggregation job has counted the row (a partial index finds the pending ones;
+    # the batched flush writes rows already counted). On PostgreSQL the table is partitioned
+    # by ``day`` (ncm/kit/partitions.py), so its unique keys include ``day``: the primary key
+    # is (id, day) there and a play is unique by (play_id, day) (docs/scaling.md).
     id = fields.BigIntField(primary_key=True)
-    play_id = fields.CharField(max_length=64, unique=True)
+    play_id = fields.CharField(max_length=64)
     user_id = fields.BigIntField()
     track_id = fields.BigIntField()
     started_at = fields.DatetimeField()
@@ -38,7 +41,22 @@ class PlayEvent(Model):
 
     class Meta:
         table = "play_events"
+        unique_together = (("play_id", "day"),)
         indexes = [Index(fields=("user_id", "id"))]
+
+
+class PlayCountDelta(Model):
+    # Play counts the batched ingestion wrote with its plays, not yet added to the track (or
+    # the share link): folded set-based every few seconds (``ncm.stream.ingest.fold_counts``),
+    # so a track is updated once per fold, not once per batch. No index: written and emptied
+    # whole.
+    id = fields.BigIntField(primary_key=True)
+    track_id = fields.BigIntField(null=True)
+    share_id = fields.BigIntField(null=True)
+    plays = fields.IntField()
+
+    class Meta:
+        table = "play_count_deltas"
 
 
 class UserDailyActivity(Model):

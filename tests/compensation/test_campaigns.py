@@ -303,6 +303,8 @@ async def test_users_file_and_affected_audiences_grant_exactly_them() -> None:
 class FakeStripe:
     """The two calls the wrapper's ``move_next_charge`` makes, recorded."""
 
+    is_stripe = True  # answers as Stripe itself: the wrapper sends proration_behavior
+
     def __init__(self, period_end: int, status: str = "active") -> None:
         self.period_end = period_end
         self.status = status
@@ -442,3 +444,27 @@ async def test_a_subscription_that_renewed_first_is_skipped_and_the_ledger_stays
     assert (await service.move_next_charges(rate=0, gateway=fake))["skipped"] == 1
     assert fake.updates == []  # never moved after the renewal (that could charge twice)
     assert (await entitlement(user.id)).active_until == period_end + 35 * DAY
+
+
+@pytest.mark.usefixtures("no_mover")
+async def test_two_gifts_to_one_subscription_are_never_in_flight_together() -> None:
+    user = await make_user()
+    period_end = NOW + 10 * DAY
+    await Subscription.create(
+        user_id=user.id,
+        stripe_id="sub_3",
+        status="active",
+        current_period_start=period_end - 30 * DAY,
+        current_period_end=period_end,
+    )
+    for days in (7, 3):
+        campaign = await campaign_for(days=days)
+        await run_campaign(campaign)
+        grant = await Grant.get(user_id=user.id, campaign_id=campaign.id)
+        await service.claim(user.id, grant.id)
+    fake = FakeStripe(int(period_end.timestamp()))
+    first = await service.move_next_charges(rate=0, gateway=fake)
+    assert (first["done"], first["retry"]) == (1, 1)  # the second waits for the next run
+    fake.period_end = fake.updates[0][1]["trial_end"]  # Stripe moved the period end
+    second = await service.move_next_charges(rate=0, gateway=fake)
+    assert second["skipped"] == 1 and len(fake.updates) == 1

@@ -4,9 +4,6 @@ exactly one grant per user (PostgreSQL + Redis: the production path)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,16 +12,10 @@ from ncm.compensation import service
 from ncm.compensation.models import CampaignChunk, CampaignStatus
 from ncm.kit.sql import fetch
 from tests.billing.helpers import process_pending
+from tests.workers import killed_worker
 
 USERS = 240
 CHUNK = 10
-WORKER = (
-    "from arq import run_worker\n"
-    "from ncm.worker import WorkerSettings, redis_settings\n"
-    "WorkerSettings.max_jobs = 1\n"
-    "WorkerSettings.cron_jobs = []\n"
-    "run_worker(WorkerSettings, redis_settings=redis_settings())\n"
-)
 
 
 async def seed_users(n: int) -> None:
@@ -52,17 +43,8 @@ async def test_sigkilled_worker_then_resume_gives_exactly_one_grant_per_user() -
     )
     campaign = await service.create(p, by="test")
     await service.execute(campaign.id, by="test")  # 24 chunk jobs queued in Redis
-    env = {**os.environ, "NCM_COMPENSATION_CHUNK_PAUSE": "0.4"}  # each chunk holds its tx
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        WORKER,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    # each chunk holds its transaction open a while: the kill lands inside one
+    async with killed_worker(NCM_COMPENSATION_CHUNK_PAUSE="0.4"):
         for _ in range(600):  # until a few chunks committed (at most 60 s on a busy machine)
             done = await CampaignChunk.filter(
                 campaign_id=campaign.id, granted_at__isnull=False
@@ -71,9 +53,6 @@ async def test_sigkilled_worker_then_resume_gives_exactly_one_grant_per_user() -
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.2)  # now inside the next chunk's transaction
-    finally:
-        os.kill(worker.pid, signal.SIGKILL)
-        await asyncio.wait_for(worker.wait(), 30)
     left = await CampaignChunk.filter(campaign_id=campaign.id, granted_at__isnull=True).count()
     assert 0 < left < USERS // CHUNK, "the kill must land in the middle of the run"
     status = await service.status(campaign.id)

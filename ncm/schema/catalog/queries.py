@@ -35,6 +35,34 @@ _BATCH: dict[search_service.SearchType, tuple[BatchFn, Callable[[Any], Any]]] = 
 }
 
 
+async def load_tracks(info: Info, pks: list[int]) -> list[Any]:
+    """Track rows (``None`` for a missing id), with the artists, album and genres the
+    operation selects anywhere fetched in the same statement and primed into the request's
+    loaders (``catalog.track_bundle``): the track page is one round trip, a search page two."""
+    loaders = info.context.loaders
+    parts = catalog.BUNDLE_PARTS & info.context.document_fields
+    if not parts:
+        return await loaders.one(catalog.tracks_by_ids).load_many(pks)
+    bundles = await loaders.one(catalog.track_bundle, parts).load_many(pks)
+    tracks, albums = loaders.one(catalog.tracks_by_ids), loaders.one(catalog.albums_by_ids)
+    artists, genres = (
+        loaders.many(catalog.artists_of_tracks),
+        loaders.many(catalog.genres_of_tracks),
+    )
+    for bundle in bundles:
+        if bundle is None:
+            continue
+        pk = bundle.track.id
+        tracks.prime(pk, bundle.track)
+        if bundle.artists is not None:
+            artists.prime(pk, bundle.artists)
+        if bundle.album is not None:
+            albums.prime(bundle.album.id, bundle.album)
+        if bundle.genres is not None:
+            genres.prime(pk, bundle.genres)
+    return [bundle.track if bundle is not None else None for bundle in bundles]
+
+
 async def _one(info: Info, batch: BatchFn, convert: Callable[[Any], T], pk: int) -> T | None:
     row = await info.context.loaders.one(batch).load(pk)
     return convert(row) if row is not None else None
@@ -55,7 +83,8 @@ class CatalogQuery:
 
     @strawberry.field
     async def track(self, info: Info, id: strawberry.ID) -> Track | None:
-        return await _one(info, catalog.tracks_by_ids, Track.from_model, pk_of(id, "Track"))
+        (row,) = await load_tracks(info, [pk_of(id, "Track")])
+        return Track.from_model(row) if row is not None else None
 
     @strawberry.field
     async def album(self, info: Info, id: strawberry.ID) -> Album | None:
@@ -92,9 +121,19 @@ class CatalogQuery:
         after: str | None = None,
     ) -> Connection[SearchResult]:
         page = await search_service.search(query, types, first, after)
-        # gather: one batched query per type, not one per hit.
-        nodes = await asyncio.gather(*(_one(info, *_BATCH[hit.type], hit.id) for hit in page.items))
-        loaded = {hit: n for hit, n in zip(page.items, nodes, strict=True) if n is not None}
+        track_hits = [hit for hit in page.items if hit.type is SearchType.TRACK]
+        others = [hit for hit in page.items if hit.type is not SearchType.TRACK]
+        # gather: one batched query per type (the tracks with their relations), not one per hit.
+        rows, nodes = await asyncio.gather(
+            load_tracks(info, [hit.id for hit in track_hits]),
+            asyncio.gather(*(_one(info, *_BATCH[hit.type], hit.id) for hit in others)),
+        )
+        loaded: dict[Any, Any] = {
+            hit: Track.from_model(row)
+            for hit, row in zip(track_hits, rows, strict=True)
+            if row is not None
+        }
+        loaded.update((hit, n) for hit, n in zip(others, nodes, strict=True) if n is not None)
         # Rows deleted between the match and the load drop out.
         return connection_of(page, lambda hit: hit, loaded)
 

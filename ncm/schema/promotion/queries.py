@@ -30,6 +30,7 @@ MAX_LIMIT = 10
 async def viewer_profile(info: Info) -> profiles.ViewerProfile:
     """The viewer as targeting sees them, without a database query once cached."""
     context = info.context
+    context.personal = True  # an anonymous profile is the client's address and agent
     if context.token_invalid:
         raise context.token_refusal()
     user_id = context.viewer_id

@@ -21,6 +21,7 @@ def _viewer_id(info: Info) -> int | None:
 
 
 def _base_url(info: Info) -> str:
+    info.context.personal = True  # signed URLs, the edge's region: never a shared answer
     return get_settings().stream_cdn_base_url or str(info.context.request.base_url)
 
 
