@@ -1,25 +1,32 @@
 """Issue #15 targets: the 12-month revenue report over 1M paying users / 12M paid periods
-(< 3 s) and the listening mix over many play events (from play_events, and from the daily
-rollup the ``rollup_plays`` job maintains).
+(< 3 s, from the report's rollup) and the listening mix over 100M plays (from the rollups).
 
-``python -m bench.finance_bench [--paying 1000000] [--free 1000000] [--plays 20000000]
-[--activity-days 1] [--reuse] [--repeat 3]`` (defaults: 1M, 1M, 10M, 1)
+``python -m bench.finance_bench [--paying 1000000] [--free 1000000] [--plays 10000000]
+[--activity-days 1] [--reuse] [--seed-only] [--parts report,mix]
+[--groupings currency,plan,region] [--baseline] [--rollup-plays 100000000]
+[--mix-from-events] [--repeat 3]``
 
 1. Creates (drops first, unless ``--reuse``) the PostgreSQL database ``ncm_bench_finance``
-   and applies the migrations.
+   and applies the migrations (``--reuse`` applies any new ones).
 2. Drops the bulk tables' secondary indexes and unique constraints, seeds with set-based
    SQL only (``INSERT ... SELECT ... FROM generate_series``), timed:
    ``paying + free`` users; two plans; one subscription per paying user; twelve consecutive
    monthly PAID periods per paying user in 2024 (start day and hour spread over the month;
-   4 % USD, 1 % JPY; 5 % change price in July; 3 % partially and 1 % fully refunded; tax on
-   all), a TRIAL period for 10 %; ``activity-days`` activity days a month for every user
-   (MAU); a catalog of 200,000 tracks by 10,000 artists (regions CN/HK/TW/MO/international),
-   18 genres; ``plays`` play events in 2024 (skewed towards popular tracks, 85 % counted);
-   then rebuilds the indexes and runs ``VACUUM (ANALYZE)``.
-3. Times the report (``ncm.finance.report.revenue_report``) for 2024-01..2024-12: by
-   currency, by region, by plan, converted to CNY; and each of its queries apart.
-4. Times the listening mix for 2024 from ``play_events``, then builds the rollup for every
-   day (the job's ``rollup_day`` set-based SQL, timed) and times the mix from the rollup.
+   4 % USD, 1 % JPY; 5 % change plan and price in July; 3 % partially and 1 % fully
+   refunded; tax on all), a TRIAL period for 10 %; ``activity-days`` activity days a month
+   for every user (MAU); a catalog of 200,000 tracks by 10,000 artists (regions
+   CN/HK/TW/MO/international), 18 genres; ``plays`` play events in 2024; then rebuilds the
+   indexes and runs ``VACUUM (ANALYZE)``. ``--rollup-plays N`` seeds the daily play rollup
+   of 2024 directly, as ``rollup_day`` would leave it after N counted plays (days marked
+   final), instead of N play events.
+3. ``report``: builds the report's rollup for 2024 (each grouping, timed), then times the
+   12-month report (``ncm.finance.report.revenue_report``) first and warm, by region, plan
+   and converted to CNY; then writes one late December invoice and times the report with
+   ``refresh=False`` (December named stale) and with December computed first.
+   ``--baseline`` also times the twelve months computed from the ledger without the rollup.
+4. ``mix``: advances the listening watermark over 2024 (final days are not rolled again;
+   each month is summed into the monthly rollup, timed), then times the 12-month mix.
+   ``--mix-from-events`` also times it from ``play_events`` first.
 
 The machine is shared (2 cores, other helpers' tests and benches): figures are indicative.
 """
@@ -31,7 +38,7 @@ import asyncio
 import json
 import os
 import time
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 DB_NAME = "ncm_bench_finance"
@@ -76,12 +83,13 @@ SEED = {
     "paid_periods": """
         INSERT INTO membership_periods (user_id, source, reference, tier, starts_at, ends_at,
             amount, currency, discount, tax, refunded, revoked_at, subscription_ref,
-            charge_ref, note, created_at)
+            plan_ref, charge_ref, note, created_at)
         SELECT u, 'PAID', 'in_' || u || '_' || m, 'VIP', s, s + interval '1 month',
             a, c, 0, a * 6 / 106,
             CASE WHEN u % 100 = 7 THEN a WHEN u % 100 < 3 THEN a / 3 ELSE 0 END,
             CASE WHEN u % 100 = 7 THEN s + interval '3 days' END,
-            'sub_' || u, 'pi_' || u || '_' || m, '', s
+            'sub_' || u, CASE WHEN u % 3 = 0 OR (u % 20 = 3 AND m >= 7) THEN 'ncm_svip_monthly'
+                ELSE 'ncm_vip_monthly' END, 'pi_' || u || '_' || m, '', s
         FROM (
             SELECT u, m,
                 timestamptz '2024-01-01 00:00+00' + (u % 28) * interval '1 day'
@@ -234,6 +242,59 @@ async def _seed(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+async def _seed_play_rollup(args: argparse.Namespace) -> dict[str, Any]:
+    """The daily play rollup of 2024 as ``rollup_day`` would leave it after
+    ``--rollup-plays`` counted plays (set-based): each day, every other track (a different
+    half each day) with plays skewed towards popular tracks, the days marked rolled 40 days
+    later (final)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(DSN)
+    out: dict[str, Any] = {}
+    try:
+        scale = args.rollup_plays / 366 / (1.5 * args.tracks)
+        for table in (
+            "finance_play_rollup",
+            "finance_play_rollup_days",
+            "finance_play_rollup_months",
+            "finance_play_rollup_watermark",
+        ):
+            await conn.execute(f"TRUNCATE {table}")
+        started = time.perf_counter()
+        await conn.execute(
+            "ALTER TABLE finance_play_rollup DROP CONSTRAINT IF EXISTS"
+            " finance_play_rollup_day_track_id_key"
+        )
+        back = await _drop_secondary_indexes(conn, ("finance_play_rollup",))
+        await conn.execute(
+            "INSERT INTO finance_play_rollup (day, track_id, plays)"
+            " SELECT d, t, GREATEST(1, round($2::float8 * power($1::float8 / t, 0.667)))::bigint"
+            " FROM generate_series(date '2024-01-01', date '2024-12-31', interval '1 day') d,"
+            " generate_series(1, $1::bigint) t"
+            " WHERE (t + extract(doy FROM d)::bigint) % 2 = 0",
+            args.tracks,
+            scale,
+        )
+        for statement in back:
+            await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO finance_play_rollup_days (day, rolled_at)"
+            " SELECT d, d + interval '40 days' FROM generate_series(date '2024-01-01',"
+            " date '2024-12-31', interval '1 day') d"
+        )
+        await conn.execute("VACUUM (ANALYZE) finance_play_rollup")
+        out["seconds"] = round(time.perf_counter() - started, 1)
+        row = await conn.fetchrow("SELECT COUNT(*) AS n, SUM(plays) AS p FROM finance_play_rollup")
+        out["rows"], out["plays"] = int(row["n"]), int(row["p"])
+        out["mb"] = await conn.fetchval(
+            "SELECT pg_total_relation_size('finance_play_rollup') / 1048576"
+        )
+        print(f"seed play rollup: {out}", flush=True)
+    finally:
+        await conn.close()
+    return out
+
+
 async def _timed(label: str, work: Any, repeat: int) -> dict[str, Any]:
     times = []
     result = None
@@ -246,80 +307,121 @@ async def _timed(label: str, work: Any, repeat: int) -> dict[str, Any]:
     return {"label": label, **figures, "result": result}
 
 
-async def _measure(args: argparse.Namespace) -> dict[str, Any]:
-    from ncm.finance import figures, mix, rates
+async def _report_parts(args: argparse.Namespace) -> dict[str, Any]:
+    """The rollup build (every grouping), then the 12-month report warm (from the fresh
+    rollup), after a ledger write (the written month is computed again first) and stale
+    (``refresh=False``: read as stored, the stale month named)."""
+    from ncm.finance import figures, rollup
     from ncm.finance.money import parse_month
     from ncm.finance.report import revenue_report
-    from ncm.kit.db import close_db, init_db
+    from ncm.kit.sql import fetch
 
-    await init_db(DSN + "?maxsize=3")
     out: dict[str, Any] = {}
-    try:
-        await rates.set_rate("USD", "CNY", "7.1", date(2023, 1, 1))
-        await rates.set_rate("USD", "CNY", "7.25", date(2024, 7, 1))
-        await rates.set_rate("JPY", "CNY", "0.048", date(2023, 1, 1))
-        lo, hi = parse_month("2024-01"), parse_month("2024-12")
-        d = figures._Dialect(lo, hi)
+    lo, hi = parse_month("2024-01"), parse_month("2024-12")
 
-        def report(**kw: Any) -> Any:
-            async def go() -> Any:
-                r = await revenue_report("2024-01", "2024-12", **kw)
-                return [
-                    *r.months[11]["rows"][:1],
-                    {"paying_users": r.months[11]["paying_users"], "mau": r.months[11]["mau"]},
-                ]
+    def report(**kw: Any) -> Any:
+        async def go() -> Any:
+            r = await revenue_report("2024-01", "2024-12", **kw)
+            m = r.months[11]
+            return {
+                "december": [*m["rows"][:2], {"paying_users": m["paying_users"], "mau": m["mau"]}],
+                "stale": r.stale,
+            }
 
-            return go
+        return go
 
-        out["report"] = await _timed("report 12 months, by currency", report(), args.repeat)
-        out["report_region"] = await _timed("report by region", report(by="region"), 1)
-        out["report_plan"] = await _timed("report by plan", report(by="plan"), 1)
-        out["report_cny"] = await _timed("report converted to CNY", report(currency="CNY"), 1)
-        parts = {}
-        for name, fn in (
-            ("revenue", figures._revenue),
-            ("users_and_mrr", figures._users),
-            ("mau", figures._mau),
-        ):
+    if args.baseline:  # the report without the rollup: every month from the ledger
+        out["no_rollup"] = await _timed(
+            "12 months from the ledger (no rollup)",
+            lambda: figures.compute(lo, hi, ""),
+            1,
+        )
+        out["no_rollup"].pop("result")
+    build = {}
+    for group in args.groupings.split(","):
+        group = "" if group == "currency" else group
+        await fetch("DELETE FROM finance_month_rollup WHERE grouping = $1", [group])
+        started = time.perf_counter()
+        await rollup.refresh(lo, hi, group)
+        build[group or "currency"] = round(time.perf_counter() - started, 1)
+        print(
+            f"rollup build, 12 months, by {group or 'currency'}: {build[group or 'currency']} s",
+            flush=True,
+        )
+    out["rollup_build_s"] = build
+    out["report_first"] = await _timed("report 12 months, first read", report(), 1)
+    out["report_warm"] = await _timed("report 12 months, warm", report(), args.repeat)
+    for name, kw in (("region", {"by": "region"}), ("plan", {"by": "plan"})):
+        if name in args.groupings.split(","):
+            out[f"report_{name}"] = await _timed(f"report by {name}", report(**kw), args.repeat)
+    out["report_cny"] = await _timed("report converted to CNY", report(currency="CNY"), 1)
+    # one late invoice in December: December is stale until computed again
+    await fetch(
+        "INSERT INTO membership_periods (user_id, source, reference, tier, starts_at, ends_at,"
+        " amount, currency, discount, tax, refunded, plan_ref, note, created_at)"
+        " VALUES (1, 'PAID', 'in_bench_late_' || md5(random()::text), 'VIP',"
+        " timestamptz '2024-12-20 00:00+00', timestamptz '2025-01-20 00:00+00', 1500, 'CNY', 0,"
+        " 85, 0, 'ncm_vip_monthly', '', now())",
+        [],
+    )
+    out["report_stale_read"] = await _timed(
+        "report after a December write, refresh=False (stale named)", report(refresh=False), 1
+    )
+    out["report_after_write"] = await _timed(
+        "report after a December write (December computed first)", report(), 1
+    )
+    out["report_warm_again"] = await _timed("report 12 months, warm again", report(), 1)
+    return out
 
-            async def part(fn: Any = fn) -> None:
-                from tortoise.transactions import in_transaction
 
-                from ncm.kit.sql import fetch
+async def _mix_parts(args: argparse.Namespace) -> dict[str, Any]:
+    from ncm.finance import mix
 
-                blocks = {k: figures.Block(k) for k in range(lo, hi + 1)}
-                async with in_transaction() as conn:
-                    await fetch(f"SET LOCAL work_mem = '{figures.REPORT_WORK_MEM}'", [], conn)
-                    await fetch("SET LOCAL random_page_cost = 1.1", [], conn)
-                    await fn(d, blocks, lo, hi, "", conn)
-
-            parts[name] = (await _timed(f"  query {name}", part, 1))["best_s"]
-        out["report_parts_s"] = parts
+    out: dict[str, Any] = {}
+    if args.mix_from_events:
         out["mix_from_events"] = await _timed(
             "listening mix 2024 from play_events",
             lambda: mix.listening_mix("2024-01", "2024-12"),
             1,
         )
-        started = time.perf_counter()
-        day, rows = date(2024, 1, 1), 0
-        while day <= date(2024, 12, 31):
-            rows += await mix.rollup_day(day)
-            day += timedelta(days=1)
-        out["rollup_build"] = {"rows": rows, "seconds": round(time.perf_counter() - started, 1)}
-        print(f"rollup of 366 days: {out['rollup_build']}", flush=True)
-        out["mix_from_rollup"] = await _timed(
-            "listening mix 2024 from the rollup",
-            lambda: mix.listening_mix("2024-01", "2024-12"),
-            args.repeat,
-        )
-        one = out["mix_from_rollup"]["result"][11]
-        out["mix_december"] = {
-            "plays": one["plays"],
-            "domestic": one["domestic_share"],
-            "international": one["international_share"],
-        }
-        for key in ("mix_from_events", "mix_from_rollup"):
-            out[key].pop("result")
+        out["mix_from_events"].pop("result")
+    started = time.perf_counter()
+    rows = await mix.advance_watermark(date(2025, 2, 1))
+    out["rollup_build"] = {"rows": rows, "seconds": round(time.perf_counter() - started, 1)}
+    print(f"listening rollup through 2024-12-31: {out['rollup_build']}", flush=True)
+    out["mix_from_rollup"] = await _timed(
+        "listening mix 2024 from the rollup",
+        lambda: mix.listening_mix("2024-01", "2024-12"),
+        args.repeat,
+    )
+    result = out["mix_from_rollup"].pop("result")
+    out["plays_2024"] = sum(m["plays"] for m in result)
+    one = result[11]
+    out["mix_december"] = {
+        "plays": one["plays"],
+        "domestic": one["domestic_share"],
+        "international": one["international_share"],
+    }
+    return out
+
+
+async def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    from ncm.finance import rates
+    from ncm.kit.db import close_db, init_db
+
+    await init_db(DSN + "?maxsize=3")
+    out: dict[str, Any] = {}
+    try:
+        for base, rate, day in (
+            ("USD", "7.1", date(2023, 1, 1)),
+            ("USD", "7.25", date(2024, 7, 1)),
+            ("JPY", "0.048", date(2023, 1, 1)),
+        ):
+            await rates.set_rate(base, "CNY", rate, day)  # an upsert
+        if "report" in args.parts.split(","):
+            out.update(await _report_parts(args))
+        if "mix" in args.parts.split(","):
+            out.update(await _mix_parts(args))
     finally:
         await close_db()
     return out
@@ -331,13 +433,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     reset_settings()
     result: dict[str, Any] = {"args": vars(args)}
-    if not args.reuse:
-        from ncm.kit.migrate import upgrade
+    from ncm.kit.migrate import upgrade
 
+    if not args.reuse:
         await _create_database()
         await upgrade()
         result["seed"] = await _seed(args)
-    result["measure"] = await _measure(args)
+    else:
+        await upgrade()
+    if args.rollup_plays:
+        result["seed_play_rollup"] = await _seed_play_rollup(args)
+    if not args.seed_only:
+        result["measure"] = await _measure(args)
     return result
 
 
@@ -351,6 +458,24 @@ def cli() -> None:
     parser.add_argument("--artists", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--reuse", action="store_true", help="Measure the existing database.")
+    parser.add_argument("--seed-only", action="store_true", help="Seed, do not measure.")
+    parser.add_argument("--parts", default="report,mix", help="report, mix (comma-separated).")
+    parser.add_argument(
+        "--groupings", default="currency,plan,region", help="The rollup groupings to build."
+    )
+    parser.add_argument(
+        "--baseline", action="store_true", help="Also time 12 months from the ledger."
+    )
+    parser.add_argument(
+        "--mix-from-events", action="store_true", help="Also time the mix from play_events."
+    )
+    parser.add_argument(
+        "--rollup-plays",
+        type=int,
+        default=0,
+        help="Seed the daily play rollup of 2024 directly, as if from this many plays "
+        "(replaces play_events for days it covers).",
+    )
     args = parser.parse_args()
     result = asyncio.run(main(args))
     print(json.dumps(result, indent=2, default=str))

@@ -174,6 +174,7 @@ async def record_period(
     discount: int = 0,
     tax: int = 0,
     subscription_ref: str | None = None,
+    plan_ref: str | None = None,
     charge_ref: str | None = None,
     note: str = "",
 ) -> MembershipPeriod | None:
@@ -195,6 +196,7 @@ async def record_period(
         discount=discount,
         tax=tax,
         subscription_ref=subscription_ref,
+        plan_ref=plan_ref,
         charge_ref=charge_ref,
         note=note[:500],
         using_db=conn,

@@ -168,6 +168,9 @@ class MembershipPeriod(Model):
     refunded = fields.BigIntField(default=0)
     revoked_at = fields.DatetimeField(null=True)  # fully refunded: no longer entitles
     subscription_ref = fields.CharField(max_length=255, null=True)
+    # PAID: the Stripe plan (price) the invoice paid for, as it was then (a later plan
+    # change of the subscription does not move earlier periods to the new plan)
+    plan_ref = fields.CharField(max_length=255, null=True)
     charge_ref = fields.CharField(max_length=255, null=True)
     note = fields.CharField(max_length=500, default="")
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -159,6 +159,22 @@ def invoice_period(inv: Obj) -> tuple[datetime | None, datetime | None]:
     return ts(best[0]), ts(best[1])
 
 
+def invoice_plan(inv: Obj) -> str | None:
+    """The plan (price) the invoice's service-period line paid for: ``plan`` or ``price``
+    (API versions before 2025-03) or ``pricing.price_details.price`` (later ones)."""
+    lines = ((inv.get("lines") or {}).get("data")) or []
+    best: tuple[int, str] | None = None
+    for line in lines:
+        period = line.get("period") or {}
+        if line.get("proration") or not period.get("end"):
+            continue
+        details = ((line.get("pricing") or {}).get("price_details")) or {}
+        found = ref(line.get("plan")) or ref(line.get("price")) or ref(details.get("price"))
+        if found and (best is None or period["end"] > best[0]):
+            best = (period["end"], found)
+    return best[1] if best else None
+
+
 def invoice_payment_intent(inv: Obj) -> str | None:
     """The invoice's payment intent: ``payment_intent`` (API versions before 2025-03) or
     its ``payments`` (later ones)."""
@@ -214,6 +230,7 @@ async def apply_invoice_paid(
         if tax is not None
         else _sum(inv.get("total_taxes") or inv.get("total_tax_amounts")),
         subscription_ref=sub_ref,
+        plan_ref=invoice_plan(inv) or (sub.stripe_plan_id if sub is not None else None),
         charge_ref=invoice_payment_ref(inv),
         note=str(inv.get("number") or ""),
     )

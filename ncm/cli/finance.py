@@ -53,13 +53,25 @@ def report(
     ),
     by: str | None = typer.Option(None, "--by", help="plan, region or currency."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    no_refresh: bool = typer.Option(
+        False,
+        "--no-refresh",
+        help="Read stale months from the rollup as stored (named on stderr) instead of "
+        "computing them first.",
+    ),
 ) -> None:
     """Recognised revenue, paying users, ARPPU, ARPU, MRR and its movements, per month."""
     from ncm.finance.report import revenue_report
 
     fmt = _format(fmt)
     with working(f"revenue report {start}..{end}"):
-        result = run(lambda: revenue_report(start, end, by=by, currency=currency))
+        result = run(
+            lambda: revenue_report(start, end, by=by, currency=currency, refresh=not no_refresh)
+        )
+    if result.stale:
+        typer.echo(
+            f"stale (a later ledger change is not in them): {', '.join(result.stale)}", err=True
+        )
     lines = result.lines()
     _output(lines, result.to_json(), fmt, f"revenue {result.start}..{result.end}")
     adjustments = [a for m in result.months for a in m["adjustments"]]

@@ -20,7 +20,7 @@ from ncm.accounts.models import Role, User
 from ncm.accounts.permissions import require_role
 from ncm.billing.models import ChargeRefund, MembershipPeriod, PeriodSource
 from ncm.errors import Conflict, InvalidInput
-from ncm.finance import figures
+from ncm.finance import figures, rollup
 from ncm.finance.errors import FinanceErrorCode
 from ncm.finance.models import ClosedMonth, CloseRefund, MonthAudit
 from ncm.finance.money import month_name, month_of, month_start, parse_month
@@ -149,8 +149,8 @@ async def close_month(month: str, *, actor: User | None = None, by: str = "") ->
         raise Conflict(f"{month_name(k)} is already closed.", code=FinanceErrorCode.MONTH_CLOSED)
     closed_at = _now()
     stored: dict[str, Any] = {"by": {}}
-    for group in figures.GROUPS:
-        stored["by"][group] = (await figures.compute(k, k, group))[k].to_json()
+    for group in figures.GROUPS:  # from the rollup (computed first when stale)
+        stored["by"][group] = (await rollup.blocks(k, k, group)).blocks[k].to_json()
     stored["adjustments"] = [a.to_json() for a in await adjustments() if a.month == k]
     try:
         async with in_transaction() as conn:

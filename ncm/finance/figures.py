@@ -114,10 +114,7 @@ def periods_sql(d: _Dialect, by: str, first: int | None = None, end: int | None 
     (days), net, base, rem, mrr; only those with a day in ``[first, end)`` when given."""
     joins, grp = "", "''"
     if by == "plan":
-        joins = (
-            " LEFT JOIN billing_subscriptions s ON s.stripe_id = mp.subscription_ref"
-            " LEFT JOIN billing_plans pl ON pl.stripe_plan_id = s.stripe_plan_id"
-        )
+        joins = " LEFT JOIN billing_plans pl ON pl.stripe_plan_id = mp.plan_ref"
         grp = f"COALESCE(pl.code, '{NO_PLAN}')"
     elif by == "region":
         joins = " LEFT JOIN users u ON u.id = mp.user_id"
@@ -437,3 +434,8 @@ async def _mau(
         )
         for r in rows:
             blocks[int(r["k"])].group_mau[r["grp"]] = int(r["n"])
+
+
+async def count_mau(lo: int, hi: int, blocks: dict[int, Block], by: str) -> None:
+    """Set the MAU (and by region, the MAU per region) of months ``lo..hi`` in ``blocks``."""
+    await _mau(_Dialect(lo, hi), blocks, lo, hi, by)

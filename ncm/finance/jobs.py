@@ -13,3 +13,12 @@ async def rollup_plays(ctx: dict[str, Any]) -> int:
     from ncm.finance.mix import rollup_recent
 
     return await rollup_recent()
+
+
+@cron_job(minute=set(range(3, 60, 10)))
+async def refresh_rollup(ctx: dict[str, Any]) -> dict[str, int]:
+    """Every ten minutes: compute the report rollup's missing and stale months (the last
+    thirteen, every grouping), so a report finds them fresh."""
+    from ncm.finance.rollup import refresh_recent
+
+    return await refresh_recent()

@@ -85,3 +85,54 @@ class PlayRollupDay(Model):
 
     class Meta:
         table = "finance_play_rollup_days"
+
+
+class PlayRollupWatermark(Model):
+    # One row (id 1): every day up to ``through_day`` is rolled up for good (rolled after
+    # plays for it could no longer arrive), so play_events of those days may be dropped.
+    id = fields.BigIntField(primary_key=True)
+    through_day = fields.DateField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "finance_play_rollup_watermark"
+
+
+class MonthRollup(Model):
+    # One open month's report figures for one grouping ('' = by currency, 'plan', 'region'),
+    # as ``figures.compute`` gave them at ``computed_at`` (JSON of ``figures.Block``).
+    id = fields.BigIntField(primary_key=True)
+    month = fields.DateField()  # the first day of the month
+    grouping = fields.CharField(max_length=16)
+    figures = fields.TextField()
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "finance_month_rollup"
+        unique_together = (("month", "grouping"),)
+
+
+class RollupDirty(Model):
+    # Written by database triggers (migration 0016) when a PAID ledger row, a user's region
+    # or activity rows change: every stored month from ``from_day``'s month on is stale for
+    # each grouping whose bit (1 '', 2 plan, 4 region) is not yet set in ``done``.
+    id = fields.BigIntField(primary_key=True)
+    from_day = fields.IntField()  # a UTC day number (days since 1970-01-01)
+    done = fields.SmallIntField(default=0)
+
+    class Meta:
+        table = "finance_rollup_dirty"
+
+
+class PlayRollupMonth(Model):
+    # Counted plays of one track in one month, summed from the daily rollup once every day
+    # of the month is final (at or before the watermark); the mix reads these for such
+    # months (a year is twelve of these per track instead of 365 daily rows).
+    id = fields.BigIntField(primary_key=True)
+    month = fields.DateField()  # the first day of the month
+    track_id = fields.BigIntField()
+    plays = fields.BigIntField()
+
+    class Meta:
+        table = "finance_play_rollup_months"
+        unique_together = (("month", "track_id"),)

@@ -10,7 +10,7 @@ from typing import Any
 from ncm.accounts.models import Role, User
 from ncm.accounts.permissions import require_role
 from ncm.errors import InvalidInput
-from ncm.finance import closing, figures
+from ncm.finance import closing, rollup
 from ncm.finance.errors import FinanceErrorCode
 from ncm.finance.figures import Block
 from ncm.finance.money import (
@@ -51,6 +51,7 @@ class Report:
     by: str | None
     currency: str | None
     months: list[dict[str, Any]]
+    stale: list[str]  # months read from the rollup although a later ledger change is pending
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class Report:
             "to": self.end,
             "by": self.by,
             "currency": self.currency,
+            "stale_months": self.stale,
             "months": self.months,
         }
 
@@ -79,7 +81,11 @@ async def revenue_report(
     currency: str | None = None,
     actor: User | None = None,
     check_role: bool = False,
+    refresh: bool = True,
 ) -> Report:
+    """The months' figures: closed months as stored, open months from the rollup (stale
+    or missing months computed first; with ``refresh=False`` stale months are read as
+    stored and named in ``Report.stale``). Each month says ``as_of`` when it was computed."""
     if check_role:
         require_role(actor, Role.FINANCE)
     lo, hi = parse_range(start, end)
@@ -93,8 +99,13 @@ async def revenue_report(
             stored = json.loads(closed[k].figures)
             blocks[k] = Block.from_json(stored["by"][group])
             stored_adjustments[k] = stored["adjustments"]
-    for start_k, end_k in _open_runs(lo, hi, closed):
-        blocks.update(await figures.compute(start_k, end_k, group))
+    computed_at: dict[int, str] = {}
+    stale: list[str] = []
+    for start_k, end_k in rollup.runs([k for k in range(lo, hi + 1) if k not in closed]):
+        read = await rollup.blocks(start_k, end_k, group, refresh_stale=refresh)
+        blocks.update(read.blocks)
+        computed_at.update({k: at.isoformat() for k, at in read.computed_at.items()})
+        stale += [month_name(k) for k in read.stale]
     live = [a.to_json() for a in await closing.adjustments(closed) if lo <= a.month <= hi]
     book = await RateBook.load(target) if target else None
     months = []
@@ -105,6 +116,7 @@ async def revenue_report(
             {
                 "month": month_name(k),
                 "closed": k in closed,
+                "as_of": closed[k].closed_at.isoformat() if k in closed else computed_at[k],
                 "mau": block.mau,
                 "paying_users": block.paying_users,
                 "paying_ratio": ratio(block.paying_users, block.mau),
@@ -119,20 +131,7 @@ async def revenue_report(
                 else _converted_adjustments(adjustments, target, book),
             }
         )
-    return Report(month_name(lo), month_name(hi), by or None, target, months)
-
-
-def _open_runs(lo: int, hi: int, closed: dict[int, Any]) -> list[tuple[int, int]]:
-    """The runs of consecutive open months in ``lo..hi`` (only those are computed)."""
-    runs: list[tuple[int, int]] = []
-    for k in range(lo, hi + 1):
-        if k in closed:
-            continue
-        if runs and runs[-1][1] == k - 1:
-            runs[-1] = (runs[-1][0], k)
-        else:
-            runs.append((k, k))
-    return runs
+    return Report(month_name(lo), month_name(hi), by or None, target, months, stale)
 
 
 def _mau_of(block: Block, group: str, name: str) -> int:

@@ -33,11 +33,15 @@ async def period(
     revoked: bool = False,
     reference: str | None = None,
     subscription: str | None = None,
+    plan: str | None = None,
     charge: str | None = None,
     created_at: datetime | None = None,
 ) -> MembershipPeriod:
     starts_at = at(start) if isinstance(start, str) else start
     ends_at = at(end) if isinstance(end, str) else end
+    if plan is None and subscription is not None:  # as billing records it: the plan paid for
+        sub = await Subscription.filter(stripe_id=subscription).first()
+        plan = sub.stripe_plan_id if sub is not None else None
     row = await MembershipPeriod.create(
         user_id=user if isinstance(user, int) else user.id,
         source=source,
@@ -51,6 +55,7 @@ async def period(
         refunded=refunded,
         revoked_at=starts_at if revoked else None,
         subscription_ref=subscription,
+        plan_ref=plan,
         charge_ref=charge,
     )
     if created_at is not None:

@@ -94,6 +94,11 @@ class RevenueAdjustment:
 class RevenueMonth:
     month: str
     closed: bool = strawberry.field(description="Stored at close; it never changes again.")
+    as_of: str = strawberry.field(
+        description="When these figures were computed from the ledger (ISO 8601 UTC; for a "
+        "closed month, when it was closed). Ledger changes since then are in the figures: a "
+        "stale month is computed again before it is read."
+    )
     mau: int
     paying_users: int
     paying_ratio: str | None
@@ -108,6 +113,7 @@ class RevenueMonth:
         return cls(
             month=m["month"],
             closed=m["closed"],
+            as_of=m["as_of"],
             mau=m["mau"],
             paying_users=m["paying_users"],
             paying_ratio=m["paying_ratio"],
