@@ -191,7 +191,7 @@ def _by_dialect(pg: list[str], sqlite: list[str]) -> Any:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ncm", "0019_partitions")]
+    dependencies = [("ncm", "0015_search")]
 
     initial = False
 

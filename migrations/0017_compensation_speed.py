@@ -25,7 +25,7 @@ GRANTS_FILLFACTOR = "ALTER TABLE compensation_grants SET (fillfactor = 50)"
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ncm", "0015_search")]
+    dependencies = [("ncm", "0016_finance_rollup")]
 
     initial = False
 
