@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ MAX_BATCH = 100
 MAX_AGE = timedelta(days=1)
 FUTURE_SLACK = timedelta(minutes=2)  # device clocks run a little ahead
 DEDUPE_SECONDS = int((MAX_AGE + FUTURE_SLACK).total_seconds()) + 600
+MAX_AGE_SECONDS = MAX_AGE.total_seconds()
+FUTURE_SLACK_SECONDS = FUTURE_SLACK.total_seconds()
 EMBEDDED_FLUSH_SECONDS = 5.0
 EVENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 CHUNK = 1000
@@ -112,74 +115,98 @@ def _key(name: str) -> str:
     return namespaced("promo", name)
 
 
-def _reason(event: EventIn, snapshot: live.Snapshot, now: datetime) -> str | None:
-    if not EVENT_ID_RE.match(event.event_id):
-        return "INVALID_EVENT_ID"
-    campaign = snapshot.campaigns.get(event.campaign_id)
-    if campaign is None:
-        return "UNKNOWN_CAMPAIGN"
-    if event.placement not in campaign.placements:
-        return "WRONG_PLACEMENT"
-    at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
-    if at > now + FUTURE_SLACK:
-        return "IN_THE_FUTURE"
-    if at < now - MAX_AGE:
-        return "TOO_OLD"
+def _when(campaign: live.LiveCampaign, at: datetime, now: float) -> tuple[str | None, str, str]:
+    """``(reason refused or None, day in the campaign's time zone, the time in UTC as ISO)``."""
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
     stamp = at.timestamp()
-    if stamp < campaign.starts - FUTURE_SLACK.total_seconds() or stamp > campaign.ends + 3600:
-        return "OUTSIDE_SCHEDULE"
-    return None
+    if stamp > now + FUTURE_SLACK_SECONDS:
+        return "IN_THE_FUTURE", "", ""
+    if stamp < now - MAX_AGE_SECONDS:
+        return "TOO_OLD", "", ""
+    if stamp < campaign.starts - FUTURE_SLACK_SECONDS or stamp > campaign.ends + 3600:
+        return "OUTSIDE_SCHEDULE", "", ""
+    return None, at.astimezone(campaign.zone).date().isoformat(), at.astimezone(UTC).isoformat()
+
+
+_scripts: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _ingest_script(redis: Any) -> Any:
+    """The ingest script, registered once per connection pool (not hashed on every call)."""
+    script = _scripts.get(redis)
+    if script is None:
+        script = _scripts[redis] = redis.register_script(_INGEST)
+    return script
 
 
 async def record(
     viewer: ViewerProfile, events: Sequence[EventIn], now: datetime | None = None
 ) -> Outcome:
-    """Count a client's batch of impressions and clicks (each event id once per viewer)."""
+    """Count a client's batch of impressions and clicks (each event id once per viewer).
+
+    The batch's checks and keys are built in one pass: the campaign's schedule and time zone
+    are looked at once per (campaign, time) of the batch (a client sends a batch's events
+    with few distinct times), and the whole batch is one Lua call."""
     if len(events) > MAX_BATCH:
         raise InvalidInput(
             f"At most {MAX_BATCH} events per call.",
             field="events",
             code=PromotionErrorCode.TOO_MANY_EVENTS,
         )
-    now = now or datetime.now(UTC)
+    clock = (now or datetime.now(UTC)).timestamp()
     snapshot = await live.ensure_fresh()
+    campaigns = snapshot.campaigns
     outcome = Outcome()
+    refused = outcome.refused
     args: list[str] = []
-    ids: list[str] = []
     region = viewer.region or ""
+    user_id = viewer.user_id
+    dedupe_prefix = f"{viewer.key}:"
+    key_prefix = _key("ev:") + dedupe_prefix
+    times: dict[tuple[int, datetime], tuple[str | None, str, str]] = {}
+    valid_id = EVENT_ID_RE.match
     for event in events:
-        reason = _reason(event, snapshot, now)
-        if reason is not None:
-            outcome.refused.append((event.event_id, reason))
+        event_id = event.event_id
+        if not valid_id(event_id):
+            refused.append((event_id, "INVALID_EVENT_ID"))
             continue
-        campaign = snapshot.campaigns[event.campaign_id]
-        at = (event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)).astimezone(UTC)
-        day = at.astimezone(campaign.zone).date().isoformat()
-        dedupe = f"{viewer.key}:{event.event_id}"
+        campaign = campaigns.get(event.campaign_id)
+        if campaign is None:
+            refused.append((event_id, "UNKNOWN_CAMPAIGN"))
+            continue
+        if event.placement not in campaign.placements:
+            refused.append((event_id, "WRONG_PLACEMENT"))
+            continue
+        when = times.get((campaign.id, event.at))
+        if when is None:
+            when = times[(campaign.id, event.at)] = _when(campaign, event.at, clock)
+        reason, day, at = when
+        if reason is not None:
+            refused.append((event_id, reason))
+            continue
         kind = "I" if event.kind == EventKind.IMPRESSION else "C"
         member = ""
         click = ""
-        if viewer.user_id is not None:
+        if user_id is not None:
             if kind == "I":
-                member = f"{campaign.id}|{day}|{viewer.user_id}|{region}"
+                member = f"{campaign.id}|{day}|{user_id}|{region}"
             else:
-                click = f"{campaign.id}|{viewer.user_id}|{region}|{at.isoformat()}|{dedupe}"
-        args += [_key(f"ev:{dedupe}"), f"{campaign.id}|{day}|{region}|{kind}", member, click]
-        ids.append(event.event_id)
-    if not ids:
+                click = f"{campaign.id}|{user_id}|{region}|{at}|{dedupe_prefix}{event_id}"
+        args += (key_prefix + event_id, f"{campaign.id}|{day}|{region}|{kind}", member, click)
+    if not args:
         return outcome
     redis = await get_redis()
     if redis is not None:
-        script = redis.register_script(_INGEST)
-        flags = await script(
+        flags = await _ingest_script(redis)(
             keys=[_key("pending:c"), _key("pending:v"), _key("pending:k")],
             args=[DEDUPE_SECONDS, *args],
         )
-        new = [bool(int(f)) for f in flags]
+        outcome.accepted = sum(int(f) for f in flags)
+        outcome.duplicates = len(flags) - outcome.accepted
     else:
         new = _ingest_memory(args)
-    outcome.accepted = sum(new)
-    outcome.duplicates = len(new) - outcome.accepted
+        outcome.accepted = sum(new)
+        outcome.duplicates = len(new) - outcome.accepted
     if redis is None and time.monotonic() - _memory.last_flush >= EMBEDDED_FLUSH_SECONDS:
         await _schedule_embedded_flush()
     return outcome

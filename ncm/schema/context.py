@@ -12,6 +12,7 @@ from ncm.accounts.models import User
 from ncm.accounts.tokens import AccessClaims, read_access_token
 from ncm.errors import NotAuthenticated
 from ncm.kit.regions import REGIONS
+from ncm.promotion import keys as partner_keys
 from ncm.schema.loaders import Loaders
 
 INVALID_TOKEN = "Your session token is invalid or expired; refresh it."
@@ -67,9 +68,7 @@ async def partner_key_actor(context: Context) -> Any:
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(PARTNER_KEY_PREFIX):
         return None
-    from ncm.promotion.keys import actor_for_key
-
-    actor = await actor_for_key(token)
+    actor = await partner_keys.actor_for_key(token)
     if actor is None:
         raise NotAuthenticated("This partner API key is unknown or revoked.")
     return actor
@@ -82,16 +81,20 @@ def read_authorization(auth: Any) -> tuple[AccessClaims | None, bool]:
     kind of bearer (a partner's API key) is recognised here, beside the access token. A
     value that is present but resolves to nobody is ``invalid``: the view refuses the whole
     request (401 ``UNAUTHENTICATED``), never serves it as anonymous."""
+    partner_keys.watch()  # the keys a partner bearer is checked against: loaded early
     if not auth:
         return None, False
     if not isinstance(auth, str):  # e.g. a websocket's connection_init with a number in it
         return None, True
     scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         return None, True
-    if token.strip().startswith(PARTNER_KEY_PREFIX):
-        return None, False  # a partner API key: see partner_key_actor (promotion only)
-    claims = read_access_token(token.strip())
+    if token.startswith(PARTNER_KEY_PREFIX):
+        # A partner API key acts in the promotion domain only (partner_key_actor); one that
+        # is unknown or revoked is refused like a bad access token.
+        return None, not partner_keys.is_active(token)
+    claims = read_access_token(token)
     return claims, claims is None
 
 
