@@ -5,7 +5,7 @@
                                    [--connections 16] [--posts 6000] [--skip-seed]
 
 1. Creates (or reuses) its own PostgreSQL database, applies the migrations and seeds
-   ``--total`` comments with ``ncm comments seed-scale``'s code (skipped when the database
+   ``--total`` comments with ``ncm seed scale --comments``'s code (skipped when the database
    already holds them).
 2. Query plans: ``EXPLAIN ANALYZE`` of the first page and of a page 1,000,000 deep, in NEWEST
    and HOT order, on the hot track's thread -- the very SQL the API runs (target < 5 ms).

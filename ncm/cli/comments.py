@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from ncm.cli.common import JsonOption, emit, emit_one, err_console, ids_of, run, user_ref
+from ncm.cli.common import JsonOption, emit, emit_one, ids_of, run, user_ref
 
 app = typer.Typer(help="Comments: moderation, bans, counters.", no_args_is_help=True)
 
@@ -199,19 +199,3 @@ def recount(
     emit_one(report, as_json, title="comment counters")
     if check and any(report[k] for k in report if k.startswith("wrong_")):
         raise typer.Exit(1)
-
-
-@app.command("seed-scale")
-def seed_scale(
-    total: int = typer.Option(10_000_000, min=1, help="Comments to add."),
-    hot_track_share: float = typer.Option(
-        0.2, min=0.0, max=1.0, help="Share of them on one track."
-    ),
-    as_json: bool = JsonOption,
-) -> None:
-    """Millions of comments for benchmarks, set-based (PostgreSQL)."""
-    from ncm.seeding.comments import seed_comments
-
-    # Progress goes to stderr, so --json output stays clean.
-    report = run(lambda: seed_comments(total, hot_track_share, err_console.print))
-    emit_one(report, as_json, title="comment seed")

@@ -90,7 +90,7 @@ async def seed_comments(
 ) -> dict[str, object]:
     """Add about ``total`` comments (see the module docstring); returns counts and timings."""
     if not is_postgres():
-        raise InvalidInput("comments seed-scale needs PostgreSQL")
+        raise InvalidInput("seeding comments needs PostgreSQL")
     if total < 1 or not 0 <= hot_track_share <= 1:
         raise InvalidInput("total must be positive and the hot share between 0 and 1.")
     started = perf_counter()

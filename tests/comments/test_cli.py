@@ -82,10 +82,21 @@ async def test_recount_checks_and_repairs_counters() -> None:
 
 @pytest.mark.postgres_only
 async def test_seed_scale_writes_consistent_counters() -> None:
-    report = ncm_json("comments", "seed-scale", "--total", "4000", "--hot-track-share", "0.3")
+    report = ncm_json(
+        "seed",
+        "scale",
+        "--tracks",
+        "0",
+        "--users",
+        "0",
+        "--comments",
+        "4000",
+        "--hot-track-share",
+        "0.3",
+    )
     added = report["comments_added"]
-    assert 3000 < added < 5000 and report["likes"] > 0 and report["replies"] > 0
-    hot = await CommentThread.get(id=report["hot_thread_id"])
+    assert 3000 < added < 5000 and report["comments_likes"] > 0 and report["comments_replies"] > 0
+    hot = await CommentThread.get(id=report["comments_hot_thread_id"])
     assert hot.comment_count > 0.15 * added
     check = ncm_json("comments", "recount", "--check")
     assert (
