@@ -336,7 +336,87 @@ async def _ingest_in_process(batches: int, tasks: int) -> dict[str, Any]:
         await close_db()
 
 
-PARTS = ("serve", "track", "in-process")
+TRACK_MUTATION = (
+    "mutation($e:[PromotionEventInput!]!){recordPromotionEvents(events:$e){__typename "
+    "... on RecordPromotionEventsPayload{accepted duplicates}}}"
+)
+
+
+async def _cpu_shares(token: str, campaign: str, requests: int) -> dict[str, Any]:
+    """Python CPU per request through the ASGI app (no HTTP server, no wrk), and the share
+    of it spent in the promotion resolvers (cProfile), against ``{ __typename }`` with the
+    same token: what every query pays before and after its resolvers."""
+    import cProfile
+    import pstats
+
+    from bench.profile import _call
+    from ncm.app import create_app
+    from ncm.kit.db import close_db, init_db
+    from ncm.kit.redis import close_redis
+
+    await init_db()
+    try:
+        app = create_app(manage_db=False)
+        serial = iter(range(10**9))
+
+        def track() -> bytes:
+            n, at = next(serial), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            events = [
+                {
+                    "eventId": f"cpu{n}-{i}",
+                    "campaignId": campaign,
+                    "placement": "HOME_BANNER",
+                    "kind": "CLICK" if i % 20 == 0 else "IMPRESSION",
+                    "at": at,
+                }
+                for i in range(100)
+            ]
+            return json.dumps({"query": TRACK_MUTATION, "variables": {"e": events}}).encode()
+
+        promotions = json.dumps({"query": PROMOTIONS, "variables": {"p": "HOME_BANNER"}})
+        kinds = {
+            "typename": (lambda: b'{"query": "{ __typename }"}', None),
+            "promotions": (promotions.encode, "PromotionQuery.promotions"),
+            "track_100_events": (track, "record_promotion_events"),
+        }
+        out: dict[str, Any] = {}
+        for name, (body, resolver) in kinds.items():
+            n = requests // 10 if name.startswith("track") else requests
+            bodies = [body() for _ in range(n + 20)]
+            for b in bodies[:20]:
+                status, answer = await _call(app, b, token)
+                assert status == 200 and b'"errors"' not in answer, answer[:300]
+            started = time.process_time()
+            for b in bodies[20:]:
+                await _call(app, b, token)
+            figures: dict[str, Any] = {
+                "cpu_ms": round((time.process_time() - started) * 1000 / n, 3)
+            }
+            if resolver:
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for b in [body() for _ in range(n)]:
+                    await _call(app, b, token)
+                profiler.disable()
+                stats: Any = pstats.Stats(profiler).stats
+                total = max(v[3] for v in stats.values())
+                inside = max(
+                    (
+                        v[3]
+                        for k, v in stats.items()
+                        if k[2].endswith(resolver.split(".")[-1]) and "promotion" in k[0]
+                    ),
+                    default=0.0,
+                )
+                figures["resolver_share"] = round(inside / total, 3)
+            out[name] = figures
+        return out
+    finally:
+        await close_redis()
+        await close_db()
+
+
+PARTS = ("serve", "track", "in-process", "cpu")
 
 
 def main() -> None:
@@ -431,6 +511,8 @@ def main() -> None:
             results["tracking_http"]["flushed_events"] = flushed
             results["tracking_http"]["flush_seconds"] = round(seconds, 2)
             results["tracking_http"]["database_total"] = in_db
+        if "cpu" in parts:
+            results["cpu"] = asyncio.run(_cpu_shares(tokens[0], seeded["campaign"], 2000))
         if "in-process" in parts:
             results["tracking_in_process"] = asyncio.run(
                 _ingest_in_process(args.ingest_batches, 16)
@@ -456,6 +538,15 @@ def main() -> None:
             f"{t['flush_seconds']} s; database total {t['database_total']}; "
             f"load average after {t['load_average_after']:.1f}"
         )
+    if c := results.get("cpu"):
+        base = c["typename"]["cpu_ms"]
+        for name in ("promotions", "track_100_events"):
+            figures = c[name]
+            print(
+                f"in-process {name}: {figures['cpu_ms']} ms of Python per request "
+                f"({'{ __typename }'}: {base} ms); its resolver "
+                f"{figures['resolver_share'] * 100:.1f} % of it (cProfile)"
+            )
     if i := results.get("tracking_in_process"):
         print(
             f"tracking in-process: {i['events_per_s']} events/s ({i['events']} events); flush "
