@@ -195,6 +195,9 @@ async def _watch() -> None:
         except asyncio.CancelledError:
             raise
         except Exception:  # the database or Redis away for a moment: keep the last set
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the loop is closing (a client library turned the cancel into an error)
             log.warning("could not read the partner API keys", exc_info=True)
         await asyncio.sleep(REFRESH_SECONDS)
 
