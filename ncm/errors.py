@@ -8,6 +8,7 @@ to typed results; the CLI prints the message and exits non-zero.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 from ncm.domains import DOMAINS
@@ -51,17 +52,41 @@ class NotFound(NcmError):
     code: str = ErrorCode.NOT_FOUND
 
 
+class NoSuch(NotFound):
+    """Some things a request named by id do not exist. The message names them as the caller
+    did: plain numbers here (the CLI, the services), global ids in the GraphQL face, which
+    rewrites it with :meth:`naming` (an internal id never leaks into an API message)."""
+
+    SHOWN = 10  # at most this many ids in a message
+
+    def __init__(self, type_name: str, ids: Iterable[int], *, field: str, noun: str) -> None:
+        self.type_name = type_name
+        self.ids = sorted(set(ids))
+        self.noun = noun
+        super().__init__(self.naming(lambda _type, pk: str(pk)), field=field)
+
+    def naming(self, spell: Callable[[str, int], str]) -> str:
+        """The message with each id spelled by ``spell(type_name, id)``."""
+        shown = ", ".join(spell(self.type_name, i) for i in self.ids[: self.SHOWN])
+        more = len(self.ids) - self.SHOWN
+        return f"No such {self.noun}: {shown}{f' and {more} more' if more > 0 else ''}."
+
+
 class Conflict(NcmError):
     code: str = ErrorCode.CONFLICT
 
 
 class NotAuthenticated(NcmError):
-    """Top-level error: the request needs a logged-in viewer."""
+    """Top-level error: the request needs a logged-in viewer. ``reason``, when given, says
+    why a token was refused (``extensions.reason``: SESSION_ENDED, TOKEN_EXPIRED ...)."""
 
     code: str = ErrorCode.UNAUTHENTICATED
 
-    def __init__(self, message: str = "You need to log in to do this.") -> None:
+    def __init__(
+        self, message: str = "You need to log in to do this.", *, reason: str | None = None
+    ) -> None:
         super().__init__(message)
+        self.reason = reason
 
 
 class Forbidden(NcmError):
@@ -84,8 +109,13 @@ class RateLimited(NcmError):
 class BadCredentials(NcmError):
     code: str = ErrorCode.BAD_CREDENTIALS
 
-    def __init__(self) -> None:
-        super().__init__("The email/handle or the password is wrong.")
+    def __init__(
+        self,
+        message: str = "The email/handle or the password is wrong.",
+        *,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
 
 
 def error_code_enums() -> list[type[StrEnum]]:

@@ -12,7 +12,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from ncm.accounts import revocation, validation
-from ncm.accounts.errors import AccountsErrorCode
+from ncm.accounts.errors import TOKEN_MESSAGES, AccountsErrorCode
 from ncm.accounts.models import Follow, RefreshToken, RegionChange, Role, User
 from ncm.accounts.passwords import hash_password, needs_rehash, verify_password
 from ncm.accounts.permissions import require_role, require_viewer
@@ -204,8 +204,14 @@ async def refresh(refresh_token: str) -> Session:
             .using_db(conn)
             .first()
         )
-        if row is None or row.revoked_at is not None or row.expires_at <= now:
-            raise BadCredentials()
+        if row is None:
+            raise _refused(AccountsErrorCode.INVALID_TOKEN)
+        if row.revoked_at is not None:
+            raise _refused(AccountsErrorCode.SESSION_ENDED)
+        if row.expires_at <= now:
+            raise BadCredentials(
+                "This session has expired; log in again.", code=AccountsErrorCode.SESSION_ENDED
+            )
         # A logout of this user waits for this rotation, or this waits and finds it revoked.
         await lock_for_transaction(conn, SESSIONS_LOCK, row.user_id)
         # The conditional update settles two concurrent refreshes: one wins.
@@ -214,9 +220,14 @@ async def refresh(refresh_token: str) -> Session:
             .using_db(conn)
             .update(revoked_at=now)
         )
-        if updated != 1:
-            raise BadCredentials()
+        if updated != 1:  # a concurrent refresh with the same token won
+            raise _refused(AccountsErrorCode.SESSION_ENDED)
         return await _open_session(row.user, row.user_agent)
+
+
+def _refused(reason: AccountsErrorCode) -> BadCredentials:
+    """A refresh token that opens no session: why, and what to do (log in again)."""
+    return BadCredentials(TOKEN_MESSAGES[reason], code=reason)
 
 
 async def logout(actor: User | None, session_id: int | None) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import jwt
 
 from ncm.accounts import revocation
+from ncm.accounts.errors import AccountsErrorCode
 from ncm.config import get_settings
 
 ALGORITHM = "HS256"
@@ -33,6 +34,13 @@ def issue_access_token(user_id: int, session_id: int) -> tuple[str, int]:
 def read_access_token(token: str) -> AccessClaims | None:
     """The claims of a valid, unexpired access token of a session that has not ended;
     ``None`` for anything else."""
+    checked = check_access_token(token)
+    return checked if isinstance(checked, AccessClaims) else None
+
+
+def check_access_token(token: str) -> AccessClaims | AccountsErrorCode:
+    """The claims of a valid access token, or why it is refused: TOKEN_EXPIRED (refresh
+    it), SESSION_ENDED (logged out: log in again) or INVALID_TOKEN (not ours)."""
     try:
         payload = jwt.decode(
             token,
@@ -40,15 +48,19 @@ def read_access_token(token: str) -> AccessClaims | None:
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp", "sid"]},
         )
+    except jwt.ExpiredSignatureError:  # checked after the signature: it is one of ours
+        return AccountsErrorCode.TOKEN_EXPIRED
     except (jwt.PyJWTError, UnicodeError):  # UnicodeError: not even text a token could be
-        return None
+        return AccountsErrorCode.INVALID_TOKEN
     if payload.get("typ") != "access":
-        return None
+        return AccountsErrorCode.INVALID_TOKEN
     try:
         claims = AccessClaims(int(payload["sub"]), int(payload["sid"]), int(payload["exp"]))
     except (TypeError, ValueError):
-        return None
-    return None if revocation.is_revoked(claims.session_id) else claims
+        return AccountsErrorCode.INVALID_TOKEN
+    if revocation.is_revoked(claims.session_id):
+        return AccountsErrorCode.SESSION_ENDED
+    return claims
 
 
 def new_refresh_token() -> tuple[str, str]:

@@ -82,10 +82,20 @@ class PaymentProviderError(NcmError):
     code = BillingErrorCode.PAYMENT_PROVIDER_ERROR
 
 
-class BillingNotConfigured(NcmError):
-    code = BillingErrorCode.BILLING_NOT_CONFIGURED
+NOT_CONFIGURED = (
+    "Payments are not configured on this server: memberships can be listed but not bought "
+    "until NCM_STRIPE_API_KEY (with NCM_STRIPE_WEBHOOK_SECRET) is set."
+)
 
-    def __init__(self, message: str = "Payments are not configured on this server.") -> None:
+
+class BillingNotConfigured(NcmError):
+    """No Stripe key (``NCM_STRIPE_API_KEY``): nothing can be charged. The message names the
+    setting that turns payments on."""
+
+    code = BillingErrorCode.BILLING_NOT_CONFIGURED
+    setting = "NCM_STRIPE_API_KEY"
+
+    def __init__(self, message: str = NOT_CONFIGURED) -> None:
         super().__init__(message)
 
 

@@ -18,7 +18,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from ncm.billing.entitlement import utcnow
 from ncm.billing.errors import BillingErrorCode
 from ncm.billing.models import Interval, Plan, PlanPrice
-from ncm.billing.stripe import gateway
+from ncm.billing.stripe import gateway, payments_configured
+from ncm.config import get_settings
 from ncm.errors import InvalidInput, NotFound
 
 DEFAULT_PLANS = [
@@ -62,6 +63,18 @@ async def list_plans(*, active_only: bool = False) -> list[Plan]:
     if active_only:
         query = query.filter(active=True)
     return await query.order_by("amount", "id")
+
+
+async def plans_on_sale() -> list[Plan]:
+    """The plans a client may show, cheapest first: the active ones synced to Stripe at
+    their current price. In development without Stripe (no ``NCM_STRIPE_API_KEY``) every
+    active plan, so the demo shows what it would sell (a start then says payments are not
+    configured)."""
+    active = await list_plans(active_only=True)
+    settings = get_settings()
+    if not payments_configured(settings) and not settings.production:
+        return active
+    return [p for p in active if p.stripe_plan_id and p.stripe_plan_id == stripe_plan_id(p)]
 
 
 async def get_plan(code_or_id: str | int) -> Plan:
@@ -153,8 +166,22 @@ async def _record_price(plan: Plan, stripe_id: str) -> None:
     )
 
 
+def _local_change(plan: Plan) -> SyncChange:
+    """What a sync would do to a plan, judged from the database alone (no Stripe to ask)."""
+    wanted = stripe_plan_id(plan)
+    if plan.stripe_plan_id == wanted:
+        return SyncChange(plan.code, "unchanged", wanted)
+    return SyncChange(plan.code, "repriced" if plan.stripe_plan_id else "created", wanted)
+
+
 async def sync(*, dry_run: bool = False) -> list[SyncChange]:
-    """Create or update the Stripe product and plan of every plan; report what changed."""
+    """Create or update the Stripe product and plan of every plan; report what changed.
+
+    Without Stripe (no ``NCM_STRIPE_API_KEY``) a dry run says what the database alone
+    tells (every plan never synced would be created); a real sync raises
+    ``BillingNotConfigured``, which names the setting."""
+    if dry_run and not payments_configured():
+        return [_local_change(plan) for plan in await list_plans()]
     stripe = gateway()
     changes: list[SyncChange] = []
     products_seen: set[str] = set()

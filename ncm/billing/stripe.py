@@ -408,11 +408,16 @@ _gateway: StripeGateway | None = None
 _gateway_key: tuple[str, str | None] | None = None
 
 
+def payments_configured(settings: Settings | None = None) -> bool:
+    """Whether a Stripe key is set (``NCM_STRIPE_API_KEY``): without one, nothing is sold."""
+    return bool((settings or get_settings()).stripe_api_key)
+
+
 def gateway(settings: Settings | None = None) -> StripeGateway:
     """The process's gateway, built from settings (rebuilt if they change, as in tests)."""
     global _gateway, _gateway_key
     settings = settings or get_settings()
-    if not settings.stripe_api_key:
+    if not settings.stripe_api_key:  # payments_configured(), narrowed for the type checker
         raise BillingNotConfigured()
     key = (settings.stripe_api_key, settings.stripe_api_base)
     if _gateway is None or _gateway_key != key:

@@ -27,7 +27,12 @@ from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
 from ncm.billing import ledger, plans, sync
 from ncm.billing.entitlement import utcnow
-from ncm.billing.errors import BillingErrorCode, PaymentActionRequired, PaymentDeclined
+from ncm.billing.errors import (
+    BillingErrorCode,
+    BillingNotConfigured,
+    PaymentActionRequired,
+    PaymentDeclined,
+)
 from ncm.billing.models import (
     ClaimAction,
     ClaimState,
@@ -36,7 +41,7 @@ from ncm.billing.models import (
     Subscription,
     SubscriptionClaim,
 )
-from ncm.billing.stripe import Obj, gateway
+from ncm.billing.stripe import Obj, gateway, payments_configured
 from ncm.errors import Conflict, InvalidInput, NotFound
 
 LIVE = {"active", "trialing", "past_due", "unpaid"}
@@ -93,6 +98,8 @@ async def ensure_customer(user: User) -> Customer:
 
 async def _available_plan(plan_id: str | int) -> Plan:
     plan = await plans.get_plan(plan_id)
+    if plan.active and not payments_configured():
+        raise BillingNotConfigured()
     if not plan.active or not plan.stripe_plan_id:
         raise InvalidInput(
             "This plan is not on sale.", field="planId", code=BillingErrorCode.PLAN_UNAVAILABLE

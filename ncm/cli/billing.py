@@ -8,7 +8,8 @@ from typing import Any
 import typer
 
 from ncm.cli.comments import operator
-from ncm.cli.common import JsonOption, _plain, console, emit, emit_one, run
+from ncm.cli.common import JsonOption, _plain, console, emit, emit_one, err_console, run
+from ncm.cli.progress import working
 
 app = typer.Typer(help="Billing: plans, members, grants, events.", no_args_is_help=True)
 plans_app = typer.Typer(
@@ -36,27 +37,6 @@ def _plan_record(p: Any) -> dict[str, Any]:
     }
 
 
-def _emit_plain(rows: list[dict[str, Any]], as_json: bool, *, title: str | None = None) -> None:
-    """A plain aligned table that never cuts a value to the terminal's width (codes and
-    Stripe ids must stay whole to be copied); ``--json`` for scripts."""
-    if as_json:
-        emit(rows, True)
-        return
-    if not rows:
-        console.print("(nothing)")
-        return
-    header = list(rows[0])
-    cells = [
-        [" ".join(("" if v is None else str(_plain(v))).split()) for v in row.values()]
-        for row in rows
-    ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
-    if title:
-        typer.echo(title)
-    for line in [header, *cells]:
-        typer.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
-
-
 @plans_app.command("list")
 def plans_list(as_json: bool = JsonOption) -> None:
     """Every plan in the database and its Stripe plan id (and its older prices)."""
@@ -75,7 +55,7 @@ def plans_list(as_json: bool = JsonOption) -> None:
             rows.append(record)
         return rows
 
-    _emit_plain(run(work), as_json, title="plans")
+    emit(run(work), as_json, title="plans")
 
 
 @plans_app.command("set")
@@ -110,8 +90,18 @@ def plans_sync(
     as_json: bool = JsonOption,
 ) -> None:
     """Create or update the Stripe product and plan of every plan (idempotent). The default
-    VIP monthly and yearly plans are added to an empty database first."""
+    VIP monthly and yearly plans are added to an empty database first. Needs
+    NCM_STRIPE_API_KEY; without it, --dry-run compares with the database only."""
     from ncm.billing import plans
+    from ncm.billing.errors import NOT_CONFIGURED
+    from ncm.billing.stripe import payments_configured
+
+    if dry_run and not payments_configured():
+        err_console.print(
+            f"note: {NOT_CONFIGURED} This dry run compares with the database only.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     async def work() -> list[dict[str, Any]]:
         if not await plans.list_plans():
@@ -121,7 +111,7 @@ def plans_sync(
             {"plan": c.plan, "action": c.action, "stripe_id": c.stripe_plan_id} for c in changes
         ]
 
-    _emit_plain(run(work), as_json, title="plans sync" + (" (dry run)" if dry_run else ""))
+    emit(run(work), as_json, title="plans sync" + (" (dry run)" if dry_run else ""))
 
 
 @member_app.command("show")
@@ -234,7 +224,7 @@ def events_list(
         ]
 
     title = " and ".join(n for n, on in (("failed", failed), ("waiting", waiting)) if on)
-    _emit_plain(run(work), as_json, title=f"{title} events" if title else "events")
+    emit(run(work), as_json, title=f"{title} events" if title else "events")
 
 
 @events_app.command("replay")
@@ -273,7 +263,8 @@ def reconcile(
 
     start = since.replace(tzinfo=UTC) if since else None
     end = until.replace(tzinfo=UTC) if until else None
-    repairs = run(lambda: do_reconcile(start, end, execute=execute))
+    with working("comparing with Stripe"):
+        repairs = run(lambda: do_reconcile(start, end, execute=execute))
     rows = [
         {
             "kind": r.difference.kind,
@@ -295,7 +286,7 @@ def reconcile(
         console.print("Local state matches Stripe.")
         return
     title = "differences" + ("" if execute else " (dry run: pass --execute to repair)")
-    _emit_plain(
+    emit(
         [{k: row[k] for k in ("kind", "user_id", "problem", "repaired")} for row in rows],
         False,
         title=title,

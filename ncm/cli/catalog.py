@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ncm.cli.common import JsonOption, emit, emit_one, err_console, run
+from ncm.cli.progress import progress
 
 app = typer.Typer(help="The catalog: artists, albums, tracks.", no_args_is_help=True)
 
@@ -34,15 +35,6 @@ def import_(
 
     Exit status: 0 every row imported, 1 some rows rejected, 2 the file cannot be read.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from ncm.catalog.importer import (
         ImportFileError,
         ImportReport,
@@ -61,20 +53,13 @@ def import_(
     except ImportFileError as exc:
         raise unreadable(exc) from exc
 
-    # The bar goes to stderr so that --json output on stdout stays parseable.
-    with Progress(
-        TextColumn("importing {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(file.name, total=total)
+    # Progress goes to stderr so that --json output on stdout stays parseable.
+    label, handled = f"importing {file.name}", [0]
+    with progress("records") as bar:
 
         def advance(done: int) -> None:
-            bar.update(task, completed=done, total=max(total, done))
+            handled[0] = done
+            bar.step(label, done, max(total, done))
 
         async def work() -> ImportReport | ImportFileError:
             try:
@@ -91,6 +76,7 @@ def import_(
             return report
 
         outcome = run(work)
+        bar.step(label, handled[0], handled[0])  # the estimate counted lines, not records
     if isinstance(outcome, ImportFileError):
         raise unreadable(outcome)
 

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from ncm.cli.common import JsonOption, emit, emit_one, ids_of, run, user_ref
+from ncm.cli.progress import progress
 
 app = typer.Typer(help="Comments: moderation, bans, counters.", no_args_is_help=True)
 
@@ -183,10 +184,11 @@ def recount(
     from ncm.comments.jobs import recount_threads
     from ncm.comments.models import CommentThread
     from ncm.kit.db import column
+    from ncm.kit.progress import Echo
 
-    async def work() -> dict[str, Any]:
+    async def work(echo: Echo) -> dict[str, Any]:
         ids = thread_ids or await column(CommentThread.all().order_by("id"), "id")
-        audit = await recount_threads(list(ids), fix=not check)
+        audit = await recount_threads(list(ids), fix=not check, echo=echo)
         return {
             "threads_checked": len(ids),
             "wrong_thread_counts": audit.threads,
@@ -195,7 +197,8 @@ def recount(
             "repaired": audit.fixed and audit.total > 0,
         }
 
-    report = run(work)
+    with progress("threads") as echo:
+        report = run(lambda: work(echo))
     emit_one(report, as_json, title="comment counters")
     if check and any(report[k] for k in report if k.startswith("wrong_")):
         raise typer.Exit(1)

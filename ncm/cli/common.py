@@ -13,11 +13,11 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import DoesNotExist, IntegrityError, OperationalError, ValidationError
 from typer.core import TyperGroup
 
+from ncm.cli.output import print_rows
 from ncm.errors import NcmError
 from ncm.kit.db import tortoise_config
 from ncm.kit.regions import REGIONS
@@ -85,7 +85,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def cell(value: Any) -> str:
+    """A value as a table shows it."""
+    return "" if value is None else str(_plain(value))
+
+
 def emit(rows: Sequence[dict[str, Any]], as_json: bool, *, title: str | None = None) -> None:
+    """Rows as a table (which never cuts an id or a URL: ``ncm/cli/output.py``), or JSON."""
     if as_json:
         typer.echo(
             json.dumps(
@@ -96,26 +102,23 @@ def emit(rows: Sequence[dict[str, Any]], as_json: bool, *, title: str | None = N
     if not rows:
         console.print("(nothing)")
         return
-    table = Table(title=title)
-    for column in rows[0]:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if v is None else str(_plain(v)) for v in row.values()))
-    console.print(table)
+    print_rows(console, list(rows[0]), [[cell(v) for v in r.values()] for r in rows], title=title)
 
 
 def emit_one(record: dict[str, Any], as_json: bool, *, title: str | None = None) -> None:
+    """One record as a two-column table (same rule as ``emit``), or JSON."""
     if as_json:
         typer.echo(
             json.dumps({k: _plain(v) for k, v in record.items()}, ensure_ascii=False, indent=2)
         )
         return
-    table = Table(title=title, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for key, value in record.items():
-        table.add_row(key, "" if value is None else str(_plain(value)))
-    console.print(table)
+    print_rows(
+        console,
+        ["field", "value"],
+        [[key, cell(value)] for key, value in record.items()],
+        title=title,
+        show_header=False,
+    )
 
 
 class OneLineErrors(TyperGroup):

@@ -10,7 +10,8 @@ from typing import Any
 import typer
 
 from ncm.cli.comments import operator
-from ncm.cli.common import JsonOption, console, emit, emit_one, fail, run
+from ncm.cli.common import JsonOption, emit, emit_one, fail, run
+from ncm.cli.progress import progress
 
 app = typer.Typer(
     help="Compensation campaigns: grants to many users after an outage.", no_args_is_help=True
@@ -138,34 +139,23 @@ def _brief(s: Any) -> dict[str, Any]:
 
 
 async def _follow(campaign_id: int, *, quiet: bool = False) -> None:
-    """A progress bar over the campaign's chunks until every one is granted (the jobs run in
-    the workers, or in this process on the embedded default)."""
+    """Progress over the campaign's chunks until every one is granted (the jobs run in the
+    workers, or in this process on the embedded default): the shared progress display."""
     import asyncio
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from ncm.compensation import service
     from ncm.compensation.models import CampaignStatus
 
-    _, total, _, _ = await service.progress(campaign_id)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet,
-        transient=False,
-    ) as bar:
-        task = bar.add_task(f"campaign {campaign_id}: chunks", total=total)
+    with progress("chunks") as report:
         while True:
             state, total, done, granted = await service.progress(campaign_id)
-            bar.update(
-                task, completed=done, description=f"campaign {campaign_id}: {granted} grants"
-            )
+            if not quiet:
+                report.step(f"campaign {campaign_id} chunks", done, total)
             if state != CampaignStatus.RUNNING:
                 break
             await asyncio.sleep(0.5)
+        if not quiet:
+            report(f"campaign {campaign_id}: {granted} grants")
 
 
 @app.command()

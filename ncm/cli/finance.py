@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from ncm.cli.common import JsonOption, console, emit, emit_one, fail, run
+from ncm.cli.progress import working
 
 app = typer.Typer(
     help="Finance: revenue reports, rates, closing months, reconciliation.", no_args_is_help=True
@@ -57,7 +58,8 @@ def report(
     from ncm.finance.report import revenue_report
 
     fmt = _format(fmt)
-    result = run(lambda: revenue_report(start, end, by=by, currency=currency))
+    with working(f"revenue report {start}..{end}"):
+        result = run(lambda: revenue_report(start, end, by=by, currency=currency))
     lines = result.lines()
     _output(lines, result.to_json(), fmt, f"revenue {result.start}..{result.end}")
     adjustments = [a for m in result.months for a in m["adjustments"]]
@@ -75,7 +77,8 @@ def mix(
     from ncm.finance.mix import listening_mix
 
     fmt = _format(fmt)
-    months = run(lambda: listening_mix(start, end))
+    with working(f"listening mix {start}..{end}"):
+        months = run(lambda: listening_mix(start, end))
     lines = [
         {
             "month": m["month"],
@@ -151,7 +154,8 @@ def reconcile(
     """Compare the month's paid invoices with Stripe's; exit 1 when anything differs."""
     from ncm.finance.reconcile import reconcile_month
 
-    result = run(lambda: reconcile_month(month))
+    with working(f"reconciling {month} with Stripe"):
+        result = run(lambda: reconcile_month(month))
     rows = [d.to_json() for d in result.differences]
     if as_json:
         typer.echo(
@@ -185,10 +189,11 @@ def rollup_plays(
     """Rebuild the daily play rollup the listening mix reads (the nightly job does this)."""
     from ncm.finance import mix as mix_service
 
-    if day is not None:
-        written = run(lambda: mix_service.rollup_day(day.date()))
-    else:
-        written = run(mix_service.rollup_recent)
+    with working("rolling up plays"):
+        if day is not None:
+            written = run(lambda: mix_service.rollup_day(day.date()))
+        else:
+            written = run(mix_service.rollup_recent)
     console.print(f"{written} rollup rows written.")
 
 

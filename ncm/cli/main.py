@@ -12,6 +12,7 @@ from ncm.cli import (
     db,
     finance,
     incidents,
+    output,
     playlists,
     promo,
     search,
@@ -22,11 +23,27 @@ from ncm.cli import (
 from ncm.cli.common import OneLineErrors
 
 app = typer.Typer(
+    name="ncm",
     help="ncm: the music-streaming backend's operator commands.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     cls=OneLineErrors,  # argument errors: one `error:` line, exit code 2
 )
+
+
+@app.callback()
+def root(
+    wide: bool = typer.Option(
+        False,
+        "--wide",
+        help="Print tables at full width, one line per row, whatever the terminal "
+        "(also NCM_WIDE=1). Tables never cut an id or a URL either way.",
+    ),
+) -> None:
+    """ncm: the music-streaming backend's operator commands."""
+    output.wide_option = wide
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(catalog.app, name="catalog")

@@ -19,6 +19,7 @@ from ncm.cli.common import (
     run,
     user_ref,
 )
+from ncm.cli.progress import working
 
 app = typer.Typer(help="Playlists: show, export, import.", no_args_is_help=True)
 
@@ -117,7 +118,8 @@ def import_(
     async def work() -> ImportReport:
         return await import_playlist(file, await find_user(user_ref(owner)), title=title)
 
-    report = run(work)
+    with working(f"importing {file.name}"):
+        report = run(work)
     summary = {
         "playlist_id": report.playlist_id,
         "matched": report.matched,

@@ -7,6 +7,7 @@ import dataclasses
 import typer
 
 from ncm.cli.common import JsonOption, emit, run
+from ncm.cli.progress import progress
 
 app = typer.Typer(
     help="Search: popularity tiers, and queries as the API runs them.", no_args_is_help=True
@@ -18,7 +19,8 @@ def refresh(as_json: bool = JsonOption) -> None:
     """Recompute the popularity tiers and suggestions now (the worker does it hourly)."""
     from ncm.search.maintenance import refresh
 
-    reports = run(refresh)
+    with progress("tables") as report:
+        reports = run(lambda: refresh(echo=report))
     emit([dataclasses.asdict(r) for r in reports], as_json, title="search tiers")
 
 

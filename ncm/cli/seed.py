@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from ncm.cli.common import JsonOption, emit_one, err_console, run
+from ncm.cli.common import JsonOption, emit_one, run
+from ncm.cli.progress import progress
 
 app = typer.Typer(
     help="Seed data: a demo catalog, or millions of rows for benchmarks.", no_args_is_help=True
@@ -49,13 +50,14 @@ def scale(
     from ncm.seeding.scale import seed_scale
 
     # Progress goes to stderr, so --json prints only the report on stdout.
-    report = run(
-        lambda: seed_scale(
-            tracks=tracks,
-            users=users,
-            comments=comments,
-            hot_track_share=hot_track_share,
-            echo=err_console.print,
+    with progress() as echo:
+        report = run(
+            lambda: seed_scale(
+                tracks=tracks,
+                users=users,
+                comments=comments,
+                hot_track_share=hot_track_share,
+                echo=echo,
+            )
         )
-    )
     emit_one(report, as_json, title="scale seed")

@@ -18,7 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from ncm.comments import ranking
 from ncm.comments.models import CommentState
 from ncm.comments.targets import TARGET_MODELS
-from ncm.errors import NotFound
+from ncm.errors import NoSuch
 from ncm.kit.sql import as_datetime, fetch
 
 
@@ -158,7 +158,7 @@ async def audit_thread(conn: BaseDBAsyncClient, thread_id: int, *, fix: bool) ->
         conn,
     )
     if not found:
-        raise NotFound(f"No comment thread {thread_id}.", field="thread")
+        raise NoSuch("CommentThread", [thread_id], field="thread", noun="comment thread")
     thread = found[0]
     table = TARGET_MODELS[thread["target_type"]]._meta.db_table
     target = await fetch(

@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 
 from ncm.accounts.models import User
 from ncm.catalog.models import Track
-from ncm.errors import InvalidInput, NotFound
+from ncm.errors import InvalidInput, NoSuch, NotFound
 from ncm.kit.db import column, is_postgres, placeholder
 from ncm.kit.pagination import Page, decode_cursor, encode_cursor, page_size
 from ncm.kit.sql import first_of_each
@@ -164,7 +164,7 @@ def _check_ids(track_ids: Sequence[int]) -> None:
 async def _require_tracks(track_ids: Sequence[int]) -> None:
     missing = set(track_ids) - await _existing_tracks(track_ids)
     if missing:
-        raise NotFound(f"No such track(s): {sorted(missing)[:10]}.", field="trackIds")
+        raise NoSuch("Track", missing, field="trackIds", noun="track(s)")
 
 
 async def _insert(

@@ -19,6 +19,7 @@ from ncm.errors import (
     Forbidden,
     InvalidInput,
     NcmError,
+    NoSuch,
     NotAuthenticated,
     NotFound,
     RateLimited,
@@ -256,6 +257,9 @@ def error_result(exc: NcmError) -> Error:
 
 register_error(InvalidInput, lambda e: InvalidInputError(**error_fields(e)))
 register_error(NotFound, lambda e: NotFoundError(**error_fields(e)))
+register_error(
+    NoSuch, lambda e: NotFoundError(**{**error_fields(e), "message": e.naming(to_global_id)})
+)
 register_error(Conflict, lambda e: ConflictError(**error_fields(e)))
 register_error(BadCredentials, lambda e: BadCredentialsError(**error_fields(e)))
 register_error(

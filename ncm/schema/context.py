@@ -8,14 +8,25 @@ from typing import Any
 from strawberry.types import Info as StrawberryInfo
 
 from ncm.accounts import service as accounts
+from ncm.accounts.errors import TOKEN_MESSAGES, AccountsErrorCode
 from ncm.accounts.models import User
-from ncm.accounts.tokens import AccessClaims, read_access_token
+from ncm.accounts.tokens import AccessClaims, check_access_token
 from ncm.errors import NotAuthenticated
 from ncm.kit.regions import REGIONS
 from ncm.promotion import keys as partner_keys
 from ncm.schema.loaders import Loaders
 
-INVALID_TOKEN = "Your session token is invalid or expired; refresh it."
+
+def token_refusal(reason: str) -> NotAuthenticated:
+    """The top-level error of a request whose token is refused: UNAUTHENTICATED, with the
+    reason (SESSION_ENDED, TOKEN_EXPIRED, INVALID_TOKEN, MALFORMED_AUTHORIZATION) and a
+    message that says what to do."""
+    return NotAuthenticated(TOKEN_MESSAGES[AccountsErrorCode(reason)], reason=reason)
+
+
+def refusal_extensions(error: NotAuthenticated) -> dict[str, Any]:
+    """``extensions`` of a refused token's GraphQL error (HTTP and websocket alike)."""
+    return {"code": error.code, "reason": error.reason}
 
 
 @dataclass
@@ -25,12 +36,21 @@ class Context:
     claims: AccessClaims | None
     client_ip: str
     user_agent: str
-    token_invalid: bool = False
+    # Why the request's bearer token was refused (an AccountsErrorCode), or None.
+    token_problem: str | None = None
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(default_factory=Loaders)
     # The region playback decides by: None is the account's region; a code (or "" for an
     # unknown country) is the edge's country header, when NCM_GEO_HEADER names one.
     playback_region: str | None = None
+
+    @property
+    def token_invalid(self) -> bool:
+        return self.token_problem is not None
+
+    def token_refusal(self) -> NotAuthenticated:
+        assert self.token_problem is not None
+        return token_refusal(self.token_problem)
 
     @property
     def viewer_id(self) -> int | None:
@@ -42,8 +62,8 @@ class Context:
         A bearer token that is expired or forged is an error, not an anonymous request, so
         the app knows to refresh instead of silently showing logged-out data.
         """
-        if self.token_invalid:
-            raise NotAuthenticated(INVALID_TOKEN)
+        if self.token_problem is not None:
+            raise self.token_refusal()
         if self.claims is None:
             return None
         user: User | None = await self.loaders.one(accounts.users_by_ids).load(self.claims.user_id)
@@ -74,28 +94,32 @@ async def partner_key_actor(context: Context) -> Any:
     return actor
 
 
-def read_authorization(auth: Any) -> tuple[AccessClaims | None, bool]:
-    """``(claims, invalid)`` from an ``Authorization: Bearer ...`` value (or ``None``).
+def read_authorization(auth: Any) -> tuple[AccessClaims | None, str | None]:
+    """``(claims, problem)`` from an ``Authorization: Bearer ...`` value (or ``None``).
 
     The one place a bearer token is resolved, for HTTP and the websocket alike: another
     kind of bearer (a partner's API key) is recognised here, beside the access token. A
-    value that is present but resolves to nobody is ``invalid``: the view refuses the whole
-    request (401 ``UNAUTHENTICATED``), never serves it as anonymous."""
+    value that is present but resolves to nobody has a ``problem`` (an ``AccountsErrorCode``:
+    MALFORMED_AUTHORIZATION, INVALID_TOKEN, TOKEN_EXPIRED, SESSION_ENDED): the view refuses
+    the whole request (401 ``UNAUTHENTICATED`` with that reason), never serves it as
+    anonymous."""
     partner_keys.watch()  # the keys a partner bearer is checked against: loaded early
     if not auth:
-        return None, False
+        return None, None
     if not isinstance(auth, str):  # e.g. a websocket's connection_init with a number in it
-        return None, True
-    scheme, _, token = auth.partition(" ")
+        return None, AccountsErrorCode.MALFORMED_AUTHORIZATION
+    scheme, _, token = auth.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        return None, True
+        return None, AccountsErrorCode.MALFORMED_AUTHORIZATION
     if token.startswith(PARTNER_KEY_PREFIX):
         # A partner API key acts in the promotion domain only (partner_key_actor); one that
-        # is unknown or revoked is refused like a bad access token.
-        return None, not partner_keys.is_active(token)
-    claims = read_access_token(token)
-    return claims, claims is None
+        # is unknown or revoked is refused like a forged access token.
+        return None, None if partner_keys.is_active(token) else AccountsErrorCode.INVALID_TOKEN
+    checked = check_access_token(token)
+    if isinstance(checked, AccessClaims):
+        return checked, None
+    return None, checked
 
 
 def playback_region(geo_header: str | None, headers: Any) -> str | None:

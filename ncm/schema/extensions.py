@@ -33,7 +33,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
-from ncm.errors import NcmError
+from ncm.errors import NcmError, NotAuthenticated
 from ncm.kit.observability import GRAPHQL_DURATION, GRAPHQL_ERRORS, operation_label, request_id_var
 from ncm.schema.cost import MAX_FRAGMENT_NESTING, Limits, measure
 
@@ -58,6 +58,8 @@ def process_errors(
         original = error.original_error
         if isinstance(original, NcmError):
             code = original.code
+            if isinstance(original, NotAuthenticated) and original.reason:  # a refused token
+                error.extensions = {**(error.extensions or {}), "reason": original.reason}
         elif is_expected(error):
             code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
         else:

@@ -26,7 +26,13 @@ from strawberry.types.graphql import OperationType
 
 from ncm.config import Settings
 from ncm.kit.text import valid_unicode
-from ncm.schema.context import INVALID_TOKEN, Context, playback_region, read_authorization
+from ncm.schema.context import (
+    Context,
+    playback_region,
+    read_authorization,
+    refusal_extensions,
+    token_refusal,
+)
 from ncm.schema.extensions import OperationRefused
 from ncm.schema.ide import graphiql_html
 from ncm.schema.schema import get_schema
@@ -219,12 +225,12 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        claims, invalid = read_authorization(request.headers.get("authorization"))
+        claims, problem = read_authorization(request.headers.get("authorization"))
         return Context(
             request=request,
             response=response,
             claims=claims,
-            token_invalid=invalid,
+            token_problem=problem,
             client_ip=client_ip(request),
             user_agent=request.headers.get("user-agent", "")[:255],
             playback_region=playback_region(self.geo_header, request.headers),
@@ -297,7 +303,8 @@ class GraphQLView(GraphQL[Context, None]):
             sub_response.headers["www-authenticate"] = 'Bearer error="invalid_token"'
             if sub_response.media_type == GRAPHQL_RESPONSE:
                 sub_response.status_code = 401
-            error = GraphQLError(INVALID_TOKEN, extensions={"code": "UNAUTHENTICATED"})
+            refusal = context.token_refusal()
+            error = GraphQLError(refusal.message, extensions=refusal_extensions(refusal))
             return PreExecutionError(data=None, errors=[error])
         method = request_adapter.method
         allowed = {OperationType.QUERY} | ({OperationType.MUTATION} if method == "POST" else set())
@@ -334,8 +341,11 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError()
         auth = params.get("authorization") or params.get("Authorization")
         if auth:
-            claims, invalid = read_authorization(auth)
-            if invalid:
-                raise ConnectionRejectionError({"message": "invalid or expired token"})
+            claims, problem = read_authorization(auth)
+            if problem is not None:
+                refusal = token_refusal(problem)
+                raise ConnectionRejectionError(
+                    {"message": refusal.message, **refusal_extensions(refusal)}
+                )
             context.claims = claims
         return await super().on_ws_connect(context)

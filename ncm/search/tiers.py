@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tortoise import connections
 
 from ncm.kit.db import is_postgres
+from ncm.kit.progress import Echo, quiet, step
 from ncm.search.sources import SOURCES
 
 # Changing these needs a migration: each bound has a partial GIN index (0015_search).
@@ -32,8 +33,11 @@ class TierReport:
     moved: int
 
 
-async def refresh_tiers(tier_rows: tuple[int, ...] = TIER_ROWS) -> list[TierReport]:
-    """Recompute every table's tiers; only rows whose tier changes are written."""
+async def refresh_tiers(
+    tier_rows: tuple[int, ...] = TIER_ROWS, echo: Echo = quiet
+) -> list[TierReport]:
+    """Recompute every table's tiers; only rows whose tier changes are written (``echo``
+    is told each table done)."""
     if not is_postgres():
         return []
     conn = connections.get("default")
@@ -59,4 +63,5 @@ async def refresh_tiers(tier_rows: tuple[int, ...] = TIER_ROWS) -> list[TierRepo
             f"UPDATE {src.table} SET search_tier = {tier} WHERE search_tier <> {tier}", params
         )
         reports.append(TierReport(src.table, int(moved)))
+        step(echo, "search tiers", len(reports), len(SOURCES))
     return reports

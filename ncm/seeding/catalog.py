@@ -58,8 +58,9 @@ from tortoise.transactions import in_transaction
 from ncm.catalog.models import Genre
 from ncm.errors import InvalidInput
 from ncm.kit.db import is_postgres
+from ncm.kit.progress import Echo, quiet
 from ncm.kit.sql import Bulk, copy_rows, inserted_count, raw_connection, reserve_ids
-from ncm.seeding.loading import Echo, Loader, Report, can_skip_fk_checks, no_gc, quiet, run_all
+from ncm.seeding.loading import Loader, Report, can_skip_fk_checks, no_gc, run_all
 from ncm.seeding.rows import (
     BENCH_PASSWORD,
     CATALOG_TABLES,

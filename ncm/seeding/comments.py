@@ -27,8 +27,9 @@ from typing import Any
 from ncm.comments import ranking
 from ncm.errors import InvalidInput
 from ncm.kit.db import is_postgres
+from ncm.kit.progress import Echo, quiet, step
 from ncm.kit.sql import index_statements, inserted_count
-from ncm.seeding.loading import Echo, bulk_session, can_skip_fk_checks, quiet
+from ncm.seeding.loading import bulk_session, can_skip_fk_checks
 from ncm.seeding.words import COMMENT_BODIES as BODIES
 
 COMMENT_TABLES = ["comments", "comment_likes", "comment_threads"]
@@ -183,7 +184,7 @@ async def seed_comments(
                 start,
                 start + count - 1,
             )
-            echo(f"  top-level: {start + count:,} / {n_top:,}")
+            step(echo, "top-level comments", start + count, n_top)
         last_top = await conn.fetchval("SELECT max(id) FROM comments")
         t = lap("top_level", t)
 
@@ -215,6 +216,7 @@ async def seed_comments(
                 high,
             )
             replies += inserted_count(status)
+            step(echo, "replies (by parent id)", high - first_id + 1, last_top - first_id + 1)
         echo(f"  replies: {replies:,}")
         last_id = await conn.fetchval("SELECT max(id) FROM comments")
         t = lap("replies", t)
@@ -235,7 +237,12 @@ async def seed_comments(
                 min(low + CHUNK - 1, last_id),
             )
             likes += inserted_count(status)
-            echo(f"  likes: {likes:,} (comments up to {min(low + CHUNK - 1, last_id):,})")
+            step(
+                echo,
+                "likes (by comment id)",
+                min(low + CHUNK, last_id + 1) - first_id,
+                last_id - first_id + 1,
+            )
         t = lap("likes", t)
 
         for drop, create in dropped:

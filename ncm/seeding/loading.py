@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import gc
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
@@ -17,15 +17,11 @@ from typing import Any
 from tortoise import connections
 
 from ncm.kit.db import session_settings
+from ncm.kit.progress import Echo
 from ncm.kit.sql import estimated_rows, index_statements, raw_connection
 
-Echo = Callable[[str], object]
 MAINTENANCE_WORK_MEM = "1GB"
 REBUILD_MIN_ROWS = 10_000  # below this, indexes are maintained row by row
-
-
-def quiet(message: str) -> object:
-    return None
 
 
 @contextlib.asynccontextmanager

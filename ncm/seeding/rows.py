@@ -12,17 +12,16 @@ from integer formulas and the lookup tables below, which the SQL side mirrors.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
 from typing import Any
 
+from ncm.kit.progress import Echo, step
 from ncm.search.text import document_tokens
 from ncm.seeding.names import LANGUAGE_SHARES, Names, Tokens, merge, pareto, pick_language
 from ncm.seeding.words import HANDLE_ADJ, HANDLE_NOUN
-
-Echo = Callable[[str], object]
 
 BENCH_PASSWORD = "bench-password-1"
 EXTERNAL_PREFIX = "scale"  # external_id = "scale:<kind>:<id>"
@@ -96,10 +95,12 @@ def _check(kind: str, produced: str, expected: str) -> None:
 
 
 def progress(rows: Iterator[tuple[Any, ...]], table: str, total: int, echo: Echo) -> Iterator[Any]:
+    n = 0
     for n, row in enumerate(rows, 1):
         if n % PROGRESS_EVERY == 0 and n < total:
-            echo(f"  {table}: {n:,} / {total:,}")
+            step(echo, table, n, total)
         yield row
+    step(echo, table, n, total)
 
 
 @dataclass

@@ -8,9 +8,9 @@ One entry point for every generator: tracks with their artists, albums and links
 from __future__ import annotations
 
 from ncm.errors import InvalidInput
+from ncm.kit.progress import Echo, quiet
 from ncm.seeding.catalog import seed_catalog
 from ncm.seeding.comments import seed_comments
-from ncm.seeding.loading import Echo, quiet
 from ncm.seeding.rows import BENCH_PASSWORD
 
 DEFAULT_HOT_TRACK_SHARE = 0.2

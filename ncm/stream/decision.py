@@ -240,13 +240,13 @@ def decide(
             tid,
             Outcome.TRACK_UNAVAILABLE,
             "This track does not exist.",
-            [f"track {tid}: not found"],
+            ["track: not found"],
             unavailable=Unavailable.NOT_FOUND,
         )
     qualities = ", ".join(r.quality.value for r in track.renditions) or "none"
+    # The steps name no internal id: API clients read them (`explanation`).
     steps = [
-        f"track {track.id}: {track.status.value}, fee policy {track.fee_policy.value}, "
-        f"renditions: {qualities}"
+        f"track: {track.status.value}, fee policy {track.fee_policy.value}, renditions: {qualities}"
     ]
     if track.status == TrackStatus.WITHDRAWN:
         return Decision(
@@ -263,7 +263,7 @@ def decide(
         steps.append("viewer: not logged in")
         return Decision(track.id, Outcome.LOGIN_REQUIRED, "Log in to play this track.", steps)
     membership = f"member ({listener.member_source})" if listener.member else "not a member"
-    steps.append(f"viewer {listener.user_id}: {membership}")
+    steps.append(f"viewer: {membership}")
     if not track.renditions:
         return Decision(
             track.id,

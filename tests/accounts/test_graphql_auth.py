@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from ncm.accounts.errors import TOKEN_MESSAGES
 from tests.conftest import STRONG_PASSWORD, GraphQLClient, login_token, make_user
 
 REGISTER = """
@@ -151,7 +153,7 @@ async def test_refresh_rotates_and_logout_revokes(gql: GraphQLClient) -> None:
     first = (await gql(REFRESH, {"t": login["refreshToken"]}))["data"]["refreshSession"]
     assert first["__typename"] == "AuthPayload"
     reused = (await gql(REFRESH, {"t": login["refreshToken"]}))["data"]["refreshSession"]
-    assert (reused["__typename"], reused["code"]) == ("BadCredentialsError", "BAD_CREDENTIALS")
+    assert (reused["__typename"], reused["code"]) == ("BadCredentialsError", "SESSION_ENDED")
     out = await gql("mutation { logout { revoked } }", token=first["accessToken"])
     assert out["data"]["logout"]["revoked"] is True
     after = (await gql(REFRESH, {"t": first["refreshToken"]}))["data"]["refreshSession"]
@@ -178,7 +180,52 @@ async def test_expired_access_token_is_rejected(gql: GraphQLClient, monkeypatch)
     old, _ = tokens.issue_access_token(user.id, 1)
     monkeypatch.setattr(tokens.time, "time", real)
     body = await gql(VIEWER, token=old, expect_errors=True)
-    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert body["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED", "reason": "TOKEN_EXPIRED"}
+    assert "refreshSession" in body["errors"][0]["message"]
+
+
+REFRESH_MESSAGE = """mutation($t: String!) { refreshSession(refreshToken: $t) {
+  __typename ... on Error { code message } } }"""
+
+
+async def test_each_refused_token_says_why_and_what_to_do(gql: GraphQLClient, http: Any) -> None:
+    """A reused refresh token, a logged-out access token, a forged one and a malformed
+    Authorization header each get their own message and reason (issue 19)."""
+    login = (await gql(REGISTER, register_input()))["data"]["register"]
+    await gql(REFRESH, {"t": login["refreshToken"]})
+    reused = (await gql(REFRESH_MESSAGE, {"t": login["refreshToken"]}))["data"]["refreshSession"]
+    assert reused["code"] == "SESSION_ENDED"
+    assert "session has ended" in reused["message"] and "log in again" in reused["message"]
+    assert "password" not in reused["message"]
+    unknown = (await gql(REFRESH_MESSAGE, {"t": "no-such-token"}))["data"]["refreshSession"]
+    assert unknown["code"] == "INVALID_TOKEN" and "log in again" in unknown["message"]
+
+    await gql("mutation { logout { revoked } }", token=login["accessToken"])
+    ended = await gql(VIEWER, token=login["accessToken"], expect_errors=True)
+    assert ended["errors"][0]["extensions"] == {
+        "code": "UNAUTHENTICATED",
+        "reason": "SESSION_ENDED",
+    }
+    assert "session has ended" in ended["errors"][0]["message"]
+    assert "refresh it" not in ended["errors"][0]["message"]
+
+    forged = await gql(VIEWER, token="forged.token.value", expect_errors=True)
+    assert forged["errors"][0]["extensions"]["reason"] == "INVALID_TOKEN"
+
+    messages = set()
+    for header in ("garbage", "Bearer", "Basic dXNlcjpwYXNz", "Token abc"):
+        r = await http.post("/graphql", json={"query": VIEWER}, headers={"authorization": header})
+        error = r.json()["errors"][0]
+        assert error["extensions"] == {
+            "code": "UNAUTHENTICATED",
+            "reason": "MALFORMED_AUTHORIZATION",
+        }, header
+        messages.add(error["message"])
+    assert messages == {
+        "The Authorization header must be 'Bearer <token>' (the accessToken from login or "
+        "refreshSession)."
+    }
+    assert len(set(TOKEN_MESSAGES.values())) == len(TOKEN_MESSAGES) == 4  # one per reason
 
 
 UPDATE = """mutation($input: UpdateProfileInput!) { updateProfile(input: $input) {

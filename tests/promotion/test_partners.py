@@ -241,6 +241,7 @@ async def _refused_like_a_bad_token(http: Any, secret: str, why: str) -> None:
         assert r.status_code == 200, (why, r.text)
         assert r.json()["data"] is None, why
         assert [e["extensions"]["code"] for e in r.json()["errors"]] == ["UNAUTHENTICATED"], why
+        assert r.json()["errors"][0]["extensions"]["reason"] == "INVALID_TOKEN", why
         assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"', why
     r = await http.post(
         "/graphql",

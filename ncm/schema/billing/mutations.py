@@ -19,6 +19,7 @@ from ncm.schema.base import (
     InvalidInputError,
     NotFoundError,
     attempt,
+    error_fields,
     mutation,
     pk_of,
     register_error,
@@ -78,11 +79,19 @@ register_error(
         retry_after_seconds=e.retry_after, code=e.code, message=e.message, field=e.field
     ),
 )
+
+
+@strawberry.type(
+    description="This server takes no payments: the operator has not set `setting` "
+    "(NCM_STRIPE_API_KEY). Retrying will not help; nothing was started or charged."
+)
+class PaymentsNotConfiguredError(Error):
+    setting: str = strawberry.field(description="The setting that turns payments on.")
+
+
 register_error(
     BillingNotConfigured,
-    lambda e: PaymentProviderUnavailableError(
-        retry_after_seconds=3600, code=e.code, message=e.message, field=e.field
-    ),
+    lambda e: PaymentsNotConfiguredError(setting=e.setting, **error_fields(e)),
 )
 register_error(
     PaymentProviderError,
@@ -120,7 +129,9 @@ class BillingPortalPayload:
     url: str
 
 
-ProviderErrors = PaymentProviderUnavailableError | ProviderRejectedError
+ProviderErrors = (
+    PaymentProviderUnavailableError | ProviderRejectedError | PaymentsNotConfiguredError
+)
 StartMembershipResult = Annotated[
     StartMembershipPayload
     | InvalidInputError

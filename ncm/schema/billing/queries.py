@@ -10,13 +10,12 @@ from ncm.schema.context import Info
 
 @strawberry.type
 class BillingQuery:
-    @strawberry.field(description="The membership plans on sale, cheapest first.")
+    @strawberry.field(
+        description="The membership plans on sale, cheapest first (in development without "
+        "Stripe, every active plan: `startMembership` then answers BILLING_NOT_CONFIGURED)."
+    )
     async def membership_plans(self, info: Info) -> list[MembershipPlan]:
-        return [
-            MembershipPlan.from_model(p)
-            for p in await plans.list_plans(active_only=True)
-            if p.stripe_plan_id and p.stripe_plan_id == plans.stripe_plan_id(p)
-        ]
+        return [MembershipPlan.from_model(p) for p in await plans.plans_on_sale()]
 
 
 @strawberry.type

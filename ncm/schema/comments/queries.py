@@ -3,22 +3,20 @@ from __future__ import annotations
 import strawberry
 
 from ncm.comments import moderation
-from ncm.comments import service as comments
 from ncm.comments.models import ReportStatus
 from ncm.comments.ranking import CommentOrder
 from ncm.comments.targets import not_found
-from ncm.errors import NotFound
 from ncm.schema.base import Connection, connection, pk_of
 from ncm.schema.comments.types import (
     Comment,
     CommentReport,
     CommentThread,
     ModerationAction,
-    comment_view,
     load_thread,
     target_ref,
     thread_comments,
     thread_ref,
+    visible_comment,
 )
 from ncm.schema.context import Info
 
@@ -48,12 +46,7 @@ class CommentsQuery:
 
     @strawberry.field(description="One comment; a hidden one only for its author and moderators.")
     async def comment(self, info: Info, id: strawberry.ID) -> Comment | None:
-        viewer = await info.context.viewer()
-        try:
-            row = await comments.comment_for(viewer, pk_of(id, "Comment"))
-        except NotFound:
-            return None
-        return await comment_view(info, row)
+        return await visible_comment(info, pk_of(id, "Comment"))
 
     @strawberry.field(description="Moderators: reports, newest first (open ones by default).")
     async def comment_reports(

@@ -32,7 +32,7 @@ from ncm.schema.base import (
     to_global_id,
 )
 from ncm.schema.context import Info
-from ncm.schema.nodes import register_node
+from ncm.schema.nodes import register_node, register_node_resolver
 
 strawberry.enum(
     CommentOrder,
@@ -56,7 +56,21 @@ REPLY_PREVIEW_MAX = 10
 
 
 def thread_ref(thread_id: str, *, field: str = "threadId") -> ThreadRef:
-    return ThreadRef.from_key(from_global_id(thread_id, "CommentThread", field=field)[1])
+    """The thread a CommentThread id names; a Track, Album or Playlist id is refused with
+    the way to its thread's id."""
+    type_name, key = from_global_id(thread_id, field=field)
+    if type_name in _TARGET_BY_NODE:
+        raise InvalidInput(
+            f"This id is a {type_name}, not a CommentThread: get the {type_name}'s thread id "
+            f"with commentThread(targetId: <this id>) {{ id }}.",
+            field=field,
+            code=ErrorCode.INVALID_ID,
+        )
+    if type_name != "CommentThread":
+        raise InvalidInput(
+            "This id is not a CommentThread.", field=field, code=ErrorCode.INVALID_ID
+        )
+    return ThreadRef.from_key(key)
 
 
 def target_ref(target_id: str, *, field: str = "targetId") -> ThreadRef:
@@ -134,7 +148,7 @@ async def load_thread(info: Info, ref: ThreadRef) -> CommentThread | None:
     description="A comment or a reply. Deleted ones keep their place with no text."
     " Fetch one with `comment(id)`: what it shows depends on who asks."
 )
-class Comment(ModelView):
+class Comment(Node, ModelView):
     id: strawberry.ID
     pk: strawberry.Private[int]
     author_pk: strawberry.Private[int]
@@ -312,3 +326,23 @@ async def _public_threads(keys: Sequence[int]) -> dict[int, CommentThread]:
 
 
 register_node("CommentThread", _public_threads, lambda t: t)
+
+
+async def visible_comment(info: Info, pk: int) -> Comment | None:
+    """A comment as ``comment(id)`` and ``node(id)`` show it, or ``None`` when it does not
+    exist, is hidden from this viewer (author and moderators see it), or its target is not
+    theirs to see. Rows, threads and visibility go through the request's loaders."""
+    loaders = info.context.loaders
+    row = await loaders.one(comments.comments_by_ids).load(pk)
+    if row is None:
+        return None
+    viewer = await info.context.viewer()
+    if row.state == m.CommentState.HIDDEN and not comments.can_read_hidden(viewer, row):
+        return None
+    thread = await loaders.one(threads_by_ids).load(row.thread_id)
+    if thread is None or not await loaders.one(_visible_to, (viewer,)).load(ThreadRef.of(thread)):
+        return None
+    return await comment_view(info, row)
+
+
+register_node_resolver("Comment", visible_comment)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from ncm.errors import InvalidInput, NotAuthenticated, NotFound
+from ncm.errors import InvalidInput, NotFound
 from ncm.promotion import campaigns, keys, live, profiles, reports
 from ncm.promotion.models import CampaignStatus as Status
 from ncm.promotion.models import Placement
@@ -31,7 +31,7 @@ async def viewer_profile(info: Info) -> profiles.ViewerProfile:
     """The viewer as targeting sees them, without a database query once cached."""
     context = info.context
     if context.token_invalid:
-        raise NotAuthenticated("Your session token is invalid or expired; refresh it.")
+        raise context.token_refusal()
     user_id = context.viewer_id
     if user_id is None:
         return profiles.anonymous(f"{context.client_ip}|{context.user_agent}")

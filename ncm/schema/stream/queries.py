@@ -4,7 +4,6 @@ import strawberry
 
 from ncm.accounts.models import User as UserModel
 from ncm.config import get_settings
-from ncm.errors import NotAuthenticated
 from ncm.schema.base import Connection, connection, pk_of
 from ncm.schema.context import Info
 from ncm.schema.stream.types import Play, PlaybackResult, playback_result
@@ -17,7 +16,7 @@ def _viewer_id(info: Info) -> int | None:
     """From the token alone: decisions must not need the users table to know who asks
     (degraded mode), and the region and membership are loaded with the other facts."""
     if info.context.token_invalid:
-        raise NotAuthenticated("Your session token is invalid or expired; refresh it.")
+        raise info.context.token_refusal()
     return info.context.viewer_id
 
 
