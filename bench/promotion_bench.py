@@ -1,6 +1,7 @@
 """Issue #16 targets: ``promotions`` requests/s and p99 at 16 connections, tracking ingest.
 
-``python -m bench.promotion_bench [--duration 20] [--connections 16] [--campaigns 40]``
+``python -m bench.promotion_bench [--duration 20] [--connections 16] [--campaigns 40]
+[--parts serve,track,in-process] [--no-pin] [--py-spy DIR]``
 
 1. Creates (drops first) the PostgreSQL database ``ncm_bench_promotion``, applies the
    migrations, claims an empty Redis database, and seeds one partner (KKBOX) with
@@ -17,6 +18,11 @@
    and the database total checked against the accepted count.
 4. Tracking ingest in-process (no HTTP or GraphQL): ``tracking.record`` with 100-event
    batches from 16 concurrent tasks into Redis: events/s, then the flush's events/s.
+
+The server runs pinned to core 0 and ``wrk`` to the last core (``taskset``; ``--no-pin`` to
+share every core). ``--py-spy DIR`` (needs ``py-spy`` on the PATH or in the venv; it is not a
+project dependency) samples the server during each ``wrk`` run into ``DIR/<part>.txt``
+(collapsed stacks) for a profile of where the time goes.
 
 The machine is shared (2 cores, other work running): figures are indicative.
 """
@@ -37,11 +43,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.harness import HOST, ROOT, redis_database
+from bench.harness import HOST, NCM_PORT, Pinning, redis_database, server_env, start_ncm
 
 DB_NAME = "ncm_bench_promotion"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
-PORT = 8816
+PORT = NCM_PORT
 STATS_DELAY = 12.0
 REGIONS = ["TW", "HK", "SG", "MY"]
 PLACEMENTS = ["HOME_BANNER", "DISCOVER_FEED", "SEARCH_TOP", "PLAYLIST_HEADER", "NOW_PLAYING"]
@@ -160,13 +166,47 @@ async def _seed(campaigns_n: int) -> dict[str, Any]:
         await close_db()
 
 
-def _wrk(script: str, connections: int, duration: int, port: int) -> dict[str, Any]:
+def _py_spy() -> str | None:
+    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+
+
+def _wrk(
+    script: str,
+    connections: int,
+    duration: int,
+    port: int,
+    pinning: Pinning,
+    profile: tuple[int, Path] | None = None,
+) -> dict[str, Any]:
+    """Runs ``wrk``; with ``profile`` (server pid, output file) py-spy samples the server
+    meanwhile (the middle of the run, so the warm-up and the end are left out)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
         path = f.name
+    spy = None
+    if profile is not None and (binary := _py_spy()):
+        spy = subprocess.Popen(
+            [
+                *pinning.prefix(pinning.client),
+                binary,
+                "record",
+                "--pid",
+                str(profile[0]),
+                "--duration",
+                str(max(1, duration - 2)),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(profile[1]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         out = subprocess.run(
             [
+                *pinning.prefix(pinning.client),
                 "wrk",
                 "-t2",
                 f"-c{connections}",
@@ -183,6 +223,8 @@ def _wrk(script: str, connections: int, duration: int, port: int) -> dict[str, A
         ).stdout
     finally:
         os.unlink(path)
+        if spy is not None:
+            spy.wait(timeout=60)
     figures: dict[str, Any] = {"raw": out}
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
     figures["requests_per_s"] = float(match.group(1)) if match else None
@@ -209,30 +251,6 @@ async def _xact_commits() -> int:
         return int(value)
     finally:
         await conn.close()
-
-
-def _serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = open(Path(tempfile.gettempdir()) / "bench-promotion-serve.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ncm.cli", "serve", "--host", HOST, "--port", str(PORT)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    import urllib.request
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{PORT}/readyz", timeout=2) as r:
-                if r.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("ncm serve did not come up")
 
 
 def _post(body: dict[str, Any], token: str) -> Any:
@@ -318,95 +336,222 @@ async def _ingest_in_process(batches: int, tasks: int) -> dict[str, Any]:
         await close_db()
 
 
+TRACK_MUTATION = (
+    "mutation($e:[PromotionEventInput!]!){recordPromotionEvents(events:$e){__typename "
+    "... on RecordPromotionEventsPayload{accepted duplicates}}}"
+)
+
+
+async def _cpu_shares(token: str, campaign: str, requests: int) -> dict[str, Any]:
+    """Python CPU per request through the ASGI app (no HTTP server, no wrk), and the share
+    of it spent in the promotion resolvers (cProfile), against ``{ __typename }`` with the
+    same token: what every query pays before and after its resolvers."""
+    import cProfile
+    import pstats
+
+    from bench.profile import _call
+    from ncm.app import create_app
+    from ncm.kit.db import close_db, init_db
+    from ncm.kit.redis import close_redis
+
+    await init_db()
+    try:
+        app = create_app(manage_db=False)
+        serial = iter(range(10**9))
+
+        def track() -> bytes:
+            n, at = next(serial), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            events = [
+                {
+                    "eventId": f"cpu{n}-{i}",
+                    "campaignId": campaign,
+                    "placement": "HOME_BANNER",
+                    "kind": "CLICK" if i % 20 == 0 else "IMPRESSION",
+                    "at": at,
+                }
+                for i in range(100)
+            ]
+            return json.dumps({"query": TRACK_MUTATION, "variables": {"e": events}}).encode()
+
+        promotions = json.dumps({"query": PROMOTIONS, "variables": {"p": "HOME_BANNER"}})
+        kinds = {
+            "typename": (lambda: b'{"query": "{ __typename }"}', None),
+            "promotions": (promotions.encode, "PromotionQuery.promotions"),
+            "track_100_events": (track, "record_promotion_events"),
+        }
+        out: dict[str, Any] = {}
+        for name, (body, resolver) in kinds.items():
+            n = requests // 10 if name.startswith("track") else requests
+            bodies = [body() for _ in range(n + 20)]
+            for b in bodies[:20]:
+                status, answer = await _call(app, b, token)
+                assert status == 200 and b'"errors"' not in answer, answer[:300]
+            started = time.process_time()
+            for b in bodies[20:]:
+                await _call(app, b, token)
+            figures: dict[str, Any] = {
+                "cpu_ms": round((time.process_time() - started) * 1000 / n, 3)
+            }
+            if resolver:
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for b in [body() for _ in range(n)]:
+                    await _call(app, b, token)
+                profiler.disable()
+                stats: Any = pstats.Stats(profiler).stats
+                total = max(v[3] for v in stats.values())
+                inside = max(
+                    (
+                        v[3]
+                        for k, v in stats.items()
+                        if k[2].endswith(resolver.split(".")[-1]) and "promotion" in k[0]
+                    ),
+                    default=0.0,
+                )
+                figures["resolver_share"] = round(inside / total, 3)
+            out[name] = figures
+        return out
+    finally:
+        await close_redis()
+        await close_db()
+
+
+PARTS = ("serve", "track", "in-process", "cpu")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--campaigns", type=int, default=40)
     parser.add_argument("--ingest-batches", type=int, default=2000)
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"which parts to run ({', '.join(PARTS)})"
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin server and wrk")
+    parser.add_argument("--py-spy", type=Path, help="sample the server into this folder")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if unknown := parts - set(PARTS):
+        sys.exit(f"unknown parts: {', '.join(sorted(unknown))}")
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
+    if args.py_spy is not None:
+        if _py_spy() is None:
+            sys.exit("py-spy is missing: pip install py-spy (not a project dependency)")
+        args.py_spy.mkdir(parents=True, exist_ok=True)
+    pinning = Pinning.choose(1, not args.no_pin)
     results: dict[str, Any] = {
         "conditions": (
             f"{os.cpu_count()} cores shared with other work (load average "
-            f"{os.getloadavg()[0]:.1f} at start); server, wrk, PostgreSQL and Redis on the "
-            "same machine, no pinning; one uvicorn worker"
+            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at start); {pinning.describe()};"
+            " Redis on the same machine; one uvicorn worker"
         )
     }
     asyncio.run(_create_database())
     with redis_database("auto") as redis_url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NCM_")}
-        env.update(NCM_DATABASE_URL=DATABASE_URL, NCM_LOG_LEVEL="WARNING", NCM_LOG_JSON="0")
-        if redis_url:
-            env["NCM_REDIS_URL"] = redis_url
+        env = server_env(DATABASE_URL, redis_url)
         os.environ.update({k: v for k, v in env.items() if k.startswith("NCM_")})
         from ncm.config import reset_settings
 
         reset_settings()
         seeded = asyncio.run(_seed(args.campaigns))
         tokens = seeded["tokens"]
-        server = _serve(env)
+        server = start_ncm(DATABASE_URL, redis_url, 1, pinning)
+
+        def profile(name: str) -> tuple[int, Path] | None:
+            return (server.process.pid, args.py_spy / f"{name}.txt") if args.py_spy else None
+
         try:
             body = json.dumps({"query": PROMOTIONS, "variables": {"p": "HOME_BANNER"}})
             for token in tokens:  # warm every viewer's cached profile (three queries each)
                 answer = _post(json.loads(body), token)
                 assert "errors" not in answer, answer
             results["sample"] = answer["data"]["promotions"]
-            # A backend reports its transaction counts when idle for a while (PostgreSQL
-            # batches them): wait so the warm-up's count is in before the run starts.
-            time.sleep(STATS_DELAY)
-            before = asyncio.run(_xact_commits())
-            lua = SERVE_LUA % {
-                "tokens": ", ".join(json.dumps(t) for t in tokens),
-                "body": json.dumps(body),
-            }
-            serving = _wrk(lua, args.connections, args.duration, PORT)
-            time.sleep(STATS_DELAY)
-            after = asyncio.run(_xact_commits())
-            serving["database_transactions_during_run"] = after - before
-            results["promotions"] = serving
-            track = TRACK_LUA % {
-                "tokens": ", ".join(json.dumps(t) for t in tokens),
-                "campaign": seeded["campaign"],
-            }
-            ingest = _wrk(track, args.connections, max(5, args.duration // 2), PORT)
-            ingest["events_per_s"] = (
-                round(ingest["requests_per_s"] * 100) if ingest["requests_per_s"] else None
-            )
-            results["tracking_http"] = ingest
+            if "serve" in parts:
+                # A backend reports its transaction counts when idle for a while (PostgreSQL
+                # batches them): wait so the warm-up's count is in before the run starts.
+                time.sleep(STATS_DELAY)
+                before = asyncio.run(_xact_commits())
+                lua = SERVE_LUA % {
+                    "tokens": ", ".join(json.dumps(t) for t in tokens),
+                    "body": json.dumps(body),
+                }
+                serving = _wrk(
+                    lua, args.connections, args.duration, PORT, pinning, profile("serve")
+                )
+                serving["load_average_after"] = os.getloadavg()[0]
+                time.sleep(STATS_DELAY)
+                after = asyncio.run(_xact_commits())
+                serving["database_transactions_during_run"] = after - before
+                results["promotions"] = serving
+            if "track" in parts:
+                track = TRACK_LUA % {
+                    "tokens": ", ".join(json.dumps(t) for t in tokens),
+                    "campaign": seeded["campaign"],
+                }
+                ingest = _wrk(
+                    track,
+                    args.connections,
+                    max(5, args.duration // 2),
+                    PORT,
+                    pinning,
+                    profile("track"),
+                )
+                ingest["load_average_after"] = os.getloadavg()[0]
+                ingest["events_per_s"] = (
+                    round(ingest["requests_per_s"] * 100) if ingest["requests_per_s"] else None
+                )
+                results["tracking_http"] = ingest
         finally:
-            server.terminate()
-            server.wait(timeout=30)
-        flushed, seconds, in_db = asyncio.run(_flush_and_count())
-        results["tracking_http"]["flushed_events"] = flushed
-        results["tracking_http"]["flush_seconds"] = round(seconds, 2)
-        results["tracking_http"]["database_total"] = in_db
-        results["tracking_in_process"] = asyncio.run(_ingest_in_process(args.ingest_batches, 16))
+            server.stop()
+        if "track" in parts:
+            flushed, seconds, in_db = asyncio.run(_flush_and_count())
+            results["tracking_http"]["flushed_events"] = flushed
+            results["tracking_http"]["flush_seconds"] = round(seconds, 2)
+            results["tracking_http"]["database_total"] = in_db
+        if "cpu" in parts:
+            results["cpu"] = asyncio.run(_cpu_shares(tokens[0], seeded["campaign"], 2000))
+        if "in-process" in parts:
+            results["tracking_in_process"] = asyncio.run(
+                _ingest_in_process(args.ingest_batches, 16)
+            )
     for part in ("promotions", "tracking_http"):
-        results[part].pop("raw", None) if not args.json else None
+        if part in results and not args.json:
+            results[part].pop("raw", None)
     if args.json:
         print(json.dumps(results, indent=2, default=str))
         return
     print(results["conditions"])
-    p = results["promotions"]
-    print(
-        f"promotions: {p['requests_per_s']} req/s, p50 {p.get('p50_ms')} ms, "
-        f"p99 {p.get('p99_ms')} ms, non-2xx {p['non_2xx']}, "
-        f"database transactions during the run: {p['database_transactions_during_run']}"
-    )
-    t = results["tracking_http"]
-    print(
-        f"tracking over HTTP: {t['requests_per_s']} req/s x 100 = {t['events_per_s']} events/s, "
-        f"p99 {t.get('p99_ms')} ms; flush {t['flushed_events']} events in {t['flush_seconds']} s; "
-        f"database total {t['database_total']}"
-    )
-    i = results["tracking_in_process"]
-    print(
-        f"tracking in-process: {i['events_per_s']} events/s ({i['events']} events); flush "
-        f"{i['flush_events']} events in {i['flush_seconds']} s ({i['flush_events_per_s']}/s)"
-    )
+    if p := results.get("promotions"):
+        print(
+            f"promotions: {p['requests_per_s']} req/s, p50 {p.get('p50_ms')} ms, "
+            f"p99 {p.get('p99_ms')} ms, non-2xx {p['non_2xx']}, "
+            f"database transactions during the run: {p['database_transactions_during_run']}; "
+            f"load average after {p['load_average_after']:.1f}"
+        )
+    if t := results.get("tracking_http"):
+        print(
+            f"tracking over HTTP: {t['requests_per_s']} req/s x 100 = {t['events_per_s']} "
+            f"events/s, p99 {t.get('p99_ms')} ms; flush {t['flushed_events']} events in "
+            f"{t['flush_seconds']} s; database total {t['database_total']}; "
+            f"load average after {t['load_average_after']:.1f}"
+        )
+    if c := results.get("cpu"):
+        base = c["typename"]["cpu_ms"]
+        for name in ("promotions", "track_100_events"):
+            figures = c[name]
+            print(
+                f"in-process {name}: {figures['cpu_ms']} ms of Python per request "
+                f"({'{ __typename }'}: {base} ms); its resolver "
+                f"{figures['resolver_share'] * 100:.1f} % of it (cProfile)"
+            )
+    if i := results.get("tracking_in_process"):
+        print(
+            f"tracking in-process: {i['events_per_s']} events/s ({i['events']} events); flush "
+            f"{i['flush_events']} events in {i['flush_seconds']} s ({i['flush_events_per_s']}/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -176,7 +176,13 @@ async def database() -> AsyncIterator[None]:
         await _create_pg_database()
     await upgrade()
     await init_db()
+    # What a server process does on its first request (ncm.promotion.keys.watch): read the
+    # partner API keys; here, before any test counts the statements of its requests.
+    from ncm.promotion import keys as partner_keys
+
+    await partner_keys.refresh()
     yield
+    partner_keys.forget()  # stops the watcher the requests started
     from ncm.kit.redis import close_redis, get_redis
 
     redis = await get_redis()

@@ -13,6 +13,7 @@ from ncm.accounts.models import User
 from ncm.accounts.tokens import AccessClaims, check_access_token
 from ncm.errors import NotAuthenticated
 from ncm.kit.regions import REGIONS
+from ncm.promotion import keys as partner_keys
 from ncm.schema.loaders import Loaders
 
 
@@ -92,9 +93,7 @@ async def partner_key_actor(context: Context) -> Any:
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(PARTNER_KEY_PREFIX):
         return None
-    from ncm.promotion.keys import actor_for_key
-
-    actor = await actor_for_key(token)
+    actor = await partner_keys.actor_for_key(token)
     if actor is None:
         raise NotAuthenticated("This partner API key is unknown or revoked.")
     return actor
@@ -109,16 +108,20 @@ def read_authorization(auth: Any) -> tuple[AccessClaims | None, str | None]:
     MALFORMED_AUTHORIZATION, INVALID_TOKEN, TOKEN_EXPIRED, SESSION_ENDED): the view refuses
     the whole request (401 ``UNAUTHENTICATED`` with that reason), never serves it as
     anonymous."""
+    partner_keys.watch()  # the keys a partner bearer is checked against: loaded early
     if not auth:
         return None, None
     if not isinstance(auth, str):  # e.g. a websocket's connection_init with a number in it
         return None, AccountsErrorCode.MALFORMED_AUTHORIZATION
     scheme, _, token = auth.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         return None, AccountsErrorCode.MALFORMED_AUTHORIZATION
-    if token.strip().startswith(PARTNER_KEY_PREFIX):
-        return None, None  # a partner API key: see partner_key_actor (promotion only)
-    checked = check_access_token(token.strip())
+    if token.startswith(PARTNER_KEY_PREFIX):
+        # A partner API key acts in the promotion domain only (partner_key_actor); one that
+        # is unknown or revoked is refused like a forged access token.
+        return None, None if partner_keys.is_active(token) else AccountsErrorCode.INVALID_TOKEN
+    checked = check_access_token(token)
     if isinstance(checked, AccessClaims):
         return checked, None
     return None, checked

@@ -272,10 +272,17 @@ class PromotionMutation:
             )
         parsed = []
         bad: list[tuple[str, str]] = []
+        # A batch names few campaigns: each global id is decoded once (None: not valid).
+        pks: dict[str, int | None] = {}
         for e in events:
-            try:
-                _, pk = from_global_id(e.campaign_id, "Campaign", field="campaignId")
-            except InvalidInput:
+            pk = pks.get(e.campaign_id, 0)
+            if pk == 0:
+                try:
+                    pk = from_global_id(e.campaign_id, "Campaign", field="campaignId")[1]
+                except InvalidInput:
+                    pk = None
+                pks[e.campaign_id] = pk
+            if pk is None:
                 bad.append((e.event_id, "UNKNOWN_CAMPAIGN"))
                 continue
             parsed.append(
@@ -283,7 +290,7 @@ class PromotionMutation:
                     event_id=e.event_id,
                     campaign_id=pk,
                     placement=e.placement.value,
-                    kind=EventKindModel(e.kind.value),
+                    kind=e.kind,
                     at=e.at,
                 )
             )
