@@ -26,6 +26,7 @@ from ncm.kit import jobs, replica
 from ncm.kit.db import close_db, init_db
 from ncm.kit.observability import REGISTRY, RequestContextMiddleware, configure_logging
 from ncm.kit.redis import close_redis, get_redis
+from ncm.promotion import keys as partner_keys
 from ncm.schema.ide import ide_routes
 from ncm.schema.view import GraphQLView
 from ncm.stream import http as stream_http
@@ -66,6 +67,16 @@ async def readyz(request: Request) -> Response:
     )
 
 
+async def _load_partner_keys() -> None:
+    """Partner API keys known before the first request (else a valid key is refused until
+    the first request's watcher has read them: ncm.promotion.keys fails closed)."""
+    try:
+        await partner_keys.refresh(force=True)
+    except Exception:  # a database not migrated yet: the watcher reads them later
+        logging.getLogger(__name__).warning("could not read the partner API keys", exc_info=True)
+    partner_keys.watch()
+
+
 async def metrics(request: Request) -> Response:
     await replica.refresh()  # the lag gauge is fresh even when no read was routed lately
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
@@ -97,6 +108,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         if manage_db:
             await init_db(settings.database_url)
             replica.open(settings.database_replica_url)
+            await _load_partner_keys()
         tune_gc()
         # Other processes' logouts reach this one's token checks (ncm.accounts.revocation).
         revocations = asyncio.create_task(revocation.keep_fresh()) if settings.redis_url else None
