@@ -208,7 +208,7 @@ def start_ncm(database_url: str, redis_url: str | None, workers: int, pinning: P
     return _start("ncm", command, server_env(database_url, redis_url), NCM_PORT, "/readyz")
 
 
-def start_plain(database_url: str, pinning: Pinning) -> Server:
+def start_plain(database_url: str, pinning: Pinning, workers: int = 1) -> Server:
     command = [
         *pinning.prefix(pinning.server),
         sys.executable,
@@ -219,6 +219,7 @@ def start_plain(database_url: str, pinning: Pinning) -> Server:
         HOST,
         "--port",
         str(PLAIN_PORT),
+        *(["--workers", str(workers)] if workers > 1 else []),
         "--log-level",
         "warning",
         "--no-access-log",

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,7 +258,7 @@ def run(
         scripts,
         harness.running(
             lambda: harness.start_ncm(database_url, redis_url, workers, pinning),
-            lambda: start_plain(database_url, pinning, plain_workers),
+            lambda: harness.start_plain(database_url, pinning, plain_workers),
         ) as (ncm, plain),
     ):
         _check(pages, ncm.port, plain.port)
@@ -303,26 +302,3 @@ def run(
             f"{name}: ncm/plain {ratio:.2f}, goal >= {GOAL}: {harness.verdict(ratio >= GOAL)}"
         )
     return report
-
-
-def start_plain(database_url: str, pinning: Pinning, workers: int) -> harness.Server:
-    if workers <= 1:
-        return harness.start_plain(database_url, pinning)
-    command = [
-        *pinning.prefix(pinning.server),
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.plain_app:app",
-        "--host",
-        harness.HOST,
-        "--port",
-        str(harness.PLAIN_PORT),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    env = harness.server_env(database_url, None)
-    return harness._start("plain", command, env, harness.PLAIN_PORT, "/healthz")
