@@ -85,6 +85,25 @@ async def _reset() -> None:
             await conn.execute_script(f"DELETE FROM {table}")
 
 
+def period_rows(periods: list[P], prefix: str) -> list[MembershipPeriod]:
+    """The ledger rows of generated periods (references ``<prefix>_<n>``)."""
+    return [
+        MembershipPeriod(
+            user_id=p.user,
+            source=PeriodSource(p.source),
+            reference=f"{prefix}_{i}",
+            starts_at=p.starts_at,
+            ends_at=p.ends_at,
+            amount=p.amount,
+            currency=p.currency,
+            tax=p.tax,
+            refunded=p.refunded,
+            revoked_at=p.starts_at if p.revoked else None,
+        )
+        for i, p in enumerate(periods)
+    ]
+
+
 async def _load(
     periods: list[P], activity: dict[int, set[date]], regions: dict[int, str | None]
 ) -> None:
@@ -95,23 +114,7 @@ async def _load(
             for u, r in regions.items()
         ]
     )
-    await MembershipPeriod.bulk_create(
-        [
-            MembershipPeriod(
-                user_id=p.user,
-                source=PeriodSource(p.source),
-                reference=f"in_{i}",
-                starts_at=p.starts_at,
-                ends_at=p.ends_at,
-                amount=p.amount,
-                currency=p.currency,
-                tax=p.tax,
-                refunded=p.refunded,
-                revoked_at=p.starts_at if p.revoked else None,
-            )
-            for i, p in enumerate(periods)
-        ]
-    )
+    await MembershipPeriod.bulk_create(period_rows(periods, "in"))
     await UserDailyActivity.bulk_create(
         [UserDailyActivity(user_id=u, day=d, plays=1) for u, days in activity.items() for d in days]
     )

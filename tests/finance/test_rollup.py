@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ncm.accounts.models import User
-from ncm.billing.models import MembershipPeriod, PeriodSource, Subscription
+from ncm.billing.models import MembershipPeriod, Subscription
 from ncm.billing.sync import invoice_plan
 from ncm.finance import mix, rollup
 from ncm.finance.models import MonthRollup, PlayRollupMonth, RollupDirty
@@ -21,7 +21,14 @@ from tests.finance.conftest import user
 from tests.finance.helpers import period, plan_subscription
 from tests.finance.oracle import P, oracle
 from tests.finance.test_mix import _example
-from tests.finance.test_properties import SETTINGS, _expected, _load, _native, ledgers
+from tests.finance.test_properties import (
+    SETTINGS,
+    _expected,
+    _load,
+    _native,
+    ledgers,
+    period_rows,
+)
 
 
 @SETTINGS
@@ -45,21 +52,7 @@ async def test_the_rollup_follows_every_ledger_change(
     await revenue_report("2023-12", "2024-03", by="region")
     assert await MonthRollup.filter(grouping="").count() >= 6
     # later invoices, a refund, a clip, a region change, forgotten activity
-    rows = [
-        MembershipPeriod(
-            user_id=p.user,
-            source=PeriodSource(p.source),
-            reference=f"late_{i}",
-            starts_at=p.starts_at,
-            ends_at=p.ends_at,
-            amount=p.amount,
-            currency=p.currency,
-            tax=p.tax,
-            refunded=p.refunded,
-            revoked_at=p.starts_at if p.revoked else None,
-        )
-        for i, p in enumerate(periods[len(first) :])
-    ]
+    rows = period_rows(periods[len(first) :], "late")
     if rows:
         await MembershipPeriod.bulk_create(rows)
     changed = list(periods)
