@@ -50,8 +50,8 @@ test-processes: install services
 
 services:
 	@bash scripts/ensure-services.sh
-	@bash scripts/ensure-browser.sh
-	@bash scripts/ensure-pgbouncer.sh
+	@bash scripts/ensure-debian-package.sh chromium chromium "the GraphiQL browser test"
+	@bash scripts/ensure-debian-package.sh pgbouncer /usr/sbin/pgbouncer "the connection-pooling test"
 
 lint: install
 	$(BIN)/ruff check ncm tests bench

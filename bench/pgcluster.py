@@ -158,11 +158,13 @@ pidfile = {folder}/pgbouncer.pid
 
 
 def ensure_pgbouncer() -> None:
-    """``scripts/ensure-pgbouncer.sh`` installs the Debian package when it is missing."""
+    """``scripts/ensure-debian-package.sh`` installs the Debian package when it is missing."""
     if Path(PGBOUNCER).exists():
         return
-    script = Path(__file__).resolve().parent.parent / "scripts" / "ensure-pgbouncer.sh"
-    subprocess.run(["bash", str(script)], check=True)
+    script = Path(__file__).resolve().parent.parent / "scripts" / "ensure-debian-package.sh"
+    subprocess.run(
+        ["bash", str(script), "pgbouncer", PGBOUNCER, "the connection-pooling test"], check=True
+    )
 
 
 def _chown(path: Path) -> None:
