@@ -114,6 +114,7 @@ async def empty_redis(redis: Any, *, keep_claim: bool = True) -> None:
 PG_ADMIN_DSN = os.environ.get("NCM_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB = f"ncm_test_{os.getpid()}"
 _tmp = tempfile.mkdtemp(prefix="ncm-test-")
+SQLITE_FILE = f"{_tmp}/test.sqlite3"
 
 os.environ["NCM_DATA_DIR"] = _tmp
 os.environ["NCM_LOG_JSON"] = "0"
@@ -128,7 +129,7 @@ if BACKEND == "postgres":
     named = os.environ.get("NCM_TEST_REDIS_URL")
     os.environ["NCM_REDIS_URL"] = _claim_named_redis_db(named) if named else _claim_redis_db()
 else:
-    os.environ["NCM_DATABASE_URL"] = f"sqlite://{_tmp}/test.sqlite3"
+    os.environ["NCM_DATABASE_URL"] = f"sqlite://{SQLITE_FILE}"
     os.environ.pop("NCM_REDIS_URL", None)
 
 from ncm.config import reset_settings  # noqa: E402
@@ -140,23 +141,98 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if BACKEND == "postgres":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL and Redis (runs in the PostgreSQL pass)")
+    once = pytest.mark.skip(reason="the same on both backends (runs in the PostgreSQL pass)")
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
+        elif "backend_independent" in item.keywords:
+            item.add_marker(once)
+
+
+def _schema_key() -> str:
+    """What decides the migrated schema: the migration files, the code that runs them and the
+    Tortoise version. A template database made from the same key is the same database."""
+    import hashlib
+    from pathlib import Path
+
+    import tortoise
+
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(f"{BACKEND}:{tortoise.__version__}".encode())
+    for path in [*sorted((root / "migrations").glob("*.py")), root / "ncm/kit/migrate.py"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# Migrating an empty database costs ~15 s of Python (Tortoise rebuilds its model state for
+# every step), in every test process. The first run after a migration changes builds a
+# template from an empty database; every later process clones it (a fraction of a second).
+# tests/test_migrations.py applies the whole chain to an empty database on each backend.
+TEMPLATE_PREFIX = "ncm_tpl_"
+TEMPLATE_LOCK = 7_301_101  # pg_advisory_lock key: builds and clones one at a time
 
 
 async def _create_pg_database() -> None:
     import asyncpg
 
+    from ncm.kit.migrate import upgrade
+
+    template = TEMPLATE_PREFIX + _schema_key()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{TEST_DB}"')
+        await conn.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", template):
+                build = f"{template}_build"
+                await conn.execute(f'DROP DATABASE IF EXISTS "{build}" WITH (FORCE)')
+                await conn.execute(f'CREATE DATABASE "{build}"')
+                await upgrade(f"{base}/{build}")
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    build,
+                )
+                await conn.execute(f'ALTER DATABASE "{build}" RENAME TO "{template}"')
+                # Templates of older migrations go (other runs clone only under this lock).
+                for old in await conn.fetch(
+                    "SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2",
+                    TEMPLATE_PREFIX + "%",
+                    template,
+                ):
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{old[0]}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{TEST_DB}" TEMPLATE "{template}"')
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
         # A test database need not survive a crash: commits do not wait for the disk (every
         # connection to it, the CLI and server subprocesses included). Nothing else changes.
         await conn.execute(f'ALTER DATABASE "{TEST_DB}" SET synchronous_commit = off')
     finally:
         await conn.close()
+
+
+def _create_sqlite_database() -> None:
+    """The SQLite file, copied from a template file built once per schema key (in a thread
+    of its own: the build runs on its own event loop, as `ncm db upgrade` does)."""
+    import fcntl
+    import shutil
+    from pathlib import Path
+
+    from ncm.kit.migrate import upgrade
+
+    folder = Path(tempfile.gettempdir()) / "ncm-test-templates"
+    folder.mkdir(exist_ok=True)
+    template = folder / f"sqlite-{_schema_key()}.sqlite3"
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            build = folder / f"build-{os.getpid()}.sqlite3"
+            build.unlink(missing_ok=True)
+            asyncio.run(upgrade(f"sqlite://{build}"))
+            for old in folder.glob("sqlite-*.sqlite3"):
+                old.unlink()
+            os.replace(build, template)
+        shutil.copyfile(template, SQLITE_FILE)
 
 
 async def _drop_pg_database() -> None:
@@ -171,13 +247,13 @@ async def _drop_pg_database() -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 async def database() -> AsyncIterator[None]:
-    """Migrations on an empty database (proving they apply), then the ORM for every test."""
+    """A migrated database (cloned from the schema's template), then the ORM for every test."""
     from ncm.kit.db import close_db, init_db
-    from ncm.kit.migrate import upgrade
 
     if BACKEND == "postgres":
         await _create_pg_database()
-    await upgrade()
+    else:
+        await asyncio.to_thread(_create_sqlite_database)
     await init_db()
     # What a server process does on its first request (ncm.promotion.keys.watch): read the
     # partner API keys; here, before any test counts the statements of its requests.

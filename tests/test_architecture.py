@@ -20,8 +20,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 import ncm
 from ncm.domains import DOMAINS
+
+pytestmark = pytest.mark.backend_independent
 
 ROOT = Path(ncm.__file__).parent
 FACES = ("ncm.schema", "ncm.cli", "ncm.http", "ncm.app", "ncm.worker")

@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 
 from ncm.cli.main import app
 
+pytestmark = pytest.mark.backend_independent
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PATH_ROOTS = ("ncm/", "tests/", "docs/", "bench/", "migrations/", "scripts/")

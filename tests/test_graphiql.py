@@ -23,6 +23,8 @@ import pytest
 
 from tests.test_app import prod_http  # noqa: F401 (fixture)
 
+pytestmark = pytest.mark.backend_independent
+
 BACKEND = os.environ.get("NCM_TEST_BACKEND", "postgres")
 
 

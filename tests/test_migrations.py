@@ -6,10 +6,59 @@ itself, in the command's own context, beside the test session's.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 
 from tests.cli.helpers import ncm
-from tests.conftest import BACKEND
+from tests.conftest import BACKEND, PG_ADMIN_DSN, TEST_DB
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.skipif(
+    BACKEND == "postgres",
+    reason="on PostgreSQL, tests/kit/test_partitions.py applies the whole chain to an empty "
+    "database (in two steps, with rows written between them)",
+)
+async def test_the_whole_chain_applies_to_an_empty_database(tmp_path: Path) -> None:
+    """What a new deployment runs: every migration, in order, on an empty database (the test
+    database itself is cloned from a template built the same way, tests/conftest.py)."""
+    from ncm.kit.migrate import migration_status, upgrade
+
+    if BACKEND == "postgres":
+        name = f"{TEST_DB}_empty"
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _admin(f'CREATE DATABASE "{name}"')
+        url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    else:
+        url = f"sqlite://{tmp_path / 'empty.sqlite3'}"
+
+    async def apply() -> tuple[list[str], list[tuple[str, bool]]]:
+        return await upgrade(url), await migration_status(url)
+
+    try:
+        # Its own event loop and Tortoise context, as `ncm db upgrade` has.
+        with ThreadPoolExecutor(1) as pool:
+            applied, status = pool.submit(asyncio.run, apply()).result()
+    finally:
+        if BACKEND == "postgres":
+            await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    on_disk = sorted(f"ncm.{p.stem}" for p in MIGRATIONS.glob("0*.py"))
+    assert applied == on_disk
+    assert status == [(name, True) for name in on_disk]
 
 
 def test_models_have_no_unmigrated_changes() -> None:

@@ -91,6 +91,7 @@ async def test_catalog_show() -> None:
     assert missing.returncode == 1 and "No such track" in missing.stderr
 
 
+@pytest.mark.backend_independent
 def test_every_command_has_help() -> None:
     # --help never opens the database, so Typer's in-process runner is safe here.
     from typer.testing import CliRunner

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ncm.accounts.models import User
 from tests.cli.helpers import ncm_process
 from tests.conftest import make_user
@@ -24,6 +26,7 @@ SUB_APPS = (
 )
 
 
+@pytest.mark.backend_independent
 def test_help_lists_every_command_group() -> None:
     result = ncm_process("--help")
     assert result.returncode == 0, result.stderr
@@ -39,6 +42,7 @@ async def test_a_real_command_reads_the_test_database() -> None:
     assert shown["id"] == (await User.get(handle="entry")).id
 
 
+@pytest.mark.backend_independent
 def test_an_unknown_command_exits_2() -> None:
     result = ncm_process("nonsense")
     assert result.returncode == 2

@@ -148,6 +148,7 @@ def _subclasses(cls: type[NcmError]) -> list[type[NcmError]]:
     return found
 
 
+@pytest.mark.backend_independent
 def test_every_code_raised_anywhere_is_declared() -> None:
     """A class-level ``code`` or a literal ``code="..."`` that no enum declares would fail
     the GraphQL response at run time: catch it here."""

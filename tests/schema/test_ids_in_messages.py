@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from ncm.schema.base import to_global_id
 from tests.conftest import GraphQLClient, login_token, make_user
 from tests.playlists.helpers import gid, playlist_of, tracks
@@ -50,6 +52,7 @@ async def test_a_playback_explanation_names_no_internal_id(gql: GraphQLClient) -
 EXTERNAL_IDS = {"grant_id", "sub_id", "external_id", "stripe_id"}
 
 
+@pytest.mark.backend_independent
 def test_no_service_message_formats_an_internal_id() -> None:
     """Every ``raise SomeError(f"...{x_id}...")`` outside the CLI; ids go through NoSuch."""
     offenders = []
