@@ -17,12 +17,12 @@ Without Redis (the embedded default, one process), the in-memory map is the whol
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
 
 from ncm.config import get_settings
+from ncm.kit import poll
 from ncm.kit.redis import get_redis, namespaced
 
 log = logging.getLogger("ncm.accounts")
@@ -80,12 +80,7 @@ async def refresh() -> None:
 
 async def keep_fresh() -> None:
     """Poll for other processes' revocations for the life of the server."""
-    while True:
-        try:
-            await refresh()
-        except Exception:  # Redis away for a moment: keep serving, try again
-            log.warning("could not read revoked sessions", exc_info=True)
-        await asyncio.sleep(REFRESH_SECONDS)
+    await poll.every(REFRESH_SECONDS, refresh, failing="read revoked sessions", log=log)
 
 
 def forget_all() -> None:

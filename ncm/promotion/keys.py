@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise.exceptions import IntegrityError
 
 from ncm.errors import Conflict, InvalidInput, NotFound
+from ncm.kit import poll
 from ncm.kit.redis import get_redis, namespaced
 from ncm.promotion.access import Actor, require_operator
 from ncm.promotion.errors import PromotionErrorCode
@@ -189,17 +190,7 @@ def watch() -> None:
 
 
 async def _watch() -> None:
-    while True:
-        try:
-            await refresh()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the database or Redis away for a moment: keep the last set
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # the loop is closing (a client library turned the cancel into an error)
-            log.warning("could not read the partner API keys", exc_info=True)
-        await asyncio.sleep(REFRESH_SECONDS)
+    await poll.every(REFRESH_SECONDS, refresh, failing="read the partner API keys", log=log)
 
 
 async def refresh(force: bool = False) -> None:

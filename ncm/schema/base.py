@@ -307,8 +307,7 @@ def mutation(
 async def attempt(work: Awaitable[Any]) -> Any:
     """Await a service call; expected failures become typed results, permissions stay errors.
 
-    ``ErrorsAsData`` (``@mutation``) uses it; other code should use ``@mutation`` (only
-    billing's ``_membership_call`` still calls it directly)."""
+    ``ErrorsAsData`` (``@mutation``) is its one user: every mutation is a ``@mutation``."""
     try:
         return await work
     except (NotAuthenticated, Forbidden):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 import strawberry
 
@@ -18,7 +19,6 @@ from ncm.schema.base import (
     Error,
     InvalidInputError,
     NotFoundError,
-    attempt,
     error_fields,
     mutation,
     pk_of,
@@ -178,19 +178,19 @@ class BillingMutation:
             checkout_url=result.checkout_url, membership=await membership_of(viewer.id)
         )
 
-    @strawberry.mutation(description="Stop renewing; the membership lasts to the period end.")
+    @mutation(description="Stop renewing; the membership lasts to the period end.")
     async def cancel_membership(self, info: Info) -> MembershipResult:
         return await _membership_call(info, subscriptions.cancel_membership)
 
-    @strawberry.mutation(description="Undo `cancelMembership` before the period ends.")
+    @mutation(description="Undo `cancelMembership` before the period ends.")
     async def resume_membership(self, info: Info) -> MembershipResult:
         return await _membership_call(info, subscriptions.resume_membership)
 
-    @strawberry.mutation(description="Switch plan now; Stripe prorates the difference.")
+    @mutation(description="Switch plan now; Stripe prorates the difference.")
     async def change_plan(self, info: Info, plan_id: strawberry.ID) -> MembershipResult:
-        async def call(viewer: object) -> object:
+        async def call(viewer: Any) -> object:
             pk = pk_of(plan_id, "MembershipPlan", field="planId")
-            return await subscriptions.change_plan(viewer, pk)  # type: ignore[arg-type]
+            return await subscriptions.change_plan(viewer, pk)
 
         return await _membership_call(info, call)
 
@@ -200,12 +200,11 @@ class BillingMutation:
         return BillingPortalPayload(url=await subscriptions.billing_portal_url(viewer, return_url))
 
 
-async def _membership_call(info: Info, call: object) -> MembershipResult:
-    async def work() -> MembershipPayload:
-        viewer = await info.context.viewer()
-        await call(viewer)  # type: ignore[operator]
-        assert viewer is not None
-        return MembershipPayload(membership=await membership_of(viewer.id))
-
-    result: MembershipResult = await attempt(work())
-    return result
+async def _membership_call(
+    info: Info, call: Callable[[Any], Awaitable[object]]
+) -> MembershipPayload:
+    """Run ``call`` for the viewer, then answer with their membership as it now stands."""
+    viewer = await info.context.viewer()
+    await call(viewer)
+    assert viewer is not None
+    return MembershipPayload(membership=await membership_of(viewer.id))
