@@ -9,6 +9,7 @@ in-process, and each ``--option`` written after it must be one of the command's 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+import tests.cli.helpers  # noqa: F401 (the app's click command, built once)
 from ncm.cli.main import app
 
 pytestmark = pytest.mark.backend_independent
@@ -71,9 +73,15 @@ def _is_group(command: Any) -> bool:
     return isinstance(getattr(command, "commands", None), dict)
 
 
+@functools.cache
+def _cli() -> Any:
+    """The click command Typer builds from the app (once: building it walks every command)."""
+    return typer.main.get_command(app)
+
+
 def _resolve(words: tuple[str, ...] | list[str]) -> tuple[list[str], Any, list[str]]:
     """The command path the words name, the command, and the words after it."""
-    command: Any = typer.main.get_command(app)
+    command: Any = _cli()
     path: list[str] = []
     for i, word in enumerate(words):
         if not _is_group(command):

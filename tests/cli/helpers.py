@@ -9,6 +9,7 @@ tests about the command itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -18,11 +19,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import typer.main
+import typer.testing
 from typer.testing import CliRunner
 
 from ncm.cli.main import app
 
 WIDE = {"COLUMNS": "240"}  # tables keep ids and URLs whole
+
+# Typer's CliRunner builds the click command from the app on every call, walking every
+# command's signature (~0.1 s each, ~200 calls a pass); the app does not change during a run,
+# so it is built once. (A test-only patch of a private name: if Typer renames it, the tests
+# only get slower.)
+typer.testing._get_command = functools.cache(typer.main.get_command)
 
 
 @dataclass(frozen=True)
