@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,16 +150,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(once)
 
 
-def _schema_key() -> str:
+def _schema_key(backend: str = BACKEND) -> str:
     """What decides the migrated schema: the migration files, the code that runs them and the
     Tortoise version. A template database made from the same key is the same database."""
     import hashlib
-    from pathlib import Path
 
     import tortoise
 
     root = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256(f"{BACKEND}:{tortoise.__version__}".encode())
+    digest = hashlib.sha256(f"{backend}:{tortoise.__version__}".encode())
     for path in [*sorted((root / "migrations").glob("*.py")), root / "ncm/kit/migrate.py"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
@@ -211,18 +211,16 @@ async def _create_pg_database() -> None:
         await conn.close()
 
 
-def _create_sqlite_database() -> None:
-    """The SQLite file, copied from a template file built once per schema key (in a thread
-    of its own: the build runs on its own event loop, as `ncm db upgrade` does)."""
+def sqlite_template() -> Path:
+    """A migrated SQLite file for the schema's key, built once (on its own event loop, as
+    `ncm db upgrade` runs): copy it, never open it."""
     import fcntl
-    import shutil
-    from pathlib import Path
 
     from ncm.kit.migrate import upgrade
 
     folder = Path(tempfile.gettempdir()) / "ncm-test-templates"
     folder.mkdir(exist_ok=True)
-    template = folder / f"sqlite-{_schema_key()}.sqlite3"
+    template = folder / f"sqlite-{_schema_key('sqlite')}.sqlite3"
     with open(folder / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not template.exists():
@@ -232,7 +230,13 @@ def _create_sqlite_database() -> None:
             for old in folder.glob("sqlite-*.sqlite3"):
                 old.unlink()
             os.replace(build, template)
-        shutil.copyfile(template, SQLITE_FILE)
+    return template
+
+
+def _create_sqlite_database() -> None:
+    import shutil
+
+    shutil.copyfile(sqlite_template(), SQLITE_FILE)
 
 
 async def _drop_pg_database() -> None:
