@@ -392,9 +392,24 @@ def _version(sub: Subscription) -> int:
 
 
 async def cancel_membership(actor: User | None) -> Subscription:
-    """Stop renewing: the membership runs to the end of the paid period."""
+    """Stop renewing: the membership runs to the end of the paid period. Every live
+    subscription of the user stops renewing, not only the newest: a second one can exist
+    (two hosted checkouts completed, which no claim can hold; ``reconcile`` reports it as
+    DUPLICATE_LIVE), and it must not keep charging after the user cancelled."""
     user = require_viewer(actor)
     sub = await _own_live(user)
+    others = (
+        await Subscription.filter(user_id=user.id, status__in=list(LIVE))
+        .exclude(id=sub.id)
+        .filter(cancel_at_period_end=False)
+    )
+    for other in others:
+        obj = await gateway().update_subscription(
+            other.stripe_id,
+            {"cancel_at_period_end": True},
+            f"cancel:{other.stripe_id}:{_version(other)}",
+        )
+        await _save(user.id, obj, None)
     if sub.cancel_at_period_end:
         return sub
     obj = await gateway().update_subscription(

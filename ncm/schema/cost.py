@@ -1,7 +1,8 @@
 """Operation cost analysis: how deep, how many aliases and how much work a document asks for,
 measured once per document before it is validated or executed.
 
-Every fragment is measured once (memoized by name and by the list size it inherits), so a
+Every fragment is measured once (memoized by name and by whether it inherits a list size:
+its cost is affine in that size, so the size itself is not part of the key), so a
 document whose fragments spread each other twice (``...F1 ...F1`` in ``F0``, and so on) is
 measured in time linear in its size, while its figures grow as its expansion would: twenty
 such fragments cost two million fields and are refused in well under a millisecond.
@@ -86,6 +87,10 @@ class Figures:
     cost: int = 0
     breadth: int = 0
     repeats: int = 0
+    # The cost per item of the list size a selection set inherits (a connection's `first`
+    # handed to its `edges`/`nodes`): the cost at size n is ``cost + per_size * n``. Kept
+    # apart so a fragment is measured once whatever size it is spread under.
+    per_size: int = 0
 
     def exceeded(self, limits: Limits) -> list[tuple[str, int, int]]:
         """``(figure, measured, limit)`` for every limit this passes."""
@@ -117,7 +122,7 @@ class _Meter:
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self.memo: dict[tuple[str, int | None, bool], tuple[Figures, dict[str, int]]] = {}
+        self.memo: dict[tuple[str, bool, bool], tuple[Figures, dict[str, int]]] = {}
         self.introspecting = False  # inside __schema / __type
         self.in_progress: set[str] = set()
         self.visited = 0
@@ -134,15 +139,22 @@ class _Meter:
     def selection_set(
         self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, size: int | None
     ) -> Figures:
-        return self._selection_set(selection_set, parent, size)[0]
+        """The figures of a selection set under the list size ``size`` (cost resolved)."""
+        figures = self._selection_set(selection_set, parent, size is not None)[0]
+        if size is None:
+            return figures
+        cost = figures.cost + figures.per_size * size
+        return Figures(figures.depth, figures.aliases, cost, figures.breadth, figures.repeats)
 
     def _selection_set(
-        self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, size: int | None
+        self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, sized: bool
     ) -> tuple[Figures, dict[str, int]]:
         """The figures, and how often each response name is selected at this level (spread
-        fragments' included: validation compares those that share a name). ``size``: the
-        list size a connection field hands to its ``edges``/``nodes``."""
-        depth = aliases = cost = widest = deepest_repeats = 0
+        fragments' included: validation compares those that share a name). ``sized``: a
+        connection field hands its list size to its ``edges``/``nodes``; their cost is then
+        counted in ``per_size`` (the cost is affine in the size, so it is not walked again
+        for every size)."""
+        depth = aliases = cost = per_size = widest = deepest_repeats = 0
         own = 0  # fields and spreads written here, its inline fragments' included
         keys: dict[str, int] = {}
         pending: list[tuple[SelectionSetNode, GraphQLNamedType | None]] = [(selection_set, parent)]
@@ -151,7 +163,7 @@ class _Meter:
             for selection in current.selections:
                 self.visited += 1
                 if isinstance(selection, FieldNode):
-                    figures = self.field(selection, current_parent, size)
+                    figures = self.field(selection, current_parent, sized)
                     key = (selection.alias or selection.name).value
                     keys[key] = keys.get(key, 0) + 1
                 elif isinstance(selection, InlineFragmentNode):
@@ -162,7 +174,7 @@ class _Meter:
                     pending.append((selection.selection_set, scope))
                     continue
                 elif isinstance(selection, FragmentSpreadNode):
-                    figures, spread_keys = self._spread(selection.name.value, size)
+                    figures, spread_keys = self._spread(selection.name.value, sized)
                     for key, count in spread_keys.items():
                         keys[key] = keys.get(key, 0) + count
                 else:  # pragma: no cover - no other selection kinds exist
@@ -171,19 +183,20 @@ class _Meter:
                 depth = max(depth, figures.depth)
                 aliases += figures.aliases
                 cost += figures.cost
+                per_size += figures.per_size
                 widest = max(widest, figures.breadth)
                 deepest_repeats = max(deepest_repeats, figures.repeats)
         repeats = max(deepest_repeats, max(keys.values(), default=0))
-        return Figures(depth, aliases, cost, max(own, widest), repeats), keys
+        return Figures(depth, aliases, cost, max(own, widest), repeats, per_size), keys
 
-    def spread(self, name: str, size: int | None) -> Figures:
-        return self._spread(name, size)[0]
+    def spread(self, name: str) -> Figures:
+        return self._spread(name, False)[0]
 
-    def _spread(self, name: str, size: int | None) -> tuple[Figures, dict[str, int]]:
+    def _spread(self, name: str, sized: bool) -> tuple[Figures, dict[str, int]]:
         fragment = self.fragments.get(name)
         if fragment is None or name in self.in_progress:
             return Figures(), {}  # unknown fragments and cycles are validation errors
-        key = (name, size, self.introspecting)
+        key = (name, sized, self.introspecting)
         found = self.memo.get(key)
         if found is not None:
             return found
@@ -193,14 +206,14 @@ class _Meter:
         self.in_progress.add(name)
         try:
             scope = self.schema.get_type(fragment.type_condition.name.value)
-            measured = self._selection_set(fragment.selection_set, scope, size)
+            measured = self._selection_set(fragment.selection_set, scope, sized)
         finally:
             self.in_progress.discard(name)
             self.nesting -= 1
         self.memo[key] = measured
         return measured
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType | None, size: int | None) -> Figures:
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None, sized: bool) -> Figures:
         name = node.name.value
         aliases = 1 if node.alias is not None else 0
         if name == "__typename":
@@ -211,11 +224,12 @@ class _Meter:
         return_type = definition.type if definition is not None else None
         own_size = self._size(node, definition)
         multiplier = 1
+        by_size = False  # the list's size is the one inherited (``per_size``)
         if _is_list(return_type):
             if own_size is not None:
                 multiplier = own_size
-            elif size is not None and name in ("edges", "nodes"):
-                multiplier = size
+            elif sized and name in ("edges", "nodes"):
+                by_size = True
             else:
                 multiplier = self.limits.list_estimate
             own_size = None  # a list's size is spent on the list itself
@@ -233,9 +247,10 @@ class _Meter:
         return Figures(
             0 if introspection else inner.depth + 1,
             aliases + inner.aliases,
-            1 + multiplier * inner.cost,
+            1 if by_size else 1 + multiplier * inner.cost,
             inner.breadth,
             inner.repeats,
+            inner.cost if by_size else 0,
         )
 
     def _definition(self, parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
@@ -290,7 +305,7 @@ def measure(schema: GraphQLSchema, document: DocumentNode, limits: Limits) -> Me
                 breadth = max(breadth, figures.breadth)
                 repeats = max(repeats, figures.repeats)
         for name in meter.fragments:  # validation reads unused fragments too
-            figures = meter.spread(name, None)
+            figures = meter.spread(name)
             breadth = max(breadth, figures.breadth)
             repeats = max(repeats, figures.repeats)
     except _TooNested:

@@ -9,8 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from tortoise.transactions import in_transaction
 
-from ncm.billing import subscriptions
+from ncm.billing import subscriptions, webhooks
 from ncm.billing.entitlement import utcnow
 from ncm.billing.errors import BillingErrorCode
 from ncm.billing.models import (
@@ -198,3 +199,26 @@ async def test_a_subscription_stripe_made_but_we_never_recorded_blocks_a_new_sta
         lost["id"]
     ]
     assert (await Subscription.get(user_id=user.id)).stripe_id == lost["id"]
+
+
+async def test_cancel_stops_every_live_subscription_not_only_the_newest(
+    vip_plans: list[Any], stripe_env: str
+) -> None:
+    # The tail: with two live subscriptions, cancelMembership cancelled only the
+    # newest and the other kept renewing. The claim stops two direct starts; a second one
+    # can still come from a hosted checkout, so cancelling must stop both.
+    user = await make_user()
+    await _attempt(user, "vip_monthly", 1)
+    customer = (await Customer.get(user_id=user.id)).stripe_id
+    second = await gateway().create_subscription(
+        customer=customer, plan_id="ncm_vip_yearly_15800_cny", user_id=user.id, key="checkout-2"
+    )
+    async with in_transaction() as conn:  # as its customer.subscription.created would
+        await webhooks.on_subscription(conn, second)
+    assert await Subscription.filter(user_id=user.id, status="active").count() == 2
+
+    await subscriptions.cancel_membership(user)
+    remote = await stripe_subscriptions(stripe_env, customer)
+    assert len(remote) == 2
+    assert all(s["cancel_at_period_end"] for s in remote)
+    assert all(s.cancel_at_period_end for s in await Subscription.filter(user_id=user.id))
