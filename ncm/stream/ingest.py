@@ -352,14 +352,14 @@ def _columns(plays: str) -> list[list[Any]] | None:
     ]
 
 
-async def _write(batch: _Batch) -> tuple[int, int]:
-    """Write a batch in one transaction; ``(rows inserted, of which counted)``."""
+async def _write(columns: list[list[Any]] | None) -> tuple[int, int]:
+    """Write a batch's columns (``_columns``) in one transaction; ``(rows inserted, of which
+    counted)``."""
     from tortoise import connections
     from tortoise.transactions import in_transaction
 
     from ncm.kit.db import is_unavailable
 
-    columns = _columns(batch.plays)
     if columns is None:
         return 0, 0
     # A test seam: seconds inside a batch's transaction, so a test can kill a worker mid-batch.
@@ -465,16 +465,19 @@ async def _run(
     total = Drained()
     written: _Batch | None = None  # committed, not yet acknowledged
     batch = await stream.first(size, idle, block_ms)
+    columns = None if batch is None else _columns(batch.plays)
     while batch is not None:
         more = total.batches + 1 < max_batches and (deadline is None or time.monotonic() < deadline)
-        write = asyncio.ensure_future(_write(batch))
+        write = asyncio.ensure_future(_write(columns))
         try:
             following = await stream.step(written, size if more else 0)
+            written = None
+            # decoded while the database still writes this batch
+            columns = None if following is None else _columns(following.plays)
         except BaseException:
             write.cancel()
             await asyncio.gather(write, return_exceptions=True)
             raise
-        written = None
         inserted, counted = await write
         total.entries += batch.entries
         total.inserted += inserted
@@ -485,6 +488,7 @@ async def _run(
             await stream.step(written, 0)
             written = None
             following = await stream.first(size, idle, None)
+            columns = None if following is None else _columns(following.plays)
         batch = following
     if written is not None:
         await stream.step(written, 0)
