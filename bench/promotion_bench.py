@@ -101,13 +101,14 @@ end
 """
 
 
-# The same events as TRACK_LUA, sent to recordPromotionEventsPacked: one line per event, tab
+# The same events as TRACK_LUA (ids starting with p, not t: the same viewer's ids would be
+# duplicates of the list run's), sent to recordPromotionEventsPacked: one line per event, tab
 # separated (written as JSON escapes in the body).
 TRACK_PACKED_LUA = TRACK_LUA.replace(
     """    parts[i] = string.format(
       '{"eventId":"t%%d-%%d-%%d","campaignId":"%%s","placement":"HOME_BANNER","kind":"%%s","at":"%%s"}',""",
     """    parts[i] = string.format(
-      't%%d-%%d-%%d\\\\t%%s\\\\tHOME_BANNER\\\\t%%s\\\\t%%s',""",
+      'p%%d-%%d-%%d\\\\t%%s\\\\tHOME_BANNER\\\\t%%s\\\\t%%s',""",
 ).replace(
     """'{"query":"mutation($e:[PromotionEventInput!]!){recordPromotionEvents(events:$e){__typename ... on RecordPromotionEventsPayload{accepted duplicates}}}","variables":{"e":[' .. table.concat(parts, ",") .. ']}}'""",
     """'{"query":"mutation($e:String!){recordPromotionEventsPacked(events:$e){__typename ... on RecordPromotionEventsPayload{accepted duplicates}}}","variables":{"e":"' .. table.concat(parts, "\\\\n") .. '"}}'""",
