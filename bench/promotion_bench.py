@@ -1,7 +1,7 @@
 """Issue #16 targets: ``promotions`` requests/s and p99 at 16 connections, tracking ingest.
 
 ``python -m bench.promotion_bench [--duration 20] [--connections 16] [--campaigns 40]
-[--parts serve,track,in-process] [--no-pin] [--py-spy DIR]``
+[--parts serve,track,track-packed,in-process,cpu] [--no-pin] [--py-spy DIR]``
 
 1. Creates (drops first) the PostgreSQL database ``ncm_bench_promotion``, applies the
    migrations, claims an empty Redis database, and seeds one partner (KKBOX) with
@@ -14,8 +14,9 @@
    server ran meanwhile (``pg_stat_database.xact_commit + xact_rollback`` of the bench
    database before and after; every statement outside a transaction counts as one).
 3. Tracking ingest over HTTP: ``wrk`` posts ``recordPromotionEvents`` with 100 distinct
-   events per request (ids from a per-thread counter), then one flush; events/s accepted
-   and the database total checked against the accepted count.
+   events per request (ids from a per-thread counter), and (part ``track-packed``) the same
+   events packed as text to ``recordPromotionEventsPacked``, then one flush; events/s, and
+   the database total beside the events sent.
 4. Tracking ingest in-process (no HTTP or GraphQL): ``tracking.record`` with 100-event
    batches from 16 concurrent tasks into Redis: events/s, then the flush's events/s.
 
