@@ -1,7 +1,7 @@
 """Issue #16 targets: ``promotions`` requests/s and p99 at 16 connections, tracking ingest.
 
 ``python -m bench.promotion_bench [--duration 20] [--connections 16] [--campaigns 40]
-[--parts serve,track,in-process] [--no-pin] [--py-spy DIR]``
+[--parts serve,track,track-packed,in-process,cpu] [--no-pin] [--py-spy DIR]``
 
 1. Creates (drops first) the PostgreSQL database ``ncm_bench_promotion``, applies the
    migrations, claims an empty Redis database, and seeds one partner (KKBOX) with
@@ -14,8 +14,9 @@
    server ran meanwhile (``pg_stat_database.xact_commit + xact_rollback`` of the bench
    database before and after; every statement outside a transaction counts as one).
 3. Tracking ingest over HTTP: ``wrk`` posts ``recordPromotionEvents`` with 100 distinct
-   events per request (ids from a per-thread counter), then one flush; events/s accepted
-   and the database total checked against the accepted count.
+   events per request (ids from a per-thread counter), and (part ``track-packed``) the same
+   events packed as text to ``recordPromotionEventsPacked``, then one flush; events/s, and
+   the database total beside the events sent.
 4. Tracking ingest in-process (no HTTP or GraphQL): ``tracking.record`` with 100-event
    batches from 16 concurrent tasks into Redis: events/s, then the flush's events/s.
 
@@ -99,6 +100,21 @@ request = function()
   return wrk.format("POST", "/graphql", headers, body)
 end
 """
+
+
+# The same events as TRACK_LUA (ids starting with p, not t: the same viewer's ids would be
+# duplicates of the list run's), sent to recordPromotionEventsPacked: one line per event, tab
+# separated (written as JSON escapes in the body).
+TRACK_PACKED_LUA = TRACK_LUA.replace(
+    """    parts[i] = string.format(
+      '{"eventId":"t%%d-%%d-%%d","campaignId":"%%s","placement":"HOME_BANNER","kind":"%%s","at":"%%s"}',""",
+    """    parts[i] = string.format(
+      'p%%d-%%d-%%d\\\\t%%s\\\\tHOME_BANNER\\\\t%%s\\\\t%%s',""",
+).replace(
+    """'{"query":"mutation($e:[PromotionEventInput!]!){recordPromotionEvents(events:$e){__typename ... on RecordPromotionEventsPayload{accepted duplicates}}}","variables":{"e":[' .. table.concat(parts, ",") .. ']}}'""",
+    """'{"query":"mutation($e:String!){recordPromotionEventsPacked(events:$e){__typename ... on RecordPromotionEventsPayload{accepted duplicates}}}","variables":{"e":"' .. table.concat(parts, "\\\\n") .. '"}}'""",
+)
+assert TRACK_PACKED_LUA != TRACK_LUA and TRACK_PACKED_LUA.count("Packed") == 1
 
 
 async def _create_database() -> None:
@@ -416,7 +432,7 @@ async def _cpu_shares(token: str, campaign: str, requests: int) -> dict[str, Any
         await close_db()
 
 
-PARTS = ("serve", "track", "in-process", "cpu")
+PARTS = ("serve", "track", "track-packed", "in-process", "cpu")
 
 
 def main() -> None:
@@ -486,8 +502,13 @@ def main() -> None:
                 after = asyncio.run(_xact_commits())
                 serving["database_transactions_during_run"] = after - before
                 results["promotions"] = serving
-            if "track" in parts:
-                track = TRACK_LUA % {
+            for part, lua_form, key in (
+                ("track", TRACK_LUA, "tracking_http"),
+                ("track-packed", TRACK_PACKED_LUA, "tracking_http_packed"),
+            ):
+                if part not in parts:
+                    continue
+                track = lua_form % {
                     "tokens": ", ".join(json.dumps(t) for t in tokens),
                     "campaign": seeded["campaign"],
                 }
@@ -497,27 +518,30 @@ def main() -> None:
                     max(5, args.duration // 2),
                     PORT,
                     pinning,
-                    profile("track"),
+                    profile(part),
                 )
                 ingest["load_average_after"] = os.getloadavg()[0]
                 ingest["events_per_s"] = (
                     round(ingest["requests_per_s"] * 100) if ingest["requests_per_s"] else None
                 )
-                results["tracking_http"] = ingest
+                results[key] = ingest
         finally:
             server.stop()
-        if "track" in parts:
+        if tracked := [k for k in ("tracking_http", "tracking_http_packed") if k in results]:
             flushed, seconds, in_db = asyncio.run(_flush_and_count())
-            results["tracking_http"]["flushed_events"] = flushed
-            results["tracking_http"]["flush_seconds"] = round(seconds, 2)
-            results["tracking_http"]["database_total"] = in_db
+            results[tracked[-1]]["flushed_events"] = flushed  # both forms' events
+            results[tracked[-1]]["flush_seconds"] = round(seconds, 2)
+            results[tracked[-1]]["database_total"] = in_db
+            results[tracked[-1]]["events_sent"] = sum(
+                (results[k]["requests"] or 0) * 100 for k in tracked
+            )
         if "cpu" in parts:
             results["cpu"] = asyncio.run(_cpu_shares(tokens[0], seeded["campaign"], 2000))
         if "in-process" in parts:
             results["tracking_in_process"] = asyncio.run(
                 _ingest_in_process(args.ingest_batches, 16)
             )
-    for part in ("promotions", "tracking_http"):
+    for part in ("promotions", "tracking_http", "tracking_http_packed"):
         if part in results and not args.json:
             results[part].pop("raw", None)
     if args.json:
@@ -531,13 +555,19 @@ def main() -> None:
             f"database transactions during the run: {p['database_transactions_during_run']}; "
             f"load average after {p['load_average_after']:.1f}"
         )
-    if t := results.get("tracking_http"):
-        print(
-            f"tracking over HTTP: {t['requests_per_s']} req/s x 100 = {t['events_per_s']} "
-            f"events/s, p99 {t.get('p99_ms')} ms; flush {t['flushed_events']} events in "
-            f"{t['flush_seconds']} s; database total {t['database_total']}; "
-            f"load average after {t['load_average_after']:.1f}"
-        )
+    for key, form in (("tracking_http", "list"), ("tracking_http_packed", "packed")):
+        if t := results.get(key):
+            flush = (
+                f"; flush {t['flushed_events']} events in {t['flush_seconds']} s; database "
+                f"total {t['database_total']} (events sent by both forms: {t['events_sent']})"
+                if "flushed_events" in t
+                else ""
+            )
+            print(
+                f"tracking over HTTP ({form}): {t['requests_per_s']} req/s x 100 = "
+                f"{t['events_per_s']} events/s, p99 {t.get('p99_ms')} ms, non-2xx "
+                f"{t['non_2xx']}{flush}; load average after {t['load_average_after']:.1f}"
+            )
     if c := results.get("cpu"):
         base = c["typename"]["cpu_ms"]
         for name in ("promotions", "track_100_events"):

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -96,8 +96,9 @@ return 1
 """
 
 
-@dataclass(frozen=True)
-class EventIn:
+class EventIn(NamedTuple):
+    """One event of a client's batch (a tuple: a batch builds 100 of them per call)."""
+
     event_id: str
     campaign_id: int
     placement: str

@@ -86,12 +86,40 @@ def _clean_text(value: str) -> str:
 
 
 def _clean(value: Any) -> Any:
-    """A copy of ``value`` with every string cleaned, walked without recursion; nesting
-    past ``MAX_VARIABLE_DEPTH`` is ``BadOperation``."""
+    """``value`` with every string cleaned (a copy when one needs it); nesting past
+    ``MAX_VARIABLE_DEPTH`` is ``BadOperation``.
+
+    The usual case costs two passes in C and one over the containers: orjson encodes the
+    whole value (it refuses an unpaired surrogate, and writes a NUL as ``\\u0000``), and
+    when neither is there the value is returned as it is once its depth is checked. Anything
+    else takes the walk below."""
     if isinstance(value, str):
         return _clean_text(value)
     if not isinstance(value, dict | list):
         return value
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError:  # an unpaired surrogate (or nothing JSON holds): the walk says which
+        encoded = b"\\u0000"
+    if b"\\u0000" not in encoded:
+        level, depth = [value], 1
+        while level:
+            if depth > MAX_VARIABLE_DEPTH:
+                raise TooDeep(f"`variables` nest more than {MAX_VARIABLE_DEPTH} levels deep.")
+            level = [
+                v
+                for c in level
+                for v in (c.values() if isinstance(c, dict) else c)
+                if isinstance(v, dict | list)
+            ]
+            depth += 1
+        return value
+    return _walk(value)
+
+
+def _walk(value: Any) -> Any:
+    """A copy of ``value`` (a dict or a list) with every string cleaned, walked without
+    recursion; nesting past ``MAX_VARIABLE_DEPTH`` is ``BadOperation``."""
     holder: list[Any] = [None]
     stack: list[tuple[Any, Any, Any, int]] = [(value, holder, 0, 1)]
     while stack:

@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,18 +52,56 @@ redis.call('EXPIRE', KEYS[3], ARGV[6])
 return false
 """
 
-# The keys of the viewers' recent plays come as arguments: ncm runs one Redis, not a cluster.
-_DONE = """
-local n = tonumber(ARGV[2])
-for i = 3, n + 2, 1000 do
-  local last = math.min(i + 999, n + 2)
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, last))
-  redis.call('XDEL', KEYS[1], unpack(ARGV, i, last))
+# One round trip per batch, run while the next batch's statement is on PostgreSQL: acknowledge
+# and delete the entries of a batch the database has committed and take its plays off the
+# viewers' pending recent plays (ARGV[4]: its entry ids, comma-separated; ARGV[5]: its plays,
+# newline-separated, as this script returned them), then read up to ARGV[3] new entries (none
+# for 0). The entries come back packed in two strings (ids, plays) and their count: decoding a
+# batch is then two splits in the consumer instead of a reply of 5,000 nested entries. A play
+# with a newline (no ``enqueue`` writes one) comes back empty: malformed, dropped. The keys of
+# the viewers' recent plays are made here from ARGV[6]: ncm runs one Redis, not a cluster.
+_STEP = """
+local stream, group = KEYS[1], ARGV[1]
+if ARGV[4] ~= '' then
+  local ids = {}
+  for id in string.gmatch(ARGV[4], '[^,]+') do
+    ids[#ids + 1] = id
+    if #ids == 1000 then
+      redis.call('XACK', stream, group, unpack(ids))
+      redis.call('XDEL', stream, unpack(ids))
+      ids = {}
+    end
+  end
+  if #ids > 0 then
+    redis.call('XACK', stream, group, unpack(ids))
+    redis.call('XDEL', stream, unpack(ids))
+  end
+  for line in string.gmatch(ARGV[5], '[^\\n]+') do
+    local a = string.find(line, '|', 1, true)
+    local b = a and string.find(line, '|', a + 1, true)
+    if b then
+      redis.call('ZREM', ARGV[6] .. string.sub(line, a + 1, b - 1), string.sub(line, 1, a - 1))
+    end
+  end
 end
-for i = n + 3, #ARGV, 2 do
-  redis.call('ZREM', ARGV[i], ARGV[i + 1])
+if ARGV[3] == '0' then return false end
+local got = redis.call('XREADGROUP', 'GROUP', group, ARGV[2], 'COUNT', ARGV[3],
+                       'STREAMS', stream, '>')
+if not got then return false end
+local ids, plays = {}, {}
+for i, entry in ipairs(got[1][2]) do
+  ids[i] = entry[1]
+  local fields, play = entry[2], ''
+  if type(fields) == 'table' then
+    for j = 1, #fields - 1, 2 do
+      if fields[j] == 'p' then play = fields[j + 1] end
+    end
+  end
+  if string.find(play, '\\n', 1, true) then play = '' end
+  plays[i] = play
 end
-return n
+if #ids == 0 then return false end
+return {table.concat(ids, ','), table.concat(plays, '\\n'), #ids}
 """
 
 # One statement: the new rows, and the counts of exactly those rows (ON CONFLICT skips a play
@@ -235,40 +274,94 @@ async def _ensure_group(redis: Any) -> None:
             raise
 
 
-def _parts(fields: dict[Any, Any]) -> list[str] | None:
-    """A stream entry's play as its nine fields; ``None`` (logged, then dropped with its
-    batch) for an entry no ``enqueue`` wrote, which would otherwise block the stream."""
-    raw = fields.get(b"p") or fields.get("p") or b""
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    parts = text.split("|")
-    if len(parts) != 9 or not all(p.isdigit() for p in parts[1:6] + parts[8:]):
-        log.error("malformed play stream entry dropped", extra={"entry": text[:200]})
+@dataclass
+class _Batch:
+    """Stream entries read together: their ids (comma-separated) and plays (newline-separated,
+    each as ``encode`` wrote it, or empty for an entry with no play)."""
+
+    ids: str
+    plays: str
+    entries: int
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _batch(entries: list[tuple[Any, dict[Any, Any]]]) -> _Batch | None:
+    """A batch from entries as redis-py returns them (own pending and claimed entries, and a
+    blocking read): the same form as the step script's."""
+    if not entries:
         return None
-    return parts
+    plays = []
+    for _, fields in entries:
+        play = _text(fields.get(b"p") or fields.get("p") or "")
+        plays.append("" if "\n" in play else play)
+    return _Batch(",".join(_text(i) for i, _ in entries), "\n".join(plays), len(entries))
 
 
-async def _write(entries: list[tuple[Any, dict[Any, Any]]]) -> tuple[int, int]:
+_NUMERIC = (1, 2, 3, 4, 5, 8)  # user, track, started (µs), seconds, counted, reported (µs)
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _valid(parts: list[str]) -> bool:
+    return (
+        len(parts) == 9
+        and all(_digits(parts[i]) for i in _NUMERIC)
+        and (not parts[7] or _digits(parts[7]))
+    )
+
+
+def _columns(plays: str) -> list[list[Any]] | None:
+    """The batch's plays as the statement's nine arrays; ``None`` when none is left.
+
+    An entry read twice in one batch (a retried delivery) is written once; an entry no
+    ``enqueue`` wrote is logged and dropped (it would otherwise block the stream). The whole
+    batch is checked column by column (one ``isdigit`` over a column's joined values), and
+    only a batch that fails is checked again entry by entry."""
+    rows = [line.split("|") for line in dict.fromkeys(plays.split("\n"))]
+    cols: list[tuple[str, ...]] = []
+    if rows and set(map(len, rows)) == {9}:
+        cols = list(zip(*rows, strict=True))
+        shares = "".join(cols[7])
+    if not cols or not (
+        all(all(cols[i]) and _digits("".join(cols[i])) for i in _NUMERIC)
+        and (not shares or _digits(shares))
+    ):
+        good = [parts for parts in rows if _valid(parts)]
+        for parts in rows:
+            if not _valid(parts):
+                text = "|".join(parts)
+                log.error("malformed play stream entry dropped", extra={"entry": text[:200]})
+        if not good:
+            return None
+        cols = list(zip(*good, strict=True))
+    return [
+        list(cols[0]),
+        list(map(int, cols[1])),
+        list(map(int, cols[2])),
+        list(map(int, cols[3])),
+        list(map(int, cols[4])),
+        [c == "1" for c in cols[5]],
+        list(cols[6]),
+        [int(s) if s else None for s in cols[7]],
+        list(map(int, cols[8])),
+    ]
+
+
+async def _write(columns: list[list[Any]] | None) -> tuple[int, int]:
+    """Write a batch's columns (``_columns``) in one transaction; ``(rows inserted, of which
+    counted)``."""
     from tortoise import connections
     from tortoise.transactions import in_transaction
 
     from ncm.kit.db import is_unavailable
 
-    columns: list[list[Any]] = [[] for _ in range(9)]
-    seen: set[tuple[str, str]] = set()
-    for _, fields in entries:
-        parts = _parts(fields)
-        if parts is None or (parts[0], parts[3]) in seen:  # malformed, or twice in one batch
-            continue
-        seen.add((parts[0], parts[3]))
-        columns[0].append(parts[0])
-        columns[1].append(int(parts[1]))
-        columns[2].append(int(parts[2]))
-        columns[3].append(int(parts[3]))
-        columns[4].append(int(parts[4]))
-        columns[5].append(parts[5] == "1")
-        columns[6].append(parts[6])
-        columns[7].append(int(parts[7]) if parts[7] else None)
-        columns[8].append(int(parts[8]))
+    if columns is None:
+        return 0, 0
     # A test seam: seconds inside a batch's transaction, so a test can kill a worker mid-batch.
     pause = float(os.environ.get("NCM_PLAY_FLUSH_PAUSE") or 0)
     for attempt in (1, 2):
@@ -290,54 +383,116 @@ async def _write(entries: list[tuple[Any, dict[Any, Any]]]) -> tuple[int, int]:
     raise AssertionError("unreachable")
 
 
-async def _done(redis: Any, entries: list[tuple[Any, dict[Any, Any]]]) -> None:
-    """Acknowledge and delete the batch's entries and take its plays off the viewers'
-    pending recent plays: one script call, whatever the batch size."""
-    ids: list[Any] = []
-    plays: list[str] = []
-    for entry_id, fields in entries:
-        ids.append(entry_id)
-        parts = _parts(fields)
-        if parts is not None:
-            plays += [_key(f"recent:{parts[1]}"), parts[0]]
-    script = redis.register_script(_DONE)
-    await script(keys=[stream_key()], args=[GROUP, len(ids), *ids, *plays])
+_steps: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-async def drain_batch(
+class _Stream:
+    """One consumer's view of the stream for a drain: the keys, made once, and the step
+    script, registered once per connection pool."""
+
+    def __init__(self, redis: Any, consumer: str) -> None:
+        self.redis = redis
+        self.consumer = consumer
+        self.key = stream_key()
+        self.recent_prefix = _key("recent:")
+        script = _steps.get(redis)
+        if script is None:
+            script = _steps[redis] = redis.register_script(_STEP)
+        self.script = script
+
+    async def step(self, written: _Batch | None, count: int) -> _Batch | None:
+        """Acknowledge ``written`` (committed) and read up to ``count`` new entries."""
+        got = await self.script(
+            keys=[self.key],
+            args=[
+                GROUP,
+                self.consumer,
+                count,
+                written.ids if written else "",
+                written.plays if written else "",
+                self.recent_prefix,
+            ],
+        )
+        if not got:
+            return None
+        return _Batch(_text(got[0]), _text(got[1]), int(got[2]))
+
+    async def first(self, count: int, idle_ms: int, block_ms: int | None) -> _Batch | None:
+        """This consumer's own pending entries first (a retry after a failed write), then
+        entries another consumer left pending for ``idle_ms`` (it died), then new ones
+        (waiting up to ``block_ms`` for some when given)."""
+        redis, key = self.redis, self.key
+        mine = await redis.xreadgroup(GROUP, self.consumer, {key: "0"}, count=count)
+        if mine and mine[0][1]:
+            gone = [e[0] for e in mine[0][1] if not e[1]]  # deleted entries come back empty
+            if gone:
+                await redis.xack(key, GROUP, *gone)
+            found = _batch([e for e in mine[0][1] if e[1]])
+            if found is not None:
+                return found
+        claimed = await redis.xautoclaim(key, GROUP, self.consumer, idle_ms, "0-0", count=count)
+        found = _batch([e for e in claimed[1] if e[1]])
+        if found is not None:
+            return found
+        if block_ms is None:
+            return await self.step(None, count)
+        new = await redis.xreadgroup(GROUP, self.consumer, {key: ">"}, count=count, block=block_ms)
+        return _batch(new[0][1] if new else [])
+
+
+async def _run(
     consumer: str,
     *,
-    batch: int | None = None,
-    block_ms: int | None = None,
+    max_batches: int,
     claim_idle_ms: int | None = None,
+    block_ms: int | None = None,
+    seconds: float | None = None,
 ) -> Drained:
-    """Write one batch: this consumer's own pending entries first (a retry after a failed
-    write), then entries another consumer left pending for ``claim_idle_ms`` (it died), then
-    new ones (waiting up to ``block_ms`` for some when given)."""
+    """Write batches until the stream has nothing for this consumer (or ``max_batches``, or
+    ``seconds`` are up), each batch's statement overlapping the Redis round trip that
+    acknowledges the batch before it and reads the one after it.
+
+    Exactly once: a batch is acknowledged only once its transaction committed. A failure
+    leaves the batch being written, and the one read meanwhile, pending for this consumer:
+    the next run writes them first (a batch written twice inserts nothing twice)."""
     settings = get_settings()
-    batch = batch or settings.play_flush_batch
+    size = settings.play_flush_batch
     idle = settings.play_claim_idle_ms if claim_idle_ms is None else claim_idle_ms
     redis = await _redis()
     await _ensure_group(redis)
-    key = stream_key()
-    entries: list[tuple[Any, dict[Any, Any]]] = []
-    mine = await redis.xreadgroup(GROUP, consumer, {key: "0"}, count=batch)
-    if mine and mine[0][1]:
-        entries = [e for e in mine[0][1] if e[1]]  # deleted entries come back empty
-        gone = [e[0] for e in mine[0][1] if not e[1]]
-        if gone:
-            await redis.xack(key, GROUP, *gone)
-    if not entries:
-        claimed = await redis.xautoclaim(key, GROUP, consumer, idle, "0-0", count=batch)
-        entries = [e for e in claimed[1] if e[1]]
-    if not entries:
-        new = await redis.xreadgroup(GROUP, consumer, {key: ">"}, count=batch, block=block_ms)
-        entries = new[0][1] if new else []
-    if not entries:
-        return Drained()
-    inserted, counted = await _write(entries)
-    await _done(redis, entries)
-    return Drained(len(entries), inserted, counted, 1)
+    stream = _Stream(redis, consumer)
+    deadline = None if seconds is None else time.monotonic() + seconds
+    total = Drained()
+    written: _Batch | None = None  # committed, not yet acknowledged
+    batch = await stream.first(size, idle, block_ms)
+    columns = None if batch is None else _columns(batch.plays)
+    while batch is not None:
+        more = total.batches + 1 < max_batches and (deadline is None or time.monotonic() < deadline)
+        write = asyncio.ensure_future(_write(columns))
+        try:
+            following = await stream.step(written, size if more else 0)
+            written = None
+            # decoded while the database still writes this batch
+            columns = None if following is None else _columns(following.plays)
+        except BaseException:
+            write.cancel()
+            await asyncio.gather(write, return_exceptions=True)
+            raise
+        inserted, counted = await write
+        total.entries += batch.entries
+        total.inserted += inserted
+        total.counted += counted
+        total.batches += 1
+        written = batch
+        if following is None and more:  # nothing new: acknowledge, then look everywhere
+            await stream.step(written, 0)
+            written = None
+            following = await stream.first(size, idle, None)
+            columns = None if following is None else _columns(following.plays)
+        batch = following
+    if written is not None:
+        await stream.step(written, 0)
+    return total
 
 
 async def fold_counts() -> int:
@@ -358,29 +513,24 @@ async def fold_counts() -> int:
 async def drain(
     consumer: str | None = None, *, max_batches: int = 1000, claim_idle_ms: int | None = None
 ) -> Drained:
-    """Batches until the stream has nothing for this consumer (or ``max_batches``)."""
-    consumer = consumer or consumer_name()
-    total = Drained()
-    for _ in range(max_batches):
-        done = await drain_batch(consumer, claim_idle_ms=claim_idle_ms)
-        if not done.entries:
-            break
-        total.entries += done.entries
-        total.inserted += done.inserted
-        total.counted += done.counted
-        total.batches += 1
+    """Batches until the stream has nothing for this consumer (or ``max_batches``), then
+    the play count deltas folded into the tracks."""
+    total = await _run(
+        consumer or consumer_name(), max_batches=max_batches, claim_idle_ms=claim_idle_ms
+    )
     await fold_counts()
     return total
 
 
 async def drain_forever(consumer: str | None = None) -> None:
-    """The worker's loop: drain batches as plays arrive; a failed batch is retried after a
-    pause (its entries stay pending, nothing is lost)."""
+    """The worker's loop: drain batches as plays arrive, in runs of at most
+    ``FOLD_SECONDS`` (each starts by claiming what a dead consumer left); a failed run is
+    retried after a pause (its entries stay pending, nothing is lost)."""
     consumer = consumer or consumer_name()
     folded = time.monotonic()
     while True:
         try:
-            await drain_batch(consumer, block_ms=1000)
+            await _run(consumer, max_batches=1 << 62, block_ms=1000, seconds=FOLD_SECONDS)
             if time.monotonic() - folded >= FOLD_SECONDS:
                 folded = time.monotonic()
                 await fold_counts()

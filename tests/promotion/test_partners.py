@@ -307,7 +307,11 @@ async def test_a_key_revoked_by_another_process_is_refused(gql: GraphQLClient, h
 
 # Every promotion field a partner could use, with what it must do for KKBOX against JOOX's
 # objects; `test_every_partner_field_is_isolated` fails when a field is added without a line.
-PUBLIC_FIELDS = {"promotions", "record_promotion_events"}  # the viewer's, not a partner's
+PUBLIC_FIELDS = {  # the viewer's, not a partner's
+    "promotions",
+    "record_promotion_events",
+    "record_promotion_events_packed",
+}
 
 
 async def _isolation_checks(

@@ -102,6 +102,74 @@ async def test_record_batches_through_graphql(gql: GraphQLClient) -> None:
     assert (await tracking.flush()).events == 0
 
 
+PACKED = """mutation($e: String!) { recordPromotionEventsPacked(events: $e) {
+  __typename ... on RecordPromotionEventsPayload { accepted duplicates refused { eventId reason } }
+  ... on Error { code field message } } }"""
+
+
+def packed(events: list[dict[str, str]]) -> str:
+    fields = ("eventId", "campaignId", "placement", "kind", "at")
+    return "\n".join("\t".join(e[f] for f in fields) for e in events)
+
+
+async def test_packed_events_get_the_answers_of_the_list(gql: GraphQLClient) -> None:
+    """The same batch sent as a list and packed, by two viewers: the same answers, counts
+    and refusals; a line that is not five fields, or a bad placement, kind or time, refuses
+    the call like a variable GraphQL cannot coerce."""
+    p = await partner()
+    c = await live_campaign(p)
+    now = datetime.now(UTC)
+    batch = [
+        event(c.id, "e1"),
+        event(c.id, "e2", kind="CLICK", at=now - timedelta(minutes=5)),
+        event(c.id, "e1"),
+        event(c.id, "e3", at=now + timedelta(hours=1)),
+        event(c.id, "e4", at=now - timedelta(days=2)),
+        event(c.id + 100, "e5"),
+        event(c.id, "e6", placement="NOW_PLAYING"),
+        {**event(c.id, "e7"), "campaignId": to_global_id("Track", 1)},
+        {**event(c.id, "e8"), "campaignId": "not-a-global-id"},
+        {**event(c.id, "e9"), "at": "2026-12-03T10:00:00"},  # no offset: UTC, as for the list
+        event(c.id, "bad id with spaces"),
+    ]
+    answers = []
+    for name in ("lister", "packer"):
+        token = await login_token(await make_user(name))
+        if name == "lister":
+            body = await gql(RECORD, {"e": batch}, token=token)
+            answers.append(body["data"]["recordPromotionEvents"])
+        else:
+            body = await gql(PACKED, {"e": packed(batch) + "\n"}, token=token)
+            answers.append(body["data"]["recordPromotionEventsPacked"])
+            again = await gql(PACKED, {"e": packed(batch[:2])}, token=token)
+            assert again["data"]["recordPromotionEventsPacked"]["duplicates"] == 2
+    listed, sent = answers
+    assert listed["__typename"] == sent["__typename"] == "RecordPromotionEventsPayload"
+    assert (sent["accepted"], sent["duplicates"]) == (listed["accepted"], listed["duplicates"])
+    assert (sent["accepted"], sent["duplicates"]) == (2, 1)
+    assert sorted(map(str, sent["refused"])) == sorted(map(str, listed["refused"]))
+    assert len(sent["refused"]) == 8
+    token = await login_token(await make_user("sloppy"))
+    for bad in (
+        [{**event(c.id, "b1"), "placement": "NOWHERE"}],
+        [{**event(c.id, "b2"), "kind": "impression"}],
+        [{**event(c.id, "b3"), "at": "yesterday"}],
+        [{**event(c.id, "b4"), "at": "2026-02-30T10:00:00Z"}],
+    ):
+        assert "errors" in await gql(RECORD, {"e": bad}, token=token, expect_errors=True)
+        refused = (await gql(PACKED, {"e": packed(bad)}, token=token))["data"]
+        assert refused["recordPromotionEventsPacked"]["code"] == "INVALID_INPUT"
+    short = packed([event(c.id, "ok1"), event(c.id, "ok2")]) + "\nok3\tonly three\tfields"
+    refused = (await gql(PACKED, {"e": short}, token=token))["data"]["recordPromotionEventsPacked"]
+    assert refused["code"] == "INVALID_INPUT" and "Line 3" in refused["message"]
+    many = packed([event(c.id, f"x{n}") for n in range(101)])
+    refused = (await gql(PACKED, {"e": many}, token=token))["data"]["recordPromotionEventsPacked"]
+    assert refused["code"] == "TOO_MANY_EVENTS"
+    empty = (await gql(PACKED, {"e": ""}, token=token))["data"]["recordPromotionEventsPacked"]
+    assert (empty["accepted"], empty["refused"]) == (0, [])
+    assert await tracking.pending_events() == 4  # two new events for each of the two viewers
+
+
 async def test_flush_is_exact_with_duplicates_and_concurrency() -> None:
     p = await partner()
     a = await live_campaign(p, name="a")

@@ -51,6 +51,30 @@ async def test_variables_within_the_depth_limit_are_cleaned(http: httpx.AsyncCli
     assert r.status_code == 200 and r.json() == {"data": {"genres": []}}
 
 
+def test_clean_takes_the_same_decisions_on_its_fast_path_and_its_walk() -> None:
+    """Values with nothing to clean come back as they are (orjson's check); the others, and
+    unpaired surrogates, take the walk; depth is refused on both paths at the same level."""
+    from ncm.schema.view import MAX_VARIABLE_DEPTH, BadOperation, TooDeep, _clean, _walk
+
+    clean = {"e": [{"id": f"ev-{i}", "at": "2026-12-03T10:00:00Z", "n": i} for i in range(50)]}
+    assert _clean(clean) is clean and _walk(clean) == clean
+    for depth in (MAX_VARIABLE_DEPTH - 1, MAX_VARIABLE_DEPTH, MAX_VARIABLE_DEPTH + 1, 300):
+        for inner in ("x", "x\x00"):
+            value = {"a": nested(depth - 1)} if inner == "x" else {"a": [inner, nested(depth - 2)]}
+            outcomes = []
+            for clean_it in (_clean, _walk):
+                try:
+                    outcomes.append(clean_it(value))
+                except TooDeep:
+                    outcomes.append("too deep")
+            assert outcomes[0] == outcomes[1], (depth, inner)
+            assert (outcomes[0] == "too deep") == (depth > MAX_VARIABLE_DEPTH)
+    for bad in ({"a": ["ok", "\ud800"]}, {"\udfff": 1}):
+        with pytest.raises(BadOperation):
+            _clean(bad)
+    assert _clean({"k\x00": ["a\x00b", 2**70]}) == {"k": ["ab", 2**70]}
+
+
 async def test_several_operations_need_an_operation_name(http: httpx.AsyncClient) -> None:
     document = "query A { genres { slug } } query B { __typename }"
     for _ in range(2):

@@ -38,6 +38,7 @@ from ncm.schema.promotion.types import (
     PromotionPlacement,
     actor_of,
 )
+from ncm.schema.scalars import parse_datetime
 
 
 @strawberry.input(description="A campaign; times without an offset are local to `timeZone`.")
@@ -265,23 +266,12 @@ class PromotionMutation:
     ) -> RecordPromotionEventsResult:
         viewer = await viewer_profile(info)
         if len(events) > tracking.MAX_BATCH:
-            raise InvalidInput(
-                f"At most {tracking.MAX_BATCH} events per call.",
-                field="events",
-                code=PromotionErrorCode.TOO_MANY_EVENTS,
-            )
+            raise _too_many()
+        campaigns = _CampaignIds()
         parsed = []
         bad: list[tuple[str, str]] = []
-        # A batch names few campaigns: each global id is decoded once (None: not valid).
-        pks: dict[str, int | None] = {}
         for e in events:
-            pk = pks.get(e.campaign_id, 0)
-            if pk == 0:
-                try:
-                    pk = from_global_id(e.campaign_id, "Campaign", field="campaignId")[1]
-                except InvalidInput:
-                    pk = None
-                pks[e.campaign_id] = pk
+            pk = campaigns.pk(e.campaign_id)
             if pk is None:
                 bad.append((e.event_id, "UNKNOWN_CAMPAIGN"))
                 continue
@@ -294,11 +284,94 @@ class PromotionMutation:
                     at=e.at,
                 )
             )
-        outcome = await tracking.record(viewer, parsed)
-        return RecordPromotionEventsPayload(
-            accepted=outcome.accepted,
-            duplicates=outcome.duplicates,
-            refused=[
-                RefusedPromotionEvent(event_id=i, reason=r) for i, r in [*bad, *outcome.refused]
-            ],
-        )
+        return await _record(viewer, parsed, bad)
+
+    @mutation(
+        description="`recordPromotionEvents` for clients that report at volume: the same "
+        "events, answers and refusals, sent as text instead of a list of objects (no "
+        "per-field GraphQL coercion: about half the server's time of the list). One line "
+        "per event (at most 100), five fields separated by a tab, in the order eventId, "
+        "campaignId, placement, kind, at, each written as in `PromotionEventInput` (`at` as "
+        "a DateTime). A line that is not five such fields refuses the whole call "
+        "(INVALID_INPUT, naming the line)."
+    )
+    async def record_promotion_events_packed(
+        self, info: Info, events: str
+    ) -> RecordPromotionEventsResult:
+        viewer = await viewer_profile(info)
+        lines = events.splitlines()
+        if len(lines) > tracking.MAX_BATCH:
+            raise _too_many()
+        campaigns = _CampaignIds()
+        times: dict[str, datetime] = {}
+        parsed = []
+        bad: list[tuple[str, str]] = []
+        for number, line in enumerate(lines, start=1):
+            fields = line.split("\t")
+            placement = kind = at = None
+            if len(fields) == 5:
+                event_id, campaign_id, placement_name, kind_name, at_text = fields
+                placement = _PLACEMENTS.get(placement_name)
+                kind = _KINDS.get(kind_name)
+                at = times.get(at_text)
+                if at is None:
+                    try:
+                        at = times[at_text] = parse_datetime(at_text)
+                    except (ValueError, OverflowError):
+                        at = None
+            if placement is None or kind is None or at is None:
+                raise InvalidInput(
+                    f"Line {number} of `events` is not eventId, campaignId, placement, kind "
+                    "and at (a DateTime) separated by tabs.",
+                    field="events",
+                )
+            pk = campaigns.pk(campaign_id)
+            if pk is None:
+                bad.append((event_id, "UNKNOWN_CAMPAIGN"))
+                continue
+            parsed.append(
+                tracking.EventIn(
+                    event_id=event_id, campaign_id=pk, placement=placement, kind=kind, at=at
+                )
+            )
+        return await _record(viewer, parsed, bad)
+
+
+_PLACEMENTS = {p.value: p.value for p in PlacementModel}
+_KINDS = {k.value: k for k in EventKindModel}
+
+
+def _too_many() -> InvalidInput:
+    return InvalidInput(
+        f"At most {tracking.MAX_BATCH} events per call.",
+        field="events",
+        code=PromotionErrorCode.TOO_MANY_EVENTS,
+    )
+
+
+class _CampaignIds:
+    """A batch names few campaigns: each global id is decoded once (``None``: not valid)."""
+
+    def __init__(self) -> None:
+        self.pks: dict[str, int | None] = {}
+
+    def pk(self, value: str) -> int | None:
+        if value in self.pks:
+            return self.pks[value]
+        try:
+            pk: int | None = from_global_id(value, "Campaign", field="campaignId")[1]
+        except InvalidInput:
+            pk = None
+        self.pks[value] = pk
+        return pk
+
+
+async def _record(
+    viewer: Any, parsed: list[tracking.EventIn], bad: list[tuple[str, str]]
+) -> RecordPromotionEventsPayload:
+    outcome = await tracking.record(viewer, parsed)
+    return RecordPromotionEventsPayload(
+        accepted=outcome.accepted,
+        duplicates=outcome.duplicates,
+        refused=[RefusedPromotionEvent(event_id=i, reason=r) for i, r in [*bad, *outcome.refused]],
+    )
