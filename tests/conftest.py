@@ -11,6 +11,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,10 +212,12 @@ async def _create_pg_database() -> None:
         await conn.close()
 
 
-def sqlite_template() -> Path:
-    """A migrated SQLite file for the schema's key, built once (on its own event loop, as
-    `ncm db upgrade` runs): copy it, never open it."""
+def copy_sqlite_template(destination: str | Path) -> None:
+    """A migrated SQLite database at ``destination``: a copy of the file built once for the
+    schema's key (under a file lock, which also keeps another run's build from removing the
+    file while it is copied)."""
     import fcntl
+    import shutil
 
     from ncm.kit.migrate import upgrade
 
@@ -226,17 +229,18 @@ def sqlite_template() -> Path:
         if not template.exists():
             build = folder / f"build-{os.getpid()}.sqlite3"
             build.unlink(missing_ok=True)
-            asyncio.run(upgrade(f"sqlite://{build}"))
+            # Its own thread and event loop, as `ncm db upgrade` has (a caller may be on the
+            # test session's loop, or a sync fixture beside it).
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, upgrade(f"sqlite://{build}")).result()
             for old in folder.glob("sqlite-*.sqlite3"):
                 old.unlink()
             os.replace(build, template)
-    return template
+        shutil.copyfile(template, destination)
 
 
 def _create_sqlite_database() -> None:
-    import shutil
-
-    shutil.copyfile(sqlite_template(), SQLITE_FILE)
+    copy_sqlite_template(SQLITE_FILE)
 
 
 async def _drop_pg_database() -> None:

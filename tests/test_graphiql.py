@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import sqlite_template
+from tests.conftest import copy_sqlite_template
 from tests.test_app import prod_http  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.backend_independent
@@ -106,7 +106,7 @@ def served() -> Iterator[str]:
     ncm = [sys.executable, "-m", "ncm.cli"]
     # The migrated schema (tests/test_migrations.py applies the chain to an empty SQLite
     # database); `db upgrade` then finds it up to date, as on a second `make run`.
-    shutil.copyfile(sqlite_template(), f"{folder}/ncm.sqlite3")
+    copy_sqlite_template(f"{folder}/ncm.sqlite3")
     subprocess.run([*ncm, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([*ncm, "seed", "demo"], env=env, check=True, capture_output=True)
     server = subprocess.Popen(
