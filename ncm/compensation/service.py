@@ -704,19 +704,21 @@ async def _claim(user_id: int, grant_id: int, now: datetime) -> MembershipPeriod
                 at=campaign.claim_until,
             )
         try:
-            period = await ledger.record_period(
-                conn,
+            # a plain insert, not ledger.record_period (which would hand back a period the
+            # auto-apply committed since the check above, as if this claim had made it); a
+            # gift has no charge or invoice whose refunds it would take
+            period = await MembershipPeriod.create(
                 user_id=user_id,
                 source=PeriodSource.COMPENSATION,
                 reference=reference(campaign.id),
                 starts_at=now,
                 ends_at=now + timedelta(days=campaign.days),
-                note=campaign.reason,
+                note=campaign.reason[:500],
+                using_db=conn,
             )
         except IntegrityError:
             # the auto-apply's period committed first
             raise _AppliedMeanwhile(campaign.id) from None
-        assert period is not None
         grant.state = GrantState.CLAIMED
         grant.claimed_at = now
         await grant.save(using_db=conn, update_fields=["state", "claimed_at"])
