@@ -93,7 +93,7 @@ async def _wal_since(mark: tuple[str, int]) -> tuple[float, int]:
     from ncm.kit.sql import fetch
 
     rows = await fetch(
-        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) AS d,"
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST($1::text AS pg_lsn)) AS d,"
         " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS n",
         [mark[0]],
     )
