@@ -77,6 +77,29 @@ async def _seed(users: int) -> float:
     return time.perf_counter() - started
 
 
+async def _wal() -> tuple[str, int]:
+    from ncm.kit.sql import fetch
+
+    rows = await fetch(
+        "SELECT pg_current_wal_lsn()::text AS lsn,"
+        " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS n",
+        [],
+    )
+    return rows[0]["lsn"], int(rows[0]["n"])
+
+
+async def _wal_since(mark: tuple[str, int]) -> tuple[float, int]:
+    """MB of WAL written and checkpoints started since ``mark`` (the whole server's)."""
+    from ncm.kit.sql import fetch
+
+    rows = await fetch(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST($1::text AS pg_lsn)) AS d,"
+        " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS n",
+        [mark[0]],
+    )
+    return float(rows[0]["d"]) / 1e6, int(rows[0]["n"]) - mark[1]
+
+
 async def _each(work: list[int], concurrency: int, run: object) -> list[int]:
     sem = asyncio.Semaphore(concurrency)
 
@@ -150,14 +173,17 @@ async def main(args: argparse.Namespace) -> None:
         print(f"re-run: {sum(again)} inserted in {rerun_s:.2f}s")
 
         await service.GrantCampaign.filter(id=campaign.id).update(auto_apply=True)
+        wal = await _wal()
         started = time.perf_counter()
         applied = await _each(
             los, args.concurrency, lambda lo: service.apply_chunk(campaign.id, lo)
         )
         apply_s = time.perf_counter() - started
+        wal_mb, checkpoints = await _wal_since(wal)
         print(
             f"auto-apply: {sum(applied):,} ledger periods in {apply_s:.2f}s = "
-            f"{sum(applied) / apply_s:,.0f} rows/s"
+            f"{sum(applied) / apply_s:,.0f} rows/s; {wal_mb:,.0f} MB of WAL,"
+            f" {checkpoints} checkpoint(s) started"
         )
 
         check = await fetch(

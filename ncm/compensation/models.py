@@ -87,17 +87,19 @@ class Grant(Model):
     user_id = fields.BigIntField()
     state = fields.CharEnumField(GrantState, max_length=16, default=GrantState.PENDING)
     created_at = fields.DatetimeField()
-    claimed_at = fields.DatetimeField(null=True)
+    claimed_at = fields.DatetimeField(null=True)  # claimed by the user
+    # Always FALSE since migrations/0021: an auto-applied grant is known by its ledger period
+    # (kept: Tortoise's SQLite column removal rebuilds the table without its unique pair).
     auto_applied = fields.BooleanField(default=False)
 
     class Meta:
         table = "compensation_grants"
         unique_together = (("campaign_id", "user_id"),)
-        # No index holds state, claimed_at or auto_applied, and on PostgreSQL the table keeps
-        # half of each page free (fillfactor 50, migrations/0017_compensation_speed.py): the
-        # auto-apply's UPDATE of a million grants is then a HOT update, written beside the
-        # old row without a new entry in any index. No index by user either: a viewer's
-        # grants are found through the few campaigns open for claims (pending_grants).
+        # ``state`` is what the user did (PENDING, CLAIMED) or the revocation (ENDED). The
+        # auto-apply writes no grant row: an applied grant keeps PENDING here and has its
+        # ledger period ``(comp:<campaign>, user)``, which is what ``claim``,
+        # ``pending_grants``, ``status`` and ``revoke`` read (migrations/0021). No index by
+        # user: a viewer's grants are found through the few campaigns open for claims.
 
 
 class AudienceMember(Model):

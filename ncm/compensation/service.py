@@ -469,8 +469,10 @@ async def finish_if_done(campaign_id: int) -> bool:
 
 
 async def apply_chunk(campaign_id: int, lo: int, *, force: bool = False) -> int:
-    """Put a chunk's pending grants in the ledger (available from the claimable date) and
-    mark them claimed, set-based, in one transaction; then plan the Stripe moves."""
+    """Put a chunk's pending grants in the ledger (available from the claimable date),
+    set-based, in one transaction with the chunk's ``applied_at``; then plan the Stripe
+    moves. The grant rows are left as they are: a grant is applied when its ledger period
+    exists (``grant_claimed``)."""
     campaign = await get(campaign_id)
     if campaign.status == CampaignStatus.REVOKED or campaign.claimable_from > utcnow():
         return 0
@@ -515,25 +517,15 @@ async def _apply_grants(
     now: datetime,
     ends: datetime,
 ) -> int:
-    """The chunk's PENDING grants become CLAIMED and COMPENSATION periods (available from
-    the claimable date); returns the periods inserted. On PostgreSQL one statement: the
-    UPDATE's RETURNING feeds the INSERT (one pass over the chunk's grants, one round trip).
-    A grant the user claimed meanwhile is not PENDING (not returned), and ``(reference,
-    user_id)`` is unique: no user gets a second period."""
-    note = campaign.reason
-    if is_postgres():
-        rows = await conn.execute_query_dict(
-            "WITH claimed AS (UPDATE compensation_grants SET state = 'CLAIMED',"
-            " claimed_at = $1, auto_applied = TRUE WHERE campaign_id = $2 AND user_id >= $3"
-            " AND user_id < $4 AND state = 'PENDING' RETURNING user_id),"
-            f" ins AS (INSERT INTO membership_periods ({PERIOD_COLUMNS})"
-            " SELECT user_id, 'COMPENSATION', $5, 'VIP', $6, $7, 0, '', 0, 0, 0, $8, $1"
-            " FROM claimed ON CONFLICT (reference, user_id) DO NOTHING RETURNING 1)"
-            " SELECT count(*) AS n FROM ins",
-            [now, campaign.id, lo, hi, reference(campaign.id), campaign.claimable_from, ends, note],
-        )
-        return int(rows[0]["n"])
-    applied = await _inserted(
+    """The chunk's PENDING grants become COMPENSATION periods (available from the claimable
+    date); returns the periods inserted. One ``INSERT ... SELECT ... ON CONFLICT DO
+    NOTHING``, and nothing else per grant: the grant rows are not updated. The ledger row
+    ``(reference, user_id)`` is the record that the grant was applied (see ``claim``,
+    ``pending_grants``, ``status``, ``revoke``), and the chunk's ``applied`` counts them; a
+    million-row UPDATE of the grants wrote about as much as the insert itself. A grant the
+    user claimed before is CLAIMED (not selected) and already has its period (the unique
+    ``(reference, user_id)`` would skip it anyway)."""
+    return await _inserted(
         conn,
         sql(
             f"INSERT INTO membership_periods ({PERIOD_COLUMNS})"
@@ -542,17 +534,17 @@ async def _apply_grants(
             " AND g.user_id < $8 AND g.state = 'PENDING'"
             " ON CONFLICT (reference, user_id) DO NOTHING"
         ),
-        [reference(campaign.id), campaign.claimable_from, ends, note, now, campaign.id, lo, hi],
+        [
+            reference(campaign.id),
+            campaign.claimable_from,
+            ends,
+            campaign.reason,
+            now,
+            campaign.id,
+            lo,
+            hi,
+        ],
     )
-    await conn.execute_query(
-        sql(
-            "UPDATE compensation_grants SET state = 'CLAIMED', claimed_at = $1,"
-            " auto_applied = TRUE WHERE campaign_id = $2 AND user_id >= $3 AND user_id < $4"
-            " AND state = 'PENDING'"
-        ),
-        [now, campaign.id, lo, hi],
-    )
-    return applied
 
 
 async def due_for_apply(now: datetime | None = None) -> list[int]:
@@ -622,15 +614,57 @@ async def pending_grants(user_id: int, now: datetime | None = None) -> list[Pend
         .order_by("-id")
         .limit(50)
     )
+    # auto-applied grants stay PENDING in their table: their ledger period says they are not
+    in_ledger = set(
+        await MembershipPeriod.filter(
+            user_id=user_id, reference__in=[reference(g.campaign_id) for g in grants]
+        ).values_list("reference", flat=True)
+        if grants
+        else []
+    )
     found = [
-        PendingGrant(g, campaigns[g.campaign_id]) for g in grants if g.campaign_id in campaigns
+        PendingGrant(g, campaigns[g.campaign_id])
+        for g in grants
+        if g.campaign_id in campaigns and reference(g.campaign_id) not in in_ledger
     ]
     return sorted(found, key=lambda p: (p.campaign.claim_until, p.grant.id))
 
 
+class _AppliedMeanwhile(Exception):
+    """The auto-apply put the grant in the ledger while this claim was being made."""
+
+    def __init__(self, campaign_id: int) -> None:
+        super().__init__(campaign_id)
+        self.campaign_id = campaign_id
+
+
 async def claim(user_id: int, grant_id: int, now: datetime | None = None) -> MembershipPeriod:
-    """Claim one grant: its days join the ledger from now (after any paid time)."""
+    """Claim one grant: its days join the ledger from now (after any paid time).
+
+    A grant is claimed once, by the user or by the auto-apply, whichever writes its ledger
+    period ``(reference, user_id)`` first (the unique constraint decides): the grant's row
+    lock orders two claims, the ledger row a claim and the auto-apply of its chunk (which
+    does not update grants). A claim that finds the period, or meets the auto-apply's
+    uncommitted one (it waits for it, then violates the constraint), is AlreadyClaimed; an
+    auto-apply that meets a claim's period skips it."""
     now = now or utcnow()
+    try:
+        return await _claim(user_id, grant_id, now)
+    except _AppliedMeanwhile as exc:
+        rows = await fetch(
+            "SELECT created_at FROM membership_periods WHERE user_id = $1 AND reference = $2",
+            [user_id, reference(exc.campaign_id)],
+        )
+        raise AlreadyClaimed(
+            "You already claimed this grant.",
+            code=CompensationErrorCode.ALREADY_CLAIMED,
+            at=rows[0]["created_at"] if rows else None,
+        ) from None
+
+
+async def _claim(user_id: int, grant_id: int, now: datetime) -> MembershipPeriod:
+    from tortoise.exceptions import IntegrityError
+
     async with in_transaction() as conn:
         await ledger.lock_user(conn, user_id)
         # the grant's row lock orders a claim and a concurrent auto-apply of its chunk: the
@@ -646,11 +680,16 @@ async def claim(user_id: int, grant_id: int, now: datetime | None = None) -> Mem
             raise NotFound(
                 "No such grant.", field="grantId", code=CompensationErrorCode.GRANT_NOT_FOUND
             )
-        if grant.state != GrantState.PENDING:
+        applied = (
+            await MembershipPeriod.filter(user_id=user_id, reference=reference(campaign.id))
+            .using_db(conn)
+            .first()
+        )
+        if grant.state != GrantState.PENDING or applied is not None:
             raise AlreadyClaimed(
                 "You already claimed this grant.",
                 code=CompensationErrorCode.ALREADY_CLAIMED,
-                at=grant.claimed_at,
+                at=grant.claimed_at or (applied.created_at if applied else None),
             )
         if now < campaign.claimable_from:
             raise NotYetClaimable(
@@ -664,16 +703,22 @@ async def claim(user_id: int, grant_id: int, now: datetime | None = None) -> Mem
                 code=CompensationErrorCode.CLAIM_WINDOW_CLOSED,
                 at=campaign.claim_until,
             )
-        period = await ledger.record_period(
-            conn,
-            user_id=user_id,
-            source=PeriodSource.COMPENSATION,
-            reference=reference(campaign.id),
-            starts_at=now,
-            ends_at=now + timedelta(days=campaign.days),
-            note=campaign.reason,
-        )
-        assert period is not None
+        try:
+            # a plain insert, not ledger.record_period (which would hand back a period the
+            # auto-apply committed since the check above, as if this claim had made it); a
+            # gift has no charge or invoice whose refunds it would take
+            period = await MembershipPeriod.create(
+                user_id=user_id,
+                source=PeriodSource.COMPENSATION,
+                reference=reference(campaign.id),
+                starts_at=now,
+                ends_at=now + timedelta(days=campaign.days),
+                note=campaign.reason[:500],
+                using_db=conn,
+            )
+        except IntegrityError:
+            # the auto-apply's period committed first
+            raise _AppliedMeanwhile(campaign.id) from None
         grant.state = GrantState.CLAIMED
         grant.claimed_at = now
         await grant.save(using_db=conn, update_fields=["state", "claimed_at"])
@@ -696,13 +741,18 @@ async def revoke(campaign_id: int, *, by: str) -> dict[str, int]:
             .using_db(conn)
             .update(status=CampaignStatus.REVOKED, revoked_at=now, revoked_by=by[:200])
         )
-        removed = (
-            await Grant.filter(campaign_id=campaign_id, state=GrantState.PENDING)
-            .using_db(conn)
-            .delete()
+        # unclaimed: PENDING with no ledger period (an auto-applied grant has one)
+        removed, _ = await conn.execute_query(
+            sql(
+                "DELETE FROM compensation_grants WHERE campaign_id = $1 AND state = 'PENDING'"
+                " AND NOT EXISTS (SELECT 1 FROM membership_periods p WHERE p.reference = $2"
+                " AND p.user_id = compensation_grants.user_id)"
+            ),
+            [campaign_id, reference(campaign_id)],
         )
+        # what is left was claimed or auto-applied
         ended = (
-            await Grant.filter(campaign_id=campaign_id, state=GrantState.CLAIMED)
+            await Grant.filter(campaign_id=campaign_id, state__not=GrantState.ENDED)
             .using_db(conn)
             .update(state=GrantState.ENDED)
         )
@@ -747,8 +797,9 @@ class Status:
 async def status(campaign_id: int) -> Status:
     campaign = await get(campaign_id)
     chunk_rows = await fetch(
-        "SELECT count(granted_at) AS done, count(applied_at) AS applied"
-        " FROM compensation_chunks WHERE campaign_id = $1",
+        "SELECT count(granted_at) AS done, count(applied_at) AS applied,"
+        " COALESCE(SUM(applied), 0) AS auto_applied FROM compensation_chunks"
+        " WHERE campaign_id = $1",
         [campaign_id],
     )
     grants = {s.value: 0 for s in GrantState}
@@ -758,6 +809,11 @@ async def status(campaign_id: int) -> Status:
         [campaign_id],
     ):
         grants[row["state"]] = int(row["n"])
+    if campaign.status != CampaignStatus.REVOKED:
+        # auto-applied grants keep their PENDING row; each chunk counts the ones it applied
+        moved = min(int(chunk_rows[0]["auto_applied"]), grants[GrantState.PENDING.value])
+        grants[GrantState.PENDING.value] -= moved
+        grants[GrantState.CLAIMED.value] += moved
     stripe = {s.value: 0 for s in ShiftStatus}
     for row in await fetch(
         "SELECT s.status, count(*) AS n FROM compensation_stripe_shifts s"
@@ -797,8 +853,9 @@ async def list_campaigns(limit: int = 50) -> list[GrantCampaign]:
 
 
 async def _plan_shifts(conn: BaseDBAsyncClient, campaign: GrantCampaign, lo: int, hi: int) -> None:
-    """One StripeShift per claimed grant of a user whose subscription renews itself: the
-    renewal it moves is the subscription's current period end, if still ahead."""
+    """One StripeShift per grant in the ledger (claimed, or in a chunk just auto-applied:
+    not ENDED) of a user whose subscription renews itself: the renewal it moves is the
+    subscription's current period end, if still ahead."""
     now = utcnow()
     await conn.execute_query(
         sql(
@@ -807,7 +864,7 @@ async def _plan_shifts(conn: BaseDBAsyncClient, campaign: GrantCampaign, lo: int
             " SELECT g.id, g.user_id, s.stripe_id, s.current_period_end, $1, 'PENDING', 0, '', $2"
             " FROM compensation_grants g JOIN billing_subscriptions s ON s.user_id = g.user_id"
             " WHERE g.campaign_id = $3 AND g.user_id >= $4 AND g.user_id < $5"
-            " AND g.state = 'CLAIMED' AND s.status IN ('active', 'trialing', 'past_due')"
+            " AND g.state <> 'ENDED' AND s.status IN ('active', 'trialing', 'past_due')"
             " AND s.cancel_at_period_end = FALSE AND s.current_period_end > $6"
             " ON CONFLICT (grant_id) DO NOTHING"
         ),

@@ -243,6 +243,64 @@ async def test_auto_apply_puts_every_grant_in_the_ledger_on_the_claimable_date()
     assert (await service.status(campaign.id)).grants["CLAIMED"] == 5
 
 
+async def test_a_claim_and_the_auto_apply_give_each_grant_once_whichever_comes_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from ncm.kit.db import is_postgres
+
+    early, racer, late = await users(3)
+    campaign = await campaign_for(auto_apply=True, claimable_from=NOW + DAY, chunk_size=10)
+    await run_campaign(campaign)  # granted, not applied (the date has not come)
+    await service.GrantCampaign.filter(id=campaign.id).update(claimable_from=NOW - DAY)
+    grant = {u.id: await Grant.get(campaign_id=campaign.id, user_id=u.id) for u in (early, racer)}
+    await service.claim(early.id, grant[early.id].id)  # before the apply: the apply skips it
+    [chunk] = await CampaignChunk.filter(campaign_id=campaign.id)
+    if is_postgres():
+        # the apply holds its inserted periods uncommitted while the racer claims: the
+        # claim waits on the ledger's unique (reference, user) and is refused
+        inside, release = asyncio.Event(), asyncio.Event()
+        plan_shifts = service._plan_shifts
+
+        async def held(*args: Any) -> None:
+            inside.set()
+            await release.wait()
+            await plan_shifts(*args)
+
+        monkeypatch.setattr(service, "_plan_shifts", held)
+        applying = asyncio.create_task(service.apply_chunk(campaign.id, chunk.lo))
+        await inside.wait()
+        claiming = asyncio.create_task(service.claim(racer.id, grant[racer.id].id))
+        await asyncio.sleep(0.2)
+        assert not claiming.done()
+        release.set()
+        assert await applying == 2
+        with pytest.raises(AlreadyClaimed) as exc:
+            await claiming
+        monkeypatch.setattr(service, "_plan_shifts", plan_shifts)
+    else:
+        assert await service.apply_chunk(campaign.id, chunk.lo) == 2
+        with pytest.raises(AlreadyClaimed) as exc:
+            await service.claim(racer.id, grant[racer.id].id)
+    assert exc.value.at is not None
+    with pytest.raises(AlreadyClaimed):
+        await service.claim(late.id, (await Grant.get(user_id=late.id)).id)
+    refs = MembershipPeriod.filter(reference=f"comp:{campaign.id}")
+    assert sorted(await refs.values_list("user_id", flat=True)) == sorted(
+        [early.id, racer.id, late.id]
+    )
+    # the early claim keeps its own start; the applied ones start on the claimable date
+    assert (await refs.get(user_id=racer.id)).starts_at == NOW - DAY
+    assert (await refs.get(user_id=early.id)).starts_at > NOW - DAY
+    s = await service.status(campaign.id)
+    assert s.grants == {"PENDING": 0, "CLAIMED": 3, "ENDED": 0}
+    assert await service.pending_grants(racer.id) == []
+    counts = await service.revoke(campaign.id, by="cli:boss")
+    assert counts["removed"] == 0 and counts["ended"] == 3
+    assert counts["ledger_periods_revoked"] == 3
+
+
 async def test_auto_apply_cron_applies_a_campaign_whose_date_came() -> None:
     from ncm.compensation import jobs
 
