@@ -358,7 +358,5 @@ async def test_a_direct_start_expires_open_sessions_and_stripe_expiry_is_recorde
     assert (await CheckoutSession.get(stripe_id=pending)).state == CheckoutState.EXPIRED
     # Stripe's own expiry (24 h) of a session is recorded from its event
     later = await _checkout(await make_user("carol"), "carol-checkout-key")
-    await _deliver(
-        [event("checkout.session.expired", {"id": later, "object": "checkout.session"})]
-    )
+    await _deliver([event("checkout.session.expired", {"id": later, "object": "checkout.session"})])
     assert (await CheckoutSession.get(stripe_id=later)).state == CheckoutState.EXPIRED
