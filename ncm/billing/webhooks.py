@@ -164,6 +164,9 @@ async def _invoice_paid(conn: BaseDBAsyncClient, user_id: int, inv: Obj) -> None
     local = await Subscription.filter(stripe_id=sub_id).using_db(conn).first()
     if local is None or local.status == "incomplete":
         await _refresh_subscription(conn, user_id, sub_id)
+    # A start succeeded (a checkout, or a first payment finished after 3-D Secure): the
+    # user's open Checkout sessions can no longer be paid.
+    await duplicates.expire_open_checkouts(user_id, conn=conn)
 
 
 async def on_payment_intent_succeeded(conn: BaseDBAsyncClient, obj: Obj) -> None:

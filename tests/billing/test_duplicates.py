@@ -360,3 +360,25 @@ async def test_a_direct_start_expires_open_sessions_and_stripe_expiry_is_recorde
     later = await _checkout(await make_user("carol"), "carol-checkout-key")
     await _deliver([event("checkout.session.expired", {"id": later, "object": "checkout.session"})])
     assert (await CheckoutSession.get(stripe_id=later)).state == CheckoutState.EXPIRED
+
+
+async def test_reconcile_execute_ends_a_duplicate_the_webhooks_never_saw(
+    vip_plans: Any, stripe_env: str
+) -> None:
+    """A duplicate whose events were lost: ``reconcile`` reports DUPLICATE_LIVE and
+    ``--execute`` applies the webhooks' rule (keep the older, cancel and refund the newer)."""
+    user = await make_user()
+    customer = await _customer(user)
+    a = await _paid_checkout(user, customer, MONTHLY, 1)
+    await _next_second()
+    b = await _paid_checkout(user, customer, YEARLY, 2)
+    found = await reconcile.reconcile_window()
+    assert {d.stripe_id for d in found if d.kind == reconcile.DifferenceKind.DUPLICATE_LIVE} == {
+        a["sub"]["id"],
+        b["sub"]["id"],
+    }
+    repairs = await reconcile.reconcile(execute=True)
+    assert all(r.repaired for r in repairs if r.difference.kind == "DUPLICATE_LIVE")
+    await _assert_resolved(user, stripe_env, customer, a, b)
+    after = await reconcile.reconcile_window()
+    assert [d.kind for d in after] == [reconcile.DifferenceKind.DUPLICATE_REFUNDED]
