@@ -104,7 +104,7 @@ async def expire_open_checkouts(
     for row in rows:
         obj = await gateway().expire_checkout_session(row.stripe_id, f"expire:{row.stripe_id}")
         state = CHECKOUT_STATES.get(str((obj or {}).get("status")), CheckoutState.EXPIRED)
-        if state == CheckoutState.OPEN:  # pragma: no cover - Stripe expired it or refused
+        if state == CheckoutState.OPEN:  # not expired after all: the next start tries again
             continue
         await _set_checkout(conn, user_id, obj or {"id": row.stripe_id}, state)
         log.info(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from typing import Any
 
 import httpx
@@ -39,11 +40,7 @@ YEARLY = "ncm_vip_yearly_15800_cny"
 
 async def _next_second() -> None:
     """Stripe's ``created`` is whole seconds: make the next subscription strictly newer."""
-    loop = asyncio.get_running_loop()
-    import time
-
     await asyncio.sleep(1.0 - (time.time() % 1.0) + 0.01)
-    del loop
 
 
 async def _customer(user: Any) -> str:
