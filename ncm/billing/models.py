@@ -46,6 +46,17 @@ class ClaimState(StrEnum):
     DONE = "DONE"
 
 
+class CheckoutState(StrEnum):
+    OPEN = "OPEN"  # the user may still pay on Stripe's page
+    COMPLETE = "COMPLETE"
+    EXPIRED = "EXPIRED"  # expired by ncm (another start succeeded) or by Stripe (24 h)
+
+
+class DuplicateState(StrEnum):
+    CANCELED = "CANCELED"  # ended at once; it had charged nothing (a trial, an unpaid invoice)
+    REFUNDED = "REFUNDED"  # ended at once and its paid invoice refunded in full
+
+
 class Plan(Model):
     id = fields.BigIntField(primary_key=True)
     code = fields.CharField(max_length=64, unique=True)  # vip_monthly
@@ -146,6 +157,55 @@ class SubscriptionClaim(Model):
 
     class Meta:
         table = "billing_subscription_claims"
+
+
+class CheckoutSession(Model):
+    # A hosted Checkout session ncm created (or saw completed): while OPEN the user can still
+    # pay on Stripe's page, so a start that succeeds elsewhere expires it.
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "ncm.User", related_name="billing_checkouts", on_delete=fields.CASCADE
+    )
+    stripe_id = fields.CharField(max_length=255, unique=True)
+    stripe_plan_id = fields.CharField(max_length=255, default="")
+    state = fields.CharEnumField(CheckoutState, max_length=8, default=CheckoutState.OPEN)
+    subscription_ref = fields.CharField(max_length=255, null=True)  # COMPLETE: what it made
+    created_at = fields.DatetimeField(auto_now_add=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    user_id: int
+
+    class Meta:
+        table = "billing_checkout_sessions"
+        indexes = [Index(fields=["user_id", "state"])]
+
+
+class DuplicateSubscription(Model):
+    # A user's second live subscription (two hosted checkouts completed, or one completed
+    # after a direct start): the newer is cancelled at once in Stripe and its paid invoice
+    # refunded in full. One row per duplicate, so a redelivered or reordered event finds it
+    # resolved and never refunds twice.
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "ncm.User", related_name="billing_duplicates", on_delete=fields.CASCADE
+    )
+    subscription_ref = fields.CharField(max_length=255, unique=True)  # the one ended
+    kept_ref = fields.CharField(max_length=255)  # the older one, kept
+    state = fields.CharEnumField(DuplicateState, max_length=8)
+    invoice_ref = fields.CharField(max_length=255, null=True)
+    payment_ref = fields.CharField(max_length=255, null=True)  # payment intent (or charge)
+    refund_ref = fields.CharField(max_length=255, null=True)
+    amount_refunded = fields.BigIntField(default=0)
+    currency = fields.CharField(max_length=3, default="")
+    resolved_at = fields.DatetimeField()
+
+    user_id: int
+
+    class Meta:
+        table = "billing_duplicate_subscriptions"
+        indexes = [Index(fields=["resolved_at"])]
 
 
 class MembershipPeriod(Model):

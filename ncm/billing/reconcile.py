@@ -18,8 +18,15 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from ncm.billing import ledger, sync
-from ncm.billing.models import Customer, MembershipPeriod, PeriodSource, Subscription
+from ncm.billing import duplicates, ledger, sync
+from ncm.billing.models import (
+    Customer,
+    DuplicateState,
+    DuplicateSubscription,
+    MembershipPeriod,
+    PeriodSource,
+    Subscription,
+)
 from ncm.billing.stripe import Obj, gateway
 from ncm.errors import InvalidInput
 
@@ -33,6 +40,9 @@ class DifferenceKind(StrEnum):
     MISMATCH = "MISMATCH"  # both have it; ``field`` differs
     NO_USER = "NO_USER"  # its Stripe customer is linked to no user
     DUPLICATE_LIVE = "DUPLICATE_LIVE"  # a customer with more than one live subscription
+    # resolved, reported for the record: a second live subscription was cancelled at once
+    # and its paid invoice refunded (``ncm.billing.duplicates``)
+    DUPLICATE_REFUNDED = "DUPLICATE_REFUNDED"
 
 
 class ObjectKind(StrEnum):
@@ -62,6 +72,11 @@ class Difference:
             return f"{what} is unknown to Stripe"
         if self.kind == DifferenceKind.DUPLICATE_LIVE:
             return f"{what}: the customer has other live subscriptions ({self.stripe})"
+        if self.kind == DifferenceKind.DUPLICATE_REFUNDED:
+            return (
+                f"{what}: a second live subscription, resolved: cancelled at once and"
+                f" {self.stripe}; kept {self.local}"
+            )
         return f"{what}: no local user for Stripe customer {self.stripe!r}"
 
 
@@ -112,7 +127,30 @@ async def reconcile_window(
     found: list[Difference] = []
     found += await _invoices(start, end, page_size)
     found += await _subscriptions(start, end, page_size)
+    found += await _resolved_duplicates(start, end)
     return found
+
+
+async def _resolved_duplicates(start: datetime, end: datetime) -> list[Difference]:
+    """Duplicates the webhooks resolved in the window, so operators see each one."""
+    rows = await DuplicateSubscription.filter(resolved_at__gte=start, resolved_at__lt=end).order_by(
+        "id"
+    )
+    return [
+        Difference(
+            DifferenceKind.DUPLICATE_REFUNDED,
+            ObjectKind.SUBSCRIPTION,
+            row.subscription_ref,
+            row.user_id,
+            local=row.kept_ref,
+            stripe=(
+                f"refunded {row.amount_refunded} {row.currency} of {row.invoice_ref}"
+                if row.state == DuplicateState.REFUNDED
+                else "nothing was charged"
+            ),
+        )
+        for row in rows
+    ]
 
 
 async def _invoices(start: datetime, end: datetime, page_size: int) -> list[Difference]:
@@ -283,10 +321,10 @@ async def reconcile(
     differences = await reconcile_window(since, until, page_size=page_size)
     if not execute:
         return [Repair(d, False) for d in differences]
-    done: dict[tuple[ObjectKind, str], bool] = {}
+    done: dict[tuple[ObjectKind, str, bool], bool] = {}
     result = []
     for d in differences:
-        key = (d.object, d.stripe_id)
+        key = (d.object, d.stripe_id, d.kind == DifferenceKind.DUPLICATE_LIVE)
         if key not in done:
             done[key] = await _repair(d)
         result.append(Repair(d, done[key]))
@@ -297,7 +335,7 @@ async def _repair(d: Difference) -> bool:
     if d.user_id is None or d.kind in (
         DifferenceKind.MISSING_IN_STRIPE,
         DifferenceKind.NO_USER,
-        DifferenceKind.DUPLICATE_LIVE,  # which one to keep is a person's decision
+        DifferenceKind.DUPLICATE_REFUNDED,  # resolved already: reported for the record
     ):
         return False
     stripe = gateway()
@@ -308,6 +346,9 @@ async def _repair(d: Difference) -> bool:
             if fresh is None:
                 return False
             await sync.apply_subscription(conn, d.user_id, fresh)
+            if d.kind == DifferenceKind.DUPLICATE_LIVE:
+                # the webhooks' rule: keep the older, cancel the newer now and refund it
+                await duplicates.resolve(conn, d.user_id)
             return True
         inv = await stripe.retrieve_invoice(d.stripe_id)
         if inv is None or inv.get("status") != "paid":

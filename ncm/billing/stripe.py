@@ -254,6 +254,39 @@ class StripeGateway:
             ),
         )
 
+    async def cancel_subscription_now(self, subscription_id: str, key: str) -> Obj:
+        """End a subscription now with no proration credit and no final invoice (a
+        duplicate: what it charged is refunded in full instead, see ``refund_payment``)."""
+        params: Any = {"prorate": False, "invoice_now": False} if self.is_stripe else None
+        return await self._call(
+            "subscriptions.cancel",
+            lambda: self.client.v1.subscriptions.cancel_async(
+                subscription_id, params, self._key(key)
+            ),
+        )
+
+    async def refund_payment(
+        self, payment: str, *, amount: int, metadata: dict[str, str], key: str
+    ) -> Obj | None:
+        """Refund ``amount`` of a payment (a payment intent ``pi_...`` or a charge
+        ``ch_...``). ``None`` when Stripe says the charge is refunded already (a full refund
+        cannot be made twice, whatever the idempotency key)."""
+        field = "payment_intent" if payment.startswith("pi_") else "charge"
+        params: Any = {field: payment, "amount": amount, "metadata": metadata}
+        try:
+            return await self._call(
+                "refunds.create",
+                lambda: self.client.v1.refunds.create_async(params, self._key(key)),
+            )
+        except PaymentProviderError as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, stripe.InvalidRequestError)
+                and cause.code == "charge_already_refunded"
+            ):
+                return None
+            raise
+
     async def retrieve_payment_intent(self, payment_intent_id: str) -> Obj | None:
         return await self._maybe(
             "payment_intents.retrieve",
@@ -363,6 +396,31 @@ class StripeGateway:
         return await self._call(
             "checkout.sessions.create",
             lambda: self.client.v1.checkout.sessions.create_async(params, self._key(key)),
+        )
+
+    async def expire_checkout_session(self, session_id: str, key: str) -> Obj | None:
+        """Expire an open Checkout session, so it can no longer be paid. A session that is
+        no longer open (completed, or expired already) is answered as Stripe has it now
+        (look at its ``status``: ``complete`` means the user paid); ``None`` if unknown."""
+        try:
+            return await self._call(
+                "checkout.sessions.expire",
+                lambda: self.client.v1.checkout.sessions.expire_async(
+                    session_id, None, self._key(key)
+                ),
+            )
+        except PaymentProviderError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, stripe.InvalidRequestError):
+                raise
+            if cause.http_status == 404:
+                return None
+            return await self.retrieve_checkout_session(session_id)
+
+    async def retrieve_checkout_session(self, session_id: str) -> Obj | None:
+        return await self._maybe(
+            "checkout.sessions.retrieve",
+            lambda: self.client.v1.checkout.sessions.retrieve_async(session_id),
         )
 
     async def create_portal_session(self, *, customer: str, return_url: str) -> Obj:

@@ -13,6 +13,7 @@ Stripe, and before subscribing, the customer's subscriptions in Stripe are check
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -25,13 +26,15 @@ from tortoise.transactions import in_transaction
 
 from ncm.accounts.models import User
 from ncm.accounts.permissions import require_viewer
-from ncm.billing import ledger, plans, sync
+from ncm.billing import duplicates, ledger, plans, sync
 from ncm.billing.entitlement import utcnow
 from ncm.billing.errors import (
     BillingErrorCode,
     BillingNotConfigured,
     PaymentActionRequired,
     PaymentDeclined,
+    PaymentProviderError,
+    PaymentProviderUnavailable,
 )
 from ncm.billing.models import (
     ClaimAction,
@@ -43,6 +46,8 @@ from ncm.billing.models import (
 )
 from ncm.billing.stripe import Obj, gateway, payments_configured
 from ncm.errors import Conflict, InvalidInput, NotFound
+
+log = logging.getLogger("ncm.billing.subscriptions")
 
 LIVE = {"active", "trialing", "past_due", "unpaid"}
 # A start or change whose process died mid-way frees the user after this (longer than the
@@ -273,6 +278,7 @@ async def start_membership(
                 cancel_url=cancel,
                 key=f"checkout:{base}",
             )
+            await duplicates.record_checkout(user.id, session, str(plan.stripe_plan_id))
             return StartResult(mode, checkout_url=session["url"])
         assert payment_method_id is not None
         return await _start_direct(user, plan, payment_method_id, base, claim_key)
@@ -318,7 +324,21 @@ async def _start_direct(
         await _save(user.id, obj, None, claim_key=claim_key)
         raise PaymentDeclined("Your card was declined.", decline_code="card_declined")
     sub = await _save(user.id, obj, obj.get("latest_invoice"), claim_key=claim_key)
+    await _expire_checkouts(user.id)
     return StartResult(StartMode.DIRECT, subscription=sub)
+
+
+async def _expire_checkouts(user_id: int) -> None:
+    """A start succeeded: the user's open hosted Checkout sessions can no longer be paid.
+    The start stands if Stripe cannot be reached now; a session paid anyway makes a
+    duplicate that the webhook ends and refunds (``ncm.billing.duplicates``)."""
+    try:
+        await duplicates.expire_open_checkouts(user_id)
+    except (PaymentProviderError, PaymentProviderUnavailable) as exc:
+        log.warning(
+            "could not expire open checkout sessions",
+            extra={"user_id": user_id, "error": exc.message},
+        )
 
 
 async def _settle_stripe_side(user_id: int, customer: str) -> None:

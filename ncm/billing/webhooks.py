@@ -21,10 +21,17 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from ncm.billing import ledger, sync
+from ncm.billing import duplicates, ledger, sync
 from ncm.billing.entitlement import utcnow
 from ncm.billing.errors import BillingNotConfigured, PaymentProviderUnavailable
-from ncm.billing.models import Customer, EventStatus, StripeEvent, Subscription
+from ncm.billing.models import (
+    CheckoutSession,
+    CheckoutState,
+    Customer,
+    EventStatus,
+    StripeEvent,
+    Subscription,
+)
 from ncm.billing.stripe import gateway, verify_event
 from ncm.config import Settings, get_settings
 from ncm.errors import NotFound
@@ -112,7 +119,9 @@ async def _refresh_subscription(conn: BaseDBAsyncClient, user_id: int, sub_id: s
     fresh = await gateway().retrieve_subscription(sub_id)
     if fresh is None:
         raise NotFound(f"Stripe has no subscription {sub_id!r}.")
-    await sync.apply_subscription(conn, user_id, fresh)
+    row = await sync.apply_subscription(conn, user_id, fresh)
+    if row.status in duplicates.LIVE:  # a second live one (two checkouts): end the newer
+        await duplicates.resolve(conn, user_id)
 
 
 async def on_subscription(conn: BaseDBAsyncClient, obj: Obj) -> None:
@@ -121,10 +130,21 @@ async def on_subscription(conn: BaseDBAsyncClient, obj: Obj) -> None:
 
 
 async def on_checkout_completed(conn: BaseDBAsyncClient, obj: Obj) -> None:
+    """The user paid on Stripe's page: their other open sessions are expired (none can be
+    paid now), and the subscription is mirrored (a second live one is ended and refunded,
+    see ``ncm.billing.duplicates``)."""
     user_id = await _locked_user(conn, obj)
+    await duplicates.checkout_closed(conn, user_id, obj, CheckoutState.COMPLETE)
+    await duplicates.expire_open_checkouts(user_id, keep=obj["id"], conn=conn)
     sub_id = sync.ref(obj.get("subscription"))
     if sub_id:
         await _refresh_subscription(conn, user_id, sub_id)
+
+
+async def on_checkout_expired(conn: BaseDBAsyncClient, obj: Obj) -> None:
+    row = await CheckoutSession.filter(stripe_id=obj["id"]).using_db(conn).first()
+    if row is not None:
+        await duplicates.checkout_closed(conn, row.user_id, obj, CheckoutState.EXPIRED)
 
 
 async def on_invoice_paid(conn: BaseDBAsyncClient, obj: Obj) -> None:
@@ -144,6 +164,9 @@ async def _invoice_paid(conn: BaseDBAsyncClient, user_id: int, inv: Obj) -> None
     local = await Subscription.filter(stripe_id=sub_id).using_db(conn).first()
     if local is None or local.status == "incomplete":
         await _refresh_subscription(conn, user_id, sub_id)
+    # A start succeeded (a checkout, or a first payment finished after 3-D Secure): the
+    # user's open Checkout sessions can no longer be paid.
+    await duplicates.expire_open_checkouts(user_id, conn=conn)
 
 
 async def on_payment_intent_succeeded(conn: BaseDBAsyncClient, obj: Obj) -> None:
@@ -175,6 +198,7 @@ async def on_charge_refunded(conn: BaseDBAsyncClient, obj: Obj) -> None:
 
 HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": on_checkout_completed,
+    "checkout.session.expired": on_checkout_expired,
     "customer.subscription.created": on_subscription,
     "customer.subscription.updated": on_subscription,
     "customer.subscription.deleted": on_subscription,

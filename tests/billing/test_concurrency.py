@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tortoise.transactions import in_transaction
 
-from ncm.billing import subscriptions, webhooks
+from ncm.billing import subscriptions, sync
 from ncm.billing.entitlement import utcnow
 from ncm.billing.errors import BillingErrorCode
 from ncm.billing.models import (
@@ -205,16 +205,17 @@ async def test_cancel_stops_every_live_subscription_not_only_the_newest(
     vip_plans: list[Any], stripe_env: str
 ) -> None:
     # The tail: with two live subscriptions, cancelMembership cancelled only the
-    # newest and the other kept renewing. The claim stops two direct starts; a second one
-    # can still come from a hosted checkout, so cancelling must stop both.
+    # newest and the other kept renewing. The claim stops two direct starts; a hosted
+    # checkout's duplicate is ended by its webhook (tests/billing/test_duplicates.py), and
+    # until that event is processed, cancelling must stop both.
     user = await make_user()
     await _attempt(user, "vip_monthly", 1)
     customer = (await Customer.get(user_id=user.id)).stripe_id
     second = await gateway().create_subscription(
         customer=customer, plan_id="ncm_vip_yearly_15800_cny", user_id=user.id, key="checkout-2"
     )
-    async with in_transaction() as conn:  # as its customer.subscription.created would
-        await webhooks.on_subscription(conn, second)
+    async with in_transaction() as conn:  # mirrored, its webhook not processed yet
+        await sync.apply_subscription(conn, user.id, second)
     assert await Subscription.filter(user_id=user.id, status="active").count() == 2
 
     await subscriptions.cancel_membership(user)
