@@ -15,7 +15,7 @@ from ncm.billing.models import CheckoutState, DuplicateState
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ncm", "0019_partitions")]
+    dependencies = [("ncm", "0021_compensation_apply")]
 
     initial = False
 
