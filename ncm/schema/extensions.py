@@ -210,6 +210,15 @@ class Guard:
             raise found.error()
         return found
 
+    def cached(self, query: str) -> Prepared | None:
+        """The cached document of ``query`` when it passed its limits, else ``None`` (not
+        seen yet, refused, or too long to cache): no parsing, no measuring."""
+        found = self._cache.get(query)
+        if not isinstance(found, Prepared):
+            return None
+        self._cache.move_to_end(query)
+        return found
+
     def _prepare(self, schema: GraphQLSchema, query: str) -> Prepared | _Refusal:
         if len(query) > MAX_DOCUMENT_CHARS:  # parsing a megabyte of text holds the loop
             return _Refusal(

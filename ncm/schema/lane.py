@@ -113,12 +113,9 @@ class LaneView(GraphQLView):
             return None
         if not query:
             return None
-        try:
-            prepared = schema.guard.prepare(schema._schema, query)
-        except GraphQLError:  # a syntax error or a refusal
-            return None
-        if not prepared.validation or prepared.validation[1]:
-            return None  # not validated yet, or invalid: the long way reports it
+        prepared = schema.guard.cached(query)
+        if prepared is None or not prepared.validation or prepared.validation[1]:
+            return None  # not seen, refused, not validated yet, or invalid: the long way
         if prepared.operations > 1 and name is None:
             return None
         allowed = _BY_POST if request.method == "POST" else _BY_GET
