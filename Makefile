@@ -44,9 +44,9 @@ test: install services
 	$(MAKE) --no-print-directory test-fallback
 	$(MAKE) --no-print-directory test-processes
 
-# The schema tests and the GraphQL page tests with graphql-core's own executor
-# (NCM_FAST_EXECUTOR=0, docs/graphql.md): an upgrade that breaks the fast path is caught here
-# and the fallback is proven.
+# The schema tests and the GraphQL page tests with graphql-core's own executor and every
+# request through Strawberry's view (NCM_FAST_EXECUTOR=0, docs/graphql.md: no lean lane): an
+# upgrade that breaks the fast path is caught here and the fallback is proven.
 API_TESTS := tests/schema tests/comments/test_graphql_pages.py tests/search/test_graphql.py \
 	tests/catalog/test_catalog_api.py tests/playlists/test_graphql_playlists.py
 test-fallback: install services

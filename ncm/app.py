@@ -28,6 +28,7 @@ from ncm.kit.observability import REGISTRY, RequestContextMiddleware, configure_
 from ncm.kit.redis import close_redis, get_redis
 from ncm.promotion import keys as partner_keys
 from ncm.schema.ide import ide_routes
+from ncm.schema.lane import LaneView
 from ncm.schema.view import GraphQLView
 from ncm.stream import http as stream_http
 
@@ -100,7 +101,8 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
     settings = settings or get_settings()
     settings.check_production()
     load_jobs()
-    graphql = GraphQLView(settings)
+    # NCM_FAST_EXECUTOR=0: every request through Strawberry's view (no lean lane).
+    graphql = LaneView(settings) if settings.fast_executor else GraphQLView(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

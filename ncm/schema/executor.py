@@ -1,18 +1,20 @@
-"""A graphql-core executor with a fast path for plain scalar fields.
+"""A graphql-core executor with a fast path for plain fields.
 
 Most fields of a response are plain attributes of an already built view (a comment's
 ``body``, an author's ``handle``): no resolver, no arguments, a scalar or enum type.
 graphql-core still resolves each one like any other field -- a ``Path``, a resolve info, the
 resolver indirection, awaitable checks and the generic completion -- which is most of the
 Python time of a list page (~265 fields for 20 comments). Here such a field is read and
-coerced directly; anything else (a resolver, arguments, an object or list type, a null on a
-non-null field, a value that does not coerce) takes graphql-core's own path, which also
+coerced directly, and a plain attribute holding an object (an edge's ``node``, a comment's
+``author``) has its own fields executed on it at once (Strawberry's ``is_type_of`` checked);
+anything else (a resolver, arguments, a list or abstract type, a null on a non-null field, a
+value that does not coerce or is not of its type) takes graphql-core's own path, which also
 produces its exact errors. The fast path is off when a schema extension hooks every resolve.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
@@ -26,7 +28,7 @@ from graphql import (
     Undefined,
 )
 from graphql.execution.collect_fields import GroupedFieldSet
-from graphql.pyutils import AwaitableOrValue, Path
+from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
 
@@ -36,35 +38,74 @@ DEFINITION = "strawberry-definition"
 class PlainField(NamedTuple):
     read: Callable[[Any, str], Any]
     attribute: str
-    coerce: Callable[[Any], Any]
+    coerce: Callable[[Any], Any] | None  # a leaf's; None for an object
     non_null: bool
+    # An object type: its fields are executed on the attribute's value directly.
+    object_type: GraphQLObjectType | None = None
+    return_type: Any = None
 
 
+_GENERAL = object()  # "graphql-core's path answers this field"
 _PLANS: WeakKeyDictionary[GraphQLObjectType, dict[str, PlainField]] = WeakKeyDictionary()
+# Strawberry's own ``is_type_of`` (an isinstance check that ignores the resolve info).
+_STRAWBERRY_IS_TYPE_OF = "._get_is_type_of.<locals>.is_type_of"
 
 
 def plain_field(field: GraphQLField) -> PlainField | None:
-    """How to read a field directly, or None when it needs graphql-core's full path."""
-    definition = (field.extensions or {}).get(DEFINITION)
-    if not isinstance(definition, StrawberryField) or field.args:
+    """How to read a leaf field directly, or None when it needs graphql-core's full path."""
+    definition = _basic(field)
+    if definition is None:
         return None
-    if not getattr(field.resolve, "_is_default", False) or not definition.is_basic_field:
-        return None
-    non_null = isinstance(field.type, GraphQLNonNull)
     leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
     if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         return None
+    non_null = isinstance(field.type, GraphQLNonNull)
     return PlainField(
         definition.default_resolver, definition.python_name, leaf.coerce_output_value, non_null
     )
 
 
+def object_field(field: GraphQLField) -> PlainField | None:
+    """How to read an object field directly (an attribute holding a view of a concrete
+    type whose ``is_type_of``, if any, is Strawberry's), or None."""
+    definition = _basic(field)
+    if definition is None:
+        return None
+    target = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+    if not isinstance(target, GraphQLObjectType) or not (
+        target.is_type_of is None
+        or getattr(target.is_type_of, "__qualname__", "").endswith(_STRAWBERRY_IS_TYPE_OF)
+    ):
+        return None
+    non_null = isinstance(field.type, GraphQLNonNull)
+    return PlainField(
+        definition.default_resolver, definition.python_name, None, non_null, target, field.type
+    )
+
+
+def _basic(field: GraphQLField) -> StrawberryField | None:
+    """The field's Strawberry definition when it is a plain attribute: no resolver, no
+    arguments."""
+    definition = (field.extensions or {}).get(DEFINITION)
+    if not isinstance(definition, StrawberryField) or field.args:
+        return None
+    if not getattr(field.resolve, "_is_default", False) or not definition.is_basic_field:
+        return None
+    return definition
+
+
 def plain_fields(parent_type: GraphQLObjectType) -> dict[str, PlainField]:
+    """The leaf fields of a type that the fast path reads directly."""
+    return {k: v for k, v in field_plans(parent_type).items() if v.object_type is None}
+
+
+def field_plans(parent_type: GraphQLObjectType) -> dict[str, PlainField]:
+    """Every field of a type that the fast path answers (leaves and objects), by name."""
     plans = _PLANS.get(parent_type)
     if plans is None:
         plans = {}
         for name, field in parent_type.fields.items():
-            plan = plain_field(field)
+            plan = plain_field(field) or object_field(field)
             if plan is not None:
                 plans[name] = plan
         _PLANS[parent_type] = plans
@@ -92,50 +133,123 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's ``execute_fields`` (the same order, errors and awaiting), with two
+        shortcuts: a plain scalar field is read and coerced in place, and a plain object
+        field (an attribute holding a view) has its own fields executed on the value,
+        without a resolver call, a resolve info or the generic completion."""
         if self.middleware_manager is not None and self.middleware_manager.middlewares:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        plans = plain_fields(parent_type)
+        plans = field_plans(parent_type)
         results: dict[str, Any] = {}
-        rest: dict[str, Any] = {}
-        for response_name, details in grouped_field_set.items():
-            node = details[0].node
-            plan = None if node.arguments else plans.get(node.name.value)
-            if plan is not None:
-                try:
-                    value = plan.read(source_value, plan.attribute)
-                    if value is None:
-                        if not plan.non_null:
-                            results[response_name] = None
-                            continue
-                    elif not isinstance(value, Exception):
-                        coerced = plan.coerce(value)
-                        if coerced is not None and coerced is not Undefined:
-                            results[response_name] = coerced
-                            continue
-                except Exception:  # the general path below reports it properly
-                    pass
-            rest[response_name] = details
-            results[response_name] = None  # keeps the response in the query's field order
-        if not rest:
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, details in grouped_field_set.items():
+                node = details[0].node
+                plan = None if node.arguments else plans.get(node.name.value)
+                if plan is not None and plan.object_type is None:
+                    try:
+                        value = plan.read(source_value, plan.attribute)
+                        if value is None:
+                            if not plan.non_null:
+                                results[response_name] = None
+                                continue
+                        elif not isinstance(value, Exception):
+                            coerced = plan.coerce(value)  # type: ignore[misc]
+                            if coerced is not None and coerced is not Undefined:
+                                results[response_name] = coerced
+                                continue
+                    except Exception:  # the general path below reports it properly
+                        pass
+                elif plan is not None:
+                    value = self._object(
+                        plan,
+                        source_value,
+                        details,
+                        path,
+                        response_name,
+                        parent_type,
+                        position_context,
+                    )
+                    if value is not _GENERAL:
+                        results[response_name] = value
+                        if is_awaitable(value):
+                            awaitable_fields.append(response_name)
+                        continue
+                result = self.execute_field(
+                    parent_type,
+                    source_value,
+                    details,
+                    Path(path, response_name, parent_type.name),
+                    position_context,
+                )
+                if result is not Undefined:  # Undefined: a field the schema does not have
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[name] for name in awaitable_fields])
+            raise
+        if not awaitable_fields:
             return results
-        general = super().execute_fields(parent_type, source_value, path, rest, position_context)
-        if self.is_awaitable(general):
 
-            async def merged() -> dict[str, Any]:
-                return _merge(results, rest, await general)
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                name = awaitable_fields[0]
+                results[name] = await results[name]
+            else:
+                values = await gather_with_cancel(*(results[n] for n in awaitable_fields))
+                results.update(zip(awaitable_fields, values, strict=True))
+            return results
 
-            return merged()
-        return _merge(results, rest, general)  # type: ignore[arg-type]
+        return get_results()
 
+    def _object(
+        self,
+        plan: PlainField,
+        source: Any,
+        details: Any,
+        path: Path | None,
+        response_name: str,
+        parent_type: GraphQLObjectType,
+        position_context: Any,
+    ) -> Any:
+        """A plain object field completed on the attribute's value, or ``_GENERAL`` when
+        graphql-core's path must answer it (a null on a non-null field, an error, a value
+        not of the type: that path produces the exact error)."""
+        try:
+            value = plan.read(source, plan.attribute)
+        except Exception:
+            return _GENERAL
+        if value is None:
+            return _GENERAL if plan.non_null else None
+        object_type = plan.object_type
+        assert object_type is not None
+        is_type_of = object_type.is_type_of
+        if isinstance(value, Exception) or (
+            is_type_of is not None and is_type_of(value, None) is not True  # type: ignore[arg-type]
+        ):
+            return _GENERAL
+        field_path = Path(path, response_name, parent_type.name)
+        try:
+            completed = self.collect_and_execute_subfields(
+                object_type, details, field_path, value, position_context
+            )
+        except Exception as error:  # as execute_field: located, raised on a non-null field
+            self.handle_field_error(error, plan.return_type, details, field_path)
+            return None
+        if self.is_awaitable(completed):
+            return self._completed(completed, plan.return_type, details, field_path)
+        return completed
 
-def _merge(
-    results: dict[str, Any], rest: dict[str, Any], general: dict[str, Any]
-) -> dict[str, Any]:
-    for name in rest:
-        if name in general:
-            results[name] = general[name]
-        else:  # a field the schema does not have (graphql-core leaves it out)
-            del results[name]
-    return results
+    async def _completed(
+        self, completed: Awaitable[Any], return_type: Any, details: Any, path: Path
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as error:
+            self.handle_field_error(error, return_type, details, path)
+            return None

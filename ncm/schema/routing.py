@@ -11,6 +11,8 @@ reads on the primary for a while, so they see what they wrote.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -91,22 +93,40 @@ def lag_tolerant(document: DocumentNode | None, operation_name: str | None) -> b
     return bool(names) and names is not None and names <= LAG_TOLERANT
 
 
+@asynccontextmanager
+async def routed_reads(
+    context: Any,
+    document: DocumentNode | None,
+    operation_name: str | None,
+    operation: OperationType,
+) -> AsyncIterator[None]:
+    """Runs the body (an operation's execution) on the replica when the operation is a
+    lag-tolerant query and the viewer may read there; marks a mutation as the viewer's write.
+    Shared by ``ReadRouting`` and the view's lean lane (``ncm.schema.lane``)."""
+    if not replica.configured():
+        yield
+        return
+    viewer_id = getattr(context, "viewer_id", None)
+    route = (
+        operation == OperationType.QUERY
+        and lag_tolerant(document, operation_name)
+        and await replica.may_read_replica(viewer_id)
+    )
+    with replica.route_reads(route):
+        yield
+    if operation == OperationType.MUTATION:
+        await replica.wrote(viewer_id)
+
+
 class ReadRouting(SchemaExtension):
     """Runs a lag-tolerant query's reads on the replica; marks a viewer's writes."""
 
     async def on_execute(self) -> AsyncIterator[None]:
-        if not replica.configured():
-            yield
-            return
         execution = self.execution_context
-        viewer_id = getattr(execution.context, "viewer_id", None)
-        operation_type = execution.operation_type
-        route = (
-            operation_type == OperationType.QUERY
-            and lag_tolerant(execution.graphql_document, execution.operation_name)
-            and await replica.may_read_replica(viewer_id)
-        )
-        with replica.route_reads(route):
+        async with routed_reads(
+            execution.context,
+            execution.graphql_document,
+            execution.operation_name,
+            execution.operation_type,
+        ):
             yield
-        if operation_type == OperationType.MUTATION:
-            await replica.wrote(viewer_id)

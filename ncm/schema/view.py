@@ -338,7 +338,13 @@ class GraphQLView(GraphQL[Context, None]):
         """Strawberry's, plus validators on a public GET answer: an ``ETag`` (the body and
         its media type hashed), and 304 Not Modified when ``If-None-Match`` holds it."""
         response = await super().run(request, context, root_value)
-        if not isinstance(request, Request) or request.method != "GET":
+        if not isinstance(request, Request):
+            return response
+        return self.validators(request, response)
+
+    def validators(self, request: Request, response: Response) -> Response:
+        """A public GET answer with its ``ETag``; 304 when ``If-None-Match`` holds it."""
+        if request.method != "GET":
             return response
         if not response.headers.get("cache-control", "").startswith("public"):
             return response
@@ -450,13 +456,19 @@ class GraphQLView(GraphQL[Context, None]):
             raise HTTPException(405, exc.as_http_error_reason(method)) from exc
         except MissingQueryError as exc:
             raise HTTPException(400, "No GraphQL query found in the request") from exc
+        self.settle(request, context, result, sub_response)
+        return result
+
+    def settle(self, request: Request, context: Context, result: Any, sub_response: Any) -> None:
+        """An executed operation's status and caching headers: 400 for an operation a limit
+        refused, and under ``application/graphql-response+json`` for every request error;
+        a GET answer's ``Cache-Control`` (``cache_headers``)."""
         if is_refused(result) or (
             sub_response.media_type == GRAPHQL_RESPONSE and is_request_error(result)
         ):
             sub_response.status_code = 400
-        if method == "GET":
+        if request.method == "GET":
             self.cache_headers(request, context, result, sub_response)
-        return result
 
     async def on_ws_connect(self, context: Context) -> Any:
         """Websocket clients authenticate with ``{"authorization": "Bearer ..."}`` in init."""
