@@ -36,6 +36,7 @@ from ncm.kit.locks import lock_for_transaction
 from ncm.kit.sql import fetch
 
 DOMESTIC = ("CN", "HK", "TW", "MO")
+MIX_WORK_MEM = "128MB"
 LATE_DAYS = 31  # plays may be reported up to 30 days late: the job re-rolls this many days
 
 
@@ -44,12 +45,14 @@ def _day(value: date) -> Any:
 
 
 def _plays_sql(d: _Dialect) -> str:
-    """Counted plays per (month, track): whole final months from the monthly rollup ($1 to
-    $2), later days ($3 to $4, $5 to $6: the same) from the daily rollup or, for days it
-    does not hold, from ``play_events``."""
+    """Counted plays as (month, track, plays) rows, several rows per month and track when
+    they come from days (their sum is the month's): whole final months from the monthly
+    rollup ($1 to $2), later days ($3 to $4, $5 to $6: the same) from the daily rollup or,
+    for days it does not hold, from ``play_events``. No re-aggregation: every figure below
+    is a sum, so the rows are summed once, after the catalog join."""
     k = d.month(d.date_day("day"))
     return (
-        f"SELECT {k} AS k, track_id, SUM(n) AS n FROM ("
+        f"SELECT {k} AS k, track_id, n FROM ("
         " SELECT m.month AS day, m.track_id, m.plays AS n FROM finance_play_rollup_months m"
         " WHERE m.month >= $1 AND m.month < $2"
         " UNION ALL SELECT r.day, r.track_id, r.plays FROM finance_play_rollup r"
@@ -58,7 +61,7 @@ def _plays_sql(d: _Dialect) -> str:
         " WHERE e.counted = TRUE AND e.day >= $5 AND e.day < $6"
         " AND e.day NOT IN (SELECT day FROM finance_play_rollup_days)"
         " GROUP BY e.day, e.track_id"
-        f") x GROUP BY {k}, track_id"
+        ") x"
     )
 
 
@@ -71,6 +74,22 @@ MAIN_ARTIST = (
 BUCKET = (
     "CASE WHEN m.region IS NULL THEN 'UNKNOWN' WHEN UPPER(m.region) IN ('CN', 'HK', 'TW', 'MO')"
     " THEN UPPER(m.region) ELSE 'INTERNATIONAL' END"
+)
+# One pass: each (month, track) row joins its main artist and each of its genres; ``first``
+# keeps a row's plays on one genre row per track (its lowest genre id, or its only row when
+# it has none), so summing ``first`` by region counts every play once, and summing ``n`` by
+# genre counts it once in each genre. Grouped by (month, region, genre): a few hundred rows.
+MIX = (
+    "WITH p AS ({plays}), m AS ({main}),"
+    " fg AS (SELECT track_id, MIN(genre_id) AS g FROM track_genres GROUP BY track_id)"
+    " SELECT p.k, {bucket} AS bucket, COALESCE(g.slug, '(none)') AS slug,"
+    " COALESCE(g.name, '(none)') AS name, SUM(p.n) AS n,"
+    " SUM(CASE WHEN tg.genre_id IS NULL OR tg.genre_id = fg.g THEN p.n ELSE 0 END) AS once"
+    " FROM p LEFT JOIN m ON m.track_id = p.track_id"
+    " LEFT JOIN track_genres tg ON tg.track_id = p.track_id"
+    " LEFT JOIN fg ON fg.track_id = p.track_id"
+    " LEFT JOIN genres g ON g.id = tg.genre_id"
+    " GROUP BY p.k, {bucket}, COALESCE(g.slug, '(none)'), COALESCE(g.name, '(none)')"
 )
 
 
@@ -86,43 +105,35 @@ async def listening_mix(
     split = month_start(min(max(whole, lo), hi + 1))
     stop = _day(month_start(hi + 1))
     params = [_day(month_start(lo)), _day(split), _day(split), stop, _day(split), stop]
-    plays = _plays_sql(d)
-    by_region = await fetch(
-        f"WITH p AS ({plays}), m AS ({MAIN_ARTIST})"
-        f" SELECT p.k, {BUCKET} AS bucket, SUM(p.n) AS n FROM p"
-        f" LEFT JOIN m ON m.track_id = p.track_id GROUP BY p.k, {BUCKET}",
-        params,
-    )
-    by_genre = await fetch(
-        f"WITH p AS ({plays})"
-        " SELECT p.k, COALESCE(g.slug, '(none)') AS slug, COALESCE(g.name, '(none)') AS name,"
-        " SUM(p.n) AS n FROM p LEFT JOIN track_genres tg ON tg.track_id = p.track_id"
-        " LEFT JOIN genres g ON g.id = tg.genre_id"
-        " GROUP BY p.k, COALESCE(g.slug, '(none)'), COALESCE(g.name, '(none)')",
-        params,
-    )
+    sql = MIX.format(plays=_plays_sql(d), main=MAIN_ARTIST, bucket=BUCKET)
+    if d.pg:  # the catalog is small next to the plays: hash it once, in parallel workers
+        async with in_transaction() as conn:
+            await fetch(f"SET LOCAL work_mem = '{MIX_WORK_MEM}'", [], conn)
+            rows = await fetch(sql, params, conn)
+    else:
+        rows = await fetch(sql, params)
+    regions: dict[tuple[int, str], int] = {}
+    genres: dict[tuple[int, str, str], int] = {}
+    for r in rows:
+        k, n, once = int(r["k"]), int(r["n"]), int(r["once"])
+        if once:
+            regions[(k, r["bucket"])] = regions.get((k, r["bucket"]), 0) + once
+        genres[(k, r["slug"], r["name"])] = genres.get((k, r["slug"], r["name"]), 0) + n
     months: dict[int, dict[str, Any]] = {
         k: {"month": month_name(k), "plays": 0, "regions": [], "genres": []}
         for k in range(lo, hi + 1)
     }
-    for r in by_region:
-        months[int(r["k"])]["plays"] += int(r["n"])
+    for (k, _), n in regions.items():
+        months[k]["plays"] += n
     order = {name: i for i, name in enumerate([*DOMESTIC, "INTERNATIONAL", "UNKNOWN"])}
-    for r in sorted(by_region, key=lambda r: order[r["bucket"]]):
-        m = months[int(r["k"])]
-        m["regions"].append(
-            {"region": r["bucket"], "plays": int(r["n"]), "share": ratio(int(r["n"]), m["plays"])}
-        )
-    for r in sorted(by_genre, key=lambda r: (-int(r["n"]), r["slug"])):
-        m = months[int(r["k"])]
-        m["genres"].append(
-            {
-                "genre": r["slug"],
-                "name": r["name"],
-                "plays": int(r["n"]),
-                "share": ratio(int(r["n"]), m["plays"]),
-            }
-        )
+    for (k, bucket), n in sorted(regions.items(), key=lambda x: order[x[0][1]]):
+        m = months[k]
+        m["regions"].append({"region": bucket, "plays": n, "share": ratio(n, m["plays"])})
+    for (k, slug, name), n in sorted(genres.items(), key=lambda x: (-x[1], x[0][1])):
+        if not n:
+            continue
+        m = months[k]
+        m["genres"].append({"genre": slug, "name": name, "plays": n, "share": ratio(n, m["plays"])})
     for m in months.values():
         domestic = sum(x["plays"] for x in m["regions"] if x["region"] in DOMESTIC)
         international = sum(x["plays"] for x in m["regions"] if x["region"] == "INTERNATIONAL")
