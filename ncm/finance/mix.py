@@ -75,22 +75,29 @@ BUCKET = (
     "CASE WHEN m.region IS NULL THEN 'UNKNOWN' WHEN UPPER(m.region) IN ('CN', 'HK', 'TW', 'MO')"
     " THEN UPPER(m.region) ELSE 'INTERNATIONAL' END"
 )
-# One pass: each (month, track) row joins its main artist and each of its genres; ``first``
-# keeps a row's plays on one genre row per track (its lowest genre id, or its only row when
-# it has none), so summing ``first`` by region counts every play once, and summing ``n`` by
-# genre counts it once in each genre. Grouped by (month, region, genre): a few hundred rows.
+# Each track's catalog facts, once: its main artist's region bucket and its genre ids (a
+# list, '' for none). Tracks with the same facts share a class, so the plays join one small
+# table once a row and group into (month, bucket, genres): a few thousand rows, which Python
+# spreads over the regions (each play once) and the genres (once in each of a track's).
+GENRE_IDS = {
+    True: "string_agg(CAST(genre_id AS TEXT), ',' ORDER BY genre_id)",
+    False: "group_concat(genre_id, ',')",
+}
 MIX = (
     "WITH p AS ({plays}), m AS ({main}),"
-    " fg AS (SELECT track_id, MIN(genre_id) AS g FROM track_genres GROUP BY track_id)"
-    " SELECT p.k, {bucket} AS bucket, COALESCE(g.slug, '(none)') AS slug,"
-    " COALESCE(g.name, '(none)') AS name, SUM(p.n) AS n,"
-    " SUM(CASE WHEN tg.genre_id IS NULL OR tg.genre_id = fg.g THEN p.n ELSE 0 END) AS once"
-    " FROM p LEFT JOIN m ON m.track_id = p.track_id"
-    " LEFT JOIN track_genres tg ON tg.track_id = p.track_id"
-    " LEFT JOIN fg ON fg.track_id = p.track_id"
-    " LEFT JOIN genres g ON g.id = tg.genre_id"
-    " GROUP BY p.k, {bucket}, COALESCE(g.slug, '(none)'), COALESCE(g.name, '(none)')"
+    " tg AS (SELECT track_id, {genre_ids} AS gs FROM track_genres GROUP BY track_id),"
+    " c AS (SELECT t.id AS track_id, {bucket} AS bucket, COALESCE(tg.gs, '') AS gs"
+    " FROM tracks t LEFT JOIN m ON m.track_id = t.id LEFT JOIN tg ON tg.track_id = t.id)"
+    " SELECT p.k, COALESCE(c.bucket, 'UNKNOWN') AS bucket, COALESCE(c.gs, '') AS gs,"
+    " SUM(p.n) AS n FROM p LEFT JOIN c ON c.track_id = p.track_id"
+    " GROUP BY p.k, COALESCE(c.bucket, 'UNKNOWN'), COALESCE(c.gs, '')"
 )
+
+
+def mix_sql(d: _Dialect) -> str:
+    return MIX.format(
+        plays=_plays_sql(d), main=MAIN_ARTIST, bucket=BUCKET, genre_ids=GENRE_IDS[d.pg]
+    )
 
 
 async def listening_mix(
@@ -105,20 +112,26 @@ async def listening_mix(
     split = month_start(min(max(whole, lo), hi + 1))
     stop = _day(month_start(hi + 1))
     params = [_day(month_start(lo)), _day(split), _day(split), stop, _day(split), stop]
-    sql = MIX.format(plays=_plays_sql(d), main=MAIN_ARTIST, bucket=BUCKET)
-    if d.pg:  # the catalog is small next to the plays: hash it once, in parallel workers
+    if d.pg:  # room for the per-track hash and the groups
         async with in_transaction() as conn:
             await fetch(f"SET LOCAL work_mem = '{MIX_WORK_MEM}'", [], conn)
-            rows = await fetch(sql, params, conn)
+            rows = await fetch(mix_sql(d), params, conn)
     else:
-        rows = await fetch(sql, params)
+        rows = await fetch(mix_sql(d), params)
+    names = {
+        int(g["id"]): (g["slug"], g["name"])
+        for g in await fetch("SELECT id, slug, name FROM genres", [])
+    }
     regions: dict[tuple[int, str], int] = {}
     genres: dict[tuple[int, str, str], int] = {}
     for r in rows:
-        k, n, once = int(r["k"]), int(r["n"]), int(r["once"])
-        if once:
-            regions[(k, r["bucket"])] = regions.get((k, r["bucket"]), 0) + once
-        genres[(k, r["slug"], r["name"])] = genres.get((k, r["slug"], r["name"]), 0) + n
+        k, n = int(r["k"]), int(r["n"])
+        if not n:
+            continue
+        regions[(k, r["bucket"])] = regions.get((k, r["bucket"]), 0) + n
+        ids = {int(x) for x in str(r["gs"]).split(",") if x}
+        for slug, name in [names[i] for i in ids] or [("(none)", "(none)")]:
+            genres[(k, slug, name)] = genres.get((k, slug, name), 0) + n
     months: dict[int, dict[str, Any]] = {
         k: {"month": month_name(k), "plays": 0, "regions": [], "genres": []}
         for k in range(lo, hi + 1)
@@ -130,8 +143,6 @@ async def listening_mix(
         m = months[k]
         m["regions"].append({"region": bucket, "plays": n, "share": ratio(n, m["plays"])})
     for (k, slug, name), n in sorted(genres.items(), key=lambda x: (-x[1], x[0][1])):
-        if not n:
-            continue
         m = months[k]
         m["genres"].append({"genre": slug, "name": name, "plays": n, "share": ratio(n, m["plays"])})
     for m in months.values():
