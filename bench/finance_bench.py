@@ -4,7 +4,7 @@
 ``python -m bench.finance_bench [--paying 1000000] [--free 1000000] [--plays 10000000]
 [--activity-days 1] [--reuse] [--seed-only] [--parts report,mix]
 [--groupings currency,plan,region] [--baseline] [--rollup-plays 100000000]
-[--mix-from-events] [--repeat 3]``
+[--mix-from-events] [--verify] [--repeat 3]``
 
 1. Creates (drops first, unless ``--reuse``) the PostgreSQL database ``ncm_bench_finance``
    and applies the migrations (``--reuse`` applies any new ones).
@@ -22,7 +22,10 @@
 3. ``report``: builds the report's rollup for 2024 (each grouping, timed), then times the
    12-month report (``ncm.finance.report.revenue_report``) first and warm, by region, plan
    and converted to CNY; then writes one late December invoice and times the report with
-   ``refresh=False`` (December named stale) and with December computed first.
+   ``refresh=False`` (December named stale) and with December computed first (its user's
+   bucket folded); then refunds part of user 2's first period from March on and times the
+   report (March to December folded), and by plan and region. ``--verify`` then compares
+   the twelve folded months with one computation from the whole ledger (timed).
    ``--baseline`` also times the twelve months computed from the ledger without the rollup.
 4. ``mix``: advances the listening watermark over 2024 (final days are not rolled again;
    each month is summed into the monthly rollup, timed), then times the 12-month mix.
