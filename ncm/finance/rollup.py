@@ -4,18 +4,25 @@
 that computes twelve months from 12M periods takes minutes. The rollup stores what it gives
 per (month, grouping) in ``finance_month_rollup``; a report reads twelve small rows.
 
+Each stored month is also kept in parts, one per bucket of ``BUCKET_USERS`` user ids
+(``finance_month_rollup_parts``, migration 0020): every figure is a sum over users, so the
+month is the exact sum of its parts, and a change to a few users' ledger computes their
+buckets again and folds the difference in, instead of a pass over the whole ledger.
+
 It is never silently stale:
 
-- database triggers (migration 0016) append to ``finance_rollup_dirty`` the first day of
-  every ledger change the figures read (PAID rows inserted, updated in a column the report
-  reads, deleted or truncated; a user's region; deleted activity), in the writer's own
-  transaction, whoever the writer is;
+- database triggers (migrations 0016, 0020) append to ``finance_rollup_dirty`` the user and
+  the first day of every ledger change the figures read (PAID rows inserted, updated in a
+  column the report reads, deleted; a user's region; deleted activity), in the writer's own
+  transaction, whoever the writer is; a statement over more than 1,000 users, or a
+  truncate, writes one row for every user (no user);
 - a stored month is **stale** for a grouping when a dirty row whose bit for that grouping
   is not set starts in that month or earlier, or when its MAU was taken before the month's
   activity was complete (``SETTLE_DAYS`` after the month; plays arrive up to 30 days late);
-- ``blocks`` computes the missing and stale months of the range before reading (unless
-  told not to, and then it says which months it read stale); it then sets its grouping's
-  bit on exactly the dirty rows it read and deletes that grouping's other stale months, so
+- ``blocks`` brings the range up to date before reading (unless told not to, and then it
+  says which months it read stale): a dirty row's bucket is folded into every stored month
+  from its day on; missing, settling and every-user-stale months are computed whole,
+  bucket by bucket; it then sets its grouping's bit on exactly the dirty rows it read, so
   a write committed meanwhile stays pending; rows with every bit set are deleted;
 - the ``refresh_rollup`` job does the same for the last ``KEEP_MONTHS`` months of every
   grouping every ten minutes, so a report usually finds nothing to compute;
