@@ -4,7 +4,7 @@
 ``python -m bench.finance_bench [--paying 1000000] [--free 1000000] [--plays 10000000]
 [--activity-days 1] [--reuse] [--seed-only] [--parts report,mix]
 [--groupings currency,plan,region] [--baseline] [--rollup-plays 100000000]
-[--mix-from-events] [--repeat 3]``
+[--mix-from-events] [--verify] [--repeat 3]``
 
 1. Creates (drops first, unless ``--reuse``) the PostgreSQL database ``ncm_bench_finance``
    and applies the migrations (``--reuse`` applies any new ones).
@@ -22,7 +22,10 @@
 3. ``report``: builds the report's rollup for 2024 (each grouping, timed), then times the
    12-month report (``ncm.finance.report.revenue_report``) first and warm, by region, plan
    and converted to CNY; then writes one late December invoice and times the report with
-   ``refresh=False`` (December named stale) and with December computed first.
+   ``refresh=False`` (December named stale) and with December computed first (its user's
+   bucket folded); then refunds part of user 2's first period from March on and times the
+   report (March to December folded), and by plan and region. ``--verify`` then compares
+   the twelve folded months with one computation from the whole ledger (timed).
    ``--baseline`` also times the twelve months computed from the ledger without the rollup.
 4. ``mix``: advances the listening watermark over 2024 (final days are not rolled again;
    each month is summed into the monthly rollup, timed), then times the 12-month mix.
@@ -341,6 +344,7 @@ async def _report_parts(args: argparse.Namespace) -> dict[str, Any]:
     for group in args.groupings.split(","):
         group = "" if group == "currency" else group
         await fetch("DELETE FROM finance_month_rollup WHERE grouping = $1", [group])
+        await fetch("DELETE FROM finance_month_rollup_parts WHERE grouping = $1", [group])
         started = time.perf_counter()
         await rollup.refresh(lo, hi, group)
         build[group or "currency"] = round(time.perf_counter() - started, 1)
@@ -371,6 +375,36 @@ async def _report_parts(args: argparse.Namespace) -> dict[str, Any]:
         "report after a December write (December computed first)", report(), 1
     )
     out["report_warm_again"] = await _timed("report 12 months, warm again", report(), 1)
+    # a late refund of a March period: March to December are stale for that user's bucket
+    await fetch(
+        "UPDATE membership_periods SET refunded = refunded + 100 WHERE id = (SELECT id FROM"
+        " membership_periods WHERE user_id = 2 AND source = 'PAID' AND amount > refunded + 100"
+        " AND starts_at >= timestamptz '2024-03-01 00:00+00' ORDER BY starts_at LIMIT 1)",
+        [],
+    )
+    out["report_after_march_refund"] = await _timed(
+        "report after a March refund (March-December folded)", report(), 1
+    )
+    if args.verify:  # the folded months against one computation from the whole ledger
+        started = time.perf_counter()
+        whole = await figures.compute(lo, hi, "")
+        folded = (await rollup.blocks(lo, hi, "")).blocks
+        same = []
+        for k in range(lo, hi + 1):
+            whole[k].prune("")
+            a, b = whole[k].to_json(), folded[k].to_json()
+            for j in (a, b):
+                j["rows"] = sorted(j["rows"], key=lambda r: (r["currency"], r["group"]))
+                j["daily"] = sorted(j["daily"])
+            same.append(a == b)
+        out["verify"] = {"equal_months": sum(same), "of": len(same)}
+        out["verify"]["seconds"] = round(time.perf_counter() - started, 1)
+        print(f"folded months equal to the whole computation: {out['verify']}", flush=True)
+    for name in args.groupings.split(","):
+        if name != "currency":
+            out[f"report_{name}_after_writes"] = await _timed(
+                f"report by {name} after the writes (folded)", report(by=name), 1
+            )
     return out
 
 
@@ -465,6 +499,11 @@ def cli() -> None:
     )
     parser.add_argument(
         "--baseline", action="store_true", help="Also time 12 months from the ledger."
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="After the writes, compare the folded months with the whole computation.",
     )
     parser.add_argument(
         "--mix-from-events", action="store_true", help="Also time the mix from play_events."

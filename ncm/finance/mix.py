@@ -36,6 +36,7 @@ from ncm.kit.locks import lock_for_transaction
 from ncm.kit.sql import fetch
 
 DOMESTIC = ("CN", "HK", "TW", "MO")
+MIX_WORK_MEM = "128MB"
 LATE_DAYS = 31  # plays may be reported up to 30 days late: the job re-rolls this many days
 
 
@@ -44,12 +45,14 @@ def _day(value: date) -> Any:
 
 
 def _plays_sql(d: _Dialect) -> str:
-    """Counted plays per (month, track): whole final months from the monthly rollup ($1 to
-    $2), later days ($3 to $4, $5 to $6: the same) from the daily rollup or, for days it
-    does not hold, from ``play_events``."""
+    """Counted plays as (month, track, plays) rows, several rows per month and track when
+    they come from days (their sum is the month's): whole final months from the monthly
+    rollup ($1 to $2), later days ($3 to $4, $5 to $6: the same) from the daily rollup or,
+    for days it does not hold, from ``play_events``. No re-aggregation: every figure below
+    is a sum, so the rows are summed once, after the catalog join."""
     k = d.month(d.date_day("day"))
     return (
-        f"SELECT {k} AS k, track_id, SUM(n) AS n FROM ("
+        f"SELECT {k} AS k, track_id, n FROM ("
         " SELECT m.month AS day, m.track_id, m.plays AS n FROM finance_play_rollup_months m"
         " WHERE m.month >= $1 AND m.month < $2"
         " UNION ALL SELECT r.day, r.track_id, r.plays FROM finance_play_rollup r"
@@ -58,7 +61,7 @@ def _plays_sql(d: _Dialect) -> str:
         " WHERE e.counted = TRUE AND e.day >= $5 AND e.day < $6"
         " AND e.day NOT IN (SELECT day FROM finance_play_rollup_days)"
         " GROUP BY e.day, e.track_id"
-        f") x GROUP BY {k}, track_id"
+        ") x"
     )
 
 
@@ -72,6 +75,29 @@ BUCKET = (
     "CASE WHEN m.region IS NULL THEN 'UNKNOWN' WHEN UPPER(m.region) IN ('CN', 'HK', 'TW', 'MO')"
     " THEN UPPER(m.region) ELSE 'INTERNATIONAL' END"
 )
+# Each track's catalog facts, once: its main artist's region bucket and its genre ids (a
+# list, '' for none). Tracks with the same facts share a class, so the plays join one small
+# table once a row and group into (month, bucket, genres): a few thousand rows, which Python
+# spreads over the regions (each play once) and the genres (once in each of a track's).
+GENRE_IDS = {
+    True: "string_agg(CAST(genre_id AS TEXT), ',' ORDER BY genre_id)",
+    False: "group_concat(genre_id, ',')",
+}
+MIX = (
+    "WITH p AS ({plays}), m AS ({main}),"
+    " tg AS (SELECT track_id, {genre_ids} AS gs FROM track_genres GROUP BY track_id),"
+    " c AS (SELECT t.id AS track_id, {bucket} AS bucket, COALESCE(tg.gs, '') AS gs"
+    " FROM tracks t LEFT JOIN m ON m.track_id = t.id LEFT JOIN tg ON tg.track_id = t.id)"
+    " SELECT p.k, COALESCE(c.bucket, 'UNKNOWN') AS bucket, COALESCE(c.gs, '') AS gs,"
+    " SUM(p.n) AS n FROM p LEFT JOIN c ON c.track_id = p.track_id"
+    " GROUP BY p.k, COALESCE(c.bucket, 'UNKNOWN'), COALESCE(c.gs, '')"
+)
+
+
+def mix_sql(d: _Dialect) -> str:
+    return MIX.format(
+        plays=_plays_sql(d), main=MAIN_ARTIST, bucket=BUCKET, genre_ids=GENRE_IDS[d.pg]
+    )
 
 
 async def listening_mix(
@@ -86,43 +112,39 @@ async def listening_mix(
     split = month_start(min(max(whole, lo), hi + 1))
     stop = _day(month_start(hi + 1))
     params = [_day(month_start(lo)), _day(split), _day(split), stop, _day(split), stop]
-    plays = _plays_sql(d)
-    by_region = await fetch(
-        f"WITH p AS ({plays}), m AS ({MAIN_ARTIST})"
-        f" SELECT p.k, {BUCKET} AS bucket, SUM(p.n) AS n FROM p"
-        f" LEFT JOIN m ON m.track_id = p.track_id GROUP BY p.k, {BUCKET}",
-        params,
-    )
-    by_genre = await fetch(
-        f"WITH p AS ({plays})"
-        " SELECT p.k, COALESCE(g.slug, '(none)') AS slug, COALESCE(g.name, '(none)') AS name,"
-        " SUM(p.n) AS n FROM p LEFT JOIN track_genres tg ON tg.track_id = p.track_id"
-        " LEFT JOIN genres g ON g.id = tg.genre_id"
-        " GROUP BY p.k, COALESCE(g.slug, '(none)'), COALESCE(g.name, '(none)')",
-        params,
-    )
+    if d.pg:  # room for the per-track hash and the groups
+        async with in_transaction() as conn:
+            await fetch(f"SET LOCAL work_mem = '{MIX_WORK_MEM}'", [], conn)
+            rows = await fetch(mix_sql(d), params, conn)
+    else:
+        rows = await fetch(mix_sql(d), params)
+    names = {
+        int(g["id"]): (g["slug"], g["name"])
+        for g in await fetch("SELECT id, slug, name FROM genres", [])
+    }
+    regions: dict[tuple[int, str], int] = {}
+    genres: dict[tuple[int, str, str], int] = {}
+    for r in rows:
+        k, n = int(r["k"]), int(r["n"])
+        if not n:
+            continue
+        regions[(k, r["bucket"])] = regions.get((k, r["bucket"]), 0) + n
+        ids = {int(x) for x in str(r["gs"]).split(",") if x}
+        for slug, name in [names[i] for i in ids] or [("(none)", "(none)")]:
+            genres[(k, slug, name)] = genres.get((k, slug, name), 0) + n
     months: dict[int, dict[str, Any]] = {
         k: {"month": month_name(k), "plays": 0, "regions": [], "genres": []}
         for k in range(lo, hi + 1)
     }
-    for r in by_region:
-        months[int(r["k"])]["plays"] += int(r["n"])
+    for (k, _), n in regions.items():
+        months[k]["plays"] += n
     order = {name: i for i, name in enumerate([*DOMESTIC, "INTERNATIONAL", "UNKNOWN"])}
-    for r in sorted(by_region, key=lambda r: order[r["bucket"]]):
-        m = months[int(r["k"])]
-        m["regions"].append(
-            {"region": r["bucket"], "plays": int(r["n"]), "share": ratio(int(r["n"]), m["plays"])}
-        )
-    for r in sorted(by_genre, key=lambda r: (-int(r["n"]), r["slug"])):
-        m = months[int(r["k"])]
-        m["genres"].append(
-            {
-                "genre": r["slug"],
-                "name": r["name"],
-                "plays": int(r["n"]),
-                "share": ratio(int(r["n"]), m["plays"]),
-            }
-        )
+    for (k, bucket), n in sorted(regions.items(), key=lambda x: order[x[0][1]]):
+        m = months[k]
+        m["regions"].append({"region": bucket, "plays": n, "share": ratio(n, m["plays"])})
+    for (k, slug, name), n in sorted(genres.items(), key=lambda x: (-x[1], x[0][1])):
+        m = months[k]
+        m["genres"].append({"genre": slug, "name": name, "plays": n, "share": ratio(n, m["plays"])})
     for m in months.values():
         domestic = sum(x["plays"] for x in m["regions"] if x["region"] in DOMESTIC)
         international = sum(x["plays"] for x in m["regions"] if x["region"] == "INTERNATIONAL")

@@ -112,12 +112,31 @@ class MonthRollup(Model):
         unique_together = (("month", "grouping"),)
 
 
+class MonthRollupPart(Model):
+    # One bucket of users' share of a stored month (``ncm.finance.rollup``): the users with
+    # an id in ``[bucket * BUCKET_USERS, (bucket + 1) * BUCKET_USERS)``. The month's
+    # ``MonthRollup`` is the sum of its parts, so a change to a few users' ledger computes
+    # their buckets again and folds the difference in (migration 0020).
+    id = fields.BigIntField(primary_key=True)
+    month = fields.DateField()  # the first day of the month
+    grouping = fields.CharField(max_length=16)
+    bucket = fields.IntField()
+    figures = fields.TextField()
+
+    class Meta:
+        table = "finance_month_rollup_parts"
+        unique_together = (("grouping", "bucket", "month"),)
+
+
 class RollupDirty(Model):
-    # Written by database triggers (migration 0016) when a PAID ledger row, a user's region
-    # or activity rows change: every stored month from ``from_day``'s month on is stale for
-    # each grouping whose bit (1 '', 2 plan, 4 region) is not yet set in ``done``.
+    # Written by database triggers (migrations 0016, 0020) when a PAID ledger row, a user's
+    # region or activity rows change: every stored month from ``from_day``'s month on is
+    # stale for each grouping whose bit (1 '', 2 plan, 4 region) is not yet set in ``done``,
+    # for the user ``user_id`` alone, or for every user when it is null (a statement that
+    # touched many users, a truncate).
     id = fields.BigIntField(primary_key=True)
     from_day = fields.IntField()  # a UTC day number (days since 1970-01-01)
+    user_id = fields.BigIntField(null=True)
     done = fields.SmallIntField(default=0)
 
     class Meta:

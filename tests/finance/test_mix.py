@@ -82,3 +82,26 @@ async def test_unknown_region_and_no_genre() -> None:
     (m,) = await mix.listening_mix("2024-03", "2024-03")
     assert m["regions"] == [{"region": "UNKNOWN", "plays": 1, "share": "1.0000"}]
     assert m["genres"][0]["genre"] == "(none)"
+
+
+async def test_a_play_counts_once_by_region_and_once_in_each_genre() -> None:
+    """The mix joins each track's genres once for both figures: a track with three genres
+    still counts each play once by region, and once in each of its genres."""
+    hk = await factories.artist("Eason")
+    hk.region = "hk"
+    await hk.save()
+    track = await factories.track(artists=[hk], genres=["cantopop", "ballad", "rock"])
+    plain = await factories.track(artists=[hk], genres=[])
+    for day in ("2024-04-01", "2024-04-02"):
+        await play(track, day)
+    await play(plain, "2024-04-03")
+    await mix.rollup_recent(today=date(2024, 4, 5), days=3)  # 2-4 April rolled, 1 April not
+    (m,) = await mix.listening_mix("2024-04", "2024-04")
+    assert m["plays"] == 3
+    assert m["regions"] == [{"region": "HK", "plays": 3, "share": "1.0000"}]
+    assert [(g["genre"], g["plays"]) for g in m["genres"]] == [
+        ("ballad", 2),
+        ("cantopop", 2),
+        ("rock", 2),
+        ("(none)", 1),
+    ]

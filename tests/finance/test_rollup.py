@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ncm.accounts.models import User
 from ncm.billing.models import MembershipPeriod, Subscription
 from ncm.billing.sync import invoice_plan
-from ncm.finance import mix, rollup
-from ncm.finance.models import MonthRollup, PlayRollupMonth, RollupDirty
+from ncm.finance import figures, mix, rollup
+from ncm.finance.models import MonthRollup, MonthRollupPart, PlayRollupMonth, RollupDirty
 from ncm.finance.money import parse_month
 from ncm.finance.report import revenue_report
 from ncm.stream.models import PlayEvent, UserDailyActivity
@@ -31,6 +32,7 @@ from tests.finance.test_properties import (
 )
 
 
+@pytest.mark.parametrize("bucket_users", [rollup.BUCKET_USERS, 2])
 @SETTINGS
 @given(
     ledger=ledgers(),
@@ -40,11 +42,23 @@ from tests.finance.test_properties import (
     forget=st.booleans(),
 )
 async def test_the_rollup_follows_every_ledger_change(
-    ledger: Any, cut: int, refund: int, region: str | None, forget: bool
+    bucket_users: int, ledger: Any, cut: int, refund: int, region: str | None, forget: bool
 ) -> None:
     """Read (the rollup stores the months), change the ledger every way a writer can, read
     again: equal to the plain computation of the changed ledger, and a read that does not
-    refresh names the months it read stale."""
+    refresh names the months it read stale. With two users a bucket, the months a change
+    makes stale are folded from the changed users' buckets alone, the others' parts kept."""
+    saved = rollup.BUCKET_USERS
+    rollup.BUCKET_USERS = bucket_users
+    try:
+        await _follow(ledger, cut, refund, region, forget)
+    finally:
+        rollup.BUCKET_USERS = saved
+
+
+async def _follow(ledger: Any, cut: int, refund: int, region: str | None, forget: bool) -> None:
+    await MonthRollup.all().delete()  # stored with another bucket size, maybe
+    await MonthRollupPart.all().delete()
     periods, activity, regions = ledger
     first = periods[: len(periods) * cut // 100]
     await _load(first, activity, regions)
@@ -86,6 +100,43 @@ async def test_the_rollup_follows_every_ledger_change(
     got = await revenue_report("2023-12", "2024-03", by="region")
     want = _expected(oracle(changed, activity, "2023-12", "2024-03"))
     assert _native(got.to_json()) == want
+
+
+async def test_a_late_invoice_folds_its_users_bucket_alone() -> None:
+    """A late invoice makes its user's bucket stale: that bucket's parts are computed again
+    and the difference folded into the stored months; other buckets' parts stay as stored."""
+    a, b = await user("a"), await user("b")
+    await period(a, "2024-01-01", "2024-02-01", 1500)
+    await period(b, "2024-01-10", "2024-02-10", 1800)
+    jan, mar = parse_month("2024-01"), parse_month("2024-03")
+    saved = rollup.BUCKET_USERS
+    rollup.BUCKET_USERS = b.id  # a in bucket 0, b in bucket 1
+    try:
+        await rollup.refresh(jan, mar, "")
+        kept = {(p.month, p.bucket): p.id for p in await MonthRollupPart.filter(bucket=0)}
+        assert kept and await MonthRollupPart.filter(bucket=1).exists()
+        await period(b, "2024-02-10", "2024-03-10", 1800)  # late: February and March
+        assert [r.user_id for r in await RollupDirty.all()][-1] == b.id
+        read = await rollup.blocks(jan, mar, "")
+        assert read.refreshed == [jan + 1, mar]
+        assert {(p.month, p.bucket): p.id for p in await MonthRollupPart.filter(bucket=0)} == kept
+        feb = read.blocks[jan + 1]
+        assert feb.paying_users == 1 and feb.churned_paying_users == 1  # a left, b stays
+        whole = await figures.compute(jan, mar, "")
+        for k in (jan, jan + 1, mar):
+            whole[k].prune("")
+            assert _same(read.blocks[k], whole[k])
+    finally:
+        rollup.BUCKET_USERS = saved
+
+
+def _same(x: Any, y: Any) -> bool:
+    """Equal blocks, whatever order their rows were added in."""
+    jx, jy = x.to_json(), y.to_json()
+    for j in (jx, jy):
+        j["rows"] = sorted(j["rows"], key=lambda r: (r["currency"], r["group"]))
+        j["daily"] = sorted(j["daily"])
+    return bool(jx == jy)
 
 
 def _index(periods: list[P], row: MembershipPeriod) -> int:
