@@ -15,7 +15,7 @@ from ncm.kit.migrate import postgres_only
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ncm", "0019_partitions")]
+    dependencies = [("ncm", "0020_finance_speed")]
 
     initial = False
 
