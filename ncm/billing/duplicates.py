@@ -28,6 +28,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from ncm.billing import ledger, sync
 from ncm.billing.entitlement import utcnow
 from ncm.billing.models import (
+    LIVE,
     ChargeRefund,
     CheckoutSession,
     CheckoutState,
@@ -39,7 +40,6 @@ from ncm.billing.stripe import Obj, gateway
 
 log = logging.getLogger("ncm.billing.duplicates")
 
-LIVE = {"active", "trialing", "past_due", "unpaid"}
 CHECKOUT_STATES = {
     "open": CheckoutState.OPEN,
     "complete": CheckoutState.COMPLETE,

@@ -110,6 +110,10 @@ class Customer(Model):
         table = "billing_customers"
 
 
+# Stripe's statuses of a subscription that still charges or may charge again.
+LIVE = frozenset({"active", "trialing", "past_due", "unpaid"})
+
+
 class Subscription(Model):
     # Local mirror of a Stripe subscription, always written from a fresh read of it.
 

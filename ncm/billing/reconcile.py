@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from ncm.billing import duplicates, ledger, sync
 from ncm.billing.models import (
+    LIVE,
     Customer,
     DuplicateState,
     DuplicateSubscription,
@@ -30,7 +31,6 @@ from ncm.billing.models import (
 from ncm.billing.stripe import Obj, gateway
 from ncm.errors import InvalidInput
 
-LIVE = {"active", "trialing", "past_due", "unpaid"}
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 

@@ -37,6 +37,7 @@ from ncm.billing.errors import (
     PaymentProviderUnavailable,
 )
 from ncm.billing.models import (
+    LIVE,
     ClaimAction,
     ClaimState,
     Customer,
@@ -49,7 +50,6 @@ from ncm.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger("ncm.billing.subscriptions")
 
-LIVE = {"active", "trialing", "past_due", "unpaid"}
 # A start or change whose process died mid-way frees the user after this (longer than the
 # Stripe calls of one start can take with their timeouts and retries).
 CLAIM_STALE = timedelta(minutes=10)
