@@ -63,15 +63,10 @@ async def record_checkout(user_id: int, session: Obj, stripe_plan_id: str) -> No
 
 
 async def checkout_closed(
-    conn: BaseDBAsyncClient, user_id: int, session: Obj, state: CheckoutState
-) -> None:
-    """A session completed or expired (its webhook event): record it."""
-    await _set_checkout(conn, user_id, session, state)
-
-
-async def _set_checkout(
     conn: BaseDBAsyncClient | None, user_id: int, session: Obj, state: CheckoutState
 ) -> None:
+    """A session completed or expired (its webhook event, or Stripe's answer to an
+    expiry): record it."""
     values = {
         "state": state,
         "subscription_ref": sync.ref(session.get("subscription")),
@@ -106,7 +101,7 @@ async def expire_open_checkouts(
         state = CHECKOUT_STATES.get(str((obj or {}).get("status")), CheckoutState.EXPIRED)
         if state == CheckoutState.OPEN:  # not expired after all: the next start tries again
             continue
-        await _set_checkout(conn, user_id, obj or {"id": row.stripe_id}, state)
+        await checkout_closed(conn, user_id, obj or {"id": row.stripe_id}, state)
         log.info(
             "checkout session closed",
             extra={"user_id": user_id, "session": row.stripe_id, "state": state.value},
