@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import make_user
 
@@ -93,7 +94,7 @@ async def test_websocket_graphql_transport_ws(server: str) -> None:
 
 async def test_websocket_rejects_foreign_origin(server: str) -> None:
     url = server.replace("http", "ws") + "/graphql"
-    with pytest.raises(websockets.exceptions.InvalidStatus):
+    with pytest.raises(InvalidStatus):
         async with websockets.connect(
             url, subprotocols=["graphql-transport-ws"], origin="https://evil.example"
         ):
@@ -108,6 +109,6 @@ async def test_websocket_rejects_forged_token(server: str) -> None:
         await ws.send(
             json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer forged"}})
         )
-        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+        with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
