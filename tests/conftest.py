@@ -139,7 +139,35 @@ from ncm.config import reset_settings  # noqa: E402
 reset_settings()
 
 
+# The tests that take seconds each (a server or browser started, the migration chain applied
+# to an empty database, a worker killed, audio synthesized), measured with --durations. They
+# go first: xdist hands tests out in order, and one of them last would leave the other
+# worker idle for its whole length.
+SLOW_FIRST = (
+    "tests/test_graphiql.py::test_chromium",
+    "tests/kit/test_partitions.py::test_the_migration_keeps",
+    "tests/test_migrations.py::test_the_whole_chain",
+    "tests/test_server.py",
+    "tests/seeding/test_demo.py::test_seed",
+    "tests/comments/test_graphql_live.py::test_comment_added_reaches_subscribers_of_any",
+    "tests/security/test_fuzz.py",
+    "tests/security/test_cost.py::test_cost_under_inherited",
+    "tests/stream/test_ingest.py::test_a_worker_killed",
+    "tests/compensation/test_crash.py",
+    "tests/playlists/test_graphql_entries.py::test_entry_pages_cost",
+    "tests/test_migrations.py::test_models_have_no_unmigrated",
+)
+
+
+def _slow_rank(item: pytest.Item) -> int:
+    for rank, prefix in enumerate(SLOW_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(SLOW_FIRST)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_slow_rank)  # stable: the rest keep their order
     if BACKEND == "postgres":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL and Redis (runs in the PostgreSQL pass)")

@@ -34,7 +34,9 @@ async def hash_password(password: str) -> str:
 async def verify_password(stored_hash: str | None, password: str) -> bool:
     def check() -> bool:
         try:
-            return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+            return (
+                _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+            )
         except (VerificationError, InvalidHashError):
             return False
 

@@ -2,13 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import tortoise.models
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate as tortoise_migrate
 from tortoise.migrations.autodetector import MigrationAutodetector
 
 from ncm.kit.db import tortoise_config
+
+
+def _no_filters(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {}
+
+
+@contextmanager
+def _state_models_without_filters() -> Iterator[None]:
+    """Render the migration state's model classes without their query filters.
+
+    Tortoise re-renders every model of the project state before each operation (about 4,000
+    classes for the chain from an empty database), and most of that work is building each
+    field's ~20 query filters (``tortoise.filters.get_filters_for_field``): 60 % of a 15 s
+    ``ncm db upgrade`` on an empty SQLite file. State models only produce DDL (schema editor,
+    ``RunSQL``, ``RunPython`` steps that write SQL); none is ever queried through a filter,
+    so their filters are left empty. The project's own models are built at import, not here,
+    and keep theirs. Without the hook this Tortoise version has, nothing is changed."""
+    from tortoise.migrations.schema_generator.state import ModelState
+
+    render = ModelState.__dict__.get("render")
+    if render is None or not hasattr(tortoise.models, "get_filters_for_field"):
+        yield
+        return
+
+    def lean_render(self: ModelState, apps: Any, *, deepcopy_fields: bool = True) -> Any:
+        real = tortoise.models.get_filters_for_field
+        tortoise.models.get_filters_for_field = _no_filters
+        try:
+            return render(self, apps, deepcopy_fields=deepcopy_fields)
+        finally:
+            tortoise.models.get_filters_for_field = real
+
+    ModelState.render = lean_render  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ModelState.render = render  # type: ignore[method-assign]
 
 
 async def upgrade(database_url: str | None = None) -> list[str]:
@@ -20,7 +60,8 @@ async def upgrade(database_url: str | None = None) -> list[str]:
             applied.append(f"{app_label}.{name}")
 
     try:
-        await tortoise_migrate(config=tortoise_config(database_url), progress=progress)
+        with _state_models_without_filters():
+            await tortoise_migrate(config=tortoise_config(database_url), progress=progress)
     finally:
         await Tortoise.close_connections()
     return applied
