@@ -38,9 +38,10 @@ run: install
 ## then the API tests again with the hot path's own pieces off (test-fallback), then several
 ## processes against one PostgreSQL and Redis (test-processes).
 # Each pass runs on every core (pytest-xdist; each worker has its own database and Redis
-# database). TEST_WORKERS=1 runs one process.
+# database). TEST_WORKERS=1 runs one process. A module whose tests share servers is marked
+# xdist_group, so its servers start on one worker only.
 TEST_WORKERS ?= auto
-PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
 # The checkout's own modules, compiled once (only what changed since the last run) for the
 # ~40 processes the suite starts (servers, workers, CLI calls, xdist workers).
 COMPILE := $(BIN)/python -m compileall -q -j 0 ncm bench migrations

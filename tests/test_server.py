@@ -17,6 +17,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import make_user
 
+# The module shares its servers: on one xdist worker they start once (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("server")
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -32,6 +32,9 @@ ORIGIN = "http://app.example"
 SUBSCRIBE = """subscription($t: ID!) { commentAdded(threadId: $t) {
   body author { handle } likedByViewer } }"""
 
+# The module shares its servers: on one xdist worker they start once (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("live-servers")
+
 
 def _start(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NCM_ALLOWED_ORIGINS": ORIGIN, "NCM_COMMENT_RATE_PER_MINUTE": "1000"}
