@@ -149,7 +149,7 @@ SLOW_FIRST = (
     "tests/test_migrations.py::test_the_whole_chain",
     "tests/test_server.py",
     "tests/comments/test_graphql_live.py",
-    "tests/seeding/test_demo.py::test_seed",
+    "tests/seeding/test_demo.py",
     "tests/security/test_fuzz.py",
     "tests/security/test_cost.py::test_cost_under_inherited",
     "tests/stream/test_ingest.py::test_a_worker_killed",

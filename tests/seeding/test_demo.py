@@ -33,6 +33,10 @@ from ncm.seeding import demo_data
 from ncm.seeding.demo import build_records, planned_bytes, seed_demo
 from tests import factories
 
+# The audio of the first seed is kept for the module's later seeds: on one xdist worker it is
+# synthesized once (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("demo-media")
+
 ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
 TRACKS = demo_data.TRACKS
 
