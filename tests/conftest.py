@@ -166,7 +166,31 @@ def _slow_rank(item: pytest.Item) -> int:
     return len(SLOW_FIRST)
 
 
+def _name_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give a test of an ``xdist_group`` the ``@group`` suffix ``--dist loadgroup`` schedules by.
+
+    pytest-xdist 3.8 writes the suffix to ``item._nodeid``, which pytest 9.2 no longer reads (the
+    id lives in ``item._id``): every group was spread over the workers, and a module's shared
+    servers and the demo's audio were made once per worker. Written here until xdist follows.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _name_xdist_groups(config, items)
     items.sort(key=_slow_rank)  # stable: the rest keep their order
     if BACKEND == "postgres":
         return
