@@ -117,6 +117,10 @@ class Settings:
     replica_check_ms: int = 1000
     replica_sticky_ms: int = 5000
     database_pgbouncer: bool = False
+    # Search (docs/search.md, "Cache"): how long a process serves a first page of search
+    # results from memory before one background task reads it again (0: no cache). The
+    # default is 5 in production and 0 in development and tests.
+    search_cache_seconds: int = 0
 
     @property
     def uses_sqlite(self) -> bool:
@@ -177,8 +181,9 @@ def _parse_keys(raw: str) -> dict[str, str]:
 def load_settings() -> Settings:
     data_dir = Path(_env("DATA_DIR", "data") or "data")
     database_url = _env("DATABASE_URL") or f"sqlite://{data_dir / 'ncm.sqlite3'}"
+    production = (_env("ENV", "development") or "").lower() == "production"
     return Settings(
-        production=(_env("ENV", "development") or "").lower() == "production",
+        production=production,
         data_dir=data_dir,
         database_url=database_url,
         redis_url=_env("REDIS_URL"),
@@ -227,6 +232,7 @@ def load_settings() -> Settings:
         replica_check_ms=_int("REPLICA_CHECK_MS", 1000),
         replica_sticky_ms=_int("REPLICA_STICKY_MS", 5000),
         database_pgbouncer=_bool("DATABASE_PGBOUNCER", False),
+        search_cache_seconds=_int("SEARCH_CACHE_SECONDS", 5 if production else 0),
     )
 
 

@@ -407,8 +407,11 @@ async def clean_state() -> AsyncIterator[None]:
     from ncm.kit import jobs, ratelimit
     from ncm.kit.db import is_postgres
     from ncm.kit.redis import get_redis
+    from ncm.schema.catalog import search as search_page
 
     await jobs.drain()
+    await search_page.drain_cache()  # a refresh still running must not see emptied tables
+    search_page.clear_cache()  # ids restart with every test: no page of an earlier one
     conn = connections.get("default")
     tables = await _tables()
     if is_postgres():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from ncm.errors import NcmError, NotAuthenticated
+from ncm.kit.lru import LRU
 from ncm.kit.observability import GRAPHQL_DURATION, GRAPHQL_ERRORS, operation_label, request_id_var
 from ncm.schema.cost import MAX_FRAGMENT_NESTING, Limits, measure
 
@@ -187,7 +187,7 @@ class Guard:
         self.hide_suggestions = hide_suggestions
         self.validation_budget = validation_budget_ms / 1000
         self.cache_size = cache_size
-        self._cache: OrderedDict[str, Prepared | _Refusal] = OrderedDict()
+        self._cache: LRU[str, Prepared | _Refusal] = LRU(cache_size)
         self.measured = 0  # documents measured (not served from the cache): for tests
         self.validated = 0
         self._schema_checked = False
@@ -198,14 +198,10 @@ class Guard:
             assert_valid_schema(schema)
             self._schema_checked = True
         found = self._cache.get(query)
-        if found is not None:
-            self._cache.move_to_end(query)
-        else:
+        if found is None:
             found = self._prepare(schema, query)
             if len(query) <= CACHE_MAX_QUERY_CHARS:
-                self._cache[query] = found
-                if len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+                self._cache.put(query, found)
         if isinstance(found, _Refusal):
             raise found.error()
         return found
@@ -214,10 +210,7 @@ class Guard:
         """The cached document of ``query`` when it passed its limits, else ``None`` (not
         seen yet, refused, or too long to cache): no parsing, no measuring."""
         found = self._cache.get(query)
-        if not isinstance(found, Prepared):
-            return None
-        self._cache.move_to_end(query)
-        return found
+        return found if isinstance(found, Prepared) else None
 
     def _prepare(self, schema: GraphQLSchema, query: str) -> Prepared | _Refusal:
         if len(query) > MAX_DOCUMENT_CHARS:  # parsing a megabyte of text holds the loop

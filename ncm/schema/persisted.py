@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from typing import Any
 
 from graphql import GraphQLError
+
+from ncm.kit.lru import LRU
 
 NOT_FOUND = "PersistedQueryNotFound"
 NOT_FOUND_CODE = "PERSISTED_QUERY_NOT_FOUND"
@@ -53,23 +54,18 @@ class PersistedQueries:
 
     def __init__(self, size: int = 2048) -> None:
         self.size = size
-        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._texts: LRU[str, str] = LRU(size)
 
     def resolve(self, digest: str, query: str | None) -> str | None:
         """The text to run: ``query`` once its hash is checked (and stored), else the stored
         text of ``digest`` (``None`` when unknown)."""
         if query is None:
-            text = self._texts.get(digest)
-            if text is not None:
-                self._texts.move_to_end(digest)
+            text: str | None = self._texts.get(digest)  # now the most recently used
             return text
         if sha256_hex(query) != digest:
             raise BadPersistedQuery("`persistedQuery.sha256Hash` is not the SHA-256 of `query`.")
         if len(query) <= MAX_STORED_CHARS:
-            self._texts[digest] = query
-            self._texts.move_to_end(digest)
-            if len(self._texts) > self.size:
-                self._texts.popitem(last=False)
+            self._texts.put(digest, query)
         return query
 
 

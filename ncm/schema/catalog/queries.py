@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import strawberry
 
-from ncm.accounts import service as accounts
 from ncm.catalog import service as catalog
-from ncm.playlists import service as playlists
 from ncm.schema.accounts.types import User
 from ncm.schema.base import Connection, Node, connection, connection_of, pk_of, to_global_id
+from ncm.schema.catalog import search as search_page
 from ncm.schema.catalog.types import Album, Artist, Genre, Track
 from ncm.schema.context import Info
 from ncm.schema.loaders import BatchFn
@@ -25,13 +23,12 @@ strawberry.enum(search_service.SearchType, name="SearchType")
 SearchType = search_service.SearchType
 SearchResult = Annotated[Track | Album | Artist | User | Playlist, strawberry.union("SearchResult")]
 
-_BATCH: dict[search_service.SearchType, tuple[BatchFn, Callable[[Any], Any]]] = {
-    search_service.SearchType.TRACK: (catalog.tracks_by_ids, Track.from_model),
-    search_service.SearchType.ALBUM: (catalog.albums_by_ids, Album.from_model),
-    search_service.SearchType.ARTIST: (catalog.artists_by_ids, Artist.from_model),
-    search_service.SearchType.USER: (accounts.profiles_by_ids, User.from_model),
-    # Search only matches public playlists, so loading them by id shows nothing private.
-    search_service.SearchType.PLAYLIST: (playlists.playlists_by_ids, Playlist.from_model),
+_CONVERT: dict[search_service.SearchType, Callable[[Any], Any]] = {
+    search_service.SearchType.TRACK: Track.from_model,
+    search_service.SearchType.ALBUM: Album.from_model,
+    search_service.SearchType.ARTIST: Artist.from_model,
+    search_service.SearchType.USER: User.from_model,
+    search_service.SearchType.PLAYLIST: Playlist.from_model,
 }
 
 
@@ -44,22 +41,7 @@ async def load_tracks(info: Info, pks: list[int]) -> list[Any]:
     if not parts:
         return await loaders.one(catalog.tracks_by_ids).load_many(pks)
     bundles = await loaders.one(catalog.track_bundle, parts).load_many(pks)
-    tracks, albums = loaders.one(catalog.tracks_by_ids), loaders.one(catalog.albums_by_ids)
-    artists, genres = (
-        loaders.many(catalog.artists_of_tracks),
-        loaders.many(catalog.genres_of_tracks),
-    )
-    for bundle in bundles:
-        if bundle is None:
-            continue
-        pk = bundle.track.id
-        tracks.prime(pk, bundle.track)
-        if bundle.artists is not None:
-            artists.prime(pk, bundle.artists)
-        if bundle.album is not None:
-            albums.prime(bundle.album.id, bundle.album)
-        if bundle.genres is not None:
-            genres.prime(pk, bundle.genres)
+    search_page.prime_bundles(loaders, bundles)
     return [bundle.track if bundle is not None else None for bundle in bundles]
 
 
@@ -120,22 +102,11 @@ class CatalogQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[SearchResult]:
-        page = await search_service.search(query, types, first, after)
-        track_hits = [hit for hit in page.items if hit.type is SearchType.TRACK]
-        others = [hit for hit in page.items if hit.type is not SearchType.TRACK]
-        # gather: one batched query per type (the tracks with their relations), not one per hit.
-        rows, nodes = await asyncio.gather(
-            load_tracks(info, [hit.id for hit in track_hits]),
-            asyncio.gather(*(_one(info, *_BATCH[hit.type], hit.id) for hit in others)),
-        )
-        loaded: dict[Any, Any] = {
-            hit: Track.from_model(row)
-            for hit, row in zip(track_hits, rows, strict=True)
-            if row is not None
-        }
-        loaded.update((hit, n) for hit, n in zip(others, nodes, strict=True) if n is not None)
+        parts = catalog.BUNDLE_PARTS & info.context.document_fields
+        found = await search_page.search_page(query, types, first, after, parts)
+        search_page.prime(info.context.loaders, found)
         # Rows deleted between the match and the load drop out.
-        return connection_of(page, lambda hit: hit, loaded)
+        return connection_of(found.page, lambda hit: hit, search_page.nodes(found, _CONVERT))
 
     @strawberry.field(
         description="Popular artists, albums, tracks and playlists whose name (or a later word of "
