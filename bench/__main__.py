@@ -92,6 +92,15 @@ def main() -> None:
     search = commands.add_parser("search", help="GraphQL search, Chinese and Latin queries")
     _common(search)
     _load(search, 20.0, levels=True)
+    search.add_argument(
+        "--search-cache",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="NCM_SEARCH_CACHE_SECONDS for the server: first pages served from memory"
+        " for that long, then refreshed in the background (default 0: off, every search"
+        " reads the database; production's default is 5)",
+    )
 
     hot = commands.add_parser(
         "hotpath", help="track, search and comment pages: GraphQL vs plain, wrk, side by side"
@@ -152,6 +161,7 @@ def main() -> None:
                 args.duration,
                 args.warmup,
                 not args.no_pin,
+                args.search_cache,
             )
     elif args.command == "hotpath":
         from bench import hotpath

@@ -190,8 +190,15 @@ def server_env(database_url: str, redis_url: str | None) -> dict[str, str]:
     return env
 
 
-def start_ncm(database_url: str, redis_url: str | None, workers: int, pinning: Pinning) -> Server:
-    """The real application: ``ncm serve`` (uvicorn, uvloop + httptools)."""
+def start_ncm(
+    database_url: str,
+    redis_url: str | None,
+    workers: int,
+    pinning: Pinning,
+    settings: dict[str, str] | None = None,
+) -> Server:
+    """The real application: ``ncm serve`` (uvicorn, uvloop + httptools); ``settings`` are
+    more ``NCM_*`` variables for it (the server sees no other ``NCM_*`` of ours)."""
     command = [
         *pinning.prefix(pinning.server),
         sys.executable,
@@ -205,7 +212,8 @@ def start_ncm(database_url: str, redis_url: str | None, workers: int, pinning: P
         "--workers",
         str(workers),
     ]
-    return _start("ncm", command, server_env(database_url, redis_url), NCM_PORT, "/readyz")
+    env = server_env(database_url, redis_url) | (settings or {})
+    return _start("ncm", command, env, NCM_PORT, "/readyz")
 
 
 def start_plain(database_url: str, pinning: Pinning, workers: int = 1) -> Server:

@@ -160,6 +160,7 @@ def run(
     duration: float,
     warmup: float,
     pin: bool,
+    cache_seconds: int = 0,
 ) -> Report:
     pinning = Pinning.choose(1, pin)
     report = Report(
@@ -171,6 +172,7 @@ def run(
             "warmup": warmup,
             "pinning": pinning.describe(),
             "query": SEARCH,
+            "search_cache_seconds": cache_seconds,  # NCM_SEARCH_CACHE_SECONDS of the server
         },
     )
     report.machine = harness.machine_info(database_url)
@@ -190,7 +192,15 @@ def run(
         )
     console.print(pinning.describe())
     results: dict[str, loadgen.Result] = {}
-    with harness.running(lambda: harness.start_ncm(database_url, redis_url, 1, pinning)) as (ncm,):
+    settings = {"NCM_SEARCH_CACHE_SECONDS": str(cache_seconds)}
+    console.print(
+        f"first-page cache: {cache_seconds} s" if cache_seconds > 0 else "first-page cache: off"
+    )
+
+    def start() -> harness.Server:
+        return harness.start_ncm(database_url, redis_url, 1, pinning, settings)
+
+    with harness.running(start) as (ncm,):
         for name, counts in sets.items():
             sample = harness.post_json(
                 ncm.port, {"query": SEARCH, "variables": {"q": next(iter(counts))}}
