@@ -45,6 +45,16 @@ def fresh_cache(size: int = 8) -> tuple[FreshCache[str, int], Clock]:
     return cache, clock
 
 
+async def stale_entry() -> tuple[FreshCache[str, int], Source]:
+    """A cache holding version 0 of "k", now stale; the next load is held until released."""
+    cache, clock = fresh_cache()
+    source = Source()
+    await cache.get("k", source, fresh=5)
+    source.version, source.gate = 1, asyncio.Event()
+    clock.now += 6  # stale, not expired
+    return cache, source
+
+
 def test_lru_keeps_the_most_recently_used() -> None:
     lru: LRU[str, int] = LRU(2)
     lru.put("a", 1)
@@ -81,16 +91,13 @@ async def test_a_cold_key_is_loaded_once_for_concurrent_callers() -> None:
 
 
 async def test_a_stale_entry_is_served_while_one_refresh_runs() -> None:
-    cache, clock = fresh_cache()
-    source = Source()
-    await cache.get("k", source, fresh=5)
-    source.version, source.gate = 1, asyncio.Event()
-    clock.now += 6  # stale, not expired
+    cache, source = await stale_entry()
     # Many callers during the refresh: each gets the old value at once, one refresh runs.
     answers = [await cache.get("k", source, fresh=5) for _ in range(100)]
     assert answers == [0] * 100
     await asyncio.sleep(0)
     assert source.calls == 2
+    assert source.gate is not None
     source.gate.set()
     await cache.drain()
     assert await cache.get("k", source, fresh=5) == 1  # the refreshed value, fresh again
@@ -157,14 +164,11 @@ async def test_off_loads_every_time_and_clear_forgets() -> None:
 
 
 async def test_a_refresh_after_clear_is_not_stored() -> None:
-    cache, clock = fresh_cache()
-    source = Source()
-    await cache.get("k", source, fresh=5)
-    source.version, source.gate = 1, asyncio.Event()
-    clock.now += 6
+    cache, source = await stale_entry()
     await cache.get("k", source, fresh=5)
     await asyncio.sleep(0)
     cache.clear()
+    assert source.gate is not None
     source.gate.set()
     await cache.drain()
     assert len(cache) == 0

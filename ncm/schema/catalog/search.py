@@ -65,23 +65,19 @@ async def search_page(
     """The page with its rows; a first page from the cache when it is on."""
     fresh = get_settings().search_cache_seconds
     if after is not None or fresh <= 0 or len(query) > CACHE_MAX_QUERY_CHARS:
-        return await _load(query, types, first, after, parts)
+        return await _with_rows(await search_service.search(query, types, first, after), parts)
     size = page_size(first)  # refused before the cache is asked
     wanted = tuple(sorted(set(types or SearchType)))
     # The service's answer depends on the query only through its normalized form.
     text = name_keys(query.strip())[0]
-    key = (text, wanted, size, parts)
-    return await _cache.get(key, lambda: _load(text, list(wanted), size, None, parts), fresh=fresh)
+
+    async def load() -> SearchPage:
+        return await _with_rows(await search_service.search(text, list(wanted), size, None), parts)
+
+    return await _cache.get((text, wanted, size, parts), load, fresh=fresh)
 
 
-async def _load(
-    query: str,
-    types: list[SearchType] | None,
-    first: int | None,
-    after: str | None,
-    parts: frozenset[str],
-) -> SearchPage:
-    page = await search_service.search(query, types, first, after)
+async def _with_rows(page: Page[Hit], parts: frozenset[str]) -> SearchPage:
     by_type: dict[SearchType, list[int]] = {}
     for hit in page.items:
         by_type.setdefault(hit.type, []).append(hit.id)
