@@ -27,6 +27,7 @@ from ncm.kit.db import close_db, init_db
 from ncm.kit.observability import REGISTRY, RequestContextMiddleware, configure_logging
 from ncm.kit.redis import close_redis, get_redis
 from ncm.promotion import keys as partner_keys
+from ncm.schema.catalog import search as search_page
 from ncm.schema.ide import ide_routes
 from ncm.schema.lane import LaneView
 from ncm.schema.view import GraphQLView
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
                 with contextlib.suppress(asyncio.CancelledError):
                     await revocations
             await jobs.drain()
+            await search_page.drain_cache()  # a search refresh running needs the database
             await close_redis()
             if manage_db:
                 await replica.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Generic, Self, TypeVar, cast
@@ -33,6 +34,7 @@ T = TypeVar("T")
 N = TypeVar("N")
 
 
+@functools.lru_cache(maxsize=65_536)  # pages show the same rows again and again
 def to_global_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode())
 

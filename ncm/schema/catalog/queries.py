@@ -23,14 +23,6 @@ strawberry.enum(search_service.SearchType, name="SearchType")
 SearchType = search_service.SearchType
 SearchResult = Annotated[Track | Album | Artist | User | Playlist, strawberry.union("SearchResult")]
 
-_CONVERT: dict[search_service.SearchType, Callable[[Any], Any]] = {
-    search_service.SearchType.TRACK: Track.from_model,
-    search_service.SearchType.ALBUM: Album.from_model,
-    search_service.SearchType.ARTIST: Artist.from_model,
-    search_service.SearchType.USER: User.from_model,
-    search_service.SearchType.PLAYLIST: Playlist.from_model,
-}
-
 
 async def load_tracks(info: Info, pks: list[int]) -> list[Any]:
     """Track rows (``None`` for a missing id), with the artists, album and genres the
@@ -106,7 +98,7 @@ class CatalogQuery:
         found = await search_page.search_page(query, types, first, after, parts)
         search_page.prime(info.context.loaders, found)
         # Rows deleted between the match and the load drop out.
-        return connection_of(found.page, lambda hit: hit, search_page.nodes(found, _CONVERT))
+        return connection_of(found.page, lambda hit: hit, found.views)
 
     @strawberry.field(
         description="Popular artists, albums, tracks and playlists whose name (or a later word of "

@@ -25,7 +25,10 @@ from ncm.config import get_settings
 from ncm.kit.lru import FreshCache
 from ncm.kit.pagination import Page, page_size
 from ncm.playlists import service as playlists
+from ncm.schema.accounts.types import User
+from ncm.schema.catalog.types import Album, Artist, Track
 from ncm.schema.loaders import BatchFn, Loaders
+from ncm.schema.playlists.types import Playlist
 from ncm.search import service as search_service
 from ncm.search.service import Hit, SearchType
 from ncm.search.text import name_keys
@@ -39,6 +42,13 @@ BATCH: dict[SearchType, BatchFn] = {
     # Search only matches public playlists, so loading them by id shows nothing private.
     SearchType.PLAYLIST: playlists.playlists_by_ids,
 }
+_VIEW: dict[SearchType, Callable[[Any], Any]] = {
+    SearchType.TRACK: Track.from_model,
+    SearchType.ALBUM: Album.from_model,
+    SearchType.ARTIST: Artist.from_model,
+    SearchType.USER: User.from_model,
+    SearchType.PLAYLIST: Playlist.from_model,
+}
 CACHE_ENTRIES = 1024
 # Longer queries are answered without the cache (and refused by the service past its limit).
 CACHE_MAX_QUERY_CHARS = 2 * search_service.MAX_QUERY_LENGTH
@@ -48,11 +58,14 @@ _cache: FreshCache[tuple[Any, ...], SearchPage] = FreshCache(CACHE_ENTRIES)
 
 @dataclass(frozen=True)
 class SearchPage:
-    """Hits and their rows (a hit whose row is gone has none: it drops out of the page)."""
+    """Hits, their rows and their GraphQL objects (a hit whose row is gone has none: it drops
+    out of the page). The objects are plain values no resolver changes, so requests share
+    them; everything they resolve further comes from each request's loaders."""
 
     page: Page[Hit]
     tracks: Mapping[int, catalog.TrackBundle]
     rows: Mapping[tuple[SearchType, int], Any]
+    views: Mapping[Hit, Any]
 
 
 async def search_page(
@@ -92,7 +105,16 @@ async def _with_rows(page: Page[Hit], parts: frozenset[str]) -> SearchPage:
         for kind, found in zip(kinds, others, strict=True)
         for pk, row in found.items()
     }
-    return SearchPage(page, tracks, rows)
+    views: dict[Hit, Any] = {}
+    for hit in page.items:
+        if hit.type is SearchType.TRACK:
+            bundle = tracks.get(hit.id)
+            row = bundle.track if bundle is not None else None
+        else:
+            row = rows.get((hit.type, hit.id))
+        if row is not None:
+            views[hit] = _VIEW[hit.type](row)
+    return SearchPage(page, tracks, rows, views)
 
 
 def prime(loaders: Loaders, found: SearchPage) -> None:
@@ -119,20 +141,6 @@ def prime_bundles(loaders: Loaders, bundles: Any) -> None:
             albums.prime(bundle.album.id, bundle.album)
         if bundle.genres is not None:
             genres.prime(pk, bundle.genres)
-
-
-def nodes(found: SearchPage, convert: Mapping[SearchType, Callable[[Any], Any]]) -> dict[Hit, Any]:
-    """Each hit's GraphQL object, made fresh for this request from the shared rows."""
-    out: dict[Hit, Any] = {}
-    for hit in found.page.items:
-        if hit.type is SearchType.TRACK:
-            bundle = found.tracks.get(hit.id)
-            row = bundle.track if bundle is not None else None
-        else:
-            row = found.rows.get((hit.type, hit.id))
-        if row is not None:
-            out[hit] = convert[hit.type](row)
-    return out
 
 
 def clear_cache() -> None:
