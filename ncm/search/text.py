@@ -49,11 +49,16 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def name_key(query: str) -> str:
+    """``query`` as typed, compared as names are: NFKC, lower case, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", query).lower().split())
+
+
 def name_keys(query: str) -> list[str]:
     """The spellings of a whole name that count as an exact match of ``query``, compared
     with the database's ``lower(normalize(name, NFKC))``: as typed, simplified and
     traditional (a name stored in either script matches a query in the other)."""
-    key = " ".join(unicodedata.normalize("NFKC", query).lower().split())
+    key = name_key(query)
     if not _HAN.search(key):
         return [key]
     return list(dict.fromkeys([key, _T2S.convert(key), _S2T.convert(key)]))

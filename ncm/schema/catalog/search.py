@@ -31,7 +31,7 @@ from ncm.schema.loaders import BatchFn, Loaders
 from ncm.schema.playlists.types import Playlist
 from ncm.search import service as search_service
 from ncm.search.service import Hit, SearchType
-from ncm.search.text import name_keys
+from ncm.search.text import name_key
 
 # Per type other than tracks: the batch function the request's loaders use, so the rows
 # loaded here are primed into the same loaders the types' resolvers read.
@@ -82,7 +82,7 @@ async def search_page(
     size = page_size(first)  # refused before the cache is asked
     wanted = tuple(sorted(set(types or SearchType)))
     # The service's answer depends on the query only through its normalized form.
-    text = name_keys(query.strip())[0]
+    text = name_key(query)
 
     async def load() -> SearchPage:
         return await _with_rows(await search_service.search(text, list(wanted), size, None), parts)
