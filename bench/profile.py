@@ -72,6 +72,7 @@ async def _profile(
 
     from ncm.app import create_app
     from ncm.kit.db import close_db, init_db
+    from ncm.schema.catalog import search as search_page
 
     token: str | None = None
     await init_db(database_url)
@@ -150,6 +151,7 @@ async def _profile(
             out[f"profile_by_{sort}"] = text.getvalue()
     finally:
         await conn.close()
+        await search_page.drain_cache()  # with NCM_SEARCH_CACHE_SECONDS: refreshes running
         await close_db()
     return out
 
