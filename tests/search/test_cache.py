@@ -146,3 +146,15 @@ async def test_the_suite_resets_the_cache_between_tests_part_2(gql: GraphQLClien
     await factories.track("Isolation two")
     await refresh_tiers()
     assert titles(await gql(PAGE, {"q": "isolation"})) == ["Isolation two"]
+
+
+def test_on_for_five_seconds_in_production_off_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ncm.config import load_settings
+
+    monkeypatch.delenv("NCM_SEARCH_CACHE_SECONDS", raising=False)
+    monkeypatch.setenv("NCM_ENV", "production")
+    assert load_settings().search_cache_seconds == 5
+    monkeypatch.setenv("NCM_ENV", "development")
+    assert load_settings().search_cache_seconds == 0
+    monkeypatch.setenv("NCM_SEARCH_CACHE_SECONDS", "2")
+    assert load_settings().search_cache_seconds == 2
