@@ -380,8 +380,14 @@ def _with_localstripe(subscribers: int, distinct: int) -> None:
 
 
 def cli() -> None:
+    global DB_NAME
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument(
+        "--database",
+        default=DB_NAME,
+        help=f"the bench database, dropped and created (a name starting ncm_bench; {DB_NAME})",
+    )
     parser.add_argument("--chunk", type=int, default=50_000)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--stripe", type=int, default=0, help="subscribers to move (localstripe)")
@@ -392,6 +398,9 @@ def cli() -> None:
         help="distinct localstripe subscriptions behind them (default: one each)",
     )
     args = parser.parse_args()
+    if not args.database.startswith("ncm_bench"):
+        parser.error("--database must start with ncm_bench (the bench drops it)")
+    DB_NAME = args.database
     if args.users:
         asyncio.run(main(args))
     if args.stripe:
