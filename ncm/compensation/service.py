@@ -414,11 +414,13 @@ async def grant_chunk(campaign_id: int, lo: int, *, force: bool = False) -> int:
         if await _any_granted(conn, campaign_id, chunk.lo, chunk.hi):
             # a re-run (``force``): skip the users granted already with one anti-join,
             # rather than meeting the unique key once per user (ON CONFLICT stays the rule)
+            n = 5 + len(extra)
             cond += (
                 " AND NOT EXISTS (SELECT 1 FROM compensation_grants g WHERE"
-                " g.campaign_id = $1 AND g.user_id = u.id AND g.user_id >= $3"
-                " AND g.user_id < $4)"
+                f" g.campaign_id = ${n} AND g.user_id = u.id AND g.user_id >= ${n + 1}"
+                f" AND g.user_id < ${n + 2})"
             )
+            extra = [*extra, campaign_id, chunk.lo, chunk.hi]
         insert = (
             "INSERT INTO compensation_grants (campaign_id, user_id, state, created_at,"
             " auto_applied) SELECT $1, u.id, 'PENDING', $2, FALSE FROM users u"
