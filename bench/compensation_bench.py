@@ -1,18 +1,23 @@
 """Issue #14 targets: a compensation campaign for many users.
 
-``python -m bench.compensation_bench [--users 1000000] [--chunk 50000] [--concurrency 2]``
+``python -m bench.compensation_bench [--users 1000000] [--chunk 50000] [--concurrency 2]
+[--database ncm_bench_compensation] [--max-wal-size 8GB|keep]``
 
-1. Creates (drops first) the PostgreSQL database ``ncm_bench_compensation``, migrates it and
-   seeds ``--users`` users set-based (one ``INSERT ... SELECT generate_series``, not the ORM);
+1. Creates (drops first) the PostgreSQL database ``--database``, migrates it and seeds
+   ``--users`` users set-based (one ``INSERT ... SELECT generate_series``, not the ORM);
    10 % of them get a paid period, so the ledger has members.
-2. Creates an ``--audience all`` campaign (claimable from yesterday, auto-apply) and runs its
+2. Raises the server's ``max_wal_size`` to ``--max-wal-size`` for the phases below and puts
+   it back afterwards, also on failure (``docs/scaling.md``, "Checkpoints during bulk work");
+   each phase starts after a ``CHECKPOINT`` and prints its WAL and the checkpoints started
+   during it (any database's: the server is shared).
+3. Creates an ``--audience all`` campaign (claimable from yesterday, auto-apply) and runs its
    chunks (the same ``service.grant_chunk`` the arq job runs) ``--concurrency`` at a time:
    grants/s end to end (plan, chunk rows, inserts, the DONE check).
-3. Re-runs every chunk (``force``): the set-based insert meets the unique constraint and
-   inserts nothing; the time it takes.
-4. Auto-apply: every chunk's grants into the ledger (``service.apply_chunk``: insert the
-   COMPENSATION periods, mark the grants CLAIMED, plan Stripe moves), rows/s.
-5. Checks: exactly one grant and one ledger period per user; prints the figures and a
+4. Re-runs every chunk (``force``): the insert skips the users granted already (one
+   anti-join) and inserts nothing; the time it takes.
+5. Auto-apply: every chunk's grants into the ledger (``service.apply_chunk``: insert the
+   COMPENSATION periods, plan Stripe moves), rows/s.
+6. Checks: exactly one grant and one ledger period per user; prints the figures and a
    linear projection to 200M users.
 
 ``--stripe N`` (``--users 0`` to skip the above) measures the Stripe ``trial_end`` moves for
