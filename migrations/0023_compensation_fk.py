@@ -43,11 +43,31 @@ from ncm.kit.migrate import postgres_only
 FK = "membership_periods_user_id_fkey"
 
 MISSING = (
-    "RAISE EXCEPTION 'insert or update on table \"membership_periods\" violates foreign key"
+    'RAISE EXCEPTION \'insert or update on table "membership_periods" violates foreign key'
     f" constraint \"{FK}\"' USING ERRCODE = 'foreign_key_violation',"
     " DETAIL = format('Key (user_id)=(%s) is not present in table \"users\".', missing),"
     f" TABLE = 'membership_periods', CONSTRAINT = '{FK}';"
 )
+
+# trigger (and its function) -> (event, granularity)
+TRIGGERS = {
+    "membership_periods_user_ins": (
+        "INSERT ON membership_periods",
+        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT",
+    ),
+    "membership_periods_user_upd": (
+        "UPDATE OF user_id ON membership_periods",
+        "FOR EACH ROW WHEN (OLD.user_id IS DISTINCT FROM NEW.user_id)",
+    ),
+    "users_periods_del": (
+        "DELETE ON users",
+        "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT",
+    ),
+    "users_periods_upd": (
+        "UPDATE OF id ON users",
+        "FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)",
+    ),
+}
 
 FORWARD = f"""
 ALTER TABLE membership_periods DROP CONSTRAINT IF EXISTS {FK};
@@ -118,33 +138,19 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
+""" + "".join(
+    f"CREATE TRIGGER {name} AFTER {event} {each} EXECUTE FUNCTION {name}();\n"
+    for name, (event, each) in TRIGGERS.items()
+)
 
-CREATE TRIGGER membership_periods_user_ins AFTER INSERT ON membership_periods
-  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-  EXECUTE FUNCTION membership_periods_user_ins();
-CREATE TRIGGER membership_periods_user_upd AFTER UPDATE OF user_id ON membership_periods
-  FOR EACH ROW WHEN (OLD.user_id IS DISTINCT FROM NEW.user_id)
-  EXECUTE FUNCTION membership_periods_user_upd();
-CREATE TRIGGER users_periods_del AFTER DELETE ON users
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-  EXECUTE FUNCTION users_periods_del();
-CREATE TRIGGER users_periods_upd AFTER UPDATE OF id ON users
-  FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
-  EXECUTE FUNCTION users_periods_upd();
-"""
-
-BACKWARD = f"""
-DROP TRIGGER IF EXISTS membership_periods_user_ins ON membership_periods;
-DROP TRIGGER IF EXISTS membership_periods_user_upd ON membership_periods;
-DROP TRIGGER IF EXISTS users_periods_del ON users;
-DROP TRIGGER IF EXISTS users_periods_upd ON users;
-DROP FUNCTION IF EXISTS membership_periods_user_ins();
-DROP FUNCTION IF EXISTS membership_periods_user_upd();
-DROP FUNCTION IF EXISTS users_periods_del();
-DROP FUNCTION IF EXISTS users_periods_upd();
-ALTER TABLE membership_periods ADD CONSTRAINT {FK}
-  FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;
-"""
+BACKWARD = "".join(
+    f"DROP TRIGGER IF EXISTS {name} ON {event.rsplit(' ', 1)[1]};"
+    f" DROP FUNCTION IF EXISTS {name}();\n"
+    for name, (event, _) in TRIGGERS.items()
+) + (
+    f"ALTER TABLE membership_periods ADD CONSTRAINT {FK}"
+    " FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;"
+)
 
 
 class Migration(migrations.Migration):
