@@ -120,36 +120,44 @@ async def _wal_room(size: str) -> AsyncIterator[None]:
         await conn.close()
 
 
+COUNTED = "SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter"
+
+
+async def _checkpoints() -> int:
+    """Checkpoints so far, once the count stops moving: the checkpointer reports one after it
+    has woken the backend that asked for it, so a fresh count may still lag by one."""
+    from ncm.kit.sql import fetch
+
+    n = int((await fetch(COUNTED, []))[0]["n"])
+    for _ in range(15):
+        await asyncio.sleep(0.2)
+        again = int((await fetch(COUNTED, []))[0]["n"])
+        if again == n:
+            break
+        n = again
+    return n
+
+
 async def _checkpoint() -> tuple[str, int]:
     """A ``CHECKPOINT`` (so a phase starts with no dirty pages of the last one and no
     checkpoint due), then the WAL position and the checkpoints counted so far."""
     from ncm.kit.sql import fetch
 
-    counted = "SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter"
-    before = int((await fetch(counted, []))[0]["n"])
     await fetch("CHECKPOINT", [])
-    for _ in range(50):  # the checkpointer counts it just after it wakes us up
-        if int((await fetch(counted, []))[0]["n"]) > before:
-            break
-        await asyncio.sleep(0.05)
-    rows = await fetch(
-        "SELECT pg_current_wal_lsn()::text AS lsn,"
-        " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS n",
-        [],
-    )
-    return rows[0]["lsn"], int(rows[0]["n"])
+    n = await _checkpoints()
+    rows = await fetch("SELECT pg_current_wal_lsn()::text AS lsn", [])
+    return rows[0]["lsn"], n
 
 
 async def _wal_since(mark: tuple[str, int]) -> str:
-    """MB of WAL written and checkpoints started since ``mark`` (the whole server's)."""
+    """MB of WAL written and checkpoints started since ``mark`` (the whole server's; one
+    still running at the end is counted only if the server has reported it)."""
     from ncm.kit.sql import fetch
 
     rows = await fetch(
-        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST($1::text AS pg_lsn)) AS d,"
-        " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS n",
-        [mark[0]],
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST($1::text AS pg_lsn)) AS d", [mark[0]]
     )
-    mb, checkpoints = float(rows[0]["d"]) / 1e6, int(rows[0]["n"]) - mark[1]
+    mb, checkpoints = float(rows[0]["d"]) / 1e6, await _checkpoints() - mark[1]
     return f"{mb:,.0f} MB of WAL, {checkpoints} checkpoint(s) started"
 
 
