@@ -1,18 +1,23 @@
 """Issue #14 targets: a compensation campaign for many users.
 
-``python -m bench.compensation_bench [--users 1000000] [--chunk 50000] [--concurrency 2]``
+``python -m bench.compensation_bench [--users 1000000] [--chunk 50000] [--concurrency 2]
+[--database ncm_bench_compensation] [--max-wal-size 8GB|keep]``
 
-1. Creates (drops first) the PostgreSQL database ``ncm_bench_compensation``, migrates it and
-   seeds ``--users`` users set-based (one ``INSERT ... SELECT generate_series``, not the ORM);
+1. Creates (drops first) the PostgreSQL database ``--database``, migrates it and seeds
+   ``--users`` users set-based (one ``INSERT ... SELECT generate_series``, not the ORM);
    10 % of them get a paid period, so the ledger has members.
-2. Creates an ``--audience all`` campaign (claimable from yesterday, auto-apply) and runs its
+2. Raises the server's ``max_wal_size`` to ``--max-wal-size`` for the phases below and puts
+   it back afterwards, also on failure (``docs/scaling.md``, "Checkpoints during bulk work");
+   each phase starts after a ``CHECKPOINT`` and prints its WAL and the checkpoints started
+   during it (any database's: the server is shared).
+3. Creates an ``--audience all`` campaign (claimable from yesterday, auto-apply) and runs its
    chunks (the same ``service.grant_chunk`` the arq job runs) ``--concurrency`` at a time:
    grants/s end to end (plan, chunk rows, inserts, the DONE check).
-3. Re-runs every chunk (``force``): the set-based insert meets the unique constraint and
-   inserts nothing; the time it takes.
-4. Auto-apply: every chunk's grants into the ledger (``service.apply_chunk``: insert the
-   COMPENSATION periods, mark the grants CLAIMED, plan Stripe moves), rows/s.
-5. Checks: exactly one grant and one ledger period per user; prints the figures and a
+4. Re-runs every chunk (``force``): the insert skips the users granted already (one
+   anti-join) and inserts nothing; the time it takes.
+5. Auto-apply: every chunk's grants into the ledger (``service.apply_chunk``: insert the
+   COMPENSATION periods, plan Stripe moves), rows/s.
+6. Checks: exactly one grant and one ledger period per user; prints the figures and a
    linear projection to 200M users.
 
 ``--stripe N`` (``--users 0`` to skip the above) measures the Stripe ``trial_end`` moves for
@@ -34,6 +39,8 @@ import asyncio
 import os
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 DB_NAME = "ncm_bench_compensation"
@@ -77,27 +84,81 @@ async def _seed(users: int) -> float:
     return time.perf_counter() - started
 
 
-async def _wal() -> tuple[str, int]:
+WAL_ROOM = "8GB"
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@asynccontextmanager
+async def _wal_room(size: str) -> AsyncIterator[None]:
+    """``max_wal_size`` raised to ``size`` for the run (``ALTER SYSTEM`` and a reload; the
+    setting is the server's, so every database on it gets the room meanwhile), and put back
+    as it was afterwards, also when the run fails: to the value ``postgresql.auto.conf`` had,
+    or reset to ``postgresql.conf``'s. With the default 1 GB a million-row phase writes more
+    WAL than that and a checkpoint lands in the middle of it (``docs/scaling.md``)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        before = await conn.fetchval("SELECT current_setting('max_wal_size')")
+        auto = await conn.fetchval(
+            "SELECT setting FROM pg_file_settings WHERE name = 'max_wal_size'"
+            " AND sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1"
+        )
+        await conn.execute(f"ALTER SYSTEM SET max_wal_size = '{size}'")
+        await conn.execute("SELECT pg_reload_conf()")
+        print(f"max_wal_size {before} -> {size} for the run")
+        try:
+            yield
+        finally:
+            if auto is None:
+                await conn.execute("ALTER SYSTEM RESET max_wal_size")
+            else:
+                await conn.execute(f"ALTER SYSTEM SET max_wal_size = '{auto}'")
+            await conn.execute("SELECT pg_reload_conf()")
+            print(f"max_wal_size back to {before}")
+    finally:
+        await conn.close()
+
+
+COUNTED = "SELECT checkpoints_timed + checkpoints_req AS n FROM pg_stat_bgwriter"
+
+
+async def _checkpoints() -> int:
+    """Checkpoints so far, once the count stops moving: the checkpointer reports one after it
+    has woken the backend that asked for it, so a fresh count may still lag by one."""
+    from ncm.kit.sql import fetch
+
+    n = int((await fetch(COUNTED, []))[0]["n"])
+    for _ in range(15):
+        await asyncio.sleep(0.2)
+        again = int((await fetch(COUNTED, []))[0]["n"])
+        if again == n:
+            break
+        n = again
+    return n
+
+
+async def _checkpoint() -> tuple[str, int]:
+    """A ``CHECKPOINT`` (so a phase starts with no dirty pages of the last one and no
+    checkpoint due), then the WAL position and the checkpoints counted so far."""
+    from ncm.kit.sql import fetch
+
+    await fetch("CHECKPOINT", [])
+    n = await _checkpoints()
+    rows = await fetch("SELECT pg_current_wal_lsn()::text AS lsn", [])
+    return rows[0]["lsn"], n
+
+
+async def _wal_since(mark: tuple[str, int]) -> str:
+    """MB of WAL written and checkpoints started since ``mark`` (the whole server's; one
+    still running at the end is counted only if the server has reported it)."""
     from ncm.kit.sql import fetch
 
     rows = await fetch(
-        "SELECT pg_current_wal_lsn()::text AS lsn,"
-        " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS n",
-        [],
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST($1::text AS pg_lsn)) AS d", [mark[0]]
     )
-    return rows[0]["lsn"], int(rows[0]["n"])
-
-
-async def _wal_since(mark: tuple[str, int]) -> tuple[float, int]:
-    """MB of WAL written and checkpoints started since ``mark`` (the whole server's)."""
-    from ncm.kit.sql import fetch
-
-    rows = await fetch(
-        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CAST($1::text AS pg_lsn)) AS d,"
-        " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS n",
-        [mark[0]],
-    )
-    return float(rows[0]["d"]) / 1e6, int(rows[0]["n"]) - mark[1]
+    mb, checkpoints = float(rows[0]["d"]) / 1e6, await _checkpoints() - mark[1]
+    return f"{mb:,.0f} MB of WAL, {checkpoints} checkpoint(s) started"
 
 
 async def _each(work: list[int], concurrency: int, run: object) -> list[int]:
@@ -120,91 +181,97 @@ async def main(args: argparse.Namespace) -> None:
     from ncm.config import reset_settings
 
     reset_settings()
-    from ncm.compensation import service
-    from ncm.compensation.models import CampaignChunk
     from ncm.kit.db import close_db, init_db
     from ncm.kit.migrate import upgrade
-    from ncm.kit.sql import fetch
 
     await upgrade()
     await init_db()
     try:
         seeded = await _seed(args.users)
         print(f"seeded {args.users:,} users (10% members) in {seeded:.1f}s")
-        now = datetime.now(UTC)
-
-        started = time.perf_counter()
-        p = await service.plan(
-            days=7,
-            audience="all",
-            claimable_from=now - timedelta(days=1),
-            claim_until=now + timedelta(days=30),
-            chunk_size=args.chunk,
-        )
-        campaign = await service.create(p, by="bench")
-        # execute() without Redis queues one in-process job; run the chunks here instead,
-        # ``--concurrency`` at a time, as that many arq workers would.
-        campaign.auto_apply = False  # measure apply on its own below
-        lo_hi = await fetch("SELECT MIN(id) AS lo, MAX(id) AS hi FROM users", [])
-        los = list(range(int(lo_hi[0]["lo"]), int(lo_hi[0]["hi"]) + 1, args.chunk))
-        await CampaignChunk.bulk_create(
-            [CampaignChunk(campaign_id=campaign.id, lo=lo, hi=lo + args.chunk) for lo in los]
-        )
-        await service.GrantCampaign.filter(id=campaign.id).update(
-            status="RUNNING", chunks_total=len(los), executed_at=now, executed_by="bench"
-        )
-        inserted = await _each(
-            los, args.concurrency, lambda lo: service.grant_chunk(campaign.id, lo)
-        )
-        grant_s = time.perf_counter() - started
-        status = await service.status(campaign.id)
-        assert status.campaign.status == "DONE", status.campaign.status
-        total = sum(inserted)
-        print(
-            f"grants: {total:,} in {grant_s:.2f}s = {total / grant_s:,.0f} rows/s "
-            f"({len(los)} chunks of {args.chunk:,}, concurrency {args.concurrency})"
-        )
-
-        started = time.perf_counter()
-        again = await _each(
-            los, args.concurrency, lambda lo: service.grant_chunk(campaign.id, lo, force=True)
-        )
-        rerun_s = time.perf_counter() - started
-        print(f"re-run: {sum(again)} inserted in {rerun_s:.2f}s")
-
-        await service.GrantCampaign.filter(id=campaign.id).update(auto_apply=True)
-        wal = await _wal()
-        started = time.perf_counter()
-        applied = await _each(
-            los, args.concurrency, lambda lo: service.apply_chunk(campaign.id, lo)
-        )
-        apply_s = time.perf_counter() - started
-        wal_mb, checkpoints = await _wal_since(wal)
-        print(
-            f"auto-apply: {sum(applied):,} ledger periods in {apply_s:.2f}s = "
-            f"{sum(applied) / apply_s:,.0f} rows/s; {wal_mb:,.0f} MB of WAL,"
-            f" {checkpoints} checkpoint(s) started"
-        )
-
-        check = await fetch(
-            "SELECT (SELECT count(*) FROM compensation_grants WHERE campaign_id = $1) AS grants,"
-            " (SELECT count(DISTINCT user_id) FROM compensation_grants WHERE campaign_id = $2)"
-            " AS users,"
-            " (SELECT count(*) FROM membership_periods WHERE reference = $3) AS periods",
-            [campaign.id, campaign.id, service.reference(campaign.id)],
-        )
-        row = check[0]
-        assert row["grants"] == row["users"] == row["periods"] == args.users, row
-        print(f"check: {row['grants']:,} grants, one per user, {row['periods']:,} periods")
-
-        factor = 200_000_000 / args.users
-        print(
-            "projection to 200M users (linear, same machine): "
-            f"grants {grant_s * factor / 60:.1f} min, re-run {rerun_s * factor / 60:.1f} min, "
-            f"auto-apply {apply_s * factor / 60:.1f} min"
-        )
+        if args.max_wal_size == "keep":
+            await _phases(args)
+        else:
+            async with _wal_room(args.max_wal_size):
+                await _phases(args)
     finally:
         await close_db()
+
+
+async def _phases(args: argparse.Namespace) -> None:
+    """Grants, re-run, auto-apply: each timed after a ``CHECKPOINT``, with its WAL."""
+    from ncm.compensation import service
+    from ncm.compensation.models import CampaignChunk
+    from ncm.kit.sql import fetch
+
+    now = datetime.now(UTC)
+    wal = await _checkpoint()
+    started = time.perf_counter()
+    p = await service.plan(
+        days=7,
+        audience="all",
+        claimable_from=now - timedelta(days=1),
+        claim_until=now + timedelta(days=30),
+        chunk_size=args.chunk,
+    )
+    campaign = await service.create(p, by="bench")
+    # execute() without Redis queues one in-process job; run the chunks here instead,
+    # ``--concurrency`` at a time, as that many arq workers would.
+    campaign.auto_apply = False  # measure apply on its own below
+    lo_hi = await fetch("SELECT MIN(id) AS lo, MAX(id) AS hi FROM users", [])
+    los = list(range(int(lo_hi[0]["lo"]), int(lo_hi[0]["hi"]) + 1, args.chunk))
+    await CampaignChunk.bulk_create(
+        [CampaignChunk(campaign_id=campaign.id, lo=lo, hi=lo + args.chunk) for lo in los]
+    )
+    await service.GrantCampaign.filter(id=campaign.id).update(
+        status="RUNNING", chunks_total=len(los), executed_at=now, executed_by="bench"
+    )
+    inserted = await _each(los, args.concurrency, lambda lo: service.grant_chunk(campaign.id, lo))
+    grant_s = time.perf_counter() - started
+    status = await service.status(campaign.id)
+    assert status.campaign.status == "DONE", status.campaign.status
+    total = sum(inserted)
+    print(
+        f"grants: {total:,} in {grant_s:.2f}s = {total / grant_s:,.0f} rows/s "
+        f"({len(los)} chunks of {args.chunk:,}, concurrency {args.concurrency});"
+        f" {await _wal_since(wal)}"
+    )
+
+    wal = await _checkpoint()
+    started = time.perf_counter()
+    again = await _each(
+        los, args.concurrency, lambda lo: service.grant_chunk(campaign.id, lo, force=True)
+    )
+    rerun_s = time.perf_counter() - started
+    print(f"re-run: {sum(again)} inserted in {rerun_s:.2f}s; {await _wal_since(wal)}")
+
+    await service.GrantCampaign.filter(id=campaign.id).update(auto_apply=True)
+    wal = await _checkpoint()
+    started = time.perf_counter()
+    applied = await _each(los, args.concurrency, lambda lo: service.apply_chunk(campaign.id, lo))
+    apply_s = time.perf_counter() - started
+    print(
+        f"auto-apply: {sum(applied):,} ledger periods in {apply_s:.2f}s = "
+        f"{sum(applied) / apply_s:,.0f} rows/s; {await _wal_since(wal)}"
+    )
+
+    check = await fetch(
+        "SELECT (SELECT count(*) FROM compensation_grants WHERE campaign_id = $1) AS grants,"
+        " (SELECT count(DISTINCT user_id) FROM compensation_grants WHERE campaign_id = $2)"
+        " AS users,"
+        " (SELECT count(*) FROM membership_periods WHERE reference = $3) AS periods",
+        [campaign.id, campaign.id, service.reference(campaign.id)],
+    )
+    row = check[0]
+    assert row["grants"] == row["users"] == row["periods"] == args.users, row
+    print(f"check: {row['grants']:,} grants, one per user, {row['periods']:,} periods")
+
+    factor = 200_000_000 / args.users
+    print(
+        "projection to 200M users (linear, same machine): "
+        f"grants {grant_s * factor / 60:.1f} min, re-run {rerun_s * factor / 60:.1f} min, "
+        f"auto-apply {apply_s * factor / 60:.1f} min"
+    )
 
 
 async def stripe_moves(
@@ -380,9 +447,21 @@ def _with_localstripe(subscribers: int, distinct: int) -> None:
 
 
 def cli() -> None:
+    global DB_NAME
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=1_000_000)
+    parser.add_argument(
+        "--database",
+        default=DB_NAME,
+        help=f"the bench database, dropped and created (a name starting ncm_bench; {DB_NAME})",
+    )
     parser.add_argument("--chunk", type=int, default=50_000)
+    parser.add_argument(
+        "--max-wal-size",
+        default=WAL_ROOM,
+        help=f"the server's max_wal_size during the run (ALTER SYSTEM, put back after; default"
+        f" {WAL_ROOM}); 'keep' leaves it as it is",
+    )
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--stripe", type=int, default=0, help="subscribers to move (localstripe)")
     parser.add_argument(
@@ -392,6 +471,9 @@ def cli() -> None:
         help="distinct localstripe subscriptions behind them (default: one each)",
     )
     args = parser.parse_args()
+    if not args.database.startswith("ncm_bench"):
+        parser.error("--database must start with ncm_bench (the bench drops it)")
+    DB_NAME = args.database
     if args.users:
         asyncio.run(main(args))
     if args.stripe:

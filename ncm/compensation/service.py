@@ -411,6 +411,16 @@ async def grant_chunk(campaign_id: int, lo: int, *, force: bool = False) -> int:
         cond, extra = _audience_sql(
             campaign.audience, 5, campaign_id=campaign_id, incident=incident
         )
+        if await _any_granted(conn, campaign_id, chunk.lo, chunk.hi):
+            # a re-run (``force``): skip the users granted already with one anti-join,
+            # rather than meeting the unique key once per user (ON CONFLICT stays the rule)
+            n = 5 + len(extra)
+            cond += (
+                " AND NOT EXISTS (SELECT 1 FROM compensation_grants g WHERE"
+                f" g.campaign_id = ${n} AND g.user_id = u.id AND g.user_id >= ${n + 1}"
+                f" AND g.user_id < ${n + 2})"
+            )
+            extra = [*extra, campaign_id, chunk.lo, chunk.hi]
         insert = (
             "INSERT INTO compensation_grants (campaign_id, user_id, state, created_at,"
             " auto_applied) SELECT $1, u.id, 'PENDING', $2, FALSE FROM users u"
@@ -429,6 +439,19 @@ async def grant_chunk(campaign_id: int, lo: int, *, force: bool = False) -> int:
     if campaign.auto_apply and campaign.claimable_from <= utcnow():
         await apply_chunk(campaign_id, lo)
     return inserted
+
+
+async def _any_granted(conn: BaseDBAsyncClient, campaign_id: int, lo: int, hi: int) -> bool:
+    """Whether the chunk ``[lo, hi)`` has a grant already (one probe of the unique key). A
+    chunk's grants commit with its ``granted_at``, so only a forced re-run finds one."""
+    rows = await conn.execute_query_dict(
+        sql(
+            "SELECT 1 AS x FROM compensation_grants WHERE campaign_id = $1 AND user_id >= $2"
+            " AND user_id < $3 LIMIT 1"
+        ),
+        [campaign_id, lo, hi],
+    )
+    return bool(rows)
 
 
 async def _pause() -> None:

@@ -146,6 +146,25 @@ async def test_chunk_insert_is_one_statement_whatever_its_size() -> None:
     assert len(inserts) == 1 and "ON CONFLICT" in inserts[0]
 
 
+async def test_a_forced_rerun_skips_granted_users_and_grants_only_the_missing() -> None:
+    """A re-run of a chunk that has grants adds an anti-join on the campaign's grants (no
+    unique-key probe per user granted already); a user it lacks is still granted, once."""
+    await users(5)
+    campaign = await campaign_for(chunk_size=1000)
+    await run_campaign(campaign)
+    chunk = await CampaignChunk.get(campaign_id=campaign.id)
+    dropped = await Grant.filter(campaign_id=campaign.id).order_by("user_id").first()
+    assert dropped is not None
+    await Grant.filter(id=dropped.id).delete()
+    with count_queries() as counter:
+        assert await service.grant_chunk(campaign.id, chunk.lo, force=True) == 1
+    inserts = [q for q in counter.queries if "INSERT INTO compensation_grants" in q]
+    assert len(inserts) == 1 and "NOT EXISTS" in inserts[0] and "ON CONFLICT" in inserts[0]
+    assert await service.grant_chunk(campaign.id, chunk.lo, force=True) == 0
+    assert await Grant.filter(campaign_id=campaign.id).count() == 5
+    assert await Grant.filter(campaign_id=campaign.id, user_id=dropped.user_id).count() == 1
+
+
 CLAIM = """mutation($id: ID!) { claimGrant(grantId: $id) { __typename
   ... on ClaimGrantPayload { days membership { active activeUntil source } }
   ... on NotYetClaimableError { code claimableFrom }
