@@ -52,11 +52,13 @@ test: install services
 	$(MAKE) --no-print-directory test-fallback
 	$(MAKE) --no-print-directory test-processes
 
-# The schema tests and the GraphQL page tests with graphql-core's own executor and every
-# request through Strawberry's view (NCM_FAST_EXECUTOR=0, docs/graphql.md: no lean lane): an
+# The schema tests, the GraphQL page tests and the middleware tests with graphql-core's own
+# executor, every request through Strawberry's view and Starlette's router
+# (NCM_FAST_EXECUTOR=0, docs/graphql.md: no lean lane, no GraphQLFirst): an
 # upgrade that breaks the fast path is caught here and the fallback is proven.
 API_TESTS := tests/schema tests/comments/test_graphql_pages.py tests/search/test_graphql.py \
-	tests/catalog/test_catalog_api.py tests/playlists/test_graphql_playlists.py
+	tests/catalog/test_catalog_api.py tests/playlists/test_graphql_playlists.py \
+	tests/test_app.py tests/test_limits.py tests/test_origins.py tests/test_graphql_first.py
 test-fallback: install services
 	NCM_FAST_EXECUTOR=0 $(PYTEST) $(API_TESTS)
 

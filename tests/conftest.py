@@ -403,7 +403,7 @@ async def clean_state() -> AsyncIterator[None]:
     yield
     from tortoise import connections
 
-    from ncm.accounts import revocation
+    from ncm.accounts import revocation, tokens
     from ncm.kit import jobs, ratelimit
     from ncm.kit.db import is_postgres
     from ncm.kit.redis import get_redis
@@ -423,6 +423,7 @@ async def clean_state() -> AsyncIterator[None]:
         await empty_redis(redis)
     ratelimit._memory.clear()
     revocation.forget_all()
+    tokens.forget_verified()
     # Ids restart with every test: playback's in-process fallback cache must not answer a
     # later test's track 1 with an earlier test's facts.
     from ncm.stream import cache as playback_cache

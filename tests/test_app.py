@@ -209,3 +209,25 @@ async def test_validation_is_cached_across_requests(gql: GraphQLClient) -> None:
     before = (guard.measured, guard.validated)
     await gql(query)
     assert (guard.measured, guard.validated) == before
+
+
+def test_request_ids_are_a_process_prefix_and_a_counter() -> None:
+    from ncm.kit.observability import REQUEST_IDS, RequestIds
+
+    first, second = REQUEST_IDS.next(), REQUEST_IDS.next()
+    assert first != second
+    assert first.rpartition("-")[0] == second.rpartition("-")[0] == REQUEST_IDS.prefix[:-1]
+    assert int(second.rpartition("-")[2], 16) == int(first.rpartition("-")[2], 16) + 1
+    other = RequestIds()  # another process (or a forked child: reset at fork)
+    assert other.prefix != REQUEST_IDS.prefix and other.next().endswith("-1")
+
+
+def test_json_log_lines_take_what_orjson_refuses() -> None:
+    import json
+    import logging
+
+    from ncm.kit.observability import JsonFormatter
+
+    record = logging.LogRecord("ncm.test", logging.INFO, __file__, 1, "odd %s", ("\ud800",), None)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "odd \ud800"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
+import os
 import re
+import secrets
 import sys
 import time
-import uuid
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,6 +53,8 @@ def operation_label(name: str | None) -> str:
     """Clients choose operation names: bound the label set so metrics stay small."""
     if not name:
         return "anonymous"
+    if name in _seen_operations:
+        return name
     if not _NAME_RE.match(name):
         return "invalid"
     if name not in _seen_operations:
@@ -76,7 +81,10 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = getattr(record, key)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        try:  # one line a request at INFO (the access log): orjson, UTF-8 as it is
+            return orjson.dumps(entry, default=str).decode()
+        except TypeError:  # what orjson refuses (a lone surrogate, an integer past 64 bits)
+            return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def configure_logging() -> None:
@@ -92,30 +100,62 @@ def configure_logging() -> None:
     logging.getLogger("tortoise").setLevel(max(logging.INFO, root.level))
 
 
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+class RequestIds:
+    """Request ids unique across processes without a ``uuid4`` per request: a random prefix
+    drawn once per process (again in a forked child) and a counter, e.g. ``9f2c61d04a7be3-1a``."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = secrets.token_hex(7) + "-"
+        self.counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):x}"
+
+
+REQUEST_IDS = RequestIds()
+
+
 class RequestContextMiddleware:
     """Request id (from ``X-Request-ID`` or new), access log line and HTTP metrics."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.log = logging.getLogger("ncm.access")
+        # Metric children by label values, looked up in the metric once (a lock and a tuple
+        # each time otherwise). The label sets are small: routes are a fixed list, methods
+        # and statuses what HTTP allows.
+        self.counters: dict[tuple[str, str, int], Any] = {}
+        self.durations: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", incoming) else None
-        request_id = request_id or uuid.uuid4().hex
+        request_id = None
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else None
+                break
+        request_id = request_id or REQUEST_IDS.next()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        header = (b"x-request-id", request_id.encode())
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers.append(header)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -125,9 +165,8 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = _route_label(scope.get("path", ""))
             if scope["type"] == "http":
-                HTTP_REQUESTS.labels(route, scope.get("method", ""), str(status)).inc()
-                HTTP_DURATION.labels(route).observe(elapsed)
-                if route not in ("/healthz", "/metrics"):
+                self._observe(route, scope.get("method", ""), status, elapsed)
+                if route not in ("/healthz", "/metrics") and self.log.isEnabledFor(logging.INFO):
                     self.log.info(
                         "%s %s %s",
                         scope.get("method"),
@@ -141,6 +180,22 @@ class RequestContextMiddleware:
                         },
                     )
             request_id_var.reset(token)
+
+    def _observe(self, route: str, method: str, status: int, elapsed: float) -> None:
+        key = (route, method, status)
+        counter = self.counters.get(key)
+        if counter is None:
+            if len(self.counters) >= _MAX_CACHED_CHILDREN:  # methods are the client's to choose
+                self.counters.clear()
+            counter = self.counters[key] = HTTP_REQUESTS.labels(route, method, str(status))
+        counter.inc()
+        duration = self.durations.get(route)
+        if duration is None:
+            duration = self.durations[route] = HTTP_DURATION.labels(route)
+        duration.observe(elapsed)
+
+
+_MAX_CACHED_CHILDREN = 1000
 
 
 def _route_label(path: str) -> str:

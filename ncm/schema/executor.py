@@ -1,15 +1,17 @@
-"""A graphql-core executor with a fast path for plain fields.
+"""A graphql-core executor with a fast path for plain fields and lists of plain objects.
 
 Most fields of a response are plain attributes of an already built view (a comment's
 ``body``, an author's ``handle``): no resolver, no arguments, a scalar or enum type.
 graphql-core still resolves each one like any other field -- a ``Path``, a resolve info, the
 resolver indirection, awaitable checks and the generic completion -- which is most of the
 Python time of a list page (~265 fields for 20 comments). Here such a field is read and
-coerced directly, and a plain attribute holding an object (an edge's ``node``, a comment's
-``author``) has its own fields executed on it at once (Strawberry's ``is_type_of`` checked);
-anything else (a resolver, arguments, a list or abstract type, a null on a non-null field, a
-value that does not coerce or is not of its type) takes graphql-core's own path, which also
-produces its exact errors. The fast path is off when a schema extension hooks every resolve.
+coerced directly (a Strawberry enum by one dictionary lookup), a plain attribute holding an
+object (an edge's ``node``, a comment's ``author``) has its own fields executed on it at once
+(Strawberry's ``is_type_of`` checked), and so does each item of a list of such objects
+(``complete_list_value``: the promotions served, a page's items). Anything else (a resolver,
+arguments, an abstract type, a null on a non-null field, a value that does not coerce or is
+not of its type) takes graphql-core's own path, which also produces its exact errors. The
+fast path is off when a schema extension hooks every resolve.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from weakref import WeakKeyDictionary
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     Undefined,
 )
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
@@ -60,9 +65,8 @@ def plain_field(field: GraphQLField) -> PlainField | None:
     if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         return None
     non_null = isinstance(field.type, GraphQLNonNull)
-    return PlainField(
-        definition.default_resolver, definition.python_name, leaf.coerce_output_value, non_null
-    )
+    coerce = enum_coercion(leaf) if isinstance(leaf, GraphQLEnumType) else leaf.coerce_output_value
+    return PlainField(definition.default_resolver, definition.python_name, coerce, non_null)
 
 
 def object_field(field: GraphQLField) -> PlainField | None:
@@ -72,15 +76,73 @@ def object_field(field: GraphQLField) -> PlainField | None:
     if definition is None:
         return None
     target = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-    if not isinstance(target, GraphQLObjectType) or not (
-        target.is_type_of is None
-        or getattr(target.is_type_of, "__qualname__", "").endswith(_STRAWBERRY_IS_TYPE_OF)
-    ):
+    if not _direct_object(target):
         return None
+    assert isinstance(target, GraphQLObjectType)
     non_null = isinstance(field.type, GraphQLNonNull)
     return PlainField(
         definition.default_resolver, definition.python_name, None, non_null, target, field.type
     )
+
+
+def _direct_object(target: Any) -> bool:
+    """An object type whose values' fields the fast path may execute directly: it has no
+    ``is_type_of``, or Strawberry's (an isinstance check that ignores the resolve info)."""
+    return isinstance(target, GraphQLObjectType) and (
+        target.is_type_of is None
+        or getattr(target.is_type_of, "__qualname__", "").endswith(_STRAWBERRY_IS_TYPE_OF)
+    )
+
+
+class ListPlan(NamedTuple):
+    """A list of plain objects: each item's fields are executed on it directly."""
+
+    item_type: GraphQLOutputType  # as declared (non-null or not)
+    object_type: GraphQLObjectType
+    item_non_null: bool
+
+
+_LISTS: WeakKeyDictionary[GraphQLList[Any], ListPlan | None] = WeakKeyDictionary()
+
+
+def list_plan(list_type: GraphQLList[Any]) -> ListPlan | None:
+    """How to complete a list of objects directly, or None (a list of leaves, of lists, of
+    an abstract type, of a type with its own ``is_type_of``)."""
+    try:
+        return _LISTS[list_type]
+    except KeyError:
+        pass
+    item_type = list_type.of_type
+    non_null = isinstance(item_type, GraphQLNonNull)
+    target = item_type.of_type if non_null else item_type
+    plan = ListPlan(item_type, target, non_null) if _direct_object(target) else None
+    _LISTS[list_type] = plan
+    return plan
+
+
+def enum_coercion(leaf: GraphQLEnumType) -> Callable[[Any], Any]:
+    """A Strawberry enum's output coercion as one dictionary lookup by member (Strawberry's
+    compares the value with each of the type's values in turn); anything else, and a member
+    the type does not list, through the type's own."""
+    wrapped = getattr(leaf, "wrapped_cls", None)
+    general = leaf.coerce_output_value
+    if wrapped is None:
+        return general
+    names: dict[Any, str] = {}
+    for member in wrapped:
+        for name, value in leaf.values.items():
+            if member.value == value.value:
+                names[member] = name
+                break
+
+    def coerce(value: Any) -> Any:
+        if type(value) is wrapped:
+            found = names.get(value)
+            if found is not None:
+                return found
+        return general(value)
+
+    return coerce
 
 
 def _basic(field: GraphQLField) -> StrawberryField | None:
@@ -253,3 +315,89 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         except Exception as error:
             self.handle_field_error(error, return_type, details, path)
             return None
+
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[list[Any]]:
+        """graphql-core's, with a shortcut for a list (or tuple) of plain objects (a page of
+        views, the promotions served): each item's fields are executed on it directly, as
+        ``complete_list_item_value`` would after its type checks, without the per-item
+        completion calls. Anything else takes graphql-core's path, decided before any item is
+        executed: a list of another kind, an item that is null (on a non-null item type), an
+        error, awaitable or not of its type (that path reports it exactly), a directive on the
+        field (``@stream``), an extension hooking every resolve."""
+        plan = list_plan(return_type)
+        if (
+            plan is None
+            or type(result) not in (list, tuple)
+            or field_details_list[0].node.directives
+            or (self.middleware_manager is not None and self.middleware_manager.middlewares)
+            or not self._plain_items(plan, result)
+        ):
+            return super().complete_list_value(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        object_type, item_type = plan.object_type, plan.item_type
+        execute = self.collect_and_execute_subfields
+        is_awaitable = self.is_awaitable
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        try:
+            for index, item in enumerate(result):
+                if item is None:
+                    completed.append(None)
+                    continue
+                item_path = path.add_key(index, None)
+                try:
+                    value = execute(
+                        object_type, field_details_list, item_path, item, position_context
+                    )
+                except Exception as error:  # as complete_list_item_value
+                    self.handle_field_error(error, item_type, field_details_list, item_path)
+                    value = None
+                else:
+                    if is_awaitable(value):
+                        value = self._completed(value, item_type, field_details_list, item_path)
+                        awaitable_indices.append(index)
+                completed.append(value)
+        except Exception:  # a non-null item's error: the list's own (as complete_iterable_value)
+            if awaitable_indices:
+                self.settle_in_background([completed[i] for i in awaitable_indices])
+            raise
+        if not awaitable_indices:
+            return completed
+
+        async def get_completed() -> list[Any]:
+            if len(awaitable_indices) == 1:
+                index = awaitable_indices[0]
+                completed[index] = await completed[index]
+            else:
+                values = await gather_with_cancel(*(completed[i] for i in awaitable_indices))
+                for index, value in zip(awaitable_indices, values, strict=True):
+                    completed[index] = value
+            return completed
+
+        return get_completed()
+
+    def _plain_items(self, plan: ListPlan, items: list[Any] | tuple[Any, ...]) -> bool:
+        """Every item is a value the shortcut completes as graphql-core would: an instance of
+        the item type (``is_type_of``), or null on a nullable item type."""
+        is_type_of = plan.object_type.is_type_of
+        is_awaitable = self.is_awaitable
+        for item in items:
+            if item is None:
+                if plan.item_non_null:
+                    return False
+            elif (
+                isinstance(item, Exception)
+                or is_awaitable(item)
+                or (is_type_of is not None and is_type_of(item, None) is not True)  # type: ignore[arg-type]
+            ):
+                return False
+        return True

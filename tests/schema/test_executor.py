@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import strawberry
 from strawberry.extensions import SchemaExtension
 
@@ -117,7 +118,25 @@ def test_only_resolver_free_leaf_fields_take_the_fast_path() -> None:
     assert plain_fields(fast._schema.get_type("Box")) == {}  # type: ignore[arg-type]
 
 
-async def test_an_extension_that_hooks_resolve_still_sees_every_field() -> None:
+@pytest.mark.parametrize(
+    ("box", "query", "fields"),
+    [
+        (
+            Box(item=_item(), items=[]),
+            "{ box { item { title plays } } }",
+            ["item", "title", "plays"],
+        ),
+        (
+            Box(item=None, items=[_item(), _item()]),
+            "{ box { items { title } } }",
+            ["items", "title", "title"],
+        ),
+    ],
+)
+async def test_an_extension_that_hooks_resolve_still_sees_every_field(
+    box: Box, query: str, fields: list[str]
+) -> None:
+    """Objects and list items alike: the fast paths step aside for such an extension."""
     seen: list[str] = []
 
     class Spy(SchemaExtension):
@@ -127,7 +146,116 @@ async def test_an_extension_that_hooks_resolve_still_sees_every_field() -> None:
             seen.append(info.field_name)
             return _next(root, info, *args, **kwargs)
 
-    _, fast = _schemas(lambda: Box(item=_item(), items=[]), Spy)
-    result = await fast.execute("{ box { item { title plays } } }")
+    _, fast = _schemas(lambda: box, Spy)
+    result = await fast.execute(query)
     assert result.errors is None
-    assert seen == ["box", "item", "title", "plays"]
+    assert seen == ["box", *fields]
+
+
+@strawberry.type
+class Shelf:
+    """Lists the list shortcut completes (plain objects) and one it leaves alone (leaves)."""
+
+    items: list[Item]
+    maybe: list[Item | None] | None
+    tags: list[str]
+
+    @strawberry.field
+    async def later(self) -> list[Item]:
+        return list(self.items)
+
+    @strawberry.field
+    def boxed(self) -> tuple[Item, ...]:  # type: ignore[valid-type]
+        return tuple(self.items)
+
+
+def _shelf_schemas(shelf: Callable[[], Any]) -> tuple[strawberry.Schema, ...]:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def shelf(self) -> Shelf:
+            return shelf()
+
+    plain = strawberry.Schema(Query)
+    fast = strawberry.Schema(Query, execution_context_class=PlainFieldExecutor)
+    return plain, fast
+
+
+async def _shelves(shelf: Callable[[], Any], query: str) -> tuple[Any, Any]:
+    plain, fast = _shelf_schemas(shelf)
+    return await plain.execute(query), await fast.execute(query)
+
+
+LIST_QUERY = """{ shelf { items { id mood title shout } maybe { title plays }
+  later { at echo(text: "x") } boxed { note } tags } }"""
+
+
+def _shelf(**changes: Any) -> Shelf:
+    values: dict[str, Any] = {
+        "items": [
+            _item(id=strawberry.ID(f"i{n}"), mood=Mood(("calm", "loud")[n % 2])) for n in range(3)
+        ],
+        "maybe": [_item(), None, _item(title="B")],
+        "tags": ["a", "b"],
+    }
+    values.update(changes)
+    return Shelf(**values)
+
+
+async def test_lists_of_plain_objects_answer_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    completed: list[str] = []
+    general = PlainFieldExecutor.complete_object_value
+
+    def spy(self: Any, return_type: Any, *args: Any) -> Any:
+        completed.append(return_type.name)
+        return general(self, return_type, *args)
+
+    monkeypatch.setattr(PlainFieldExecutor, "complete_object_value", spy)
+    plain, fast = await _shelves(_shelf, LIST_QUERY)
+    assert completed == ["Shelf"]  # each list's items completed by the shortcut
+    assert fast.errors is None and plain.errors is None
+    assert fast.data == plain.data
+    shelf = fast.data["shelf"]
+    assert [i["id"] for i in shelf["items"]] == ["i0", "i1", "i2"]
+    assert [i["mood"] for i in shelf["items"]] == ["CALM", "LOUD", "CALM"]
+    assert shelf["maybe"][1] is None and len(shelf["later"]) == len(shelf["boxed"]) == 3
+
+
+async def test_list_items_in_error_are_the_same_errors() -> None:
+    cases = [
+        _shelf(items=[_item(), None]),  # a null item on a non-null item type
+        _shelf(items=[_item(), _item(title=None)]),  # a null on an item's non-null field
+        _shelf(maybe=[_item(title=None), None]),  # the same in a nullable item
+        _shelf(items=[_item(), "not an item"]),  # not of the item type
+        _shelf(maybe=[_item(plays="many")]),  # a value that does not coerce
+        _shelf(maybe=[ValueError("item failed"), _item()]),  # an error as an item
+    ]
+    for case in cases:
+        plain, fast = await _shelves(lambda case=case: case, LIST_QUERY)
+        assert fast.data == plain.data
+        assert _errors(fast) == _errors(plain) != []
+
+
+def test_list_shortcut_takes_only_lists_of_plain_objects() -> None:
+    from graphql import GraphQLNonNull, GraphQLObjectType
+
+    from ncm.schema.executor import list_plan
+
+    _, fast = _shelf_schemas(_shelf)
+    shelf_type = fast._schema.get_type("Shelf")
+    assert isinstance(shelf_type, GraphQLObjectType)
+
+    def plan(name: str) -> Any:
+        declared = shelf_type.fields[name].type
+        return list_plan(declared.of_type if isinstance(declared, GraphQLNonNull) else declared)
+
+    assert plan("tags") is None
+    assert plan("items") is not None and plan("items").item_non_null
+    assert plan("maybe") is not None and not plan("maybe").item_non_null
+
+
+async def test_a_directive_on_a_list_field_takes_the_general_path() -> None:
+    query = "{ shelf { items @include(if: true) { title } maybe @skip(if: true) { title } } }"
+    plain, fast = await _shelves(_shelf, query)
+    assert fast.errors is None and fast.data == plain.data
+    assert "maybe" not in fast.data["shelf"] and len(fast.data["shelf"]["items"]) == 3
