@@ -14,6 +14,7 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from ncm.accounts.models import User
@@ -201,10 +202,12 @@ async def record_period(
         note=note[:500],
         using_db=conn,
     )
-    refunds = await ChargeRefund.filter(invoice_ref=reference).using_db(conn)
-    if charge_ref:
-        refunds += await ChargeRefund.filter(charge_ref=charge_ref).using_db(conn)
-    for refund in refunds:
+    known = (
+        Q(invoice_ref=reference) | Q(charge_ref=charge_ref)
+        if charge_ref
+        else Q(invoice_ref=reference)
+    )
+    for refund in await ChargeRefund.filter(known).using_db(conn):
         await _apply_refund(conn, period, refund)
     return period
 

@@ -25,6 +25,8 @@ Obj = dict[str, Any]
 GRACE_DAYS = 7  # a failed renewal keeps the membership this long while Stripe retries
 # Stripe customers linked to a user by the event being processed (see ``webhooks.process``).
 LINKED: ContextVar[list[str] | None] = ContextVar("ncm_billing_linked", default=None)
+# Tiers of Stripe plans already looked up by a batch of webhook events (one lookup per plan).
+TIERS: ContextVar[dict[str, str] | None] = ContextVar("ncm_billing_tiers", default=None)
 
 
 def ts(value: Any) -> datetime | None:
@@ -130,10 +132,16 @@ async def apply_subscription(conn: BaseDBAsyncClient, user_id: int, sub: Obj) ->
 async def tier_of(conn: BaseDBAsyncClient, sub: Subscription | None) -> str:
     if sub is None or not sub.stripe_plan_id:
         return "VIP"
+    seen = TIERS.get()
+    if seen is not None and sub.stripe_plan_id in seen:
+        return seen[sub.stripe_plan_id]
     from ncm.billing.plans import plan_for_stripe_id
 
     plan = await plan_for_stripe_id(sub.stripe_plan_id, conn)
-    return plan.tier if plan else "VIP"
+    tier = plan.tier if plan else "VIP"
+    if seen is not None:
+        seen[sub.stripe_plan_id] = tier
+    return tier
 
 
 def invoice_subscription(inv: Obj) -> str | None:

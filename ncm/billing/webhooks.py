@@ -121,15 +121,31 @@ class WaitingForCustomer(Exception):
         self.customer = customer
 
 
-# Set while a batch runs: the users it locked, and the Stripe subscriptions it read.
-_HELD: ContextVar[frozenset[int]] = ContextVar("ncm_billing_held", default=frozenset())
-_SUBSCRIPTIONS: ContextVar[dict[str, Obj | None] | None] = ContextVar(
-    "ncm_billing_subscriptions", default=None
-)
+@dataclass
+class _BatchState:
+    """What a batch knows while it runs: the users it locked, the users of the customers
+    it looked up, and its reads of Stripe subscriptions (started up front, awaited when an
+    event needs one)."""
+
+    held: frozenset[int] = frozenset()
+    claimed: list[int] | None = None  # the first claim's event ids
+    customers: dict[str, int] = field(default_factory=dict)
+    subscriptions: dict[str, asyncio.Task[Obj | None]] = field(default_factory=dict)
+
+
+_BATCH: ContextVar[_BatchState | None] = ContextVar("ncm_billing_batch", default=None)
+
+
+async def _user_for(conn: BaseDBAsyncClient, obj: Obj) -> int | None:
+    state = _BATCH.get()
+    customer = _customer(obj)
+    if state is not None and customer is not None and customer in state.customers:
+        return state.customers[customer]
+    return await sync.user_for(conn, obj)
 
 
 async def _locked_user(conn: BaseDBAsyncClient, obj: Obj) -> int:
-    user_id = await sync.user_for(conn, obj)
+    user_id = await _user_for(conn, obj)
     if user_id is None:
         customer = sync.ref(obj.get("customer"))
         if customer:
@@ -140,20 +156,28 @@ async def _locked_user(conn: BaseDBAsyncClient, obj: Obj) -> int:
 
 
 async def _lock_user(conn: BaseDBAsyncClient, user_id: int) -> None:
-    if user_id not in _HELD.get():  # a batch took its users' locks up front, in id order
+    state = _BATCH.get()
+    if state is None or user_id not in state.held:  # a batch locked its users up front
         await ledger.lock_user(conn, user_id)
 
 
 async def _read_subscription(sub_id: str) -> Obj | None:
     """Stripe's subscription, read once per batch (a batch's events were all received
-    before it began, so a read made during the batch is as new as any of them)."""
-    seen = _SUBSCRIPTIONS.get()
-    if seen is not None and sub_id in seen:
-        return seen[sub_id]
-    fresh = await gateway().retrieve_subscription(sub_id)
-    if seen is not None:
-        seen[sub_id] = fresh
-    return fresh
+    before it began, so a read made during the batch is as new as any of them). A read
+    that failed is made again (and fails the event the way it always does)."""
+    state = _BATCH.get()
+    if state is None:
+        return await gateway().retrieve_subscription(sub_id)
+    read = state.subscriptions.get(sub_id)
+    if read is None or (read.done() and (read.cancelled() or read.exception() is not None)):
+        read = state.subscriptions[sub_id] = _start_read(sub_id)
+    return await asyncio.shield(read)
+
+
+def _start_read(sub_id: str) -> asyncio.Task[Obj | None]:
+    read = asyncio.ensure_future(gateway().retrieve_subscription(sub_id))
+    read.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no warning
+    return read
 
 
 async def _refresh_subscription(conn: BaseDBAsyncClient, user_id: int, sub_id: str) -> None:
@@ -163,9 +187,9 @@ async def _refresh_subscription(conn: BaseDBAsyncClient, user_id: int, sub_id: s
     row = await sync.apply_subscription(conn, user_id, fresh)
     if row.status in duplicates.LIVE:  # a second live one (two checkouts): end the newer
         ended = await duplicates.resolve(conn, user_id)
-        seen = _SUBSCRIPTIONS.get()
-        if ended and seen is not None:  # Stripe changed under the batch: read again
-            seen.clear()
+        state = _BATCH.get()
+        if ended and state is not None:  # Stripe changed under the batch: read again
+            state.subscriptions.clear()
 
 
 async def on_subscription(conn: BaseDBAsyncClient, obj: Obj) -> None:
@@ -234,7 +258,7 @@ async def on_invoice_failed(conn: BaseDBAsyncClient, obj: Obj) -> None:
 
 
 async def on_charge_refunded(conn: BaseDBAsyncClient, obj: Obj) -> None:
-    user_id = await sync.user_for(conn, obj)
+    user_id = await _user_for(conn, obj)
     if user_id is not None:
         await _lock_user(conn, user_id)
     await sync.apply_charge_refunded(conn, obj)
@@ -274,10 +298,17 @@ class Batch:
 
     statuses: dict[int, EventStatus] = field(default_factory=dict)
     unavailable: PaymentProviderUnavailable | None = None
+    linked: list[str] = field(default_factory=list)  # customers linked (sync.LINKED)
+    waiting: set[str] = field(default_factory=set)  # customers events were left waiting on
 
     @property
     def claimed(self) -> int:
         return len(self.statuses)
+
+
+class _Isolate(Exception):
+    """An event failed in a batch applied without savepoints: the batch is rolled back
+    and applied again with each event in a savepoint of its own."""
 
 
 async def process(event_id: int, *, force: bool = False) -> EventStatus:
@@ -297,85 +328,122 @@ async def process_batch(
     limit: int = BATCH, *, event_id: int | None = None, force: bool = False
 ) -> Batch:
     """Claim up to ``limit`` PENDING events (or the one ``event_id``) and apply them in one
-    transaction, each in a savepoint: a failure rolls back that event alone and records it
-    as the per-event rules say (PENDING while Stripe is unavailable, then the batch stops;
-    WAITING for a customer link; else FAILED). Events whose customers got linked meanwhile
-    are released after the commit."""
+    transaction. A batch is first applied as a whole; if an event fails, it is rolled back
+    and applied again (the same claimed events, the same Stripe reads) with each event in a
+    savepoint: the failure is rolled back alone and recorded as the per-event rules say
+    (PENDING while Stripe is unavailable, and the batch stops there; WAITING for a customer
+    link; else FAILED). Events whose customers got linked meanwhile are released after the
+    commit."""
+    state = _BatchState()
+    tokens = (_BATCH.set(state), sync.TIERS.set({}))
+    try:
+        try:
+            done = await _apply_batch(state, limit, event_id, force, isolate=event_id is not None)
+        except _Isolate:
+            done = await _apply_batch(state, limit, event_id, force, isolate=True)
+    finally:
+        for read in state.subscriptions.values():
+            read.cancel()
+        _BATCH.reset(tokens[0])
+        sync.TIERS.reset(tokens[1])
+    linked = done.linked
+    if done.waiting:  # linked meanwhile (by another transaction)
+        found = await Customer.filter(stripe_id__in=sorted(done.waiting)).values_list(
+            "stripe_id", flat=True
+        )
+        linked = [*linked, *(str(c) for c in found)]
+    if linked:
+        await release_waiting(sorted(set(linked)))
+    return done
+
+
+async def _apply_batch(
+    state: _BatchState, limit: int, event_id: int | None, force: bool, *, isolate: bool
+) -> Batch:
     done = Batch()
-    linked: list[str] = []
-    waiting: set[str] = set()
-    tokens = (sync.LINKED.set(linked), _SUBSCRIPTIONS.set({}))
+    token = sync.LINKED.set(done.linked)
     try:
         async with in_transaction() as conn:
-            rows = await _claim(conn, limit, event_id)
+            rows = await _claim(conn, state, limit, event_id)
             work: list[tuple[StripeEvent, Obj | None]] = []
             for row in rows:
                 if not force and row.status in (EventStatus.PROCESSED, EventStatus.IGNORED):
                     done.statuses[row.id] = row.status  # a per-event job raced a batch
                 else:
                     work.append((row, _object(row)))
+            await _lock_users(conn, state, [obj for _, obj in work if obj])
+            _prefetch(state, work)
             applied: dict[EventStatus, list[int]] = {
                 EventStatus.PROCESSED: [],
                 EventStatus.IGNORED: [],
             }
-            held = _HELD.set(await _lock_users(conn, [obj for _, obj in work if obj]))
-            try:
-                await _prefetch(work)
-                for row, obj in work:
-                    if done.unavailable is not None:
-                        break  # left PENDING, untouched: the next run takes them
-                    mark, waiting_on = len(linked), None
+            for row, obj in work:
+                if done.unavailable is not None:
+                    break  # left PENDING, untouched: the next run takes them
+                if not isolate:
                     try:
-                        status = await _apply(row, obj)
-                        applied[status].append(row.id)
-                    except PaymentProviderUnavailable as exc:
-                        last = row.attempts + 1 >= MAX_ATTEMPTS
-                        status = EventStatus.FAILED if last else EventStatus.PENDING
-                        error = f"provider unavailable: {exc.message}"
-                        done.unavailable = exc
-                    except WaitingForCustomer as exc:
-                        status, error = EventStatus.WAITING, str(exc)
-                        waiting_on = exc.customer
-                        waiting.add(exc.customer)
+                        status = await _apply(conn, row, obj)
                     except Exception as exc:
-                        log.exception(
-                            "stripe event failed", extra={"event": row.stripe_id, "type": row.type}
-                        )
-                        status, error = EventStatus.FAILED, f"{type(exc).__name__}: {exc}"
-                    if status not in applied:  # rolled back: recorded alone
-                        del linked[mark:]
-                        await _finish(
-                            conn, row.id, status, error, count=True, waiting_on=waiting_on
-                        )
+                        raise _Isolate from exc
+                    applied[status].append(row.id)
                     done.statuses[row.id] = status
-            finally:
-                _HELD.reset(held)
+                    continue
+                await _apply_alone(conn, row, obj, done, applied)
             await _mark(conn, applied[EventStatus.PROCESSED], EventStatus.PROCESSED, count=True)
             await _mark(conn, applied[EventStatus.IGNORED], EventStatus.IGNORED)
     finally:
-        sync.LINKED.reset(tokens[0])
-        _SUBSCRIPTIONS.reset(tokens[1])
-    if waiting:  # linked meanwhile (by another transaction)
-        found = await Customer.filter(stripe_id__in=sorted(waiting)).values_list(
-            "stripe_id", flat=True
-        )
-        linked.extend(str(c) for c in found)
-    if linked:
-        await release_waiting(sorted(set(linked)))
+        sync.LINKED.reset(token)
     return done
 
 
-async def _claim(conn: BaseDBAsyncClient, limit: int, event_id: int | None) -> list[StripeEvent]:
+async def _apply_alone(
+    conn: BaseDBAsyncClient,
+    row: StripeEvent,
+    obj: Obj | None,
+    done: Batch,
+    applied: dict[EventStatus, list[int]],
+) -> None:
+    """One event in a savepoint: applied, or rolled back and its failure recorded."""
+    mark, waiting_on = len(done.linked), None
+    try:
+        async with in_transaction() as savepoint:
+            status = await _apply(savepoint, row, obj)
+        applied[status].append(row.id)
+        done.statuses[row.id] = status
+        return
+    except PaymentProviderUnavailable as exc:
+        last = row.attempts + 1 >= MAX_ATTEMPTS
+        status = EventStatus.FAILED if last else EventStatus.PENDING
+        error = f"provider unavailable: {exc.message}"
+        done.unavailable = exc
+    except WaitingForCustomer as exc:
+        status, error, waiting_on = EventStatus.WAITING, str(exc), exc.customer
+        done.waiting.add(exc.customer)
+    except Exception as exc:
+        log.exception("stripe event failed", extra={"event": row.stripe_id, "type": row.type})
+        status, error = EventStatus.FAILED, f"{type(exc).__name__}: {exc}"
+    del done.linked[mark:]  # rolled back with the event
+    await _finish(conn, row.id, status, error, count=True, waiting_on=waiting_on)
+    done.statuses[row.id] = status
+
+
+async def _claim(
+    conn: BaseDBAsyncClient, state: _BatchState, limit: int, event_id: int | None
+) -> list[StripeEvent]:
     """The batch's rows, locked until it commits. A drain skips rows another batch holds
     (SQLite has one writer at a time: no row locks, none to skip); one event waits for its
-    row."""
+    row. Applied again after a failure, a batch claims what is left of its first claim."""
     if event_id is not None:
         query = StripeEvent.filter(id=event_id).using_db(conn)
         return await (query.select_for_update() if is_postgres() else query)
-    query = (
-        StripeEvent.filter(status=EventStatus.PENDING).order_by("id").limit(limit).using_db(conn)
-    )
-    return await (query.select_for_update(skip_locked=True) if is_postgres() else query)
+    query = StripeEvent.filter(status=EventStatus.PENDING)
+    if state.claimed is not None:
+        query = query.filter(id__in=state.claimed)
+    query = query.order_by("id").limit(limit).using_db(conn)
+    rows = await (query.select_for_update(skip_locked=True) if is_postgres() else query)
+    if state.claimed is None:
+        state.claimed = [row.id for row in rows]
+    return rows
 
 
 def _object(row: StripeEvent) -> Obj | None:
@@ -388,26 +456,25 @@ def _object(row: StripeEvent) -> Obj | None:
     return obj if isinstance(obj, dict) else None
 
 
-async def _lock_users(conn: BaseDBAsyncClient, objs: list[Obj]) -> frozenset[int]:
+async def _lock_users(conn: BaseDBAsyncClient, state: _BatchState, objs: list[Obj]) -> None:
     """Lock the users the objects belong to, in id order (found as ``sync.user_for`` finds
     them, without linking anything): batches that share users wait for each other, never
     deadlock. A user found only while applying (a new link) is locked then."""
     customers = {c for obj in objs if (c := _customer(obj))}
-    known: dict[str, int] = {}
     if customers:
         rows = await (
             Customer.filter(stripe_id__in=sorted(customers))
             .using_db(conn)
             .values_list("stripe_id", "user_id")
         )
-        known = {str(stripe_id): int(user_id) for stripe_id, user_id in rows}
+        state.customers = {str(stripe_id): int(user_id) for stripe_id, user_id in rows}
     users: set[int] = set()
     for obj in objs:
-        found = known.get(_customer(obj) or "") or _user_hint(obj)
+        found = state.customers.get(_customer(obj) or "") or _user_hint(obj)
         if found is not None:
             users.add(found)
     await lock_many_for_transaction(conn, "ncm.billing.ledger", users)
-    return frozenset(users)
+    state.held = frozenset(users)
 
 
 def _customer(obj: Obj) -> str | None:
@@ -428,9 +495,9 @@ def _user_hint(obj: Obj) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
-async def _prefetch(work: list[tuple[StripeEvent, Obj | None]]) -> None:
-    """Read the batch's subscriptions, :data:`PREFETCH` at a time. A failed read is not
-    kept: the event's handler reads again and fails the way it always does."""
+def _prefetch(state: _BatchState, work: list[tuple[StripeEvent, Obj | None]]) -> None:
+    """Start reading the batch's subscriptions (the events are applied meanwhile, each
+    waits for the read it needs), at most :data:`PREFETCH` at a time."""
     ids = sorted(
         {
             sub_id
@@ -442,23 +509,25 @@ async def _prefetch(work: list[tuple[StripeEvent, Obj | None]]) -> None:
     )
     gate = asyncio.Semaphore(PREFETCH)
 
-    async def read(sub_id: str) -> None:
+    async def read(sub_id: str) -> Obj | None:
         async with gate:
-            await _read_subscription(sub_id)
+            return await gateway().retrieve_subscription(sub_id)
 
-    await asyncio.gather(*(read(sub_id) for sub_id in ids), return_exceptions=True)
+    for sub_id in ids:
+        if sub_id in state.subscriptions:
+            continue
+        task = asyncio.ensure_future(read(sub_id))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        state.subscriptions[sub_id] = task
 
 
-async def _apply(row: StripeEvent, obj: Obj | None) -> EventStatus:
-    """One event in a savepoint of the batch's transaction (the current one: raises what
-    its handler raised, with its writes rolled back)."""
+async def _apply(conn: BaseDBAsyncClient, row: StripeEvent, obj: Obj | None) -> EventStatus:
     handler = HANDLERS.get(row.type)
     if handler is None:
         return EventStatus.IGNORED
     if obj is None:
         raise TypeError("data.object is not an object")
-    async with in_transaction() as savepoint:
-        await handler(savepoint, obj)
+    await handler(conn, obj)
     return EventStatus.PROCESSED
 
 
