@@ -242,10 +242,12 @@ async def record_refund(
         row.refunded_at = max(row.refunded_at, refunded_at)
         row.invoice_ref = row.invoice_ref or invoice_ref
         await row.save(using_db=conn)
-    periods = await MembershipPeriod.filter(charge_ref=charge_ref).using_db(conn)
-    if row.invoice_ref:
-        periods += await MembershipPeriod.filter(reference=row.invoice_ref).using_db(conn)
-    for period in {p.id: p for p in periods}.values():
+    paid_by = (
+        Q(charge_ref=charge_ref) | Q(reference=row.invoice_ref)
+        if row.invoice_ref
+        else Q(charge_ref=charge_ref)
+    )
+    for period in await MembershipPeriod.filter(paid_by).using_db(conn):
         await _apply_refund(conn, period, row)
     return row
 
