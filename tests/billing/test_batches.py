@@ -34,6 +34,16 @@ def no_wake(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(webhooks, "wake_drain", asleep)
 
 
+def _paid(name: str, customer: str, sub_id: str, day: int) -> dict[str, Any]:
+    """``invoice.paid`` (event ``evt_<name>``) of invoice ``in_<name>``: a renewal paying
+    for the ``day``-th day from now."""
+    start = int(time.time()) + day * DAY
+    inv = invoice(
+        f"in_{name}", customer=customer, subscription=sub_id, start=start, end=start + DAY
+    )
+    return event("invoice.paid", inv, event_id=f"evt_{name}")
+
+
 OWN = ("evt_p", "in_p", "pi_p", "ch_p", "cs_p", "re_ch_p", "il_in_p")
 
 
@@ -117,17 +127,9 @@ async def test_a_failing_event_leaves_the_rest_of_its_batch_applied(
     vip_plans: Any, no_wake: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user, customer, sub = await _member()
-    now = int(time.time())
 
     def paid(n: int, customer: str = customer) -> dict[str, Any]:
-        inv = invoice(
-            f"in_b{n}",
-            customer=customer,
-            subscription=sub["id"],
-            start=now + n * DAY,
-            end=now + (n + 1) * DAY,
-        )
-        return event("invoice.paid", inv, event_id=f"evt_b{n}")
+        return _paid(f"b{n}", customer, sub["id"], n)
 
     broken = paid(2)
     broken["data"]["object"]["customer"] = None  # names no customer and no user: FAILED
@@ -183,21 +185,7 @@ async def test_stripe_unavailable_stops_the_batch_at_that_event(
     vip_plans: Any, no_wake: None, stripe_up: Any, request: pytest.FixtureRequest
 ) -> None:
     user, customer, sub = await _member()
-    now = int(time.time())
-    deliveries = [
-        event(
-            "invoice.paid",
-            invoice(
-                f"in_u{n}",
-                customer=customer,
-                subscription=sub["id"],
-                start=now + n * DAY,
-                end=now + (n + 1) * DAY,
-            ),
-            event_id=f"evt_u{n}",
-        )
-        for n in range(2)
-    ]
+    deliveries = [_paid(f"u{n}", customer, sub["id"], n) for n in range(2)]
     deliveries.insert(1, event("customer.subscription.updated", sub, event_id="evt_u_sub"))
     await _receive(deliveries)
     request.getfixturevalue("stripe_down")
@@ -225,7 +213,6 @@ async def test_the_endpoint_wakes_one_drain_for_a_burst(http: Any, vip_plans: An
     from tests.billing.helpers import post_event, process_pending
 
     user, customer, sub = await _member()
-    now = int(time.time())
     calls: list[tuple[str, str]] = []
     wake, enqueue = jobs.wake, jobs.enqueue
 
@@ -241,14 +228,8 @@ async def test_the_endpoint_wakes_one_drain_for_a_burst(http: Any, vip_plans: An
         mp.setattr(jobs, "wake", spy_wake)
         mp.setattr(jobs, "enqueue", spy_enqueue)
         for n in range(5):
-            inv = invoice(
-                f"in_w{n}",
-                customer=customer,
-                subscription=sub["id"],
-                start=now + n * DAY,
-                end=now + (n + 1) * DAY,
-            )
-            assert (await post_event(http, event("invoice.paid", inv))).status_code == 200
+            delivery = _paid(f"w{n}", customer, sub["id"], n)
+            assert (await post_event(http, delivery)).status_code == 200
         redis = await get_redis()
         if redis is not None:
             from arq.constants import default_queue_name
