@@ -23,6 +23,7 @@ from ncm.billing.models import ChargeRefund, MembershipPeriod, PeriodSource, Sub
 from ncm.errors import InvalidInput, NotFound
 from ncm.kit.db import is_postgres
 from ncm.kit.locks import lock_for_transaction
+from ncm.kit.sql import rows_by
 
 MAX_GRANT_DAYS = 3660
 AUTO_RENEWING = {"active", "trialing", "past_due"}
@@ -182,7 +183,7 @@ async def record_period(
     """Insert the period unless it exists; refunds already known for its charge apply."""
     if ends_at <= starts_at:
         return None
-    found = await MembershipPeriod.filter(user_id=user_id, reference=reference).using_db(conn)
+    found = await rows_by(MembershipPeriod, "reference", [reference], _of_user(user_id), conn)
     if found:
         return found[0]
     period = await MembershipPeriod.create(
@@ -210,6 +211,11 @@ async def record_period(
     for refund in await ChargeRefund.filter(known).using_db(conn):
         await _apply_refund(conn, period, refund)
     return period
+
+
+def _of_user(user_id: int) -> str:
+    """The SQL condition on a period's user, for ``rows_by`` (an int: no placeholder)."""
+    return f" AND user_id = {int(user_id)}"
 
 
 async def record_refund(

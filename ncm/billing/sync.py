@@ -20,6 +20,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ncm.billing import ledger
 from ncm.billing.models import Customer, MembershipPeriod, PeriodSource, Subscription
+from ncm.kit.sql import rows_by
 
 Obj = dict[str, Any]
 GRACE_DAYS = 7  # a failed renewal keeps the membership this long while Stripe retries
@@ -71,6 +72,13 @@ async def user_for(conn: BaseDBAsyncClient, obj: Obj) -> int | None:
     return user_id
 
 
+async def subscription_row(conn: BaseDBAsyncClient, stripe_id: str) -> Subscription | None:
+    """The local mirror of a Stripe subscription (a plain read: webhook processing makes
+    several per event)."""
+    found = await rows_by(Subscription, "stripe_id", [stripe_id], conn=conn)
+    return found[0] if found else None
+
+
 def subscription_item(sub: Obj) -> Obj:
     items = ((sub.get("items") or {}).get("data")) or []
     return items[0] if items else {}
@@ -103,7 +111,7 @@ async def apply_subscription(conn: BaseDBAsyncClient, user_id: int, sub: Obj) ->
         "trial_start": ts(sub.get("trial_start")),
         "trial_end": ts(sub.get("trial_end")),
     }
-    row = await Subscription.filter(stripe_id=sub["id"]).using_db(conn).first()
+    row = await subscription_row(conn, sub["id"])
     if row is None:
         row = await Subscription.create(stripe_id=sub["id"], using_db=conn, **values)
     else:
@@ -221,7 +229,7 @@ async def apply_invoice_paid(
     if int(inv.get("amount_paid") or 0) == 0 and inv.get("billing_reason") == "subscription_create":
         return None  # the $0 first invoice of a trial: the TRIAL period covers it
     sub_ref = invoice_subscription(inv)
-    sub = await Subscription.filter(stripe_id=sub_ref).using_db(conn).first() if sub_ref else None
+    sub = await subscription_row(conn, sub_ref) if sub_ref else None
     tax = inv.get("tax")
     period = await ledger.record_period(
         conn,
@@ -256,7 +264,7 @@ async def apply_invoice_failed(conn: BaseDBAsyncClient, user_id: int, inv: Obj) 
     if start is None:
         return
     sub_ref = invoice_subscription(inv)
-    sub = await Subscription.filter(stripe_id=sub_ref).using_db(conn).first() if sub_ref else None
+    sub = await subscription_row(conn, sub_ref) if sub_ref else None
     await ledger.record_period(
         conn,
         user_id=user_id,
