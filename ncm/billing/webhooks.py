@@ -174,10 +174,18 @@ async def _read_subscription(sub_id: str) -> Obj | None:
     return await asyncio.shield(read)
 
 
-def _start_read(sub_id: str) -> asyncio.Task[Obj | None]:
-    read = asyncio.ensure_future(gateway().retrieve_subscription(sub_id))
-    read.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no warning
-    return read
+def _start_read(sub_id: str, gate: asyncio.Semaphore | None = None) -> asyncio.Task[Obj | None]:
+    """A read of the subscription in the background (``gate`` bounds reads in flight)."""
+
+    async def read() -> Obj | None:
+        if gate is None:
+            return await gateway().retrieve_subscription(sub_id)
+        async with gate:
+            return await gateway().retrieve_subscription(sub_id)
+
+    task = asyncio.ensure_future(read())
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no warning
+    return task
 
 
 async def _refresh_subscription(conn: BaseDBAsyncClient, user_id: int, sub_id: str) -> None:
@@ -508,17 +516,9 @@ def _prefetch(state: _BatchState, work: list[tuple[StripeEvent, Obj | None]]) ->
         }
     )
     gate = asyncio.Semaphore(PREFETCH)
-
-    async def read(sub_id: str) -> Obj | None:
-        async with gate:
-            return await gateway().retrieve_subscription(sub_id)
-
     for sub_id in ids:
-        if sub_id in state.subscriptions:
-            continue
-        task = asyncio.ensure_future(read(sub_id))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        state.subscriptions[sub_id] = task
+        if sub_id not in state.subscriptions:
+            state.subscriptions[sub_id] = _start_read(sub_id, gate)
 
 
 async def _apply(conn: BaseDBAsyncClient, row: StripeEvent, obj: Obj | None) -> EventStatus:
