@@ -9,9 +9,10 @@ duplicates and any order of delivery end in the same state.
 The drain applies pending events in batches (:func:`process_batch`): one transaction claims
 up to :data:`BATCH` of them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers
 share the backlog), locks their users in id order (two batches never deadlock), reads each
-Stripe subscription once, applies every event through the same handlers in a savepoint of its
-own (a failing event is rolled back and recorded alone) and marks them. :func:`process` is
-the same code over one event (replays, and per-event jobs queued by an older API).
+Stripe subscription once, applies the events through the same handlers as one event and
+marks them; if one fails, the batch is applied again with a savepoint per event, so the
+failure is rolled back and recorded alone. :func:`process` is the same code over one event
+(replays, and per-event jobs queued by an older API).
 """
 
 from __future__ import annotations
