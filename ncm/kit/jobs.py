@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from ncm.kit.redis import get_redis
+from ncm.kit.redis import get_redis, namespaced
 
 log = logging.getLogger("ncm.kit.jobs")
 
@@ -33,6 +33,7 @@ JOBS: dict[str, JobFunc] = {}
 CRONS: list[CronSpec] = []
 LOOPS: list[Callable[[], Coroutine[Any, Any, None]]] = []
 _tasks: set[asyncio.Task[Any]] = set()
+_woken: dict[str, asyncio.Task[Any]] = {}  # in-process: the woken run of each drain
 
 
 def job(func: JobFunc) -> JobFunc:
@@ -75,10 +76,61 @@ async def enqueue(func: JobFunc | str, *args: Any, job_id: str | None = None) ->
     if redis is not None:
         await redis.enqueue_job(name, *args, _job_id=job_id)
         return job_id
+    _start_in_process(name, job_id, args)
+    return job_id
+
+
+def _start_in_process(name: str, job_id: str, args: tuple[Any, ...]) -> asyncio.Task[Any]:
     task = asyncio.create_task(_run_in_process(name, job_id, args))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
-    return job_id
+    return task
+
+
+async def wake(func: JobFunc | str, *, ttl: int = 60) -> bool:
+    """Wake a drain: enqueue ``func`` (a job without arguments that does whatever work is
+    pending, e.g. ``process_stripe_events``) unless a woken run of it has not started yet.
+    Returns whether a run was enqueued.
+
+    The drain calls :func:`woke` before it looks for work, so work committed before a wake
+    is always seen: either this wake enqueues a run, or a run woken earlier has yet to start
+    (and look). A burst of wakes costs one run. With Redis the mark is shared by every
+    process and lives ``ttl`` seconds at most (a run lost with its queue delays the next
+    wake that long, no more); in-process it is the queued task itself.
+    """
+    name = func if isinstance(func, str) else func.__name__
+    if name not in JOBS:
+        raise KeyError(f"unknown job {name!r}")
+    redis = await get_redis()
+    if redis is None:
+        queued = _woken.get(name)
+        if (
+            queued is not None
+            and not queued.done()
+            and queued.get_loop() is asyncio.get_running_loop()
+        ):
+            return False
+        _woken[name] = _start_in_process(name, uuid.uuid4().hex, ())
+        return True
+    mark = namespaced("wake", name)
+    if not await redis.set(mark, "1", nx=True, ex=ttl):
+        return False
+    try:
+        await redis.enqueue_job(name, _job_id=uuid.uuid4().hex)
+    except BaseException:
+        await redis.delete(mark)
+        raise
+    return True
+
+
+async def woke(func: JobFunc | str) -> None:
+    """A woken drain calls this first thing: the next :func:`wake` enqueues another run."""
+    name = func if isinstance(func, str) else func.__name__
+    redis = await get_redis()
+    if redis is None:
+        _woken.pop(name, None)
+    else:
+        await redis.delete(namespaced("wake", name))
 
 
 async def _run_in_process(name: str, job_id: str, args: tuple[Any, ...]) -> None:

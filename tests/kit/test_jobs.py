@@ -63,3 +63,34 @@ async def test_arq_worker_runs_enqueued_job_once_per_job_id() -> None:
     await worker.main()
     assert worker.jobs_complete == 1 and worker.jobs_failed == 0
     assert await RefreshToken.all().values_list("token_hash", flat=True) == ["b" * 64]
+
+
+async def test_a_burst_of_wakes_queues_one_run_until_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ncm.kit.redis import get_redis
+
+    runs: list[int] = []
+
+    async def tidy(ctx: dict[str, object]) -> None:
+        await jobs.woke("tidy")
+        runs.append(len(runs))
+
+    monkeypatch.setitem(jobs.JOBS, "tidy", tidy)
+    assert [await jobs.wake("tidy") for _ in range(3)] == [True, False, False]
+    redis = await get_redis()
+    if redis is None:
+        await jobs.drain()  # the run starts: the next wake queues another
+        assert runs == [0]
+    else:
+        assert len(await redis.queued_jobs()) == 1
+        await jobs.woke("tidy")  # what the run does first thing
+    assert await jobs.wake("tidy") is True
+    assert await jobs.wake("tidy") is False
+    if redis is None:
+        await jobs.drain()
+        assert runs == [0, 1]
+    else:
+        assert len(await redis.queued_jobs()) == 2
+    with pytest.raises(KeyError):
+        await jobs.wake("no_such_job")

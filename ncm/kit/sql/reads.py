@@ -88,13 +88,20 @@ def as_models(model: type[M], rows: Sequence[dict[str, Any]]) -> list[M]:
     return [init(**row) for row in rows]
 
 
-async def rows_by(model: type[M], column: str, values: Sequence[Any], extra: str = "") -> list[M]:
-    """``SELECT <columns> FROM <model's table> WHERE column IN values [extra]`` as models."""
+async def rows_by(
+    model: type[M],
+    column: str,
+    values: Sequence[Any],
+    extra: str = "",
+    conn: BaseDBAsyncClient | None = None,
+) -> list[M]:
+    """``SELECT <columns> FROM <model's table> WHERE column IN values [extra]`` as models
+    (on ``conn``, a transaction, when given)."""
     if not values:
         return []
     where, params = any_of(column, values, 1)
     table = model._meta.db_table
-    rows = await fetch(f"SELECT {columns(model)} FROM {table} WHERE {where}{extra}", params)
+    rows = await fetch(f"SELECT {columns(model)} FROM {table} WHERE {where}{extra}", params, conn)
     return as_models(model, rows)
 
 
