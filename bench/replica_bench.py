@@ -96,55 +96,115 @@ async def lag_sampler(pair: Pair, stop: asyncio.Event, out: dict[str, list[float
         await standby.close()
 
 
-async def write_load(pair: Pair, rate: float, seconds: float) -> dict[str, Any]:
+async def post_share(
+    rate: float, seconds: float, writer: int, writers: int, start_at: float
+) -> dict[str, Any]:
+    """Post this writer's share of the load: every ``writers``-th comment from ``writer`` on,
+    at ``rate / writers`` per second from the wall-clock time ``start_at``, through the service
+    layer. Latencies in seconds."""
     from ncm.accounts.models import User
     from ncm.catalog.models import Track
     from ncm.comments import service
     from ncm.comments.models import TargetType
     from ncm.comments.targets import ThreadRef
 
-    authors = await User.all().limit(1000)
+    authors = await User.all().order_by("id").limit(1000)
     threads = [
         ThreadRef(TargetType.TRACK, pk)
-        for pk in await Track.all().limit(200).values_list("id", flat=True)
+        for pk in await Track.all().order_by("id").limit(200).values_list("id", flat=True)
     ]
-    samples: dict[str, list[float]] = {"replay_lag": [], "bytes_behind": [], "measured_lag": []}
-    stop = asyncio.Event()
-    sampler = asyncio.create_task(lag_sampler(pair, stop, samples))
     limit = asyncio.Semaphore(64)
     latencies: list[float] = []
-    errors = 0
+    errors: dict[str, int] = {}
 
     async def post(i: int) -> None:
-        nonlocal errors
         async with limit:
             began = time.perf_counter()
             try:
                 await service.post_comment(
                     authors[i % len(authors)], threads[i % len(threads)], f"load comment {i}"
                 )
-            except Exception:
-                errors += 1
+            except Exception as error:
+                errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
             latencies.append(time.perf_counter() - began)
 
-    total = int(rate * seconds)
+    own = range(writer, int(rate * seconds), writers)
     tasks = []
+    await asyncio.sleep(max(0.0, start_at - time.time()))  # every writer starts together
+    began_at = time.time()
     started = time.perf_counter()
-    for i in range(total):
+    for i in own:
         delay = started + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(post(i)))
     await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - started
+    failed = sum(errors.values())
+    return {
+        "posted": len(own) - failed,
+        "errors": errors,
+        "latencies": latencies,
+        "began_at": began_at,
+        "ended_at": time.time(),
+    }
+
+
+async def _writer_process(
+    rate: float, seconds: float, writer: int, writers: int, start_at: float
+) -> list[str]:
+    """Start one more posting process (``--writer``); its result arrives as JSON lines."""
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.replica_bench",
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        "--writer",
+        f"{writer}/{writers}/{start_at}",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    return out.decode().splitlines()
+
+
+async def write_load(pair: Pair, rate: float, seconds: float, writers: int = 1) -> dict[str, Any]:
+    import json
+
+    samples: dict[str, list[float]] = {"replay_lag": [], "bytes_behind": [], "measured_lag": []}
+    stop = asyncio.Event()
+    start_at = time.time() + (5 if writers > 1 else 0)  # time for the others to start
+
+    async def sample_from_the_start() -> None:
+        # An idle standby's measured lag grows with the time since the last commit: sampling
+        # starts with the writes (0.2 s in, once the first posts have been replayed).
+        await asyncio.sleep(max(0.0, start_at + 0.2 - time.time()))
+        await lag_sampler(pair, stop, samples)
+
+    sampler = asyncio.create_task(sample_from_the_start())
+    others = [_writer_process(rate, seconds, w, writers, start_at) for w in range(1, writers)]
+    results = await asyncio.gather(post_share(rate, seconds, 0, writers, start_at), *others)
+    shares = [results[0]] + [json.loads(lines[-1]) for lines in results[1:]]
+    # From the first post of any writer to the last (a process's start-up is not counted).
+    elapsed = max(s["ended_at"] for s in shares) - min(s["began_at"] for s in shares)
+    latencies = [x for share in shares for x in share["latencies"]]
+    posted = sum(share["posted"] for share in shares)
+    errors: dict[str, int] = {}
+    for share in shares:
+        for name, count in share["errors"].items():
+            errors[name] = errors.get(name, 0) + count
     await asyncio.sleep(1)  # the tail of the lag after the last commit
     stop.set()
     await sampler
     return {
-        "posted": total - errors,
+        "writers": writers,
+        "posted": posted,
         "errors": errors,
         "seconds": round(elapsed, 1),
-        "rate": round((total - errors) / elapsed),
+        "rate": round(posted / elapsed),
         "post_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "post_p99_ms": round(percentile(latencies, 99) * 1000, 1),
         **{
@@ -157,6 +217,22 @@ async def write_load(pair: Pair, rate: float, seconds: float) -> dict[str, Any]:
             )
         },
     }
+
+
+async def writer_main(
+    rate: float, seconds: float, writer: int, writers: int, start_at: float
+) -> None:
+    """A posting process started by ``write_load``: the environment names the primary."""
+    import json
+
+    from ncm.kit.db import close_db, init_db
+
+    await init_db()
+    try:
+        share = await post_share(rate, seconds, writer, writers, start_at)
+    finally:
+        await close_db()
+    print(json.dumps(share))
 
 
 async def commits(url: str) -> int:
@@ -280,7 +356,7 @@ async def run(args: argparse.Namespace) -> None:
         await prepare(pair, args.tracks, args.users)
         replica.open(os.environ["NCM_DATABASE_REPLICA_URL"])
         print(f"load average before: {os.getloadavg()}")
-        writes = await write_load(pair, args.rate, args.seconds)
+        writes = await write_load(pair, args.rate, args.seconds, args.writers)
         print("lag under writes:", writes)
         print(f"load average after writes: {os.getloadavg()}")
         reads = await read_mix(pair, args.read_seconds, args.concurrency)
@@ -300,8 +376,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent readers")
     parser.add_argument("--tracks", type=int, default=20_000)
     parser.add_argument("--users", type=int, default=5_000)
+    parser.add_argument(
+        "--writers", type=int, default=1, help="posting processes sharing --rate (one is this)"
+    )
+    parser.add_argument("--writer", help=argparse.SUPPRESS)  # N/M/START: a writer's share
     args = parser.parse_args()
-    asyncio.run(run(args))
+    if args.writer:
+        writer, writers, start_at = args.writer.split("/")
+        asyncio.run(
+            writer_main(args.rate, args.seconds, int(writer), int(writers), float(start_at))
+        )
+    else:
+        asyncio.run(run(args))
 
 
 if __name__ == "__main__":
