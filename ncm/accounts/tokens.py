@@ -12,6 +12,7 @@ import jwt
 from ncm.accounts import revocation
 from ncm.accounts.errors import AccountsErrorCode
 from ncm.config import get_settings
+from ncm.kit.lru import LRU
 
 ALGORITHM = "HS256"
 # Verified access tokens each process remembers (token -> claims), so a request does not check
@@ -44,8 +45,8 @@ def read_access_token(token: str) -> AccessClaims | None:
     return checked if isinstance(checked, AccessClaims) else None
 
 
-# token -> (claims, trusted until, the secret it was verified with); oldest first.
-_verified: dict[str, tuple[AccessClaims, float, str]] = {}
+# token -> (claims, trusted until, the secret it was verified with); least recently used first.
+_verified: LRU[str, tuple[AccessClaims, float, str]] = LRU(VERIFIED_MAX)
 
 
 def check_access_token(token: str) -> AccessClaims | AccountsErrorCode:
@@ -68,11 +69,7 @@ def check_access_token(token: str) -> AccessClaims | AccountsErrorCode:
         if not isinstance(checked, AccessClaims):
             return checked
         claims = checked
-        if cached is not None:
-            del _verified[token]  # re-inserted as the newest
-        elif len(_verified) >= VERIFIED_MAX:
-            del _verified[next(iter(_verified))]  # the oldest
-        _verified[token] = (claims, now + VERIFIED_SECONDS, secret)
+        _verified.put(token, (claims, now + VERIFIED_SECONDS, secret))
     if claims.expires_at <= now:  # PyJWT's rule: expired at ``exp`` itself
         return AccountsErrorCode.TOKEN_EXPIRED
     if revocation.is_revoked(claims.session_id):
@@ -81,8 +78,9 @@ def check_access_token(token: str) -> AccessClaims | AccountsErrorCode:
 
 
 def forget_verified() -> None:
-    """For tests: this process has verified no token yet."""
-    _verified.clear()
+    """For tests: this process has verified no token yet (and holds :data:`VERIFIED_MAX`)."""
+    global _verified
+    _verified = LRU(VERIFIED_MAX)
 
 
 def _verify(token: str, secret: str) -> AccessClaims | AccountsErrorCode:
