@@ -57,10 +57,9 @@ def operation_label(name: str | None) -> str:
         return name
     if not _NAME_RE.match(name):
         return "invalid"
-    if name not in _seen_operations:
-        if len(_seen_operations) >= _MAX_OPERATION_NAMES:
-            return "other"
-        _seen_operations.add(name)
+    if len(_seen_operations) >= _MAX_OPERATION_NAMES:
+        return "other"
+    _seen_operations.add(name)
     return name
 
 
