@@ -85,6 +85,11 @@ async def _profile(
 
         words = [*ZH_WORDS[:40], *(w[:5] for w in EN_WORDS[:60] if len(w) >= 5)]
         payloads = [json.dumps({"query": SEARCH, "variables": {"q": w}}).encode() for w in words]
+    elif target == "comment-page":  # bench hotpath's: anonymous, newest first, at 41 depths
+        from bench.hotpath import _pages
+
+        pages = await _pages(database_url)
+        payloads = [json.dumps(b).encode() for b in pages["comment page"]]
     else:  # comments-page: the comments bench's page of 20, logged in, on the largest thread
         payloads, token = await _comment_payloads()
     out: dict[str, Any] = {"target": target, "requests": requests}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
@@ -396,18 +398,29 @@ async def profiles_by_ids(ids: Sequence[int]) -> dict[int, Profile]:
         return {}
     where, params = any_of("id", ids, 1)
     rows = await fetch(f"SELECT {_PROFILE_COLUMNS} FROM users WHERE {where}", params)
-    return {
-        r["id"]: Profile(
-            r["id"],
-            r["handle"],
-            r["display_name"],
-            r["avatar_url"],
-            r["follower_count"],
-            r["following_count"],
-            _as_datetime(r["created_at"]),
-        )
-        for r in rows
-    }
+    read = _READ_PROFILE
+    return {r["id"]: read(r) for r in rows}
+
+
+def profile_columns(alias: str, prefix: str) -> str:
+    """The select list of a public profile from the users table aliased ``alias``, each
+    column named ``<prefix><column>``: a list reads its users' profiles in its own statement
+    (with :func:`profile_reader` of the same prefix)."""
+    return ", ".join(f"{alias}.{c} AS {prefix}{c}" for c in Profile.__dataclass_fields__)
+
+
+def profile_reader(prefix: str = "") -> Callable[[Mapping[str, Any]], Profile]:
+    """Reads a profile from a row (a dict or a record) whose columns are ``<prefix><column>``."""
+    get = itemgetter(*(f"{prefix}{c}" for c in Profile.__dataclass_fields__))
+
+    def read(row: Mapping[str, Any]) -> Profile:
+        pk, handle, name, avatar, followers, following, created = get(row)
+        return Profile(pk, handle, name, avatar, followers, following, _as_datetime(created))
+
+    return read
+
+
+_READ_PROFILE = profile_reader()
 
 
 async def set_role(

@@ -8,17 +8,19 @@ for word and the cursor is a row comparison, which PostgreSQL and SQLite both se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from ncm.accounts.service import Profile, profile_columns, profile_reader
 from ncm.comments import ranking
 from ncm.comments.models import Comment
 from ncm.comments.ranking import CommentOrder
 from ncm.comments.sql import fetch_comments
 from ncm.errors import InvalidInput
 from ncm.kit.pagination import Page, decode_cursor, encode_cursor, make_page, page_size
-from ncm.kit.sql import first_of_each
+from ncm.kit.sql import as_models, fetch_rows, first_of_each
 
 _TOP = "thread_id = $1 AND listed AND parent_id IS NULL"
 _SORT = {CommentOrder.NEWEST: "created_at", CommentOrder.HOT: "hot_score"}
@@ -53,8 +55,10 @@ def seek_query(
     *,
     exclude: Sequence[int] = (),
     since: datetime | None = None,
+    authors: bool = False,
 ) -> tuple[str, list[Any]]:
-    """The SQL and parameters of one keyset seek (the query plan test explains it)."""
+    """The SQL and parameters of one keyset seek (the query plan test explains it); with
+    ``authors``, each row also holds its author's public profile (``author__<column>``)."""
     column = _SORT[order]
     where: list[str] = [_TOP]
     params: list[Any] = [thread_id]
@@ -72,12 +76,45 @@ def seek_query(
         f"SELECT * FROM comments WHERE {' AND '.join(where)}"
         f" ORDER BY {column} DESC, id DESC LIMIT {int(limit)}"
     )
+    if authors:  # joined to the page, not to the index seek
+        text = (
+            f"SELECT c.*, {profile_columns('u', AUTHOR)} FROM ({text}) c"
+            f" LEFT JOIN users u ON u.id = c.author_id ORDER BY c.{column} DESC, c.id DESC"
+        )
     return text, params
 
 
-async def _seek(*args: Any, **kwargs: Any) -> list[Comment]:
-    """Run :func:`seek_query` (same arguments)."""
-    return await fetch_comments(*seek_query(*args, **kwargs))
+async def _seek(
+    order: CommentOrder,
+    thread_id: int,
+    limit: int,
+    after: tuple[Any, int] | None,
+    *,
+    exclude: Sequence[int] = (),
+    since: datetime | None = None,
+    authors: dict[int, Profile] | None = None,
+) -> list[Comment]:
+    """Run :func:`seek_query`; with ``authors``, the rows' authors' public profiles are read
+    in the same statement and put there (a page and its authors in one round trip)."""
+    text, params = seek_query(
+        order, thread_id, limit, after, exclude=exclude, since=since, authors=authors is not None
+    )
+    if authors is None:
+        return await fetch_comments(text, params)
+    rows = await fetch_rows(text, params)
+    read = _author_reader()
+    for row in rows:
+        if row[f"{AUTHOR}id"] is not None:
+            authors[row["author_id"]] = read(row)
+    return as_models(Comment, rows)
+
+
+AUTHOR = "author__"
+
+
+@cache
+def _author_reader() -> Callable[[Mapping[str, Any]], Profile]:
+    return profile_reader(AUTHOR)
 
 
 async def top_level_page(
@@ -87,18 +124,27 @@ async def top_level_page(
     after: str | None,
     *,
     now: datetime,
+    authors: dict[int, Profile] | None = None,
 ) -> Page[Comment]:
+    """A page of a thread's top-level comments; with ``authors``, their authors' public
+    profiles are read in the same statements and put there."""
     if order == CommentOrder.RECOMMENDED:
-        return await _recommended(thread_id, first, after, now)
+        return await _recommended(thread_id, first, after, now, authors)
     size = page_size(first)
     raw = decode_cursor(after, 2)
     key = _sort_key(order, raw) if raw is not None else None
-    rows = [] if thread_id is None else await _seek(order, thread_id, size + 1, key)
+    rows = (
+        [] if thread_id is None else await _seek(order, thread_id, size + 1, key, authors=authors)
+    )
     return make_page(rows, size, lambda c: key_of(order, c), has_previous=after is not None)
 
 
 async def _recommended(
-    thread_id: int | None, first: int | None, after: str | None, now: datetime
+    thread_id: int | None,
+    first: int | None,
+    after: str | None,
+    now: datetime,
+    authors: dict[int, Profile] | None,
 ) -> Page[Comment]:
     """HOT with a few fresh comments placed at fixed slots (see ranking).
 
@@ -113,7 +159,9 @@ async def _recommended(
     if raw is None:
         position, hot_key, used = 0, None, 0
         since = now - ranking.FRESH_WINDOW
-        picked = await _seek(CommentOrder.NEWEST, thread_id, ranking.FRESH_COUNT, None, since=since)
+        picked = await _seek(
+            CommentOrder.NEWEST, thread_id, ranking.FRESH_COUNT, None, since=since, authors=authors
+        )
         fresh_ids = [c.id for c in picked]
         fresh = {c.id: c for c in picked}
     else:
@@ -125,7 +173,9 @@ async def _recommended(
         hot_key = None if hot_pk is None else _sort_key(CommentOrder.HOT, [hot_value, hot_pk])
         if fresh_ids[used:]:
             fresh = {c.id: c for c in await by_ids_listed(fresh_ids[used:])}
-    hot = await _seek(CommentOrder.HOT, thread_id, size + 1, hot_key, exclude=fresh_ids)
+    hot = await _seek(
+        CommentOrder.HOT, thread_id, size + 1, hot_key, exclude=fresh_ids, authors=authors
+    )
     items: list[Comment] = []
     cursors: list[str] = []
     taken = 0

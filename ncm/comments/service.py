@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 
 from ncm.accounts.models import Role, User
 from ncm.accounts.permissions import require_viewer
+from ncm.accounts.service import Profile
 from ncm.comments import counters, live, ranking
 from ncm.comments.errors import (
     CommentBanned,
@@ -61,11 +62,17 @@ def comment_not_found(field: str = "commentId") -> NotFound:
 
 
 async def thread_page(
-    thread_id: int | None, order: CommentOrder, first: int | None, after: str | None
+    thread_id: int | None,
+    order: CommentOrder,
+    first: int | None,
+    after: str | None,
+    *,
+    authors: dict[int, Profile] | None = None,
 ) -> Page[Comment]:
     """A page of a thread's top-level comments; ``thread_id`` None is a thread with none yet.
-    The caller has checked the viewer may see the thread."""
-    return await top_level_page(thread_id, order, first, after, now=now())
+    The caller has checked the viewer may see the thread. With ``authors``, the authors'
+    public profiles are read in the same statement and put there."""
+    return await top_level_page(thread_id, order, first, after, now=now(), authors=authors)
 
 
 async def replies(parent_id: int, first: int | None, after: str | None) -> Page[Comment]:

@@ -8,11 +8,11 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ncm.comments.models import Comment
-from ncm.kit.sql import as_models, fetch
+from ncm.kit.sql import fetch_models
 
 
 async def fetch_comments(
     text: str, params: Sequence[Any], conn: BaseDBAsyncClient | None = None
 ) -> list[Comment]:
     """Rows of ``SELECT * FROM comments ...`` as models (extra columns are ignored)."""
-    return as_models(Comment, await fetch(text, params, conn))
+    return await fetch_models(Comment, text, params, conn)

@@ -179,6 +179,21 @@ async def test_page_costs_the_same_queries_for_one_or_twenty_comments(
     assert counts["NEWEST", 20] <= 9, counts
 
 
+async def test_a_page_reads_its_authors_in_its_own_statement(gql: GraphQLClient) -> None:
+    """An anonymous page costs the thread and the page: the authors' profiles come with the
+    comments (RECOMMENDED reads its fresh and its hot comments, each with their authors)."""
+    ref = await track_ref()
+    writers = [await make_user(f"writer{i}") for i in range(3)]
+    for i, writer in enumerate(writers):
+        await service.post_comment(writer, ref, f"c{i}")
+    for order, statements in (("NEWEST", 2), ("HOT", 2), ("RECOMMENDED", 3)):
+        with count_queries() as counter:
+            body = await gql(PAGE, {"thread": thread_id(ref), "order": order, "first": 20})
+        edges = body["data"]["comments"]["edges"]
+        assert {e["node"]["author"]["handle"] for e in edges} == {w.handle for w in writers}
+        assert counter.count == statements, (order, counter.count)
+
+
 @pytest.mark.skipif(
     not get_settings().fast_executor,
     reason="graphql-core's own executor (NCM_FAST_EXECUTOR=0) keeps a cycle per request",

@@ -5,11 +5,15 @@ loading helpers. Every test runs on the backend of the pass (PostgreSQL, then SQ
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from tortoise.transactions import in_transaction
 
 from ncm.catalog.models import Album, Artist, FeePolicy, Genre, Track
+from ncm.comments import service as comment_service
+from ncm.comments.models import Comment, TargetType
+from ncm.comments.targets import ThreadRef
 from ncm.kit import sql as kit_sql
 from ncm.kit.sql import (
     Bulk,
@@ -20,7 +24,10 @@ from ncm.kit.sql import (
     estimated_rows,
     execute,
     fetch,
+    fetch_models,
+    fetch_rows,
     first_of_each,
+    hydrator,
     index_statements,
     raw_connection,
     related_by,
@@ -29,7 +36,7 @@ from ncm.kit.sql import (
 )
 from ncm.kit.sql import reads as reads_module
 from tests import factories
-from tests.conftest import count_queries
+from tests.conftest import count_queries, make_user
 
 # --- placeholders ----------------------------------------------------------------------------
 
@@ -85,6 +92,43 @@ async def test_rows_become_models_with_python_values() -> None:
     with count_queries() as one:
         found = await by_id(Track, [made.id, -5])
     assert list(found) == [made.id] and one.count == 1
+
+
+def _state(model: Any) -> dict[str, Any]:
+    return {k: (v, type(v)) for k, v in vars(model).items()}
+
+
+async def test_hydrated_models_equal_tortoise_own_on_every_row_shape() -> None:
+    """``hydrator`` makes the same model as ``Model._init_from_db``: the same attributes with
+    values of the same types (booleans from SQLite's integers, aware timestamps in Tortoise's
+    zone, enums, nulls), from dicts and from the driver's own rows; a row missing a column
+    gives Tortoise's partial model."""
+    album = await factories.album("Hydrated")
+    made = await factories.track("song", on=album)
+    await Track.filter(id=made.id).update(explicit=True, fee_policy=FeePolicy.MEMBERS_ONLY)
+    writer = await make_user("writer")
+    comment = await comment_service.post_comment(writer, ThreadRef(TargetType.TRACK, made.id), "hi")
+    for model, pk in ((Track, made.id), (Album, album.id), (Comment, comment.id)):
+        text = f"SELECT {kit_sql.columns(model)} FROM {model._meta.db_table} WHERE id = $1"
+        for rows in (await fetch(text, [pk]), await fetch_rows(text, [pk])):
+            (expected,) = [model._init_from_db(**row) for row in rows]
+            (got,) = as_models(model, rows)
+            assert type(got) is model and _state(got) == _state(expected)
+            assert got.pk == pk and not got._partial
+    partial = hydrator(Track)({"id": made.id, "title": "song"})
+    assert partial._partial and partial.title == "song"
+
+
+async def test_fetch_models_reads_writes_with_returning_as_models() -> None:
+    """A write with RETURNING goes through the driver's dict path (Tortoise's asyncpg client
+    answers a write without rows otherwise)."""
+    album = await factories.album("Returned")
+    (row,) = await fetch_models(
+        Album,
+        f"UPDATE albums SET title = $1 WHERE id = $2 RETURNING {kit_sql.columns(Album)}",
+        ["Renamed", album.id],
+    )
+    assert isinstance(row, Album) and row.title == "Renamed" and row.pk == album.id
 
 
 async def test_first_of_each_and_related_by_batch_their_parents() -> None:

@@ -11,11 +11,11 @@ and hydrate its rows; the per-request DataLoaders and the comment pages run here
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from tortoise import connections, fields
+from tortoise import connections, fields, timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
@@ -37,14 +37,49 @@ async def fetch(
 ) -> list[dict[str, Any]]:
     """The rows of a query, as dicts. Without ``conn``, inside ``replica.route_reads`` the
     read goes to the replica (and again to the primary if the replica could not answer)."""
+    rows: list[dict[str, Any]] = await _read(text, params, conn, records=False)
+    return rows
+
+
+async def fetch_rows(
+    text: str, params: Sequence[Any] = (), conn: BaseDBAsyncClient | None = None
+) -> Sequence[Mapping[str, Any]]:
+    """The rows of a query as the driver gives them, read by column name: asyncpg's records
+    on PostgreSQL (no dict made per row), dicts on SQLite. Routed as :func:`fetch`."""
+    records = is_postgres() and not text.lstrip()[:6].upper().startswith(_WRITES)
+    rows: Sequence[Mapping[str, Any]] = await _read(text, params, conn, records=records)
+    return rows
+
+
+# Tortoise's asyncpg client answers these without rows (``execute_query``): a write with
+# RETURNING takes the dict path.
+_WRITES = ("UPDATE", "DELETE", "INSERT")
+
+
+async def fetch_models(
+    model: type[M], text: str, params: Sequence[Any] = (), conn: BaseDBAsyncClient | None = None
+) -> list[M]:
+    """The rows of a query holding (at least) the model's columns, as models; routed as
+    :func:`fetch`."""
+    return as_models(model, await fetch_rows(text, params, conn))
+
+
+async def _read(
+    text: str, params: Sequence[Any], conn: BaseDBAsyncClient | None, *, records: bool
+) -> list[Any]:
     client = conn or replica.read_client()
     try:
-        rows: list[dict[str, Any]] = await client.execute_query_dict(sql(text), list(params))
+        return await _rows(client, sql(text), list(params), records)
     except Exception as exc:
         if conn is not None or client is connections.get("default") or not replica.failed(exc):
             raise
-        rows = await connections.get("default").execute_query_dict(sql(text), list(params))
-    return rows
+        return await _rows(connections.get("default"), sql(text), list(params), records)
+
+
+async def _rows(client: BaseDBAsyncClient, text: str, params: list[Any], records: bool) -> Any:
+    if records:
+        return (await client.execute_query(text, params))[1]
+    return await client.execute_query_dict(text, params)
 
 
 async def execute(
@@ -82,10 +117,89 @@ def any_of(column: str, values: Sequence[Any], first: int) -> tuple[str, list[An
     return f"{column} IN ({marks})", list(values)
 
 
-def as_models(model: type[M], rows: Sequence[dict[str, Any]]) -> list[M]:
-    """Rows holding (at least) the model's columns as models; extra keys are ignored."""
-    init = model._init_from_db
-    return [init(**row) for row in rows]
+def as_models(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
+    """Rows (dicts or asyncpg records) holding (at least) the model's columns as models;
+    extra keys are ignored."""
+    hydrate = hydrator(model)
+    return [hydrate(row) for row in rows]
+
+
+# By model and backend: which fields the driver already converts depends on the backend.
+_HYDRATORS: dict[tuple[type[Model], type], Callable[[Mapping[str, Any]], Any]] = {}
+
+
+def hydrator(model: type[M]) -> Callable[[Mapping[str, Any]], M]:
+    """A function making a model from a row (a dict or an asyncpg record) holding (at least)
+    its columns: ``Model._init_from_db`` with the same result, about three times faster on a
+    page of rows.
+
+    Why: Tortoise converts each value by its field's type on every row, and each timestamp
+    reads ``USE_TZ`` from the environment. Here a value already of its field's Python type
+    (what asyncpg returns) is kept as it is; anything else goes through the same
+    conversion as Tortoise's (SQLite's integers for booleans, its text for timestamps), and
+    an aware timestamp is moved into Tortoise's time zone as Tortoise does, with the zone
+    looked up once. A row missing a column takes ``_init_from_db`` (a partial model)."""
+    meta = model._meta
+    backend = meta.db.executor_class
+    found = _HYDRATORS.get((model, backend))
+    if found is not None:
+        return found
+    steps: list[tuple[str, str, Any, Callable[[Any], Any] | None]] = []
+    for key, attribute, _ in meta.db_native_fields:
+        steps.append((key, attribute, None, None))
+    for key, attribute, field in meta.db_default_fields:
+        steps.append((key, attribute, field.field_type, field.field_type))
+    for key, attribute, field in meta.db_complex_fields:
+        convert: Callable[[Any], Any] = field.to_python_value
+        if isinstance(field, fields.DatetimeField):
+            convert = _timestamp(convert)
+        steps.append((key, attribute, _NO_TYPE, convert))
+    custom_pk = meta.db_pk_column not in meta.generated_db_fields
+    new, init = object.__new__, model._init_from_db
+
+    def hydrate(row: Mapping[str, Any]) -> M:
+        instance = new(model)
+        attributes = instance.__dict__
+        attributes["_partial"] = False
+        attributes["_saved_in_db"] = True
+        attributes["_custom_generated_pk"] = custom_pk
+        attributes["_await_when_save"] = {}
+        try:
+            for key, attribute, kind, convert in steps:
+                value = row[key]
+                if value is None or convert is None or type(value) is kind:
+                    attributes[attribute] = value
+                else:
+                    attributes[attribute] = convert(value)
+        except KeyError:
+            return init(**row)
+        return instance
+
+    _HYDRATORS[model, backend] = hydrate
+    return hydrate
+
+
+class _NoType:
+    """Matches no value's type: complex fields always convert."""
+
+
+_NO_TYPE = _NoType
+
+
+def _timestamp(general: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``DatetimeField.to_python_value`` with the environment read once: an aware datetime
+    (asyncpg's ``timestamptz``) moved into the default time zone when ``USE_TZ`` holds;
+    anything else through Tortoise's own."""
+    if not timezone.get_use_tz():
+        return general
+    zone = timezone.get_default_timezone()
+
+    def convert(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is not None:
+            return value.astimezone(zone)
+        return general(value)
+
+    return convert
 
 
 async def rows_by(
@@ -101,8 +215,8 @@ async def rows_by(
         return []
     where, params = any_of(column, values, 1)
     table = model._meta.db_table
-    rows = await fetch(f"SELECT {columns(model)} FROM {table} WHERE {where}{extra}", params, conn)
-    return as_models(model, rows)
+    text = f"SELECT {columns(model)} FROM {table} WHERE {where}{extra}"
+    return await fetch_models(model, text, params, conn)
 
 
 async def by_id(model: type[M], ids: Sequence[int]) -> dict[int, M]:
@@ -144,7 +258,7 @@ async def first_of_each(
             f" WHERE rn_ <= ? ORDER BY {parent}, rn_"
         )
         params = [*ids, limit]
-    for row in as_models(model, await fetch(text, params)):
+    for row in await fetch_models(model, text, params):
         out[getattr(row, parent)].append(row)
     return out
 
@@ -158,13 +272,13 @@ async def related_by(
         return []
     where, params = any_of(f"l.{key}", values, 1)
     table = model._meta.db_table
-    rows = await fetch(
+    rows = await fetch_rows(
         f"SELECT l.{key} AS link_key_, {columns(model, 'm')} FROM {link_table} l "
         f"JOIN {table} m ON m.id = l.{link_column} WHERE {where} ORDER BY {order}",
         params,
     )
-    init = model._init_from_db
-    return [(row["link_key_"], init(**row)) for row in rows]
+    hydrate = hydrator(model)
+    return [(row["link_key_"], hydrate(row)) for row in rows]
 
 
 _DATETIME = fields.DatetimeField()

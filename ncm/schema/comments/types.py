@@ -118,9 +118,12 @@ class CommentThread(Node):
 async def thread_comments(
     info: Info, thread_pk: int | None, order: CommentOrder, first: int | None, after: str | None
 ) -> Connection[Comment]:
-    return await comment_connection(
-        info, await comments.thread_page(thread_pk, order, first, after)
-    )
+    authors: dict[int, accounts.Profile] = {}
+    page = await comments.thread_page(thread_pk, order, first, after, authors=authors)
+    profiles = info.context.loaders.one(accounts.profiles_by_ids)
+    for pk, profile in authors.items():
+        profiles.prime(pk, profile)
+    return await comment_connection(info, page)
 
 
 async def _visible_to(
