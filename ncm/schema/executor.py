@@ -21,8 +21,11 @@ from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -30,6 +33,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLResolveInfoHelpers,
     GraphQLScalarType,
+    GraphQLString,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -174,6 +178,30 @@ def field_plans(parent_type: GraphQLObjectType) -> dict[str, PlainField]:
     return plans
 
 
+# How a shape step reads its value (see ``Shape``).
+_LEAF, _INT, _OBJECT, _LIST, _TYPENAME = range(5)
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+# A built-in scalar whose output coercion returns a value of exactly this type unchanged.
+_UNCHANGED = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+_UNUSUAL = object()  # "this object takes graphql-core's path"
+
+
+class Step(NamedTuple):
+    name: str  # the response key
+    kind: int
+    read: Callable[[Any, str], Any]
+    attribute: str  # for _TYPENAME: the type's name
+    coerce: Callable[[Any], Any] | None
+    unchanged: type | None  # a value of exactly this type is its own coercion
+    non_null: bool
+    child: tuple[Step, ...] | None = None  # an object's (a list's items') shape
+    is_type_of: Callable[[Any, Any], Any] | None = None
+    item_non_null: bool = False
+
+
+Shape = tuple[Step, ...]
+
+
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     @property
     def async_helpers(self) -> GraphQLResolveInfoHelpers:
@@ -186,6 +214,194 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     @async_helpers.setter
     def async_helpers(self, _: GraphQLResolveInfoHelpers) -> None:
         pass  # graphql-core's __init__ sets one; the property above replaces it
+
+    def collect_and_execute_subfields(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's, with a shortcut for an object whose selection is all plain: plain
+        leaves, ``__typename``, plain objects and lists of them, all the way down (an edge
+        and its node and the node's author, say). Such an object is executed by its
+        ``Shape`` -- the selection compiled once per request into steps -- in one loop per
+        object, without paths, resolve infos or the field-by-field dispatch. Anything unusual
+        on the way (a null on a non-null field, a value that does not coerce or is not of its
+        type, an exception) drops the whole object to graphql-core's path, which reads the
+        same plain attributes again and reports it exactly: a plain read has no effect."""
+        if position_context is None and not self.middleware_manager_hooks:
+            shape = self._shape(return_type, field_details_list)
+            if shape is not None:
+                try:
+                    completed = self._run(shape, result)
+                except Exception:  # graphql-core's path reports it
+                    completed = _UNUSUAL
+                if completed is not _UNUSUAL:
+                    return completed
+        return super().collect_and_execute_subfields(
+            return_type, field_details_list, path, result, position_context
+        )
+
+    @property
+    def middleware_manager_hooks(self) -> bool:
+        return self.middleware_manager is not None and bool(self.middleware_manager.middlewares)
+
+    def _shape(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> Shape | None:
+        """The steps of ``object_type``'s selection ``details`` (memoized per request by the
+        identity of ``details``, as graphql-core memoizes the collected fields), or None when
+        a field needs graphql-core's path (a resolver, arguments, an abstract or non-plain
+        type, a deferred fragment)."""
+        shapes = self.__dict__.setdefault("_shapes", {})
+        key = (object_type, id(details))
+        found = shapes.get(key)
+        if found is not None:
+            return found[1]
+        shape = self._compile(object_type, details)
+        shapes[key] = (details, shape)  # the list kept alive: its id stays unique
+        return shape
+
+    def _compile(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> Shape | None:
+        grouped, new_defer_usages, *_ = self.collect_subfields(object_type, details)
+        if new_defer_usages:
+            return None
+        plans = field_plans(object_type)
+        steps: list[Step] = []
+        for name, field_details in grouped.items():
+            node = field_details[0].node
+            field_name = node.name.value
+            if field_name == "__typename":
+                steps.append(Step(name, _TYPENAME, getattr, object_type.name, None, None, True))
+                continue
+            if node.arguments:
+                return None
+            plan = plans.get(field_name)
+            if plan is not None and plan.object_type is None:
+                leaf = _leaf_type(object_type.fields[field_name].type)
+                kind = _INT if leaf is GraphQLInt else _LEAF
+                unchanged = _UNCHANGED.get(leaf)
+                steps.append(
+                    Step(
+                        name, kind, plan.read, plan.attribute, plan.coerce, unchanged, plan.non_null
+                    )
+                )
+            elif plan is not None:
+                target = plan.object_type
+                assert target is not None
+                child = self._shape(target, field_details)
+                if child is None:
+                    return None
+                steps.append(
+                    Step(
+                        name,
+                        _OBJECT,
+                        plan.read,
+                        plan.attribute,
+                        None,
+                        None,
+                        plan.non_null,
+                        child,
+                        target.is_type_of,
+                    )
+                )
+            else:
+                step = self._list_step(object_type, name, field_name, field_details)
+                if step is None:
+                    return None
+                steps.append(step)
+        return tuple(steps)
+
+    def _list_step(
+        self,
+        object_type: GraphQLObjectType,
+        name: str,
+        field_name: str,
+        details: FieldDetailsList,
+    ) -> Step | None:
+        """A plain attribute holding a list of plain objects, or None."""
+        field = object_type.fields.get(field_name)
+        if field is None or node_directives(details):
+            return None
+        definition = _basic(field)
+        non_null = isinstance(field.type, GraphQLNonNull)
+        list_type = field.type.of_type if non_null else field.type
+        if definition is None or not isinstance(list_type, GraphQLList):
+            return None
+        plan = list_plan(list_type)
+        if plan is None:
+            return None
+        child = self._shape(plan.object_type, details)
+        if child is None:
+            return None
+        return Step(
+            name,
+            _LIST,
+            definition.default_resolver,
+            definition.python_name,
+            None,
+            None,
+            non_null,
+            child,
+            plan.object_type.is_type_of,
+            plan.item_non_null,
+        )
+
+    def _run(self, shape: Shape, source: Any) -> Any:
+        """The object's result by its shape, or ``_UNUSUAL``."""
+        result: dict[str, Any] = {}
+        for step in shape:
+            kind = step.kind
+            if kind == _TYPENAME:
+                result[step.name] = step.attribute
+                continue
+            value = step.read(source, step.attribute)
+            if value is None:
+                if step.non_null:
+                    return _UNUSUAL
+                result[step.name] = None
+            elif kind == _LEAF:
+                if type(value) is step.unchanged:
+                    result[step.name] = value
+                else:
+                    coerced = step.coerce(value)  # type: ignore[misc]
+                    if coerced is None or coerced is Undefined:
+                        return _UNUSUAL
+                    result[step.name] = coerced
+            elif kind == _INT:
+                if type(value) is not int or not _INT_MIN <= value <= _INT_MAX:
+                    return _UNUSUAL
+                result[step.name] = value
+            elif kind == _OBJECT:
+                completed = self._run_object(step, value)
+                if completed is _UNUSUAL:
+                    return _UNUSUAL
+                result[step.name] = completed
+            else:  # _LIST
+                if type(value) not in (list, tuple):
+                    return _UNUSUAL
+                items: list[Any] = []
+                for item in value:
+                    if item is None:
+                        if step.item_non_null:
+                            return _UNUSUAL
+                        items.append(None)
+                        continue
+                    completed = self._run_object(step, item)
+                    if completed is _UNUSUAL:
+                        return _UNUSUAL
+                    items.append(completed)
+                result[step.name] = items
+        return result
+
+    def _run_object(self, step: Step, value: Any) -> Any:
+        is_type_of = step.is_type_of
+        if is_type_of is not None:
+            if is_type_of(value, None) is not True:
+                return _UNUSUAL
+        elif isinstance(value, Exception) or self.is_awaitable(value):
+            return _UNUSUAL
+        return self._run(step.child, value)  # type: ignore[arg-type]
 
     def execute_fields(
         self,
@@ -401,3 +617,12 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             ):
                 return False
         return True
+
+
+def _leaf_type(field_type: Any) -> Any:
+    return field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+
+
+def node_directives(details: FieldDetailsList) -> bool:
+    """Whether the field carries a directive (``@stream`` on a list)."""
+    return any(d.node.directives for d in details)

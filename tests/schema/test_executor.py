@@ -259,3 +259,120 @@ async def test_a_directive_on_a_list_field_takes_the_general_path() -> None:
     plain, fast = await _shelves(_shelf, query)
     assert fast.errors is None and fast.data == plain.data
     assert "maybe" not in fast.data["shelf"] and len(fast.data["shelf"]["items"]) == 3
+
+
+# --- shapes: objects whose whole selection is plain -----------------------------------------
+
+
+@strawberry.type
+class Person:
+    handle: str
+    score: float
+    age: int
+    mood: Mood
+
+
+@strawberry.type
+class Post:
+    id: strawberry.ID
+    title: str
+    author: Person | None
+    tags: list[Person]
+    lead: Person
+
+
+@strawberry.type
+class Feed:
+    posts: list[Post]
+
+
+def _person(**changes: Any) -> Person:
+    values: dict[str, Any] = {"handle": "ann", "score": 1.5, "age": 30, "mood": Mood.CALM}
+    values.update(changes)
+    return Person(**values)
+
+
+def _post(**changes: Any) -> Post:
+    values: dict[str, Any] = {
+        "id": strawberry.ID("p1"),
+        "title": "Hello",
+        "author": _person(),
+        "tags": [_person(handle="t1"), _person(handle="t2")],
+        "lead": _person(handle="lead"),
+    }
+    values.update(changes)
+    return Post(**values)
+
+
+FEED = """query($with: Boolean!) { feed { posts { __typename id t: title
+  author @include(if: $with) { handle score age mood } tags { handle h: handle }
+  lead { __typename handle } } } }"""
+
+
+def _feed_schemas(feed: Callable[[], Feed]) -> tuple[strawberry.Schema, strawberry.Schema]:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def feed(self) -> Feed:
+            return feed()
+
+    return strawberry.Schema(Query), strawberry.Schema(
+        Query, execution_context_class=PlainFieldExecutor
+    )
+
+
+@pytest.mark.parametrize(
+    "posts",
+    [
+        pytest.param(lambda: [_post(), _post(author=None)], id="plain"),
+        pytest.param(lambda: [_post(author=_person(age=2**40))], id="int-past-32-bits"),
+        pytest.param(lambda: [_post(), _post(lead=None)], id="null-on-non-null-object"),
+        pytest.param(lambda: [_post(tags=[_person(), None])], id="null-list-item"),
+        pytest.param(lambda: [_post(author=_person(score=float("inf")))], id="infinite-float"),
+        pytest.param(lambda: [_post(author=_person(handle=5))], id="int-as-string"),
+        pytest.param(lambda: [_post(author=_person(mood="sad"))], id="not-an-enum"),
+        pytest.param(lambda: [_post(author=_item())], id="wrong-type"),
+        pytest.param(lambda: [_post(tags=(_person(),))], id="tuple"),
+    ],
+)
+@pytest.mark.parametrize("include", [True, False])
+async def test_shapes_answer_what_graphql_core_answers(
+    posts: Callable[[], list[Post]], include: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data, errors and their paths are graphql-core's, whether the shape completes the
+    object or drops it to graphql-core's path."""
+    plain, fast = _feed_schemas(lambda: Feed(posts=posts()))
+    runs: list[str] = []
+    real_run = PlainFieldExecutor._run
+
+    def spy(self: PlainFieldExecutor, shape: Any, source: Any) -> Any:
+        runs.append(type(source).__name__)
+        return real_run(self, shape, source)
+
+    monkeypatch.setattr(PlainFieldExecutor, "_run", spy)
+    variables = {"with": include}
+    a = await plain.execute(FEED, variable_values=variables)
+    b = await fast.execute(FEED, variable_values=variables)
+    assert b.data == a.data
+    assert _errors(b) == _errors(a)
+    assert runs and runs[0] == "Feed"  # the shape was tried (the feed's holds the posts')
+
+
+async def test_a_plain_selection_is_executed_by_its_shape_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No field below the root goes through the field-by-field path once shapes apply: the
+    feed's shape holds its posts', theirs their authors' and tags'."""
+    _, fast = _feed_schemas(lambda: Feed(posts=[_post(), _post()]))
+    parents: list[str] = []
+    real = PlainFieldExecutor.execute_fields
+
+    def spy(self: PlainFieldExecutor, parent_type: Any, *args: Any) -> Any:
+        parents.append(parent_type.name)
+        return real(self, parent_type, *args)
+
+    monkeypatch.setattr(PlainFieldExecutor, "execute_fields", spy)
+    result = await fast.execute(FEED, variable_values={"with": True})
+    assert result.errors is None
+    assert result.data["feed"]["posts"][1]["author"]["mood"] == "CALM"
+    assert parents == ["Query"]
