@@ -50,6 +50,7 @@ import random
 import re
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
@@ -280,6 +281,7 @@ async def post_share(
     tasks = []
     await asyncio.sleep(max(0.0, start_at - time.time()))  # every writer starts together
     began_at = time.time()
+    cpu_began = time.process_time()
     started = time.perf_counter()
     for i in own:
         delay = started + i / rate - time.perf_counter()
@@ -288,6 +290,7 @@ async def post_share(
         tasks.append(asyncio.create_task(one(i)))
     await asyncio.gather(*tasks)
     ended_at = time.time()
+    cpu = time.process_time() - cpu_began
     await post[1]()
     failed = sum(errors.values())
     return {
@@ -296,6 +299,7 @@ async def post_share(
         "latencies": latencies,
         "began_at": began_at,
         "ended_at": ended_at,
+        "cpu_seconds": cpu,  # this process's, while it posted (the first also samples lag)
     }
 
 
@@ -347,6 +351,51 @@ async def _writer_process(
     return out.decode().splitlines()
 
 
+def _cpu_label(pid: int, postmasters: dict[int, str]) -> str | None:
+    """Which group a process's CPU counts in, or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    ppid = int(stat.rsplit(")", 1)[1].split()[1])
+    if pid == os.getpid():
+        return "bench process (writer 0, lag sampler)"
+    server = postmasters.get(ppid)
+    if server is None:
+        return None
+    if "postgres: " in title and DATABASE in title:
+        return f"{server} backends"
+    for word in ("walsender", "walreceiver", "startup", "walwriter", "checkpointer"):
+        if word in title:
+            return f"{server} {word}"
+    return f"{server} other"
+
+
+def cpu_seconds(pair: Pair) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the bench's processes and the two servers', by
+    group (``/proc``; a process that ended meanwhile is not counted)."""
+    postmasters = {}
+    for name, server in (("primary", pair.primary), ("standby", pair.standby)):
+        pid_file = server.data / "postmaster.pid"
+        if pid_file.exists():
+            postmasters[int(pid_file.read_text().split()[0])] = name
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        label = _cpu_label(int(entry.name), postmasters)
+        if label is None:
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[label] = out.get(label, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
 async def write_load(
     pair: Pair,
     rate: float,
@@ -371,9 +420,11 @@ async def write_load(
     others = [
         _writer_process(rate, seconds, w, writers, start_at, mode, pool) for w in range(1, writers)
     ]
+    cpu_task = asyncio.create_task(_cpu_during(pair, start_at, seconds))
     results = await asyncio.gather(
         post_share(rate, seconds, 0, writers, start_at, mode, pool), *others
     )
+    cpu_before, cpu_after, cpu_elapsed = await cpu_task
     shares = [results[0]] + [json.loads(lines[-1]) for lines in results[1:]]
     # From the first post of any writer to the last (a process's start-up is not counted).
     elapsed = max(s["ended_at"] for s in shares) - min(s["began_at"] for s in shares)
@@ -394,6 +445,14 @@ async def write_load(
         "errors": errors,
         "seconds": round(elapsed, 1),
         "rate": round(posted / elapsed),
+        "writers_cpu_share_of_a_core": round(
+            sum(share["cpu_seconds"] for share in shares) / elapsed, 2
+        ),
+        "cpu_share_of_a_core": {
+            name: round((cpu_after[name] - cpu_before.get(name, 0.0)) / cpu_elapsed, 2)
+            for name in sorted(cpu_after)
+            if cpu_after[name] - cpu_before.get(name, 0.0) >= 0.005 * cpu_elapsed
+        },
         "post_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "post_p99_ms": round(percentile(latencies, 99) * 1000, 1),
         **{
@@ -406,6 +465,17 @@ async def write_load(
             )
         },
     }
+
+
+async def _cpu_during(
+    pair: Pair, start_at: float, seconds: float
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """The processes' CPU from the writes' start to their scheduled end (the writers'
+    start-up and their pools' closing are not in it: a closed pool's backends are gone)."""
+    await asyncio.sleep(max(0.0, start_at + 0.05 - time.time()))
+    before, began = cpu_seconds(pair), time.time()
+    await asyncio.sleep(max(0.0, start_at + seconds - 0.05 - time.time()))
+    return before, cpu_seconds(pair), time.time() - began
 
 
 async def writer_main(
