@@ -411,9 +411,22 @@ async def write_load(
     start_at = time.time() + (5 if writers > 1 else 0)  # time for the others to start
 
     async def sample_from_the_start() -> None:
-        # An idle standby's measured lag grows with the time since the last commit: sampling
-        # starts with the writes (0.2 s in, once the first posts have been replayed).
-        await asyncio.sleep(max(0.0, start_at + 0.2 - time.time()))
+        # An idle standby's measured lag grows with the time since the last commit (the
+        # seed's, or 5 s before several writers start): sampling starts once the standby
+        # has replayed a transaction committed after the writes began (at most 5 s in).
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        standby = await asyncpg.connect(pair.standby.url(DATABASE))
+        try:
+            for _ in range(500):  # 5 s
+                replayed = await standby.fetchval(
+                    "SELECT coalesce(pg_last_xact_replay_timestamp() >= to_timestamp($1), false)",
+                    start_at,
+                )
+                if replayed:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await standby.close()
         await lag_sampler(pair, stop, samples)
 
     sampler = asyncio.create_task(sample_from_the_start())
@@ -872,6 +885,21 @@ async def run(args: argparse.Namespace) -> None:
         from ncm.kit.db import close_db
 
         await prepare(pair, args.tracks, args.users)
+        if args.setting:
+            # After the seed: e.g. synchronous_commit=on, the server's default, which the
+            # throwaway pair turns off to seed and test faster.
+            admin = await asyncpg.connect(pair.primary.url())
+            for setting in args.setting:
+                name, value = setting.split("=", 1)
+                await admin.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            await admin.execute("SELECT pg_reload_conf()")
+            shown = {
+                s.split("=")[0]: await admin.fetchval(f"SHOW {s.split('=')[0]}")
+                for s in args.setting
+            }
+            print(f"primary settings for the writes and reads: {shown}")
+            await admin.close()
+            await asyncio.sleep(0.5)
         replica.open(os.environ["NCM_DATABASE_REPLICA_URL"])
         print(f"load average before: {os.getloadavg()}")
         writes = await write_load(
@@ -914,6 +942,13 @@ def main() -> None:
         metavar="N",
         help="post N comments in each mode on two copies of a small seed, compare the "
         "statements logged and the rows and counters produced, and exit",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a primary setting for the writes and reads (ALTER SYSTEM after the seed; "
+        "repeatable), e.g. synchronous_commit=on",
     )
     parser.add_argument("--writer", help=argparse.SUPPRESS)  # N/M/START: a writer's share
     args = parser.parse_args()
