@@ -893,13 +893,15 @@ async def run(args: argparse.Namespace) -> None:
                 name, value = setting.split("=", 1)
                 await admin.execute(f"ALTER SYSTEM SET {name} = '{value}'")
             await admin.execute("SELECT pg_reload_conf()")
+            await admin.close()
+            await asyncio.sleep(0.5)  # the reload reaches the postmaster; new sessions see it
+            admin = await asyncpg.connect(pair.primary.url())
             shown = {
                 s.split("=")[0]: await admin.fetchval(f"SHOW {s.split('=')[0]}")
                 for s in args.setting
             }
-            print(f"primary settings for the writes and reads: {shown}")
             await admin.close()
-            await asyncio.sleep(0.5)
+            print(f"primary settings for the writes and reads: {shown}")
         replica.open(os.environ["NCM_DATABASE_REPLICA_URL"])
         print(f"load average before: {os.getloadavg()}")
         writes = await write_load(
