@@ -17,7 +17,7 @@ fast path is off when a schema extension hooks every resolve.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from weakref import WeakKeyDictionary
 
 from graphql import (
@@ -40,6 +40,8 @@ from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
+
+from ncm.kit.lru import LRU
 
 DEFINITION = "strawberry-definition"
 
@@ -69,8 +71,9 @@ def plain_field(field: GraphQLField) -> PlainField | None:
     if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         return None
     non_null = isinstance(field.type, GraphQLNonNull)
-    coerce = enum_coercion(leaf) if isinstance(leaf, GraphQLEnumType) else leaf.coerce_output_value
-    return PlainField(definition.default_resolver, definition.python_name, coerce, non_null)
+    return PlainField(
+        definition.default_resolver, definition.python_name, leaf_coercion(leaf), non_null
+    )
 
 
 def object_field(field: GraphQLField) -> PlainField | None:
@@ -124,6 +127,19 @@ def list_plan(list_type: GraphQLList[Any]) -> ListPlan | None:
     return plan
 
 
+_COERCIONS: WeakKeyDictionary[Any, Callable[[Any], Any]] = WeakKeyDictionary()
+
+
+def leaf_coercion(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """A leaf type's output coercion (an enum's by ``enum_coercion``), made once per type."""
+    found = _COERCIONS.get(leaf)
+    if found is None:
+        found = _COERCIONS[leaf] = (
+            enum_coercion(leaf) if isinstance(leaf, GraphQLEnumType) else leaf.coerce_output_value
+        )
+    return found
+
+
 def enum_coercion(leaf: GraphQLEnumType) -> Callable[[Any], Any]:
     """A Strawberry enum's output coercion as one dictionary lookup by member (Strawberry's
     compares the value with each of the type's values in turn); anything else, and a member
@@ -147,6 +163,39 @@ def enum_coercion(leaf: GraphQLEnumType) -> Callable[[Any], Any]:
         return general(value)
 
     return coerce
+
+
+NOT_PRIMED: Any = object()  # what a ``peek`` returns when the resolver must run
+_PEEK = "__ncm_peek__"
+R = TypeVar("R", bound=Callable[..., Any])
+
+
+def answered_by(peek: Callable[[Any, Any], Any]) -> Callable[[R], R]:
+    """Marks a resolver (below ``@strawberry.field``, for a field without arguments) whose
+    answer is often at hand without it: ``peek(source, context)`` returns that answer, or
+    ``NOT_PRIMED`` when the resolver must run. A shape (``PlainFieldExecutor``) then reads
+    the field like a plain attribute -- no resolve info, no argument conversion, no
+    resolver call -- and completes the value itself; an object whose peek says
+    ``NOT_PRIMED`` takes graphql-core's path, which calls the resolver. ``peek`` must give
+    what the resolver would and have no effect (the resolver should call it first)."""
+
+    def mark(resolver: R) -> R:
+        setattr(resolver, _PEEK, peek)
+        return resolver
+
+    return mark
+
+
+def peek_of(field: GraphQLField) -> Callable[[Any, Any], Any] | None:
+    """The field's ``answered_by`` peek, when its resolver has one and nothing else wraps it
+    (no arguments, no field extensions such as permissions)."""
+    definition = (field.extensions or {}).get(DEFINITION)
+    if not isinstance(definition, StrawberryField) or field.args or definition.extensions:
+        return None
+    resolver = definition.base_resolver
+    if resolver is None:
+        return None
+    return getattr(resolver.wrapped_func, _PEEK, None)
 
 
 def _basic(field: GraphQLField) -> StrawberryField | None:
@@ -182,14 +231,14 @@ def field_plans(parent_type: GraphQLObjectType) -> dict[str, PlainField]:
 _LEAF, _INT, _OBJECT, _LIST, _TYPENAME = range(5)
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 # A built-in scalar whose output coercion returns a value of exactly this type unchanged.
-_UNCHANGED = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+_UNCHANGED: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 _UNUSUAL = object()  # "this object takes graphql-core's path"
 
 
 class Step(NamedTuple):
     name: str  # the response key
     kind: int
-    read: Callable[[Any, str], Any]
+    read: Callable[[Any, Any], Any]  # (source, attribute), or a peek's (source, context)
     attribute: str  # for _TYPENAME: the type's name
     coerce: Callable[[Any], Any] | None
     unchanged: type | None  # a value of exactly this type is its own coercion
@@ -197,6 +246,14 @@ class Step(NamedTuple):
     child: tuple[Step, ...] | None = None  # an object's (a list's items') shape
     is_type_of: Callable[[Any, Any], Any] | None = None
     item_non_null: bool = False
+    peek: bool = False  # ``read`` is an ``answered_by`` peek
+
+
+# Shapes of the operations seen lately, by the identity of the operation's node (the guard
+# caches parsed documents, so a document's requests share their nodes): a request compiles
+# only what an earlier request of its document has not. Not for an operation holding any
+# directive: ``@include(if: $v)``, ``@defer`` make its selections depend on the request.
+_OPERATIONS: LRU[int, tuple[Any, dict[Any, Shape | None] | None]] = LRU(1024)
 
 
 Shape = tuple[Step, ...]
@@ -249,24 +306,43 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         return self.middleware_manager is not None and bool(self.middleware_manager.middlewares)
 
     def _shape(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> Shape | None:
-        """The steps of ``object_type``'s selection ``details`` (memoized per request by the
-        identity of ``details``, as graphql-core memoizes the collected fields), or None when
-        a field needs graphql-core's path (a resolver, arguments, an abstract or non-plain
-        type, a deferred fragment)."""
+        """The steps of ``object_type``'s selection ``details``, or None when a field needs
+        graphql-core's path (a resolver, arguments, an abstract or non-plain type). Memoized
+        per request by the identity of ``details`` (as graphql-core memoizes the collected
+        fields) and across the requests of an operation without directives by the identity
+        of the selection's field nodes."""
         shapes = self.__dict__.setdefault("_shapes", {})
         key = (object_type, id(details))
         found = shapes.get(key)
         if found is not None:
             return found[1]
-        shape = self._compile(object_type, details)
+        known = self._operation_shapes()
+        if known is None:
+            shape = self._compile(object_type, details)
+        else:
+            nodes = (object_type, *(id(d.node) for d in details))
+            if nodes in known:
+                shape = known[nodes]
+            else:
+                shape = known[nodes] = self._compile(object_type, details)
         shapes[key] = (details, shape)  # the list kept alive: its id stays unique
         return shape
+
+    def _operation_shapes(self) -> dict[Any, Shape | None] | None:
+        operation = self.operation
+        found = _OPERATIONS.get(id(operation))
+        if found is None or found[0] is not operation:
+            shapes: dict[Any, Shape | None] | None = (
+                None if _has_directives(operation, self.fragments) else {}
+            )
+            found = (operation, shapes)  # the operation kept alive: its id stays unique
+            _OPERATIONS.put(id(operation), found)
+        return found[1]
 
     def _compile(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> Shape | None:
         grouped, new_defer_usages, *_ = self.collect_subfields(object_type, details)
         if new_defer_usages:
             return None
-        plans = field_plans(object_type)
         steps: list[Step] = []
         for name, field_details in grouped.items():
             node = field_details[0].node
@@ -274,109 +350,118 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             if field_name == "__typename":
                 steps.append(Step(name, _TYPENAME, getattr, object_type.name, None, None, True))
                 continue
-            if node.arguments:
+            field = object_type.fields.get(field_name)
+            if field is None or node.arguments:
                 return None
-            plan = plans.get(field_name)
-            if plan is not None and plan.object_type is None:
-                leaf = _leaf_type(object_type.fields[field_name].type)
-                kind = _INT if leaf is GraphQLInt else _LEAF
-                unchanged = _UNCHANGED.get(leaf)
-                steps.append(
-                    Step(
-                        name, kind, plan.read, plan.attribute, plan.coerce, unchanged, plan.non_null
-                    )
-                )
-            elif plan is not None:
-                target = plan.object_type
-                assert target is not None
-                child = self._shape(target, field_details)
-                if child is None:
-                    return None
-                steps.append(
-                    Step(
-                        name,
-                        _OBJECT,
-                        plan.read,
-                        plan.attribute,
-                        None,
-                        None,
-                        plan.non_null,
-                        child,
-                        target.is_type_of,
-                    )
-                )
-            else:
-                step = self._list_step(object_type, name, field_name, field_details)
-                if step is None:
-                    return None
-                steps.append(step)
+            reader = self._reader(field)
+            if reader is None:
+                return None
+            step = self._step(name, field.type, *reader, field_details)
+            if step is None:
+                return None
+            steps.append(step)
         return tuple(steps)
 
-    def _list_step(
+    @staticmethod
+    def _reader(field: GraphQLField) -> tuple[Callable[[Any, Any], Any], str, bool] | None:
+        """How a step reads the field's value: a plain attribute, or a resolver's ``peek``
+        (``answered_by``, called with the request's context); None for any other field."""
+        definition = _basic(field)
+        if definition is not None:
+            return definition.default_resolver, definition.python_name, False
+        peek = peek_of(field)
+        return None if peek is None else (peek, "", True)
+
+    def _step(
         self,
-        object_type: GraphQLObjectType,
         name: str,
-        field_name: str,
+        field_type: Any,
+        read: Callable[[Any, Any], Any],
+        attribute: str,
+        peek: bool,
         details: FieldDetailsList,
     ) -> Step | None:
-        """A plain attribute holding a list of plain objects, or None."""
-        field = object_type.fields.get(field_name)
-        if field is None or node_directives(details):
+        """The step completing a value of ``field_type``, or None when it needs graphql-core
+        (an abstract type, a list of leaves or lists, a type with its own ``is_type_of``)."""
+        non_null = isinstance(field_type, GraphQLNonNull)
+        inner = field_type.of_type if non_null else field_type
+        if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+            kind = _INT if inner is GraphQLInt else _LEAF
+            coerce = leaf_coercion(inner)
+            return Step(
+                name, kind, read, attribute, coerce, _UNCHANGED.get(inner), non_null, peek=peek
+            )
+        if isinstance(inner, GraphQLList):
+            plan = list_plan(inner)
+            if plan is None or node_directives(details):
+                return None
+            child = self._shape(plan.object_type, details)
+            if child is None:
+                return None
+            return Step(
+                name,
+                _LIST,
+                read,
+                attribute,
+                None,
+                None,
+                non_null,
+                child,
+                plan.object_type.is_type_of,
+                plan.item_non_null,
+                peek,
+            )
+        if not _direct_object(inner):
             return None
-        definition = _basic(field)
-        non_null = isinstance(field.type, GraphQLNonNull)
-        list_type = field.type.of_type if non_null else field.type
-        if definition is None or not isinstance(list_type, GraphQLList):
-            return None
-        plan = list_plan(list_type)
-        if plan is None:
-            return None
-        child = self._shape(plan.object_type, details)
+        child = self._shape(inner, details)
         if child is None:
             return None
         return Step(
             name,
-            _LIST,
-            definition.default_resolver,
-            definition.python_name,
+            _OBJECT,
+            read,
+            attribute,
             None,
             None,
             non_null,
             child,
-            plan.object_type.is_type_of,
-            plan.item_non_null,
+            inner.is_type_of,
+            False,
+            peek,
         )
 
     def _run(self, shape: Shape, source: Any) -> Any:
         """The object's result by its shape, or ``_UNUSUAL``."""
         result: dict[str, Any] = {}
         for step in shape:
-            kind = step.kind
+            name, kind, read, attribute, coerce, unchanged, non_null, *_, peek = step
             if kind == _TYPENAME:
-                result[step.name] = step.attribute
+                result[name] = attribute
                 continue
-            value = step.read(source, step.attribute)
+            value = read(source, self.context_value) if peek else read(source, attribute)
             if value is None:
-                if step.non_null:
+                if non_null:
                     return _UNUSUAL
-                result[step.name] = None
+                result[name] = None
             elif kind == _LEAF:
-                if type(value) is step.unchanged:
-                    result[step.name] = value
+                if type(value) is unchanged:
+                    result[name] = value
                 else:
-                    coerced = step.coerce(value)  # type: ignore[misc]
+                    coerced = coerce(value)  # type: ignore[misc]
                     if coerced is None or coerced is Undefined:
                         return _UNUSUAL
-                    result[step.name] = coerced
+                    result[name] = coerced
             elif kind == _INT:
                 if type(value) is not int or not _INT_MIN <= value <= _INT_MAX:
                     return _UNUSUAL
-                result[step.name] = value
+                result[name] = value
+            elif value is NOT_PRIMED:
+                return _UNUSUAL
             elif kind == _OBJECT:
                 completed = self._run_object(step, value)
                 if completed is _UNUSUAL:
                     return _UNUSUAL
-                result[step.name] = completed
+                result[name] = completed
             else:  # _LIST
                 if type(value) not in (list, tuple):
                     return _UNUSUAL
@@ -391,7 +476,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     if completed is _UNUSUAL:
                         return _UNUSUAL
                     items.append(completed)
-                result[step.name] = items
+                result[name] = items
         return result
 
     def _run_object(self, step: Step, value: Any) -> Any:
@@ -626,3 +711,18 @@ def _leaf_type(field_type: Any) -> Any:
 def node_directives(details: FieldDetailsList) -> bool:
     """Whether the field carries a directive (``@stream`` on a list)."""
     return any(d.node.directives for d in details)
+
+
+def _has_directives(operation: Any, fragments: dict[str, Any]) -> bool:
+    """Whether any selection of the operation or of the document's fragments carries a
+    directive."""
+    stack = [operation.selection_set, *(f.selection_set for f in fragments.values())]
+    while stack:
+        selection_set = stack.pop()
+        if selection_set is None:
+            continue
+        for selection in selection_set.selections:
+            if selection.directives:
+                return True
+            stack.append(getattr(selection, "selection_set", None))
+    return False

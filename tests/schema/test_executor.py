@@ -11,7 +11,7 @@ import pytest
 import strawberry
 from strawberry.extensions import SchemaExtension
 
-from ncm.schema.executor import PlainFieldExecutor, plain_fields
+from ncm.schema.executor import NOT_PRIMED, PlainFieldExecutor, answered_by, plain_fields
 
 
 @strawberry.enum
@@ -374,5 +374,66 @@ async def test_a_plain_selection_is_executed_by_its_shape_alone(
     monkeypatch.setattr(PlainFieldExecutor, "execute_fields", spy)
     result = await fast.execute(FEED, variable_values={"with": True})
     assert result.errors is None
+    assert result.data is not None
     assert result.data["feed"]["posts"][1]["author"]["mood"] == "CALM"
     assert parents == ["Query"]
+
+
+# --- answered_by: resolvers a shape reads like attributes when their answer is at hand --------
+
+CALLS: list[str] = []
+
+
+def _primed(stand: Stand, part: str) -> Any:
+    return stand.primed.get(part, NOT_PRIMED)
+
+
+@strawberry.type
+class Stand:
+    name: str
+    primed: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field
+    @answered_by(lambda stand, context: _primed(stand, "lead"))
+    def lead(self, info: strawberry.Info) -> Person | None:
+        CALLS.append("lead")
+        found = _primed(self, "lead")
+        return _person(handle="resolved") if found is NOT_PRIMED else found
+
+    @strawberry.field
+    @answered_by(lambda stand, context: _primed(stand, "people"))
+    def people(self, info: strawberry.Info) -> list[Person]:
+        CALLS.append("people")
+        found = _primed(self, "people")
+        return [_person(handle="resolved")] if found is NOT_PRIMED else found
+
+
+SHELVES = "{ shelves { name lead { handle age } people { handle mood } } }"
+
+
+@pytest.mark.parametrize(
+    ("primed", "calls"),
+    [
+        ({"lead": _person(handle="l"), "people": [_person(), _person(handle="p")]}, []),
+        ({"lead": None, "people": []}, []),
+        ({"people": [_person()]}, ["lead", "people"]),  # not primed: the resolvers run
+        ({"lead": _person(age=2**40), "people": []}, ["lead", "people"]),  # an error
+    ],
+)
+async def test_answered_by_reads_what_is_at_hand_and_resolves_the_rest(
+    primed: dict[str, Any], calls: list[str]
+) -> None:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def shelves(self) -> list[Stand]:
+            return [Stand(name="a", primed=primed), Stand(name="b", primed=primed)]
+
+    plain = strawberry.Schema(Query)
+    fast = strawberry.Schema(Query, execution_context_class=PlainFieldExecutor)
+    expected = await plain.execute(SHELVES)
+    CALLS.clear()
+    got = await fast.execute(SHELVES)
+    assert got.data == expected.data
+    assert _errors(got) == _errors(expected)
+    assert calls * 2 == CALLS  # each stand: no resolver call when its answers were at hand

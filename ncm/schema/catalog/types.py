@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
 
@@ -9,7 +10,8 @@ from ncm.catalog import models as m
 from ncm.catalog import service as catalog
 from ncm.playlists.likes import liked_states
 from ncm.schema.base import Connection, ModelView, Node, connection
-from ncm.schema.context import Info
+from ncm.schema.context import Context, Info
+from ncm.schema.executor import NOT_PRIMED, answered_by
 from ncm.schema.nodes import register_node
 
 FeePolicy = strawberry.enum(
@@ -110,33 +112,51 @@ class Track(Node, ModelView):
     share_count: int
 
     # artists, album and genres are usually primed (``load_tracks`` fetches them with the
-    # track): then they answer synchronously, which graphql-core completes far more cheaply
-    # than a coroutine per field per row; otherwise they return the loader's coroutine.
+    # track): then a shape reads them like plain attributes (``answered_by``), or, on
+    # graphql-core's path, they answer synchronously, far cheaper than a coroutine per field
+    # per row; otherwise they return the loader's coroutine.
     @strawberry.field(description="In credit order; the first is the main artist.")
+    @answered_by(lambda track, context: track._primed_artists(context))
     def artists(self, info: Info) -> list[Artist]:
-        loader = info.context.loaders.many(catalog.artists_of_tracks)
-        rows = loader.peek(self.pk, _MISSING)
-        if rows is _MISSING:
+        found = self._primed_artists(info.context)
+        if found is NOT_PRIMED:
+            loader = info.context.loaders.many(catalog.artists_of_tracks)
             return _artists(loader.load(self.pk))  # type: ignore[return-value]
-        return [Artist.from_model(a) for a in rows]
+        return found
 
     @strawberry.field
+    @answered_by(lambda track, context: track._primed_album(context))
     def album(self, info: Info) -> Album | None:
+        found = self._primed_album(info.context)
+        if found is NOT_PRIMED:
+            loader = info.context.loaders.one(catalog.albums_by_ids)
+            return _album(loader.load(self.album_pk))  # type: ignore[return-value]
+        return found
+
+    @strawberry.field
+    @answered_by(lambda track, context: track._primed_genres(context))
+    def genres(self, info: Info) -> list[Genre]:
+        found = self._primed_genres(info.context)
+        if found is NOT_PRIMED:
+            loader = info.context.loaders.many(catalog.genres_of_tracks)
+            return _genres(loader.load(self.pk))  # type: ignore[return-value]
+        return found
+
+    def _primed_artists(self, context: Context) -> Any:
+        rows = context.loaders.many(catalog.artists_of_tracks).peek(self.pk, NOT_PRIMED)
+        return rows if rows is NOT_PRIMED else [Artist.from_model(a) for a in rows]
+
+    def _primed_album(self, context: Context) -> Any:
         if self.album_pk is None:
             return None
-        loader = info.context.loaders.one(catalog.albums_by_ids)
-        row = loader.peek(self.album_pk, _MISSING)
-        if row is _MISSING:
-            return _album(loader.load(self.album_pk))  # type: ignore[return-value]
+        row = context.loaders.one(catalog.albums_by_ids).peek(self.album_pk, NOT_PRIMED)
+        if row is NOT_PRIMED:
+            return row
         return Album.from_model(row) if row else None
 
-    @strawberry.field
-    def genres(self, info: Info) -> list[Genre]:
-        loader = info.context.loaders.many(catalog.genres_of_tracks)
-        rows = loader.peek(self.pk, _MISSING)
-        if rows is _MISSING:
-            return _genres(loader.load(self.pk))  # type: ignore[return-value]
-        return [Genre.from_model(g) for g in rows]
+    def _primed_genres(self, context: Context) -> Any:
+        rows = context.loaders.many(catalog.genres_of_tracks).peek(self.pk, NOT_PRIMED)
+        return rows if rows is NOT_PRIMED else [Genre.from_model(g) for g in rows]
 
     @strawberry.field(description="The encodings that exist, lowest quality first.")
     async def renditions(self, info: Info) -> list[Rendition]:
@@ -154,9 +174,6 @@ class Track(Node, ModelView):
     async def licenses(self, info: Info) -> list[License]:
         rows = await info.context.loaders.many(catalog.licenses_of_tracks).load(self.pk)
         return [License.from_model(r) for r in rows]
-
-
-_MISSING = object()
 
 
 async def _artists(rows: Awaitable[list[m.Artist]]) -> list[Artist]:
