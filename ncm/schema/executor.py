@@ -17,6 +17,7 @@ fast path is off when a schema extension hooks every resolve.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from keyword import iskeyword
 from typing import Any, NamedTuple, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -243,7 +244,7 @@ class Step(NamedTuple):
     coerce: Callable[[Any], Any] | None
     unchanged: type | None  # a value of exactly this type is its own coercion
     non_null: bool
-    child: tuple[Step, ...] | None = None  # an object's (a list's items') shape
+    child: Shape | None = None  # an object's (a list's items') shape
     is_type_of: Callable[[Any, Any], Any] | None = None
     item_non_null: bool = False
     peek: bool = False  # ``read`` is an ``answered_by`` peek
@@ -256,7 +257,12 @@ class Step(NamedTuple):
 _OPERATIONS: LRU[int, tuple[Any, dict[Any, Shape | None] | None]] = LRU(1024)
 
 
-Shape = tuple[Step, ...]
+class Shape(tuple[Step, ...]):
+    """The steps completing an object whose selection is all plain. A shape kept across
+    requests also gets ``run``: the steps as one generated Python function (see
+    ``generated``), which the steps describe exactly."""
+
+    run: Callable[[Any, Any, Callable[[Any], bool]], Any] | None = None
 
 
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -292,7 +298,11 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             shape = self._shape(return_type, field_details_list)
             if shape is not None:
                 try:
-                    completed = self._run(shape, result)
+                    run = shape.run
+                    if run is not None:
+                        completed = run(result, self.context_value, self.is_awaitable)
+                    else:
+                        completed = self._run(shape, result)
                 except Exception:  # graphql-core's path reports it
                     completed = _UNUSUAL
                 if completed is not _UNUSUAL:
@@ -325,6 +335,8 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                 shape = known[nodes]
             else:
                 shape = known[nodes] = self._compile(object_type, details)
+                if shape is not None:
+                    shape.run = generated(shape)
         shapes[key] = (details, shape)  # the list kept alive: its id stays unique
         return shape
 
@@ -360,7 +372,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             if step is None:
                 return None
             steps.append(step)
-        return tuple(steps)
+        return Shape(steps)
 
     @staticmethod
     def _reader(field: GraphQLField) -> tuple[Callable[[Any, Any], Any], str, bool] | None:
@@ -726,3 +738,94 @@ def _has_directives(operation: Any, fragments: dict[str, Any]) -> bool:
                 return True
             stack.append(getattr(selection, "selection_set", None))
     return False
+
+
+def generated(shape: Shape) -> Callable[[Any, Any, Callable[[Any], bool]], Any]:
+    """``PlainFieldExecutor._run`` for this shape as one straight-line function
+    ``run(source, context, is_awaitable)``: a value read with an attribute access (or the
+    step's reader, or its peek), the checks of its kind, and the result built as one dict
+    literal in the selection's order. Its children's functions are called for objects and
+    list items (a child shape kept across requests has one)."""
+    space: dict[str, Any] = {
+        "UNUSUAL": _UNUSUAL,
+        "Undefined": Undefined,
+        "NOT_PRIMED": NOT_PRIMED,
+        "INT_MIN": _INT_MIN,
+        "INT_MAX": _INT_MAX,
+        "SEQUENCES": (list, tuple),
+    }
+    lines = ["def run(source, context, is_awaitable):"]
+    keys: list[str] = []
+    for i, step in enumerate(shape):
+        value = f"v{i}"
+        keys.append(f"{step.name!r}: {value}")
+        if step.kind == _TYPENAME:
+            space[f"typename{i}"] = step.attribute
+            lines.append(f"    {value} = typename{i}")
+            continue
+        if step.peek:
+            space[f"peek{i}"] = step.read
+            lines.append(f"    {value} = peek{i}(source, context)")
+            lines.append(f"    if {value} is NOT_PRIMED: return UNUSUAL")
+        elif (
+            step.read is getattr and step.attribute.isidentifier() and not iskeyword(step.attribute)
+        ):
+            lines.append(f"    {value} = source.{step.attribute}")
+        else:
+            space[f"read{i}"], space[f"attribute{i}"] = step.read, step.attribute
+            lines.append(f"    {value} = read{i}(source, attribute{i})")
+        if step.non_null:
+            lines.append(f"    if {value} is None: return UNUSUAL")
+            indent = "    "
+        else:
+            lines.append(f"    if {value} is not None:")
+            indent = "        "
+        lines.extend(indent + line for line in _checks(step, i, value, space))
+    lines.append(f"    return {{{', '.join(keys)}}}")
+    # The text is ours: response keys as Python literals, attribute names of the schema's
+    # own types checked to be identifiers, every value a name bound in ``space``.
+    exec("\n".join(lines), space)
+    function: Callable[[Any, Any, Callable[[Any], bool]], Any] = space["run"]
+    return function
+
+
+def _checks(step: Step, i: int, value: str, space: dict[str, Any]) -> list[str]:
+    """The lines completing a non-null ``value`` of the step's kind (``return UNUSUAL`` on
+    anything ``_run`` would drop)."""
+    if step.kind == _LEAF:
+        space[f"coerce{i}"] = step.coerce
+        lines = [
+            f"{value} = coerce{i}({value})",
+            f"if {value} is None or {value} is Undefined: return UNUSUAL",
+        ]
+        if step.unchanged is None:
+            return lines
+        space[f"unchanged{i}"] = step.unchanged
+        return [f"if type({value}) is not unchanged{i}:", *("    " + line for line in lines)]
+    if step.kind == _INT:
+        return [f"if type({value}) is not int or not INT_MIN <= {value} <= INT_MAX: return UNUSUAL"]
+    child = step.child
+    assert child is not None and child.run is not None, "a child shape is generated first"
+    space[f"child{i}"] = child.run
+    if step.is_type_of is not None:
+        space[f"is_type_of{i}"] = step.is_type_of
+        check = f"is_type_of{i}(ITEM, None) is not True"
+    else:
+        check = "isinstance(ITEM, Exception) or is_awaitable(ITEM)"
+    complete = [
+        f"if {check}: return UNUSUAL",
+        f"ITEM = child{i}(ITEM, context, is_awaitable)",
+        "if ITEM is UNUSUAL: return UNUSUAL",
+    ]
+    if step.kind == _OBJECT:
+        return [line.replace("ITEM", value) for line in complete]
+    none_item = "return UNUSUAL" if step.item_non_null else "items.append(None); continue"
+    return [
+        f"if type({value}) not in SEQUENCES: return UNUSUAL",
+        "items = []",
+        f"for item in {value}:",
+        f"    if item is None: {none_item}",
+        *("    " + line.replace("ITEM", "item") for line in complete),
+        "    items.append(item)",
+        f"{value} = items",
+    ]

@@ -335,27 +335,34 @@ def _feed_schemas(feed: Callable[[], Feed]) -> tuple[strawberry.Schema, strawber
         pytest.param(lambda: [_post(tags=(_person(),))], id="tuple"),
     ],
 )
-@pytest.mark.parametrize("include", [True, False])
+@pytest.mark.parametrize("include", [True, False, None])
 async def test_shapes_answer_what_graphql_core_answers(
-    posts: Callable[[], list[Post]], include: bool, monkeypatch: pytest.MonkeyPatch
+    posts: Callable[[], list[Post]], include: bool | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Data, errors and their paths are graphql-core's, whether the shape completes the
-    object or drops it to graphql-core's path."""
+    object or drops it to graphql-core's path; with ``@include`` the shapes are made for the
+    request and stepped through (``_run``), without a directive they are kept for the
+    operation and run as generated functions (``include`` None)."""
     plain, fast = _feed_schemas(lambda: Feed(posts=posts()))
-    runs: list[str] = []
-    real_run = PlainFieldExecutor._run
+    shapes: list[tuple[str, bool]] = []
+    real_shape = PlainFieldExecutor._shape
 
-    def spy(self: PlainFieldExecutor, shape: Any, source: Any) -> Any:
-        runs.append(type(source).__name__)
-        return real_run(self, shape, source)
+    def spy(self: PlainFieldExecutor, object_type: Any, details: Any) -> Any:
+        shape = real_shape(self, object_type, details)
+        shapes.append((object_type.name, shape is not None and shape.run is not None))
+        return shape
 
-    monkeypatch.setattr(PlainFieldExecutor, "_run", spy)
-    variables = {"with": include}
-    a = await plain.execute(FEED, variable_values=variables)
-    b = await fast.execute(FEED, variable_values=variables)
-    assert b.data == a.data
-    assert _errors(b) == _errors(a)
-    assert runs and runs[0] == "Feed"  # the shape was tried (the feed's holds the posts')
+    monkeypatch.setattr(PlainFieldExecutor, "_shape", spy)
+    query, variables = (FEED, {"with": include}) if include is not None else (FEED_PLAIN, None)
+    for _ in range(2):  # the second request reuses the operation's shapes
+        a = await plain.execute(query, variable_values=variables)
+        b = await fast.execute(query, variable_values=variables)
+        assert b.data == a.data
+        assert _errors(b) == _errors(a)
+    assert ("Feed", include is None) in shapes  # a shape (generated when kept) for the feed
+
+
+FEED_PLAIN = FEED.replace("query($with: Boolean!)", "").replace(" @include(if: $with)", "")
 
 
 async def test_a_plain_selection_is_executed_by_its_shape_alone(
