@@ -15,14 +15,16 @@ from typing import Any
 
 from ncm.accounts.service import Profile, profile_columns, profile_reader
 from ncm.comments import ranking
-from ncm.comments.models import Comment
+from ncm.comments.models import Comment, CommentThread
 from ncm.comments.ranking import CommentOrder
 from ncm.comments.sql import fetch_comments
+from ncm.comments.targets import ThreadRef
 from ncm.errors import InvalidInput
 from ncm.kit.pagination import Page, decode_cursor, encode_cursor, make_page, page_size
-from ncm.kit.sql import as_models, fetch_rows, first_of_each
+from ncm.kit.sql import as_models, columns, fetch_rows, first_of_each, hydrator
 
 _TOP = "thread_id = $1 AND listed AND parent_id IS NULL"
+_THREAD_OF_TARGET = "(SELECT id FROM comment_threads WHERE target_type = $1 AND target_id = $2)"
 _SORT = {CommentOrder.NEWEST: "created_at", CommentOrder.HOT: "hot_score"}
 
 
@@ -49,7 +51,7 @@ def key_of(order: CommentOrder, c: Comment) -> list[Any]:
 
 def seek_query(
     order: CommentOrder,
-    thread_id: int,
+    thread_id: int | ThreadRef,
     limit: int,
     after: tuple[Any, int] | None,
     *,
@@ -58,10 +60,14 @@ def seek_query(
     authors: bool = False,
 ) -> tuple[str, list[Any]]:
     """The SQL and parameters of one keyset seek (the query plan test explains it); with
-    ``authors``, each row also holds its author's public profile (``author__<column>``)."""
+    ``authors``, each row also holds its author's public profile (``author__<column>``).
+    A ``ThreadRef`` names the thread by its target (a subquery finds its id)."""
     column = _SORT[order]
     where: list[str] = [_TOP]
     params: list[Any] = [thread_id]
+    if isinstance(thread_id, ThreadRef):
+        where = [_TOP.replace("$1", _THREAD_OF_TARGET)]
+        params = [thread_id.target_type.value, thread_id.target_id]
     if after is not None:
         where.append(f"({column}, id) < (${len(params) + 1}, ${len(params) + 2})")
         params += list(after)
@@ -137,6 +143,53 @@ async def top_level_page(
         [] if thread_id is None else await _seek(order, thread_id, size + 1, key, authors=authors)
     )
     return make_page(rows, size, lambda c: key_of(order, c), has_previous=after is not None)
+
+
+async def thread_with_top_page(
+    ref: ThreadRef,
+    order: CommentOrder,
+    first: int | None,
+    after: str | None,
+    *,
+    authors: dict[int, Profile],
+) -> tuple[CommentThread | None, Page[Comment]]:
+    """A NEWEST or HOT page of the thread of ``ref``'s target, with the thread's row and the
+    comments' authors, in one statement: ``(None, empty page)`` when the target has no
+    thread row (the caller then checks the target as usual)."""
+    assert order != CommentOrder.RECOMMENDED, "RECOMMENDED reads two streams"
+    size = page_size(first)
+    raw = decode_cursor(after, 2)
+    key = _sort_key(order, raw) if raw is not None else None
+    seek, params = seek_query(order, ref, size + 1, key, authors=True)
+    n = len(params)
+    thread_columns = ", ".join(f"t.{c} AS {THREAD}{c}" for c in _thread_columns())
+    column = _SORT[order]
+    text = (
+        f"SELECT {thread_columns}, c.* FROM comment_threads t LEFT JOIN ({seek}) c ON 1 = 1"
+        f" WHERE t.target_type = ${n + 1} AND t.target_id = ${n + 2}"
+        f" ORDER BY c.{column} DESC, c.id DESC"
+    )
+    rows = await fetch_rows(text, [*params, ref.target_type.value, ref.target_id])
+    if not rows:
+        return None, Page([], [], False, after is not None)
+    thread = hydrator(CommentThread)({c: rows[0][f"{THREAD}{c}"] for c in _thread_columns()})
+    found = [row for row in rows if row["id"] is not None]
+    read = _author_reader()
+    for row in found:
+        if row[f"{AUTHOR}id"] is not None:
+            authors[row["author_id"]] = read(row)
+    page = make_page(
+        as_models(Comment, found), size, lambda c: key_of(order, c), has_previous=after is not None
+    )
+    return thread, page
+
+
+THREAD = "thread__"
+
+
+@cache
+def _thread_columns() -> list[str]:
+    return [c.strip() for c in columns(CommentThread).split(",")]
 
 
 async def _recommended(

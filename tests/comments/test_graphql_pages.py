@@ -180,18 +180,54 @@ async def test_page_costs_the_same_queries_for_one_or_twenty_comments(
 
 
 async def test_a_page_reads_its_authors_in_its_own_statement(gql: GraphQLClient) -> None:
-    """An anonymous page costs the thread and the page: the authors' profiles come with the
-    comments (RECOMMENDED reads its fresh and its hot comments, each with their authors)."""
+    """An anonymous NEWEST or HOT page of a track's thread is one statement: the thread row,
+    the comments and their authors' profiles. RECOMMENDED costs the thread and its fresh and
+    its hot comments, each with their authors."""
     ref = await track_ref()
     writers = [await make_user(f"writer{i}") for i in range(3)]
     for i, writer in enumerate(writers):
         await service.post_comment(writer, ref, f"c{i}")
-    for order, statements in (("NEWEST", 2), ("HOT", 2), ("RECOMMENDED", 3)):
+    for order, statements in (("NEWEST", 1), ("HOT", 1), ("RECOMMENDED", 3)):
         with count_queries() as counter:
             body = await gql(PAGE, {"thread": thread_id(ref), "order": order, "first": 20})
         edges = body["data"]["comments"]["edges"]
         assert {e["node"]["author"]["handle"] for e in edges} == {w.handle for w in writers}
         assert counter.count == statements, (order, counter.count)
+
+
+@pytest.mark.parametrize("order", ["NEWEST", "HOT"])
+async def test_one_statement_pages_keep_the_thread_rules(gql: GraphQLClient, order: str) -> None:
+    """The one-statement page of a track's or an album's thread: paged to the end exactly;
+    a target with no comments yet is an empty page; a target that does not exist is
+    NOT_FOUND; a bad cursor is an input error."""
+    from tests import factories
+
+    album = await factories.album("A")
+    writer = await make_user("writer")
+    ref = ThreadRef(TargetType.ALBUM, album.id)
+    for i in range(5):
+        await service.post_comment(writer, ref, f"c{i}")
+    seen: list[str] = []
+    after = None
+    while True:
+        variables = {"thread": thread_id(ref), "order": order, "first": 2, "after": after}
+        connection = (await gql(PAGE, variables))["data"]["comments"]
+        seen += [e["node"]["body"] for e in connection["edges"]]
+        if not connection["pageInfo"]["hasNextPage"]:
+            break
+        after = connection["pageInfo"]["endCursor"]
+    assert sorted(seen) == [f"c{i}" for i in range(5)] and len(seen) == 5
+    if order == "NEWEST":
+        assert seen == [f"c{i}" for i in reversed(range(5))]
+    quiet = await track_ref()
+    empty = await gql(PAGE, {"thread": thread_id(quiet), "order": order})
+    assert empty["data"]["comments"]["edges"] == []
+    missing = ThreadRef(TargetType.TRACK, 10**12)
+    body = await gql(PAGE, {"thread": thread_id(missing), "order": order}, expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    bad = {"thread": thread_id(ref), "order": order, "after": "not-a-cursor"}
+    body = await gql(PAGE, bad, expect_errors=True)
+    assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
 @pytest.mark.skipif(

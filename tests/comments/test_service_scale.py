@@ -60,8 +60,11 @@ async def test_pages_seek_the_index_at_any_depth() -> None:
             f"-{column}", "-id"
         )
         deep = listed[4000]
-        for after in (None, _sort_key(order, key_of(order, deep))):
-            text, params = seek_query(order, target, 21, after)
+        for after, thread in (
+            (a, t) for a in (None, _sort_key(order, key_of(order, deep))) for t in (target, ref)
+        ):
+            # The thread by id, or by its target (the one-statement pages' subquery).
+            text, params = seek_query(order, thread, 21, after)
             rows = await conn.execute_query_dict(f"EXPLAIN (ANALYZE, FORMAT JSON) {text}", params)
             raw = rows[0]["QUERY PLAN"]
             plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import strawberry
 
 from ncm.comments import moderation
-from ncm.comments.models import ReportStatus
+from ncm.comments.models import ReportStatus, TargetType
 from ncm.comments.ranking import CommentOrder
 from ncm.comments.targets import not_found
 from ncm.schema.base import Connection, connection, pk_of
@@ -16,6 +16,7 @@ from ncm.schema.comments.types import (
     target_ref,
     thread_comments,
     thread_ref,
+    track_or_album_page,
     visible_comment,
 )
 from ncm.schema.context import Info
@@ -39,7 +40,12 @@ class CommentsQuery:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Comment]:
-        thread = await load_thread(info, thread_ref(thread_id))
+        ref = thread_ref(thread_id)
+        if order != CommentOrder.RECOMMENDED and ref.target_type != TargetType.PLAYLIST:
+            page = await track_or_album_page(info, ref, order, first, after)
+            if page is not None:
+                return page
+        thread = await load_thread(info, ref)
         if thread is None:
             raise not_found()
         return await thread_comments(info, thread.thread_pk, order, first, after)

@@ -120,10 +120,30 @@ async def thread_comments(
 ) -> Connection[Comment]:
     authors: dict[int, accounts.Profile] = {}
     page = await comments.thread_page(thread_pk, order, first, after, authors=authors)
+    _prime_profiles(info, authors)
+    return await comment_connection(info, page)
+
+
+async def track_or_album_page(
+    info: Info, ref: ThreadRef, order: CommentOrder, first: int | None, after: str | None
+) -> Connection[Comment] | None:
+    """A NEWEST or HOT page of a track's or an album's thread, read with the thread row and
+    the authors in one statement (the rows primed into the request's loaders); None when the
+    target has no thread row, which ``load_thread`` then looks into."""
+    authors: dict[int, accounts.Profile] = {}
+    thread, page = await comments.thread_with_page(ref, order, first, after, authors=authors)
+    if thread is None:
+        return None
+    loaders = info.context.loaders
+    loaders.one(threads_by_refs).prime(ref, thread)
+    _prime_profiles(info, authors)
+    return await comment_connection(info, page)
+
+
+def _prime_profiles(info: Info, authors: dict[int, accounts.Profile]) -> None:
     profiles = info.context.loaders.one(accounts.profiles_by_ids)
     for pk, profile in authors.items():
         profiles.prime(pk, profile)
-    return await comment_connection(info, page)
 
 
 async def _visible_to(
