@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -15,8 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route, Router, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route, WebSocketRoute
 from tortoise import connections
 
 from ncm.accounts import revocation
@@ -99,91 +97,6 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, second, third)
 
 
-GRAPHQL_PATH = "/graphql"
-
-
-class GraphQLFirst(Starlette):
-    """The application, with ``GET`` and ``POST /graphql`` (nearly every request) sent to the
-    GraphQL route without going through the router.
-
-    Those requests pass through the very middleware stack Starlette builds
-    (``build_middleware_stack``: its error handler, the request context, CORS and the body
-    limit in the same order, its exception middleware), with the GraphQL route where the
-    router would be; the scope gets what the router would have set (``router``, ``route``,
-    ``endpoint``, ``path_params``). Skipped: matching the path against each route, nothing
-    else. Every other request (other paths and methods, websockets, the lifespan, an app
-    mounted under a root path) is Starlette's as before. The shortcut is taken only when
-    the router has no middleware of its own and the GraphQL route is the first to match
-    ``GET`` and ``POST /graphql``, checked once when the stack is built.
-    ``NCM_FAST_EXECUTOR=0`` serves a plain ``Starlette`` instead (``create_app``)."""
-
-    graphql_stack: ASGIApp | None = None
-    graphql_checked = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == GRAPHQL_PATH
-            and scope["method"] in ("POST", "GET")
-            and not scope.get("root_path")
-        ):
-            stack = self.graphql_stack
-            if stack is None and not self.graphql_checked:
-                stack = self.graphql_stack = self._build_graphql_stack()
-                self.graphql_checked = True
-            if stack is not None:
-                scope["app"] = self
-                await stack(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
-
-    def _build_graphql_stack(self) -> ASGIApp | None:
-        router = self.router
-        if router.middleware_stack != router.app:
-            return None  # the router's own middleware would be skipped
-        route = _first_route(router)
-        if route is None:
-            return None
-        self.router = _DirectRoute(router, route)  # type: ignore[assignment]
-        try:
-            return self.build_middleware_stack()
-        finally:
-            self.router = router
-
-
-def _first_route(router: Router) -> Route | None:
-    """The route the router hands both ``GET`` and ``POST /graphql`` to (the first that
-    matches fully), if it is one and the same plain ``Route`` (an ASGI app without route
-    middleware)."""
-    chosen: list[Any] = []
-    for method in ("GET", "POST"):
-        probe = {"type": "http", "path": GRAPHQL_PATH, "root_path": "", "method": method}
-        chosen.append(next((r for r in router.routes if r.matches(probe)[0] is Match.FULL), None))
-    route = chosen[0]
-    if route is None or route is not chosen[1] or not isinstance(route, Route):
-        return None
-    return route if route.app is route.endpoint else None
-
-
-class _DirectRoute:
-    """What the router does for a request its first route matches fully (``Router.app``,
-    ``Route.matches``, ``Route.handle``), for that one route."""
-
-    def __init__(self, router: Router, route: Route) -> None:
-        self.router = router
-        self.route = route
-        self.endpoint = route.endpoint
-        self.app = route.app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if "router" not in scope:
-            scope["router"] = self.router
-        scope["route"] = self.route
-        scope["endpoint"] = self.endpoint
-        scope["path_params"] = dict(scope.get("path_params", {}))
-        await self.app(scope, receive, send)
-
-
 def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
     """``manage_db=False`` leaves Tortoise to the caller (tests open it once per session)."""
     settings = settings or get_settings()
@@ -245,8 +158,7 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
         ),
     ]
     # NCM_FAST_EXECUTOR=0: every request through Starlette's router too.
-    application = GraphQLFirst if settings.fast_executor else Starlette
-    return application(routes=routes, middleware=middleware, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 
 def app_factory() -> Starlette:
