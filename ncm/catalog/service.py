@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import orjson
 
 from ncm.catalog.models import (
     QUALITY_ORDER,
@@ -20,7 +21,7 @@ from ncm.catalog.models import (
 from ncm.errors import NotFound
 from ncm.kit.db import is_postgres
 from ncm.kit.pagination import Page, page_by_id_desc
-from ncm.kit.sql import by_id, columns, fetch, related_by, rows_by
+from ncm.kit.sql import by_id, columns, fetch_rows, hydrator, related_by, rows_by
 from ncm.kit.text import max_length
 
 TOP_TRACKS = 10
@@ -90,13 +91,12 @@ async def track_bundle(parts: frozenset[str], ids: Sequence[int]) -> dict[int, T
             for pk, t in tracks.items()
         }
     many = len(ids) > 1
-    rows = await fetch(_bundle_sql(parts, many), [list(ids) if many else ids[0]])
+    rows = await fetch_rows(_bundle_sql(parts, many), [list(ids) if many else ids[0]])
     out: dict[int, TrackBundle] = {}
+    track_of, album_of = hydrator(Track), hydrator(Album, "al__")
     for row in rows:
-        track = Track._init_from_db(**{c: row[c] for c in _names(Track)})
-        album = None
-        if row.get("al__id") is not None:
-            album = Album._init_from_db(**{c: row[f"al__{c}"] for c in _names(Album)})
+        track = track_of(row)
+        album = album_of(row) if "album" in parts and row["al__id"] is not None else None
         out[track.id] = TrackBundle(
             track,
             _from_json(Artist, row["artists__"]) if "artists" in parts else None,
@@ -143,8 +143,8 @@ def _from_json(model: type[Any], text: str | None) -> list[Any]:
     """Models from a JSON array of their rows (``created_at`` is parsed by its field)."""
     if text is None:
         return []
-    init = model._init_from_db
-    return [init(**item) for item in json.loads(text)]
+    hydrate = hydrator(model)
+    return [hydrate(item) for item in orjson.loads(text)]
 
 
 async def albums_by_ids(ids: Sequence[int]) -> dict[int, Album]:

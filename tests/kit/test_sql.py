@@ -115,6 +115,12 @@ async def test_hydrated_models_equal_tortoise_own_on_every_row_shape() -> None:
             (got,) = as_models(model, rows)
             assert type(got) is model and _state(got) == _state(expected)
             assert got.pk == pk and not got._partial
+    # A joined row names the model's columns with a prefix (the track page's album).
+    names = [c.strip() for c in kit_sql.columns(Album).split(",")]
+    joined = ", ".join(f"{c} AS al__{c}" for c in names)
+    (row,) = await fetch_rows(f"SELECT {joined} FROM albums WHERE id = $1", [album.id])
+    (own,) = as_models(Album, await fetch(f"SELECT {kit_sql.columns(Album)} FROM albums"))
+    assert _state(hydrator(Album, "al__")(row)) == _state(own)
     partial = hydrator(Track)({"id": made.id, "title": "song"})
     assert partial._partial and partial.title == "song"
 

@@ -124,11 +124,12 @@ def as_models(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
     return [hydrate(row) for row in rows]
 
 
-# By model and backend: which fields the driver already converts depends on the backend.
-_HYDRATORS: dict[tuple[type[Model], type], Callable[[Mapping[str, Any]], Any]] = {}
+# By model, backend and prefix: which fields the driver already converts depends on the
+# backend.
+_HYDRATORS: dict[tuple[type[Model], type, str], Callable[[Mapping[str, Any]], Any]] = {}
 
 
-def hydrator(model: type[M]) -> Callable[[Mapping[str, Any]], M]:
+def hydrator(model: type[M], prefix: str = "") -> Callable[[Mapping[str, Any]], M]:
     """A function making a model from a row (a dict or an asyncpg record) holding (at least)
     its columns: ``Model._init_from_db`` with the same result, about three times faster on a
     page of rows.
@@ -138,22 +139,23 @@ def hydrator(model: type[M]) -> Callable[[Mapping[str, Any]], M]:
     (what asyncpg returns) is kept as it is; anything else goes through the same
     conversion as Tortoise's (SQLite's integers for booleans, its text for timestamps), and
     an aware timestamp is moved into Tortoise's time zone as Tortoise does, with the zone
-    looked up once. A row missing a column takes ``_init_from_db`` (a partial model)."""
+    looked up once. A row missing a column takes ``_init_from_db`` (a partial model).
+    With ``prefix``, the row names the model's columns ``<prefix><column>`` (a joined row)."""
     meta = model._meta
     backend = meta.db.executor_class
-    found = _HYDRATORS.get((model, backend))
+    found = _HYDRATORS.get((model, backend, prefix))
     if found is not None:
         return found
     steps: list[tuple[str, str, Any, Callable[[Any], Any] | None]] = []
     for key, attribute, _ in meta.db_native_fields:
-        steps.append((key, attribute, None, None))
+        steps.append((prefix + key, attribute, None, None))
     for key, attribute, field in meta.db_default_fields:
-        steps.append((key, attribute, field.field_type, field.field_type))
+        steps.append((prefix + key, attribute, field.field_type, field.field_type))
     for key, attribute, field in meta.db_complex_fields:
         convert: Callable[[Any], Any] = field.to_python_value
         if isinstance(field, fields.DatetimeField):
             convert = _timestamp(convert)
-        steps.append((key, attribute, _NO_TYPE, convert))
+        steps.append((prefix + key, attribute, _NO_TYPE, convert))
     custom_pk = meta.db_pk_column not in meta.generated_db_fields
     new, init = object.__new__, model._init_from_db
 
@@ -172,10 +174,12 @@ def hydrator(model: type[M]) -> Callable[[Mapping[str, Any]], M]:
                 else:
                     attributes[attribute] = convert(value)
         except KeyError:
+            if prefix:
+                raise
             return init(**row)
         return instance
 
-    _HYDRATORS[model, backend] = hydrate
+    _HYDRATORS[model, backend, prefix] = hydrate
     return hydrate
 
 
