@@ -119,7 +119,8 @@ async def test_hydrated_models_equal_tortoise_own_on_every_row_shape() -> None:
     names = [c.strip() for c in kit_sql.columns(Album).split(",")]
     joined = ", ".join(f"{c} AS al__{c}" for c in names)
     (row,) = await fetch_rows(f"SELECT {joined} FROM albums WHERE id = $1", [album.id])
-    (own,) = as_models(Album, await fetch(f"SELECT {kit_sql.columns(Album)} FROM albums"))
+    own_text = f"SELECT {kit_sql.columns(Album)} FROM albums WHERE id = $1"
+    (own,) = as_models(Album, await fetch(own_text, [album.id]))
     assert _state(hydrator(Album, "al__")(row)) == _state(own)
     partial = hydrator(Track)({"id": made.id, "title": "song"})
     assert partial._partial and partial.title == "song"
