@@ -15,7 +15,7 @@ from typing import Any
 
 from ncm.accounts.service import Profile, profile_columns, profile_reader
 from ncm.comments import ranking
-from ncm.comments.models import Comment, CommentThread
+from ncm.comments.models import Comment, CommentThread, TargetType
 from ncm.comments.ranking import CommentOrder
 from ncm.comments.sql import fetch_comments
 from ncm.comments.targets import ThreadRef
@@ -153,10 +153,12 @@ async def thread_with_top_page(
     *,
     authors: dict[int, Profile],
 ) -> tuple[CommentThread | None, Page[Comment]]:
-    """A NEWEST or HOT page of the thread of ``ref``'s target, with the thread's row and the
-    comments' authors, in one statement: ``(None, empty page)`` when the target has no
-    thread row (the caller then checks the target as usual)."""
-    assert order != CommentOrder.RECOMMENDED, "RECOMMENDED reads two streams"
+    """A NEWEST or HOT page of a track's or an album's thread, with the thread's row and the
+    comments' authors, in one statement (those targets are public: their thread row is proof
+    enough that the target exists); ``(None, empty page)`` when the target has no thread
+    row (the caller then checks the target as usual)."""
+    if order == CommentOrder.RECOMMENDED or ref.target_type == TargetType.PLAYLIST:
+        raise ValueError("RECOMMENDED reads two streams; a playlist's viewer is checked first")
     size = page_size(first)
     raw = decode_cursor(after, 2)
     key = _sort_key(order, raw) if raw is not None else None

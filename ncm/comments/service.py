@@ -25,8 +25,8 @@ from ncm.comments.errors import (
     duplicate_comment,
     edit_window_closed,
 )
-from ncm.comments.models import Comment, CommentLike, CommentState, CommentThread, TargetType
-from ncm.comments.pages import replies_page, thread_with_top_page, top_level_page
+from ncm.comments.models import Comment, CommentLike, CommentState, TargetType
+from ncm.comments.pages import replies_page, top_level_page
 from ncm.comments.ranking import CommentOrder
 from ncm.comments.sql import fetch_comments
 from ncm.comments.targets import ThreadRef, require_visible, threads_by_ids, visible_refs
@@ -73,22 +73,6 @@ async def thread_page(
     The caller has checked the viewer may see the thread. With ``authors``, the authors'
     public profiles are read in the same statement and put there."""
     return await top_level_page(thread_id, order, first, after, now=now(), authors=authors)
-
-
-async def thread_with_page(
-    ref: ThreadRef,
-    order: CommentOrder,
-    first: int | None,
-    after: str | None,
-    *,
-    authors: dict[int, Profile],
-) -> tuple[CommentThread | None, Page[Comment]]:
-    """A track's or an album's thread row with a NEWEST or HOT page of it and the page's
-    authors, in one statement (those targets are public: their thread row is proof enough
-    that the target exists); ``(None, empty page)`` when there is no thread row."""
-    if ref.target_type == TargetType.PLAYLIST:
-        raise ValueError("a playlist's thread is checked against its viewer first")
-    return await thread_with_top_page(ref, order, first, after, authors=authors)
 
 
 async def replies(parent_id: int, first: int | None, after: str | None) -> Page[Comment]:

@@ -403,42 +403,29 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             return Step(
                 name, kind, read, attribute, coerce, _UNCHANGED.get(inner), non_null, peek=peek
             )
+        kind, item_non_null = _OBJECT, False
         if isinstance(inner, GraphQLList):
             plan = list_plan(inner)
             if plan is None or node_directives(details):
                 return None
-            child = self._shape(plan.object_type, details)
-            if child is None:
-                return None
-            return Step(
-                name,
-                _LIST,
-                read,
-                attribute,
-                None,
-                None,
-                non_null,
-                child,
-                plan.object_type.is_type_of,
-                plan.item_non_null,
-                peek,
-            )
-        if not _direct_object(inner):
+            kind, inner, item_non_null = _LIST, plan.object_type, plan.item_non_null
+        elif not _direct_object(inner):
             return None
         child = self._shape(inner, details)
         if child is None:
             return None
+        is_type_of = inner.is_type_of
         return Step(
             name,
-            _OBJECT,
+            kind,
             read,
             attribute,
             None,
             None,
             non_null,
             child,
-            inner.is_type_of,
-            False,
+            is_type_of,
+            item_non_null,
             peek,
         )
 

@@ -131,7 +131,7 @@ async def track_or_album_page(
     the authors in one statement (the rows primed into the request's loaders); None when the
     target has no thread row, which ``load_thread`` then looks into."""
     authors: dict[int, accounts.Profile] = {}
-    thread, page = await comments.thread_with_page(ref, order, first, after, authors=authors)
+    thread, page = await pages.thread_with_top_page(ref, order, first, after, authors=authors)
     if thread is None:
         return None
     loaders = info.context.loaders
