@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from ncm.accounts.service import Profile, profile_columns, profile_reader
@@ -163,14 +163,7 @@ async def thread_with_top_page(
     raw = decode_cursor(after, 2)
     key = _sort_key(order, raw) if raw is not None else None
     seek, params = seek_query(order, ref, size + 1, key, authors=True)
-    n = len(params)
-    thread_columns = ", ".join(f"t.{c} AS {THREAD}{c}" for c in _thread_columns())
-    column = _SORT[order]
-    text = (
-        f"SELECT {thread_columns}, c.* FROM comment_threads t LEFT JOIN ({seek}) c ON 1 = 1"
-        f" WHERE t.target_type = ${n + 1} AND t.target_id = ${n + 2}"
-        f" ORDER BY c.{column} DESC, c.id DESC"
-    )
+    text = _with_thread(order, seek, len(params))
     rows = await fetch_rows(text, [*params, ref.target_type.value, ref.target_id])
     if not rows:
         return None, Page([], [], False, after is not None)
@@ -187,6 +180,19 @@ async def thread_with_top_page(
 
 
 THREAD = "thread__"
+
+
+@lru_cache(maxsize=64)
+def _with_thread(order: CommentOrder, seek: str, params: int) -> str:
+    """The seek joined to its thread's row (``thread__<column>``), the thread's target as
+    parameters ``params + 1`` and ``params + 2``. Made once per seek text (a few per order)."""
+    thread_columns = ", ".join(f"t.{c} AS {THREAD}{c}" for c in _thread_columns())
+    column = _SORT[order]
+    return (
+        f"SELECT {thread_columns}, c.* FROM comment_threads t LEFT JOIN ({seek}) c ON 1 = 1"
+        f" WHERE t.target_type = ${params + 1} AND t.target_id = ${params + 2}"
+        f" ORDER BY c.{column} DESC, c.id DESC"
+    )
 
 
 @cache

@@ -17,6 +17,8 @@ from ncm.domains import model_modules
 
 
 def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
+    global _dialect
+    _dialect = None  # Tortoise is being configured again: ask it (see ``dialect``)
     url = database_url or get_settings().database_url
     if url.startswith("sqlite://"):
         path = url.removeprefix("sqlite://")
@@ -132,7 +134,11 @@ def __getattr__(name: str) -> Any:
 
 
 async def init_db(database_url: str | None = None) -> None:
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    global _dialect
+    config = tortoise_config(database_url)
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+    engine = config["connections"]["default"]["engine"]
+    _dialect = "sqlite" if engine.endswith(".sqlite") else "postgres"
 
 
 def pg_client(url: str, name: str) -> BaseDBAsyncClient:
@@ -146,12 +152,21 @@ def pg_client(url: str, name: str) -> BaseDBAsyncClient:
 
 
 async def close_db() -> None:
+    global _dialect
+    _dialect = None
     await Tortoise.close_connections()
+
+
+# The default connection's dialect as ``init_db`` opened it. Asking Tortoise costs an import,
+# two context lookups and a loop check (several µs, and the raw-SQL layer asks a few times
+# per statement). Any ``tortoise_config`` (the migration commands configure Tortoise their
+# own way) and ``close_db`` forget it, and the dialect is then read from Tortoise again.
+_dialect: str | None = None
 
 
 def dialect() -> str:
     """``postgres`` or ``sqlite``: the few places that write raw SQL branch on it."""
-    return str(connections.get("default").capabilities.dialect)
+    return _dialect or str(connections.get("default").capabilities.dialect)
 
 
 def is_postgres() -> bool:

@@ -40,3 +40,27 @@ def test_cursors_are_the_bytes_json_writes() -> None:
         "2026-12-04T01:00:00+00:00",
         9,
     ]
+
+
+def test_forged_cursors_are_input_errors() -> None:
+    """Whatever decodes them: not base64, not JSON, NaN or infinite numbers, integers past
+    BIGINT, the wrong arity, nested junk."""
+    import pytest
+
+    from ncm.errors import InvalidInput
+
+    def forged(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    for cursor in [
+        "%%%",
+        forged(b"not json"),
+        forged(b"[NaN, 1]"),
+        forged(b"[1e999, 1]"),
+        forged(b"[123456789012345678901234567890, 1]"),
+        forged(b'["a"]'),
+        forged(b'[{"a": 1}, 1]'),
+        forged(b"\xff\xfe"),
+    ]:
+        with pytest.raises(InvalidInput):
+            decode_cursor(cursor, 2)

@@ -20,7 +20,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from ncm.kit import replica
-from ncm.kit.db import is_postgres
+from ncm.kit.db import dialect, is_postgres
 
 _PLACEHOLDER = re.compile(r"\$\d+")
 M = TypeVar("M", bound=Model)
@@ -124,9 +124,9 @@ def as_models(model: type[M], rows: Sequence[Mapping[str, Any]]) -> list[M]:
     return [hydrate(row) for row in rows]
 
 
-# By model, backend and prefix: which fields the driver already converts depends on the
+# By model, dialect and prefix: which fields the driver already converts depends on the
 # backend.
-_HYDRATORS: dict[tuple[type[Model], type, str], Callable[[Mapping[str, Any]], Any]] = {}
+_HYDRATORS: dict[tuple[type[Model], str, str], Callable[[Mapping[str, Any]], Any]] = {}
 
 
 def hydrator(model: type[M], prefix: str = "") -> Callable[[Mapping[str, Any]], M]:
@@ -141,11 +141,11 @@ def hydrator(model: type[M], prefix: str = "") -> Callable[[Mapping[str, Any]], 
     an aware timestamp is moved into Tortoise's time zone as Tortoise does, with the zone
     looked up once. A row missing a column takes ``_init_from_db`` (a partial model).
     With ``prefix``, the row names the model's columns ``<prefix><column>`` (a joined row)."""
-    meta = model._meta
-    backend = meta.db.executor_class
+    backend = dialect()
     found = _HYDRATORS.get((model, backend, prefix))
     if found is not None:
         return found
+    meta = model._meta
     steps: list[tuple[str, str, Any, Callable[[Any], Any] | None]] = []
     for key, attribute, _ in meta.db_native_fields:
         steps.append((prefix + key, attribute, None, None))
