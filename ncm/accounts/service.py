@@ -25,7 +25,7 @@ from ncm.kit import ratelimit
 from ncm.kit.db import column, placeholder
 from ncm.kit.locks import lock_for_transaction
 from ncm.kit.pagination import Page, page_by_id_desc
-from ncm.kit.sql import any_of, by_id, fetch
+from ncm.kit.sql import any_of, as_datetime, by_id, fetch
 from ncm.kit.text import BIGINT_MAX, max_length, storable_text
 from ncm.kit.unset import UNSET
 from ncm.search.text import document_tokens
@@ -388,7 +388,6 @@ class Profile:
 
 
 _PROFILE_COLUMNS = ", ".join(Profile.__dataclass_fields__)
-_as_datetime = User._meta.fields_map["created_at"].to_python_value
 
 
 async def profiles_by_ids(ids: Sequence[int]) -> dict[int, Profile]:
@@ -415,7 +414,7 @@ def profile_reader(prefix: str = "") -> Callable[[Mapping[str, Any]], Profile]:
 
     def read(row: Mapping[str, Any]) -> Profile:
         pk, handle, name, avatar, followers, following, created = get(row)
-        return Profile(pk, handle, name, avatar, followers, following, _as_datetime(created))
+        return Profile(pk, handle, name, avatar, followers, following, as_datetime(created))
 
     return read
 

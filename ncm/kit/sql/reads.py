@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from tortoise import connections, fields, timezone
@@ -289,7 +290,14 @@ _DATETIME = fields.DatetimeField()
 
 
 def as_datetime(value: Any) -> datetime:
-    """A timestamp as a raw query returns it (asyncpg gives a datetime, SQLite gives text)."""
-    converted = _DATETIME.to_python_value(value)
+    """A timestamp as a raw query returns it (asyncpg gives a datetime, SQLite gives text),
+    converted as a ``DatetimeField`` converts it (the environment read once, as hydrating)."""
+    converted = _as_datetime()(value)
     assert converted is not None, "a NOT NULL timestamp came back NULL"
     return converted
+
+
+@cache
+def _as_datetime() -> Callable[[Any], Any]:
+    # Made on first use: Tortoise sets USE_TZ in the environment when it starts.
+    return _timestamp(_DATETIME.to_python_value)
