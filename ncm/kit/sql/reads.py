@@ -158,30 +158,44 @@ def hydrator(model: type[M], prefix: str = "") -> Callable[[Mapping[str, Any]], 
             convert = _timestamp(convert)
         steps.append((prefix + key, attribute, _NO_TYPE, convert))
     custom_pk = meta.db_pk_column not in meta.generated_db_fields
-    new, init = object.__new__, model._init_from_db
-
-    def hydrate(row: Mapping[str, Any]) -> M:
-        instance = new(model)
-        attributes = instance.__dict__
-        attributes["_partial"] = False
-        attributes["_saved_in_db"] = True
-        attributes["_custom_generated_pk"] = custom_pk
-        attributes["_await_when_save"] = {}
-        try:
-            for key, attribute, kind, convert in steps:
-                value = row[key]
-                if value is None or convert is None or type(value) is kind:
-                    attributes[attribute] = value
-                else:
-                    attributes[attribute] = convert(value)
-        except KeyError:
-            if prefix:
-                raise
-            return init(**row)
-        return instance
-
+    hydrate: Callable[[Mapping[str, Any]], M] = _generated(model, steps, custom_pk, bool(prefix))
     _HYDRATORS[model, backend, prefix] = hydrate
     return hydrate
+
+
+def _generated(
+    model: type[M],
+    steps: list[tuple[str, str, Any, Callable[[Any], Any] | None]],
+    custom_pk: bool,
+    prefixed: bool,
+) -> Callable[[Mapping[str, Any]], M]:
+    """The steps as one straight-line function (as dataclasses write ``__init__``): each value
+    read by its column, converted only when its step says so, and the instance's attributes
+    set as one dict. Column and attribute names are the model's own, written as literals."""
+    space: dict[str, Any] = {"new": object.__new__, "model": model, "init": model._init_from_db}
+    reads, values = [], []
+    for i, (key, attribute, kind, convert) in enumerate(steps):
+        reads.append(f"        v{i} = row[{key!r}]")
+        if convert is not None:
+            space[f"convert{i}"], space[f"kind{i}"] = convert, kind
+            reads.append(
+                f"        if v{i} is not None and type(v{i}) is not kind{i}: v{i} = convert{i}(v{i})"
+            )
+        values.append(f"{attribute!r}: v{i}")
+    lines = [
+        "def hydrate(row):",
+        "    try:",
+        *reads,
+        "    except KeyError:",
+        "        raise" if prefixed else "        return init(**row)",
+        "    instance = new(model)",
+        "    instance.__dict__.update({'_partial': False, '_saved_in_db': True,"
+        f" '_custom_generated_pk': {custom_pk!r}, '_await_when_save': {{}}, {', '.join(values)}}})",
+        "    return instance",
+    ]
+    exec("\n".join(lines), space)
+    function: Callable[[Mapping[str, Any]], M] = space["hydrate"]
+    return function
 
 
 class _NoType:
