@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from ncm.config import get_settings
+from ncm.schema import resolvers
 from ncm.schema.accounts.mutations import AccountsMutation
 from ncm.schema.accounts.queries import AccountsQuery
 from ncm.schema.base import (
@@ -120,7 +121,7 @@ def build_schema(
     ]
     if production:
         extensions.append(DisableIntrospection)
-    return NcmSchema(
+    schema = NcmSchema(
         mask_errors=production,
         guard=guard,
         query=Query,
@@ -144,6 +145,9 @@ def build_schema(
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides=SCALAR_OVERRIDES,  # DateTime parsed faster (ncm/schema/scalars.py)
     )
+    if fast_executor:  # NCM_FAST_EXECUTOR=0 leaves every resolver to Strawberry
+        resolvers.install(schema)
+    return schema
 
 
 class NcmSchema(strawberry.Schema):
