@@ -20,7 +20,14 @@ from ncm.comments.ranking import CommentOrder
 from ncm.comments.sql import fetch_comments
 from ncm.comments.targets import ThreadRef
 from ncm.errors import InvalidInput
-from ncm.kit.pagination import Page, decode_cursor, encode_cursor, make_page, page_size
+from ncm.kit.pagination import (
+    Page,
+    decode_cursor,
+    encode_cursor,
+    make_page,
+    page_size,
+    time_cursor,
+)
 from ncm.kit.sql import as_models, columns, fetch_rows, first_of_each, hydrator
 
 _TOP = "thread_id = $1 AND listed AND parent_id IS NULL"
@@ -47,6 +54,13 @@ def _sort_key(order: CommentOrder, raw: list[Any]) -> tuple[Any, int]:
 def key_of(order: CommentOrder, c: Comment) -> list[Any]:
     value = c.created_at.isoformat() if order == CommentOrder.NEWEST else c.hot_score
     return [value, c.id]
+
+
+def cursor_of(order: CommentOrder) -> Callable[[Comment], str]:
+    """How a page in ``order`` writes each row's cursor: ``encode_cursor(key_of(...))``."""
+    if order == CommentOrder.NEWEST:
+        return lambda c: time_cursor(c.created_at, c.id)
+    return lambda c: encode_cursor(key_of(order, c))
 
 
 def seek_query(
@@ -142,7 +156,7 @@ async def top_level_page(
     rows = (
         [] if thread_id is None else await _seek(order, thread_id, size + 1, key, authors=authors)
     )
-    return make_page(rows, size, lambda c: key_of(order, c), has_previous=after is not None)
+    return make_page(rows, size, cursor=cursor_of(order), has_previous=after is not None)
 
 
 async def thread_with_top_page(
@@ -174,7 +188,7 @@ async def thread_with_top_page(
         if row[f"{AUTHOR}id"] is not None:
             authors[row["author_id"]] = read(row)
     page = make_page(
-        as_models(Comment, found), size, lambda c: key_of(order, c), has_previous=after is not None
+        as_models(Comment, found), size, cursor=cursor_of(order), has_previous=after is not None
     )
     return thread, page
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -99,11 +100,27 @@ def cursor_int(cursor: str | None) -> int | None:
     return key[0]
 
 
-def make_page(rows: list[T], size: int, key: Any, *, has_previous: bool = False) -> Page[T]:
-    """``rows`` was fetched with ``LIMIT size + 1``; ``key(row)`` gives its sort key."""
+def make_page(
+    rows: list[T],
+    size: int,
+    key: Any = None,
+    *,
+    has_previous: bool = False,
+    cursor: Callable[[T], str] | None = None,
+) -> Page[T]:
+    """``rows`` was fetched with ``LIMIT size + 1``; ``key(row)`` gives its sort key (or
+    ``cursor(row)`` its cursor, already encoded)."""
     has_next = len(rows) > size
     items = rows[:size]
-    return Page(items, [encode_cursor(key(r)) for r in items], has_next, has_previous)
+    cursors = [cursor(r) for r in items] if cursor else [encode_cursor(key(r)) for r in items]
+    return Page(items, cursors, has_next, has_previous)
+
+
+def time_cursor(at: datetime, pk: int) -> str:
+    """``encode_cursor([at.isoformat(), pk])``, written directly (a page of newest first makes
+    one per row): an ISO timestamp holds nothing JSON escapes, and an id prints as JSON does."""
+    raw = b'["%s",%d]' % (at.isoformat().encode(), pk)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 async def page_by_id_desc(queryset: Any, first: int | None, after: str | None) -> Page[Any]:

@@ -64,3 +64,19 @@ def test_forged_cursors_are_input_errors() -> None:
     ]:
         with pytest.raises(InvalidInput):
             decode_cursor(cursor, 2)
+
+
+def test_time_cursors_are_the_cursors_of_their_keys() -> None:
+    from datetime import timedelta, timezone
+
+    from ncm.kit.pagination import time_cursor
+
+    moments = [
+        datetime(2026, 12, 4, 1, 2, 3, 456789, tzinfo=UTC),
+        datetime(2026, 12, 4, 1, 2, 3, tzinfo=UTC),  # no microseconds
+        datetime(1999, 1, 1, tzinfo=timezone(timedelta(hours=8))),
+        datetime(2026, 1, 1, 0, 0),  # naive
+    ]
+    for at in moments:
+        for pk in (1, 9_223_372_036_854_775_807):
+            assert time_cursor(at, pk) == encode_cursor([at.isoformat(), pk])
