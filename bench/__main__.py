@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 from bench.harness import (
     DEFAULT_DATABASE_URL,
@@ -112,6 +113,13 @@ def main() -> None:
     hot.add_argument(
         "--pages", default="", help="comma list of track,search,comment (default: all three)"
     )
+    hot.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        help="sample the ncm server with py-spy during each page's run (raw collapsed stacks,"
+        " DIR/<page>.txt; needs py-spy, not a project dependency)",
+    )
 
     profile = commands.add_parser("profile", help="where one request's time goes (cProfile)")
     _common(profile)
@@ -179,6 +187,7 @@ def main() -> None:
                 args.plain_workers,
                 not args.no_pin,
                 [p.strip() for p in args.pages.split(",") if p.strip()] or None,
+                args.py_spy,
             )
     else:
         from bench import profile as profile_command

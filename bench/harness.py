@@ -390,3 +390,41 @@ def load_table(title: str, rows: dict[str, loadgen.Result]) -> Table:
 
 def verdict(ok: bool) -> str:
     return "[green]met[/green]" if ok else "[red]missed[/red]"
+
+
+def py_spy() -> str | None:
+    """The ``py-spy`` binary on the PATH or beside this interpreter (it is not a project
+    dependency: ``pip install py-spy`` to profile)."""
+    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+
+
+@contextlib.contextmanager
+def sampling(pid: int, output: Path, seconds: float, pinning: Pinning) -> Iterator[None]:
+    """``py-spy record`` of process ``pid`` (and its children) for ``seconds`` while the
+    block runs, on the load generator's core, written as raw collapsed stacks to ``output``."""
+    binary = py_spy()
+    if binary is None:
+        raise SystemExit("py-spy is missing: pip install py-spy (not a project dependency)")
+    spy = subprocess.Popen(
+        [
+            *pinning.prefix(pinning.client),
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--duration",
+            str(max(1, int(seconds))),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.wait(timeout=seconds + 60)

@@ -17,6 +17,7 @@ The ratio ncm / plain is the goal of issue #18 (>= 0.5 for each page).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -231,9 +232,14 @@ def run(
     plain_workers: int,
     pin: bool,
     only: list[str] | None,
+    py_spy: Path | None = None,
 ) -> Report:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    if py_spy is not None:
+        if harness.py_spy() is None:
+            raise SystemExit("py-spy is missing: pip install py-spy (not a project dependency)")
+        py_spy.mkdir(parents=True, exist_ok=True)
     pinning = Pinning.choose(max(workers, plain_workers), pin)
     report = Report(
         "hotpath",
@@ -269,7 +275,12 @@ def run(
             for label, server in (("ncm GraphQL", ncm), ("plain", plain)):
                 if warmup:
                     wrk(server.port, script, connections, warmup, pinning)
-                results[name][label] = wrk(server.port, script, connections, duration, pinning)
+                sampled: Any = contextlib.nullcontext()
+                if py_spy is not None and server is ncm:  # the server's stacks meanwhile
+                    output = py_spy / f"{name.split()[0]}.txt"
+                    sampled = harness.sampling(server.process.pid, output, duration - 2, pinning)
+                with sampled:
+                    results[name][label] = wrk(server.port, script, connections, duration, pinning)
                 console.print(f"{name}, {label}: {results[name][label]}")
     load_after = [round(x, 2) for x in os.getloadavg()]
     report.machine["load_average_after"] = load_after

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -44,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench import harness
 from bench.harness import HOST, NCM_PORT, Pinning, redis_database, server_env, start_ncm
 
 DB_NAME = "ncm_bench_promotion"
@@ -182,10 +184,6 @@ async def _seed(campaigns_n: int) -> dict[str, Any]:
         await close_db()
 
 
-def _py_spy() -> str | None:
-    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
-
-
 def _wrk(
     script: str,
     connections: int,
@@ -199,48 +197,32 @@ def _wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
         path = f.name
-    spy = None
-    if profile is not None and (binary := _py_spy()):
-        spy = subprocess.Popen(
-            [
-                *pinning.prefix(pinning.client),
-                binary,
-                "record",
-                "--pid",
-                str(profile[0]),
-                "--duration",
-                str(max(1, duration - 2)),
-                "--format",
-                "raw",
-                "--nonblocking",
-                "--output",
-                str(profile[1]),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    sampled = (
+        harness.sampling(profile[0], profile[1], duration - 2, pinning)
+        if profile is not None
+        else contextlib.nullcontext()
+    )
     try:
-        out = subprocess.run(
-            [
-                *pinning.prefix(pinning.client),
-                "wrk",
-                "-t2",
-                f"-c{connections}",
-                f"-d{duration}s",
-                "--latency",
-                "-s",
-                path,
-                f"http://{HOST}:{port}/graphql",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-            check=True,
-        ).stdout
+        with sampled:
+            out = subprocess.run(
+                [
+                    *pinning.prefix(pinning.client),
+                    "wrk",
+                    "-t2",
+                    f"-c{connections}",
+                    f"-d{duration}s",
+                    "--latency",
+                    "-s",
+                    path,
+                    f"http://{HOST}:{port}/graphql",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=duration + 60,
+                check=True,
+            ).stdout
     finally:
         os.unlink(path)
-        if spy is not None:
-            spy.wait(timeout=60)
     figures: dict[str, Any] = {"raw": out}
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
     figures["requests_per_s"] = float(match.group(1)) if match else None
@@ -454,7 +436,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
     if args.py_spy is not None:
-        if _py_spy() is None:
+        if harness.py_spy() is None:
             sys.exit("py-spy is missing: pip install py-spy (not a project dependency)")
         args.py_spy.mkdir(parents=True, exist_ok=True)
     pinning = Pinning.choose(1, not args.no_pin)
