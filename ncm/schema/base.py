@@ -105,17 +105,46 @@ class ModelView:
                     arguments.append(f"{field.name}=_source_.{_source(field.name)}")
             arguments += [f"{name}={name}" for name in given]
             keywords = "".join(f", {name}" for name in given)
-            source = (
-                f"def build(_source_, /{', *' if given else ''}{keywords}):\n"
-                f"    return cls({', '.join(arguments)})\n"
-            )
-            namespace: dict[str, Any] = {"cls": cls, "to_global_id": to_global_id}
+            body = f"    return cls({', '.join(arguments)})\n"
+            if _plain_init(cls):
+                # What the dataclass's __init__ does (every field assigned, in order),
+                # without the call and its keyword arguments.
+                values = ", ".join(
+                    f"{a.split('=', 1)[0]!r}: {a.split('=', 1)[1]}" for a in arguments
+                )
+                body = f"    view = new(cls)\n    view.__dict__.update({{{values}}})\n    return view\n"
+            source = f"def build(_source_, /{', *' if given else ''}{keywords}):\n{body}"
+            namespace: dict[str, Any] = {
+                "cls": cls,
+                "to_global_id": to_global_id,
+                "new": object.__new__,
+            }
             exec(compile(source, f"<view builder of {cls.__name__}>", "exec"), namespace)
             build = _BUILDERS[(cls, given)] = namespace["build"]
         return cast(Callable[..., Self], build)
 
 
 _BUILDERS: dict[tuple[type, tuple[str, ...]], Callable[..., Any]] = {}
+
+
+def _plain_init(cls: type) -> bool:
+    """The class's ``__init__`` is the one ``dataclasses`` wrote (compiled from a string) and
+    does nothing but assign the fields it takes: no ``__post_init__``, no slots, no field
+    left out of it that it would fill with a default."""
+    init = cls.__dict__.get("__init__")
+    code = getattr(init, "__code__", None)
+    return (
+        dataclasses.is_dataclass(cls)
+        and code is not None
+        and code.co_filename == "<string>"
+        and not hasattr(cls, "__post_init__")
+        and "__slots__" not in cls.__dict__
+        and all(
+            f.init
+            or (f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+            for f in dataclasses.fields(cls)
+        )
+    )
 
 
 def _source(name: str) -> str:

@@ -75,6 +75,31 @@ def test_a_view_is_the_same_object_as_one_built_by_hand() -> None:
     assert vars(User.from_model(Profile(id=3, **public))) == vars(by_hand)
 
 
+@strawberry.type
+class Settled(ModelView):
+    """A view whose dataclass ``__init__`` does more than assign: the builder calls it."""
+
+    title: str
+    seen: list[str] = strawberry.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.seen.append("init")
+
+
+def test_views_built_without_init_are_the_same_objects() -> None:
+    """Where the dataclass's ``__init__`` only assigns (the common view), the builder fills
+    the instance directly; its attributes, their order and its equality are the init's.
+    A view whose init does more (``__post_init__``, a default factory) keeps the call."""
+    from ncm.schema.base import _plain_init
+
+    assert _plain_init(User) and _plain_init(Song)
+    song = Song.copy_from(SongRow(7, 3, "Hello", 12), loud=True)
+    by_init = Song(id=song.id, pk=7, album_pk=3, title="Hello", plays=12, loud=True)
+    assert song == by_init and list(vars(song)) == list(vars(by_init))
+    assert not _plain_init(Settled)
+    assert Settled.copy_from(SongRow(1, None, "x", 4), seen=[]).seen == ["init"]
+
+
 @pytest.mark.parametrize(
     ("type_name", "plain"),
     [
