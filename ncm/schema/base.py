@@ -183,7 +183,7 @@ class Connection(Generic[N]):
 
 
 def connection(page: Page[Any], convert: Callable[[Any], N]) -> Connection[N]:
-    return _connection(page, [convert(item) for item in page.items])
+    return connection_from(page, [convert(item) for item in page.items])
 
 
 def connection_of(
@@ -191,10 +191,12 @@ def connection_of(
 ) -> Connection[N]:
     """A connection of ``found[key(item)]``; items whose object is gone (deleted, hidden
     from the viewer since) drop out, and the cursors stay valid."""
-    return _connection(page, [found.get(key(item)) for item in page.items])
+    return connection_from(page, [found.get(key(item)) for item in page.items])
 
 
-def _connection(page: Page[Any], nodes: Sequence[N | None]) -> Connection[N]:
+def connection_from(page: Page[Any], nodes: Sequence[N | None]) -> Connection[N]:
+    """A connection of ``nodes``, one per item of the page, in its order (``None``: the
+    item drops out, its cursor with it)."""
     edges = [
         Edge(cursor=cursor, node=node)
         for node, cursor in zip(nodes, page.cursors, strict=True)

@@ -158,9 +158,12 @@ class LaneView(GraphQLView):
         execution.context = context
         result = await self._execute(schema, execution, operation)
         self.settle(request, context, result, sub_response)
-        response_data = await self.process_result(request, result)
-        if result.errors:
-            self._handle_errors(result.errors, response_data)
+        if not result.errors and not result.extensions:
+            response_data: Any = {"data": result.data}  # what process_result gives for it
+        else:
+            response_data = await self.process_result(request, result)
+            if result.errors:
+                self._handle_errors(result.errors, response_data)
         return self.create_response(response_data, sub_response)
 
     async def _body(self, request: Request) -> Any:

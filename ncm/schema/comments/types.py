@@ -27,7 +27,7 @@ from ncm.schema.base import (
     Error,
     ModelView,
     Node,
-    connection,
+    connection_from,
     from_global_id,
     to_global_id,
 )
@@ -281,8 +281,7 @@ async def _comment(info: Info, pk: int | None) -> Comment | None:
 
 
 async def comment_connection(info: Info, page: Page[m.Comment]) -> Connection[Comment]:
-    views = {v.pk: v for v in await comment_views(info, page.items)}
-    return connection(page, lambda c: views[c.id])
+    return connection_from(page, await comment_views(info, page.items))  # in the page's order
 
 
 @strawberry.type(description="A user's report of a comment (moderators see them).")
