@@ -40,6 +40,7 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 from strawberry.types.field import StrawberryField
 
 from ncm.kit.lru import LRU
@@ -795,12 +796,21 @@ def _checks(step: Step, i: int, value: str, space: dict[str, Any]) -> list[str]:
     assert child is not None and child.run is not None, "a child shape is generated first"
     space[f"child{i}"] = child.run
     if step.is_type_of is not None:
+        # Strawberry's is_type_of answers by the object's class unless the object is cast
+        # (``strawberry.cast`` sets CAST on it): a class it accepted for an object not cast
+        # is accepted again without the call (the call and the cast check cost more).
         space[f"is_type_of{i}"] = step.is_type_of
-        check = f"is_type_of{i}(ITEM, None) is not True"
+        space[f"accepted{i}"] = _ACCEPTED.setdefault(step.is_type_of, set())
+        space["CAST"], space["accept"] = TYPE_CAST_ATTRIBUTE, _accept
+        check = [
+            f"if type(ITEM) not in accepted{i} or CAST in ITEM.__dict__:",
+            f"    if is_type_of{i}(ITEM, None) is not True: return UNUSUAL",
+            f"    accept(accepted{i}, ITEM)",
+        ]
     else:
-        check = "isinstance(ITEM, Exception) or is_awaitable(ITEM)"
+        check = ["if isinstance(ITEM, Exception) or is_awaitable(ITEM): return UNUSUAL"]
     complete = [
-        f"if {check}: return UNUSUAL",
+        *check,
         f"ITEM = child{i}(ITEM, context, is_awaitable)",
         "if ITEM is UNUSUAL: return UNUSUAL",
     ]
@@ -816,3 +826,13 @@ def _checks(step: Step, i: int, value: str, space: dict[str, Any]) -> list[str]:
         "    items.append(item)",
         f"{value} = items",
     ]
+
+
+# Per Strawberry ``is_type_of``: the classes it accepted for objects that were not cast.
+_ACCEPTED: dict[Callable[[Any, Any], Any], set[type]] = {}
+
+
+def _accept(accepted: set[type], value: Any) -> None:
+    """Remember ``value``'s class as accepted, unless the object (or its class) is cast."""
+    if getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
+        accepted.add(type(value))

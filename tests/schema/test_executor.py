@@ -444,3 +444,46 @@ async def test_answered_by_reads_what_is_at_hand_and_resolves_the_rest(
     assert got.data == expected.data
     assert _errors(got) == _errors(expected)
     assert calls * 2 == CALLS  # each stand: no resolver call when its answers were at hand
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Singer(Named):
+    age: int
+
+
+@strawberry.type
+class Band(Named):
+    size: int
+
+
+@strawberry.type
+class Stage:
+    acts: list[Singer]
+
+
+async def test_a_cast_object_is_checked_even_when_its_class_was_accepted() -> None:
+    """The generated functions remember the classes Strawberry's ``is_type_of`` accepted; an
+    object cast to another type (``strawberry.cast``) is still checked, and refused as
+    graphql-core refuses it."""
+    acts: list[Singer] = [Singer(name="a", age=1)]
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def stage(self) -> Stage:
+            return Stage(acts=acts)
+
+    plain = strawberry.Schema(Query, types=[Band])
+    fast = strawberry.Schema(Query, types=[Band], execution_context_class=PlainFieldExecutor)
+    query = "{ stage { acts { name age } } }"
+    for _ in range(2):  # the operation's shapes generated, Singer accepted
+        assert (await fast.execute(query)).errors is None
+    acts.append(strawberry.cast(Band, Singer(name="b", age=2)))
+    a, b = await plain.execute(query), await fast.execute(query)
+    assert b.data == a.data
+    assert _errors(b) == _errors(a) and _errors(b)  # refused, at the same path
