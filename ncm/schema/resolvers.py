@@ -30,7 +30,7 @@ from strawberry.types.base import StrawberryOptional
 from strawberry.types.enum import has_enum_definition
 from strawberry.types.field import StrawberryField
 
-DEFINITION = "strawberry-definition"
+from ncm.schema.executor import DEFINITION
 
 
 def install(schema: Schema) -> int:
