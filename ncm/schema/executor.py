@@ -58,7 +58,7 @@ class PlainField(NamedTuple):
     return_type: Any = None
 
 
-_GENERAL = object()  # "graphql-core's path answers this field"
+_GENERAL = object()  # "graphql-core's path answers this field (or this object)"
 _PLANS: WeakKeyDictionary[GraphQLObjectType, dict[str, PlainField]] = WeakKeyDictionary()
 # Strawberry's own ``is_type_of`` (an isinstance check that ignores the resolve info).
 _STRAWBERRY_IS_TYPE_OF = "._get_is_type_of.<locals>.is_type_of"
@@ -234,7 +234,6 @@ _LEAF, _INT, _OBJECT, _LIST, _TYPENAME = range(5)
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 # A built-in scalar whose output coercion returns a value of exactly this type unchanged.
 _UNCHANGED: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
-_UNUSUAL = object()  # "this object takes graphql-core's path"
 
 
 class Step(NamedTuple):
@@ -305,8 +304,8 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                     else:
                         completed = self._run(shape, result)
                 except Exception:  # graphql-core's path reports it
-                    completed = _UNUSUAL
-                if completed is not _UNUSUAL:
+                    completed = _GENERAL
+                if completed is not _GENERAL:
                     return completed
         return super().collect_and_execute_subfields(
             return_type, field_details_list, path, result, position_context
@@ -314,6 +313,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
 
     @property
     def middleware_manager_hooks(self) -> bool:
+        """A schema extension hooks every resolve: every fast path steps aside."""
         return self.middleware_manager is not None and bool(self.middleware_manager.middlewares)
 
     def _shape(self, object_type: GraphQLObjectType, details: FieldDetailsList) -> Shape | None:
@@ -431,7 +431,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         )
 
     def _run(self, shape: Shape, source: Any) -> Any:
-        """The object's result by its shape, or ``_UNUSUAL``."""
+        """The object's result by its shape, or ``_GENERAL``."""
         result: dict[str, Any] = {}
         for step in shape:
             name, kind, read, attribute, coerce, unchanged, non_null, *_, peek = step
@@ -441,7 +441,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             value = read(source, self.context_value) if peek else read(source, attribute)
             if value is None:
                 if non_null:
-                    return _UNUSUAL
+                    return _GENERAL
                 result[name] = None
             elif kind == _LEAF:
                 if type(value) is unchanged:
@@ -449,44 +449,48 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                 else:
                     coerced = coerce(value)  # type: ignore[misc]
                     if coerced is None or coerced is Undefined:
-                        return _UNUSUAL
+                        return _GENERAL
                     result[name] = coerced
             elif kind == _INT:
                 if type(value) is not int or not _INT_MIN <= value <= _INT_MAX:
-                    return _UNUSUAL
+                    return _GENERAL
                 result[name] = value
             elif value is NOT_PRIMED:
-                return _UNUSUAL
+                return _GENERAL
             elif kind == _OBJECT:
                 completed = self._run_object(step, value)
-                if completed is _UNUSUAL:
-                    return _UNUSUAL
+                if completed is _GENERAL:
+                    return _GENERAL
                 result[name] = completed
             else:  # _LIST
                 if type(value) not in (list, tuple):
-                    return _UNUSUAL
+                    return _GENERAL
                 items: list[Any] = []
                 for item in value:
                     if item is None:
                         if step.item_non_null:
-                            return _UNUSUAL
+                            return _GENERAL
                         items.append(None)
                         continue
                     completed = self._run_object(step, item)
-                    if completed is _UNUSUAL:
-                        return _UNUSUAL
+                    if completed is _GENERAL:
+                        return _GENERAL
                     items.append(completed)
                 result[name] = items
         return result
 
     def _run_object(self, step: Step, value: Any) -> Any:
-        is_type_of = step.is_type_of
-        if is_type_of is not None:
-            if is_type_of(value, None) is not True:
-                return _UNUSUAL
-        elif isinstance(value, Exception) or self.is_awaitable(value):
-            return _UNUSUAL
+        if not self._of_type(step.is_type_of, value):
+            return _GENERAL
         return self._run(step.child, value)  # type: ignore[arg-type]
+
+    def _of_type(self, is_type_of: Any, value: Any) -> bool:
+        """``value`` is one the fast paths complete as an object of its type, as graphql-core
+        would: not an error, not awaitable, and accepted by the type's ``is_type_of`` if
+        it has one (anything else takes graphql-core's path, which reports it)."""
+        return not (isinstance(value, Exception) or self.is_awaitable(value)) and (
+            is_type_of is None or is_type_of(value, None) is True
+        )
 
     def execute_fields(
         self,
@@ -500,7 +504,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         shortcuts: a plain scalar field is read and coerced in place, and a plain object
         field (an attribute holding a view) has its own fields executed on the value,
         without a resolver call, a resolve info or the generic completion."""
-        if self.middleware_manager is not None and self.middleware_manager.middlewares:
+        if self.middleware_manager_hooks:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -591,10 +595,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             return _GENERAL if plan.non_null else None
         object_type = plan.object_type
         assert object_type is not None
-        is_type_of = object_type.is_type_of
-        if isinstance(value, Exception) or (
-            is_type_of is not None and is_type_of(value, None) is not True  # type: ignore[arg-type]
-        ):
+        if not self._of_type(object_type.is_type_of, value):
             return _GENERAL
         field_path = Path(path, response_name, parent_type.name)
         try:
@@ -638,7 +639,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             plan is None
             or type(result) not in (list, tuple)
             or field_details_list[0].node.directives
-            or (self.middleware_manager is not None and self.middleware_manager.middlewares)
+            or self.middleware_manager_hooks
             or not self._plain_items(plan, result)
         ):
             return super().complete_list_value(
@@ -690,22 +691,10 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         """Every item is a value the shortcut completes as graphql-core would: an instance of
         the item type (``is_type_of``), or null on a nullable item type."""
         is_type_of = plan.object_type.is_type_of
-        is_awaitable = self.is_awaitable
-        for item in items:
-            if item is None:
-                if plan.item_non_null:
-                    return False
-            elif (
-                isinstance(item, Exception)
-                or is_awaitable(item)
-                or (is_type_of is not None and is_type_of(item, None) is not True)  # type: ignore[arg-type]
-            ):
-                return False
-        return True
-
-
-def _leaf_type(field_type: Any) -> Any:
-    return field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+        return all(
+            not plan.item_non_null if item is None else self._of_type(is_type_of, item)
+            for item in items
+        )
 
 
 def node_directives(details: FieldDetailsList) -> bool:
@@ -735,7 +724,7 @@ def generated(shape: Shape) -> Callable[[Any, Any, Callable[[Any], bool]], Any]:
     literal in the selection's order. Its children's functions are called for objects and
     list items (a child shape kept across requests has one)."""
     space: dict[str, Any] = {
-        "UNUSUAL": _UNUSUAL,
+        "GENERAL": _GENERAL,
         "Undefined": Undefined,
         "NOT_PRIMED": NOT_PRIMED,
         "INT_MIN": _INT_MIN,
@@ -754,7 +743,7 @@ def generated(shape: Shape) -> Callable[[Any, Any, Callable[[Any], bool]], Any]:
         if step.peek:
             space[f"peek{i}"] = step.read
             lines.append(f"    {value} = peek{i}(source, context)")
-            lines.append(f"    if {value} is NOT_PRIMED: return UNUSUAL")
+            lines.append(f"    if {value} is NOT_PRIMED: return GENERAL")
         elif (
             step.read is getattr and step.attribute.isidentifier() and not iskeyword(step.attribute)
         ):
@@ -763,7 +752,7 @@ def generated(shape: Shape) -> Callable[[Any, Any, Callable[[Any], bool]], Any]:
             space[f"read{i}"], space[f"attribute{i}"] = step.read, step.attribute
             lines.append(f"    {value} = read{i}(source, attribute{i})")
         if step.non_null:
-            lines.append(f"    if {value} is None: return UNUSUAL")
+            lines.append(f"    if {value} is None: return GENERAL")
             indent = "    "
         else:
             lines.append(f"    if {value} is not None:")
@@ -778,20 +767,20 @@ def generated(shape: Shape) -> Callable[[Any, Any, Callable[[Any], bool]], Any]:
 
 
 def _checks(step: Step, i: int, value: str, space: dict[str, Any]) -> list[str]:
-    """The lines completing a non-null ``value`` of the step's kind (``return UNUSUAL`` on
+    """The lines completing a non-null ``value`` of the step's kind (``return GENERAL`` on
     anything ``_run`` would drop)."""
     if step.kind == _LEAF:
         space[f"coerce{i}"] = step.coerce
         lines = [
             f"{value} = coerce{i}({value})",
-            f"if {value} is None or {value} is Undefined: return UNUSUAL",
+            f"if {value} is None or {value} is Undefined: return GENERAL",
         ]
         if step.unchanged is None:
             return lines
         space[f"unchanged{i}"] = step.unchanged
         return [f"if type({value}) is not unchanged{i}:", *("    " + line for line in lines)]
     if step.kind == _INT:
-        return [f"if type({value}) is not int or not INT_MIN <= {value} <= INT_MAX: return UNUSUAL"]
+        return [f"if type({value}) is not int or not INT_MIN <= {value} <= INT_MAX: return GENERAL"]
     child = step.child
     assert child is not None and child.run is not None, "a child shape is generated first"
     space[f"child{i}"] = child.run
@@ -804,21 +793,21 @@ def _checks(step: Step, i: int, value: str, space: dict[str, Any]) -> list[str]:
         space["CAST"], space["accept"] = TYPE_CAST_ATTRIBUTE, _accept
         check = [
             f"if type(ITEM) not in accepted{i} or CAST in ITEM.__dict__:",
-            f"    if is_type_of{i}(ITEM, None) is not True: return UNUSUAL",
+            f"    if is_type_of{i}(ITEM, None) is not True: return GENERAL",
             f"    accept(accepted{i}, ITEM)",
         ]
     else:
-        check = ["if isinstance(ITEM, Exception) or is_awaitable(ITEM): return UNUSUAL"]
+        check = ["if isinstance(ITEM, Exception) or is_awaitable(ITEM): return GENERAL"]
     complete = [
         *check,
         f"ITEM = child{i}(ITEM, context, is_awaitable)",
-        "if ITEM is UNUSUAL: return UNUSUAL",
+        "if ITEM is GENERAL: return GENERAL",
     ]
     if step.kind == _OBJECT:
         return [line.replace("ITEM", value) for line in complete]
-    none_item = "return UNUSUAL" if step.item_non_null else "items.append(None); continue"
+    none_item = "return GENERAL" if step.item_non_null else "items.append(None); continue"
     return [
-        f"if type({value}) not in SEQUENCES: return UNUSUAL",
+        f"if type({value}) not in SEQUENCES: return GENERAL",
         "items = []",
         f"for item in {value}:",
         f"    if item is None: {none_item}",
