@@ -94,25 +94,29 @@ class ModelView:
         constructor call; hot paths keep it (``Comment``'s page of views)."""
         build = _BUILDERS.get((cls, given))
         if build is None:
-            arguments = []
+            values: list[tuple[str, str]] = []  # (field, expression), in the fields' order
             for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-                if not field.init or field.name in given:
+                if not field.init:
                     continue
-                if field.name == "id":
+                if field.name in given:
+                    values.append((field.name, field.name))
+                elif field.name == "id":
                     name = cls.__strawberry_definition__.name  # type: ignore[attr-defined]
-                    arguments.append(f"id=to_global_id({name!r}, _source_.id)")
+                    values.append(("id", f"to_global_id({name!r}, _source_.id)"))
                 else:
-                    arguments.append(f"{field.name}=_source_.{_source(field.name)}")
-            arguments += [f"{name}={name}" for name in given]
+                    values.append((field.name, f"_source_.{_source(field.name)}"))
+            # A given name that is no field of the constructor: the call refuses it, as before.
+            others = [(name, name) for name in given if name not in {f for f, _ in values}]
             keywords = "".join(f", {name}" for name in given)
-            body = f"    return cls({', '.join(arguments)})\n"
-            if _plain_init(cls):
+            if _plain_init(cls) and not others:
                 # What the dataclass's __init__ does (every field assigned, in order),
                 # without the call and its keyword arguments.
-                values = ", ".join(
-                    f"{a.split('=', 1)[0]!r}: {a.split('=', 1)[1]}" for a in arguments
+                fill = ", ".join(f"{f!r}: {e}" for f, e in values)
+                body = (
+                    f"    view = new(cls)\n    view.__dict__.update({{{fill}}})\n    return view\n"
                 )
-                body = f"    view = new(cls)\n    view.__dict__.update({{{values}}})\n    return view\n"
+            else:
+                body = f"    return cls({', '.join(f'{f}={e}' for f, e in values + others)})\n"
             source = f"def build(_source_, /{', *' if given else ''}{keywords}):\n{body}"
             namespace: dict[str, Any] = {
                 "cls": cls,

@@ -96,6 +96,9 @@ def test_views_built_without_init_are_the_same_objects() -> None:
     song = Song.copy_from(SongRow(7, 3, "Hello", 12), loud=True)
     by_init = Song(id=song.id, pk=7, album_pk=3, title="Hello", plays=12, loud=True)
     assert song == by_init and list(vars(song)) == list(vars(by_init))
+    titled = Song.copy_from(SongRow(7, 3, "Hello", 12), title="Other", loud=True)  # given mid-way
+    by_init = Song(id=song.id, pk=7, album_pk=3, title="Other", plays=12, loud=True)
+    assert titled == by_init and list(vars(titled)) == list(vars(by_init))
     assert not _plain_init(Settled)
     assert Settled.copy_from(SongRow(1, None, "x", 4), seen=[]).seen == ["init"]
 
