@@ -157,7 +157,6 @@ def create_app(settings: Settings | None = None, *, manage_db: bool = True) -> S
             limits={stripe_webhook.PATH: stripe_webhook.MAX_BODY},
         ),
     ]
-    # NCM_FAST_EXECUTOR=0: every request through Starlette's router too.
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
 
 

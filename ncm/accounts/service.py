@@ -397,8 +397,7 @@ async def profiles_by_ids(ids: Sequence[int]) -> dict[int, Profile]:
         return {}
     where, params = any_of("id", ids, 1)
     rows = await fetch(f"SELECT {_PROFILE_COLUMNS} FROM users WHERE {where}", params)
-    read = _READ_PROFILE
-    return {r["id"]: read(r) for r in rows}
+    return {r["id"]: _READ_PROFILE(r) for r in rows}
 
 
 def profile_columns(alias: str, prefix: str) -> str:

@@ -51,6 +51,12 @@ def _sort_key(order: CommentOrder, raw: list[Any]) -> tuple[Any, int]:
         raise _bad_cursor() from None
 
 
+def _after(order: CommentOrder, after: str | None) -> tuple[Any, int] | None:
+    """The sort key a NEWEST or HOT cursor holds (None for the first page)."""
+    raw = decode_cursor(after, 2)
+    return _sort_key(order, raw) if raw is not None else None
+
+
 def key_of(order: CommentOrder, c: Comment) -> list[Any]:
     value = c.created_at.isoformat() if order == CommentOrder.NEWEST else c.hot_score
     return [value, c.id]
@@ -122,19 +128,19 @@ async def _seek(
     if authors is None:
         return await fetch_comments(text, params)
     rows = await fetch_rows(text, params)
-    read = _author_reader()
-    for row in rows:
-        if row[f"{AUTHOR}id"] is not None:
-            authors[row["author_id"]] = read(row)
+    _take_authors(rows, authors)
     return as_models(Comment, rows)
 
 
 AUTHOR = "author__"
+_READ_AUTHOR = profile_reader(AUTHOR)
 
 
-@cache
-def _author_reader() -> Callable[[Mapping[str, Any]], Profile]:
-    return profile_reader(AUTHOR)
+def _take_authors(rows: Sequence[Mapping[str, Any]], authors: dict[int, Profile]) -> None:
+    """The authors' profiles of comment rows read with ``seek_query(..., authors=True)``."""
+    for row in rows:
+        if row[f"{AUTHOR}id"] is not None:
+            authors[row["author_id"]] = _READ_AUTHOR(row)
 
 
 async def top_level_page(
@@ -151,8 +157,7 @@ async def top_level_page(
     if order == CommentOrder.RECOMMENDED:
         return await _recommended(thread_id, first, after, now, authors)
     size = page_size(first)
-    raw = decode_cursor(after, 2)
-    key = _sort_key(order, raw) if raw is not None else None
+    key = _after(order, after)
     rows = (
         [] if thread_id is None else await _seek(order, thread_id, size + 1, key, authors=authors)
     )
@@ -174,19 +179,14 @@ async def thread_with_top_page(
     if order == CommentOrder.RECOMMENDED or ref.target_type == TargetType.PLAYLIST:
         raise ValueError("RECOMMENDED reads two streams; a playlist's viewer is checked first")
     size = page_size(first)
-    raw = decode_cursor(after, 2)
-    key = _sort_key(order, raw) if raw is not None else None
-    seek, params = seek_query(order, ref, size + 1, key, authors=True)
+    seek, params = seek_query(order, ref, size + 1, _after(order, after), authors=True)
     text = _with_thread(order, seek, len(params))
     rows = await fetch_rows(text, [*params, ref.target_type.value, ref.target_id])
     if not rows:
         return None, Page([], [], False, after is not None)
     thread = hydrator(CommentThread)({c: rows[0][f"{THREAD}{c}"] for c in _thread_columns()})
     found = [row for row in rows if row["id"] is not None]
-    read = _author_reader()
-    for row in found:
-        if row[f"{AUTHOR}id"] is not None:
-            authors[row["author_id"]] = read(row)
+    _take_authors(found, authors)
     page = make_page(
         as_models(Comment, found), size, cursor=cursor_of(order), has_previous=after is not None
     )
