@@ -231,3 +231,19 @@ def test_json_log_lines_take_what_orjson_refuses() -> None:
     record = logging.LogRecord("ncm.test", logging.INFO, __file__, 1, "odd %s", ("\ud800",), None)
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "odd \ud800"
+
+
+def test_metric_children_are_looked_up_once_and_bounded() -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    from ncm.kit.observability import Children
+
+    counter = Counter("t_requests", "t", ["route", "method"], registry=CollectorRegistry())
+    children = Children(counter, bound=2)
+    first = children("/a", "GET")
+    assert children("/a", "GET") is first is counter.labels("/a", "GET")
+    first.inc()
+    children("/b", "GET").inc()
+    children("/c", "TRACE").inc()  # past the bound: the cache starts again, the counts stay
+    assert len(children.found) == 1
+    assert children("/a", "GET") is first and first._value.get() == 1

@@ -127,11 +127,9 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.log = logging.getLogger("ncm.access")
-        # Metric children by label values, looked up in the metric once (a lock and a tuple
-        # each time otherwise). The label sets are small: routes are a fixed list, methods
-        # and statuses what HTTP allows.
-        self.counters: dict[tuple[str, str, int], Any] = {}
-        self.durations: dict[str, Any] = {}
+        # Routes are a fixed list; methods are the client's to choose (Children's bound).
+        self.counters = Children(HTTP_REQUESTS)
+        self.durations = Children(HTTP_DURATION)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -181,20 +179,27 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
     def _observe(self, route: str, method: str, status: int, elapsed: float) -> None:
-        key = (route, method, status)
-        counter = self.counters.get(key)
-        if counter is None:
-            if len(self.counters) >= _MAX_CACHED_CHILDREN:  # methods are the client's to choose
-                self.counters.clear()
-            counter = self.counters[key] = HTTP_REQUESTS.labels(route, method, str(status))
-        counter.inc()
-        duration = self.durations.get(route)
-        if duration is None:
-            duration = self.durations[route] = HTTP_DURATION.labels(route)
-        duration.observe(elapsed)
+        self.counters(route, method, str(status)).inc()
+        self.durations(route).observe(elapsed)
 
 
-_MAX_CACHED_CHILDREN = 1000
+class Children:
+    """A labelled metric's children by their label values, each looked up in the metric
+    once (``metric.labels`` takes a lock and builds a tuple on every call). At most
+    ``bound`` are kept: past that (label values a client chooses) the cache starts again."""
+
+    def __init__(self, metric: Any, bound: int = 1000) -> None:
+        self.metric = metric
+        self.bound = bound
+        self.found: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self.found.get(labels)
+        if child is None:
+            if len(self.found) >= self.bound:
+                self.found.clear()
+            child = self.found[labels] = self.metric.labels(*labels)
+        return child
 
 
 def _route_label(path: str) -> str:

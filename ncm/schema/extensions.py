@@ -36,7 +36,13 @@ from strawberry.types import ExecutionContext
 
 from ncm.errors import NcmError, NotAuthenticated
 from ncm.kit.lru import LRU
-from ncm.kit.observability import GRAPHQL_DURATION, GRAPHQL_ERRORS, operation_label, request_id_var
+from ncm.kit.observability import (
+    GRAPHQL_DURATION,
+    GRAPHQL_ERRORS,
+    Children,
+    operation_label,
+    request_id_var,
+)
 from ncm.schema.cost import MAX_FRAGMENT_NESTING, Limits, measure
 
 log = logging.getLogger("ncm.graphql")
@@ -83,17 +89,13 @@ def process_errors(
 def observe_operation(operation_name: str | None, started: float, failed: bool) -> None:
     """One operation's latency (since ``started``, a ``perf_counter``) and whether it
     answered errors, by operation name: ``Metrics`` and the view's lean lane alike."""
-    label = operation_label(operation_name)
-    duration = _durations.get(label)
-    if duration is None:  # the label set is bounded (operation_label)
-        duration = _durations[label] = GRAPHQL_DURATION.labels(operation=label)
-    duration.observe(time.perf_counter() - started)
+    label = operation_label(operation_name)  # a bounded label set
+    _DURATIONS(label).observe(time.perf_counter() - started)
     if failed:
-        GRAPHQL_ERRORS.labels(operation=label).inc()
+        _ERRORS(label).inc()
 
 
-# The histogram's children by operation label, looked up in the metric once.
-_durations: dict[str, Any] = {}
+_DURATIONS, _ERRORS = Children(GRAPHQL_DURATION), Children(GRAPHQL_ERRORS)
 
 
 class Metrics(SchemaExtension):
