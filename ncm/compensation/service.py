@@ -444,12 +444,11 @@ async def grant_chunk(campaign_id: int, lo: int, *, force: bool = False) -> int:
 async def _any_granted(conn: BaseDBAsyncClient, campaign_id: int, lo: int, hi: int) -> bool:
     """Whether the chunk ``[lo, hi)`` has a grant already (one probe of the unique key). A
     chunk's grants commit with its ``granted_at``, so only a forced re-run finds one."""
-    rows = await conn.execute_query_dict(
-        sql(
-            "SELECT 1 AS x FROM compensation_grants WHERE campaign_id = $1 AND user_id >= $2"
-            " AND user_id < $3 LIMIT 1"
-        ),
+    rows = await fetch(
+        "SELECT 1 AS x FROM compensation_grants WHERE campaign_id = $1 AND user_id >= $2"
+        " AND user_id < $3 LIMIT 1",
         [campaign_id, lo, hi],
+        conn,
     )
     return bool(rows)
 

@@ -156,7 +156,7 @@ def hydrator(model: type[M], prefix: str = "") -> Callable[[Mapping[str, Any]], 
         convert: Callable[[Any], Any] = field.to_python_value
         if isinstance(field, fields.DatetimeField):
             convert = _timestamp(convert)
-        steps.append((prefix + key, attribute, _NO_TYPE, convert))
+        steps.append((prefix + key, attribute, _NoType, convert))
     custom_pk = meta.db_pk_column not in meta.generated_db_fields
     hydrate: Callable[[Mapping[str, Any]], M] = _generated(model, steps, custom_pk, bool(prefix))
     _HYDRATORS[model, backend, prefix] = hydrate
@@ -200,9 +200,6 @@ def _generated(
 
 class _NoType:
     """Matches no value's type: complex fields always convert."""
-
-
-_NO_TYPE = _NoType
 
 
 def _timestamp(general: Callable[[Any], Any]) -> Callable[[Any], Any]:
