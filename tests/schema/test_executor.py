@@ -202,15 +202,22 @@ def _shelf(**changes: Any) -> Shelf:
     return Shelf(**values)
 
 
+def _types_passed(monkeypatch: pytest.MonkeyPatch, method: str) -> list[str]:
+    """Spy on a ``PlainFieldExecutor`` method whose first argument is a GraphQL type: the
+    names of the types it is called with, in order."""
+    seen: list[str] = []
+    real = getattr(PlainFieldExecutor, method)
+
+    def spy(self: PlainFieldExecutor, graphql_type: Any, *args: Any) -> Any:
+        seen.append(graphql_type.name)
+        return real(self, graphql_type, *args)
+
+    monkeypatch.setattr(PlainFieldExecutor, method, spy)
+    return seen
+
+
 async def test_lists_of_plain_objects_answer_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    completed: list[str] = []
-    general = PlainFieldExecutor.complete_object_value
-
-    def spy(self: Any, return_type: Any, *args: Any) -> Any:
-        completed.append(return_type.name)
-        return general(self, return_type, *args)
-
-    monkeypatch.setattr(PlainFieldExecutor, "complete_object_value", spy)
+    completed = _types_passed(monkeypatch, "complete_object_value")
     plain, fast = await _shelves(_shelf, LIST_QUERY)
     assert completed == ["Shelf"]  # each list's items completed by the shortcut
     assert fast.errors is None and plain.errors is None
@@ -371,14 +378,7 @@ async def test_a_plain_selection_is_executed_by_its_shape_alone(
     """No field below the root goes through the field-by-field path once shapes apply: the
     feed's shape holds its posts', theirs their authors' and tags'."""
     _, fast = _feed_schemas(lambda: Feed(posts=[_post(), _post()]))
-    parents: list[str] = []
-    real = PlainFieldExecutor.execute_fields
-
-    def spy(self: PlainFieldExecutor, parent_type: Any, *args: Any) -> Any:
-        parents.append(parent_type.name)
-        return real(self, parent_type, *args)
-
-    monkeypatch.setattr(PlainFieldExecutor, "execute_fields", spy)
+    parents = _types_passed(monkeypatch, "execute_fields")
     result = await fast.execute(FEED, variable_values={"with": True})
     assert result.errors is None
     assert result.data is not None
