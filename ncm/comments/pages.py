@@ -134,13 +134,15 @@ async def _seek(
 
 AUTHOR = "author__"
 _READ_AUTHOR = profile_reader(AUTHOR)
+_AUTHOR_ID = f"{AUTHOR}id"
 
 
 def _take_authors(rows: Sequence[Mapping[str, Any]], authors: dict[int, Profile]) -> None:
     """The authors' profiles of comment rows read with ``seek_query(..., authors=True)``."""
     for row in rows:
-        if row[f"{AUTHOR}id"] is not None:
-            authors[row["author_id"]] = _READ_AUTHOR(row)
+        pk = row["author_id"]
+        if pk not in authors and row[_AUTHOR_ID] is not None:  # a profile read once per author
+            authors[pk] = _READ_AUTHOR(row)
 
 
 async def top_level_page(

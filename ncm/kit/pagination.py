@@ -18,6 +18,7 @@ import orjson
 
 from ncm.config import get_settings
 from ncm.errors import InvalidInput
+from ncm.kit.isotime import isoformat_bytes
 from ncm.kit.text import BIGINT_MAX
 
 T = TypeVar("T")
@@ -119,7 +120,7 @@ def make_page(
 def time_cursor(at: datetime, pk: int) -> str:
     """``encode_cursor([at.isoformat(), pk])``, written directly (a page of newest first makes
     one per row): an ISO timestamp holds nothing JSON escapes, and an id prints as JSON does."""
-    raw = b'["%s",%d]' % (at.isoformat().encode(), pk)
+    raw = b'["%s",%d]' % (isoformat_bytes(at), pk)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 
 from ncm.catalog.models import Album, Artist, FeePolicy, Genre, Track
 from ncm.comments import service as comment_service
-from ncm.comments.models import Comment, TargetType
+from ncm.comments.models import Comment, CommentState, TargetType
 from ncm.comments.targets import ThreadRef
 from ncm.kit import sql as kit_sql
 from ncm.kit.sql import (
@@ -95,13 +95,19 @@ async def test_rows_become_models_with_python_values() -> None:
 
 
 def _state(model: Any) -> dict[str, Any]:
-    return {k: (v, type(v)) for k, v in vars(model).items()}
+    """Each attribute's value and type; a timestamp also by its text and offset (the
+    hydrator keeps asyncpg's ``datetime.UTC`` where Tortoise moves it into its
+    ``ZoneInfo("UTC")``: the same instant, written the same)."""
+    return {
+        k: (v, type(v), v.isoformat(), v.utcoffset()) if isinstance(v, datetime) else (v, type(v))
+        for k, v in vars(model).items()
+    }
 
 
 async def test_hydrated_models_equal_tortoise_own_on_every_row_shape() -> None:
     """``hydrator`` makes the same model as ``Model._init_from_db``: the same attributes with
-    values of the same types (booleans from SQLite's integers, aware timestamps in Tortoise's
-    zone, enums, nulls), from dicts and from the driver's own rows; a row missing a column
+    values of the same types (booleans from SQLite's integers, aware timestamps in UTC,
+    enums, nulls), from dicts and from the driver's own rows; a row missing a column
     gives Tortoise's partial model."""
     album = await factories.album("Hydrated")
     made = await factories.track("song", on=album)
@@ -124,6 +130,19 @@ async def test_hydrated_models_equal_tortoise_own_on_every_row_shape() -> None:
     assert _state(hydrator(Album, "al__")(row)) == _state(own)
     partial = hydrator(Track)({"id": made.id, "title": "song"})
     assert partial._partial and partial.title == "song"
+
+
+def test_hydrated_enums_are_members_and_unknown_values_fail_as_tortoise_fails() -> None:
+    """An enum column is one dictionary lookup; a value the enum does not hold is refused
+    by Tortoise's own conversion, as ``_init_from_db`` refuses it."""
+    row = {c.strip(): None for c in kit_sql.columns(Comment).split(",")}
+    row.update(id=1, thread_id=2, author_id=3, body="x", listed=True, like_count=0)
+    row.update(reply_count=0, hot_score=0.0, created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert hydrator(Comment)({**row, "state": "HIDDEN"}).state is CommentState.HIDDEN
+    with pytest.raises(ValueError):
+        Comment._init_from_db(**{**row, "state": "GONE"})
+    with pytest.raises(ValueError):
+        hydrator(Comment)({**row, "state": "GONE"})
 
 
 async def test_fetch_models_reads_writes_with_returning_as_models() -> None:

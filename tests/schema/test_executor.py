@@ -97,6 +97,40 @@ async def test_same_data_and_field_order() -> None:
     assert first["echo"] == "hi" and first["shout"] == "SONG"
 
 
+async def test_datetimes_are_written_as_graphql_core_writes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``DateTime`` leaves are written by ``ncm.kit.isotime`` on the fast path: the same text
+    for naive, UTC, other-zone and local-mean-time values and for a datetime subclass."""
+    from zoneinfo import ZoneInfo
+
+    class Moment(datetime):
+        pass
+
+    moments = [
+        datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5),
+        datetime(1890, 1, 2, 3, 4, 5, tzinfo=ZoneInfo("Asia/Shanghai")),
+        datetime(2026, 7, 2, 3, 4, 5, tzinfo=ZoneInfo("America/St_Johns")),
+        Moment(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    ]
+    from ncm.schema import executor
+
+    written: list[datetime] = []
+
+    def spy(at: datetime) -> str:
+        written.append(at)
+        return isoformat(at)
+
+    isoformat = executor.isoformat
+    monkeypatch.setattr(executor, "isoformat", spy)
+    box = Box(item=None, items=[_item(at=at) for at in moments])
+    plain, fast = await _both(lambda: box, "{ box { items { at } } }")
+    assert fast.errors is None and fast.data == plain.data
+    assert written == moments[:4]  # the subclass went to the scalar's own
+    assert [i["at"] for i in fast.data["box"]["items"]] == [at.isoformat() for at in moments]
+
+
 async def test_null_on_a_non_null_field_is_the_same_error() -> None:
     plain, fast = await _both(lambda: Box(item=_item(title=None), items=[]), QUERY)
     assert fast.data == plain.data == {"box": {"items": [], "item": None}}
