@@ -724,8 +724,9 @@ def node_directives(details: FieldDetailsList) -> bool:
 
 def _has_directives(operation: Any, fragments: dict[str, Any]) -> bool:
     """Whether any selection of the operation or of the document's fragments carries a
-    directive."""
-    stack = [operation.selection_set, *(f.selection_set for f in fragments.values())]
+    directive (graphql-core 3.3 keeps each fragment's node in ``FragmentDetails.definition``)."""
+    stack = [operation.selection_set]
+    stack += [getattr(f, "definition", f).selection_set for f in fragments.values()]
     while stack:
         selection_set = stack.pop()
         if selection_set is None:

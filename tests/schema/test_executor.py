@@ -404,6 +404,26 @@ async def test_shapes_answer_what_graphql_core_answers(
 
 
 FEED_PLAIN = FEED.replace("query($with: Boolean!)", "").replace(" @include(if: $with)", "")
+# The same selections through fragments, with the directive inside a fragment or none.
+FRAGMENTS = """query($with: Boolean!) { ...F } fragment F on Query { feed { posts { ...P } } }
+fragment P on Post { __typename id t: title author @include(if: $with) { ...A }
+  tags { handle h: handle } lead { __typename handle } }
+fragment A on Person { handle score age mood }"""
+FRAGMENTS_PLAIN = FRAGMENTS.replace("query($with: Boolean!)", "query").replace(
+    " @include(if: $with)", ""
+)
+
+
+@pytest.mark.parametrize("directive", [True, False])
+async def test_fragments_answer_what_graphql_core_answers(directive: bool) -> None:
+    """Selections in fragments (a directive inside one, or none) take the shapes too."""
+    plain, fast = _feed_schemas(lambda: Feed(posts=[_post(), _post(author=None)]))
+    query, variables = (FRAGMENTS, {"with": True}) if directive else (FRAGMENTS_PLAIN, None)
+    for _ in range(2):
+        a = await plain.execute(query, variable_values=variables)
+        b = await fast.execute(query, variable_values=variables)
+        assert b.errors is None and b.data == a.data
+        assert b.data is not None and b.data["feed"]["posts"][0]["author"]["mood"] == "CALM"
 
 
 async def test_a_plain_selection_is_executed_by_its_shape_alone(
