@@ -132,6 +132,35 @@ async def test_hydrated_models_equal_tortoise_own_on_every_row_shape() -> None:
     assert partial._partial and partial.title == "song"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-04T01:02:03.123456+00:00",  # PostgreSQL's JSON
+        "2026-12-04 01:02:03.123456+00:00",  # SQLite's column
+        "2026-12-04 01:02:03+08:00",
+        "2026-12-04T01:02:03Z",
+        "2026-12-04 01:02:03",  # naive: made aware in Tortoise's zone
+        "20261204T010203Z",  # compact: iso8601's
+    ],
+)
+def test_text_timestamps_read_as_tortoise_reads_them(text: str) -> None:
+    from tortoise import fields
+
+    own = fields.DatetimeField().to_python_value(text)
+    got = kit_sql.as_datetime(text)
+    assert (got, got.isoformat(), got.utcoffset()) == (own, own.isoformat(), own.utcoffset())
+
+
+def test_unreadable_text_timestamps_fail_as_tortoise_fails() -> None:
+    from tortoise import fields
+
+    with pytest.raises(ValueError) as own:
+        fields.DatetimeField().to_python_value("not a time")
+    with pytest.raises(ValueError) as got:
+        kit_sql.as_datetime("not a time")
+    assert type(got.value) is type(own.value)
+
+
 def test_hydrated_enums_are_members_and_unknown_values_fail_as_tortoise_fails() -> None:
     """An enum column is one dictionary lookup; a value the enum does not hold is refused
     by Tortoise's own conversion, as ``_init_from_db`` refuses it."""
