@@ -55,12 +55,13 @@ test: install services
 # The schema tests, the GraphQL page tests and the middleware tests with graphql-core's own
 # executor, every request through Strawberry's view and Starlette's router
 # (NCM_FAST_EXECUTOR=0, docs/graphql.md: no lean lane): an
-# upgrade that breaks the fast path is caught here and the fallback is proven.
+# upgrade that breaks the fast path is caught here and the fallback is proven; the pool
+# releases through asyncpg's own shielded path (NCM_DB_LEAN_RELEASE=0, ncm.kit.pgpool).
 API_TESTS := tests/schema tests/comments/test_graphql_pages.py tests/search/test_graphql.py \
 	tests/catalog/test_catalog_api.py tests/playlists/test_graphql_playlists.py \
 	tests/test_app.py tests/test_limits.py tests/test_origins.py
 test-fallback: install services
-	NCM_FAST_EXECUTOR=0 $(PYTEST) $(API_TESTS)
+	NCM_FAST_EXECUTOR=0 NCM_DB_LEAN_RELEASE=0 $(PYTEST) $(API_TESTS)
 
 ## test-processes: two `ncm serve` and two workers on one PostgreSQL and Redis, the last step of
 ## `make test` (docs/scaling.md, "Several processes").

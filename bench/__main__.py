@@ -114,6 +114,13 @@ def main() -> None:
         "--pages", default="", help="comma list of track,search,comment (default: all three)"
     )
     hot.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="each page's --duration split into rounds, ncm and plain taking turns (ABBA),"
+        " so a slow spell of a shared machine falls on both",
+    )
+    hot.add_argument(
         "--py-spy",
         type=Path,
         metavar="DIR",
@@ -188,6 +195,7 @@ def main() -> None:
                 not args.no_pin,
                 [p.strip() for p in args.pages.split(",") if p.strip()] or None,
                 args.py_spy,
+                args.rounds,
             )
     else:
         from bench import profile as profile_command

@@ -58,6 +58,17 @@ class WrkResult:
     requests: int
     errors: int
 
+    @classmethod
+    def combined(cls, rounds: list[WrkResult]) -> WrkResult:
+        """Rounds of equal length as one run: mean requests/s and p50, the worst p99."""
+        return cls(
+            rps=sum(r.rps for r in rounds) / len(rounds),
+            p50_ms=sum(r.p50_ms for r in rounds) / len(rounds),
+            p99_ms=max(r.p99_ms for r in rounds),
+            requests=sum(r.requests for r in rounds),
+            errors=sum(r.errors for r in rounds),
+        )
+
     def row(self) -> list[str]:
         return [
             f"{self.rps:,.0f}",
@@ -233,6 +244,7 @@ def run(
     pin: bool,
     only: list[str] | None,
     py_spy: Path | None = None,
+    rounds: int = 3,
 ) -> Report:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -251,6 +263,7 @@ def run(
             "plain_workers": plain_workers,
             "pinning": pinning.describe(),
             "load generator": "wrk -t1, a Lua script picking a random body per request",
+            "rounds": rounds,
         },
     )
     report.machine = harness.machine_info(database_url)
@@ -259,6 +272,7 @@ def run(
     if only:
         pages = {k: v for k, v in pages.items() if k.split()[0] in only}
     results: dict[str, dict[str, WrkResult]] = {}
+    rounds_of: dict[str, list[float]] = {}
     scripts = tempfile.TemporaryDirectory(prefix="bench-hotpath-")
     with (
         scripts,
@@ -271,22 +285,39 @@ def run(
         for name, bodies in pages.items():
             script = Path(scripts.name) / f"{name.split()[0]}.lua"
             script.write_text(_lua(bodies))
-            results[name] = {}
-            for label, server in (("ncm GraphQL", ncm), ("plain", plain)):
+            servers = {"ncm GraphQL": ncm, "plain": plain}
+            for server in servers.values():
                 if warmup:
                     wrk(server.port, script, connections, warmup, pinning)
-                sampled: Any = contextlib.nullcontext()
-                if py_spy is not None and server is ncm:  # the server's stacks meanwhile
-                    output = py_spy / f"{name.split()[0]}.txt"
-                    sampled = harness.sampling(server.process.pid, output, duration - 2, pinning)
-                with sampled:
-                    results[name][label] = wrk(server.port, script, connections, duration, pinning)
-                console.print(f"{name}, {label}: {results[name][label]}")
+            # ABBA...: ncm first in even rounds, plain first in odd ones.
+            slice_ = max(1, round(duration / rounds))
+            taken: dict[str, list[WrkResult]] = {label: [] for label in servers}
+            for turn in range(rounds):
+                for label in list(servers)[:: 1 if turn % 2 == 0 else -1]:
+                    server = servers[label]
+                    sampled: Any = contextlib.nullcontext()
+                    if py_spy is not None and server is ncm:  # the server's stacks meanwhile
+                        output = py_spy / f"{name.split()[0]}-{turn}.txt"
+                        sampled = harness.sampling(
+                            server.process.pid, output, max(1, slice_ - 2), pinning
+                        )
+                    with sampled:
+                        taken[label].append(wrk(server.port, script, connections, slice_, pinning))
+            results[name] = {label: WrkResult.combined(r) for label, r in taken.items()}
+            per_round = [
+                a.rps / b.rps for a, b in zip(taken["ncm GraphQL"], taken["plain"], strict=True)
+            ]
+            for label, result in results[name].items():
+                console.print(f"{name}, {label}: {result}")
+            console.print(
+                f"{name}, ncm/plain per round: {', '.join(f'{r:.2f}' for r in per_round)}"
+            )
+            rounds_of[name] = per_round
     load_after = [round(x, 2) for x in os.getloadavg()]
     report.machine["load_average_after"] = load_after
     table = Table(
         title=f"ncm ({workers} worker(s)) vs plain ({plain_workers}), wrk -c{connections},"
-        f" {duration:.0f}s each; load average after {load_after}"
+        f" {duration:.0f}s each in {rounds} turns; load average after {load_after}"
     )
     for column in (
         "page",
@@ -306,6 +337,7 @@ def run(
         table.add_row("", "plain", *floor.row(), "")
         report.results[name] = {k: vars(v) for k, v in pair.items()}
         report.results[name]["ratio"] = round(ratio, 3)
+        report.results[name]["ratio_per_round"] = [round(r, 3) for r in rounds_of[name]]
     console.print(table)
     for name in results:
         ratio = report.results[name]["ratio"]

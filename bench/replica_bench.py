@@ -164,7 +164,8 @@ async def sql_poster(url: str, pool_size: int) -> tuple[Any, Any]:
     from ncm.comments.service import _INSERT
     from ncm.comments.targets import TARGET_MODELS
     from ncm.comments.text import clean_body
-    from ncm.kit.db import PooledConnection, _pg_credentials
+    from ncm.kit.db import _pg_credentials
+    from ncm.kit.pgpool import PooledConnection
 
     target = _pg_credentials(url)
     pool = await asyncpg.create_pool(

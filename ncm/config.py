@@ -97,6 +97,9 @@ class Settings:
     # GET (persisted query, no credentials).
     fast_executor: bool = True
     graphql_public_max_age: int = 60
+    # Pooled PostgreSQL connections released without asyncio.shield when nothing can wait
+    # (ncm.kit.pgpool); off: asyncpg's own release for every connection.
+    db_lean_release: bool = True
     # Scale-out (docs/scaling.md): how reported plays reach the database ("auto": through a
     # Redis stream drained in batches when Redis and PostgreSQL are configured, else
     # directly), the batch a drain writes, how long a play id is remembered in Redis, and
@@ -219,6 +222,7 @@ def load_settings() -> Settings:
         graphql_validation_budget_ms=_int("GRAPHQL_VALIDATION_BUDGET_MS", 500),
         geo_header=(_env("GEO_HEADER") or "").strip().lower() or None,
         fast_executor=_bool("FAST_EXECUTOR", True),
+        db_lean_release=_bool("DB_LEAN_RELEASE", True),
         graphql_public_max_age=_int("GRAPHQL_PUBLIC_MAX_AGE", 60),
         play_ingest=(_env("PLAY_INGEST", "auto") or "auto").strip().lower(),
         play_flush_batch=_int("PLAY_FLUSH_BATCH", 5000),

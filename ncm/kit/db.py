@@ -14,6 +14,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ncm.config import get_settings
 from ncm.domains import model_modules
+from ncm.kit.pgpool import Client, PooledConnection
 
 
 def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
         }
     else:
         credentials = {**_pg_credentials(url), "connection_class": PooledConnection}
-        connection = {"engine": "tortoise.backends.asyncpg", "credentials": credentials}
+        connection = {"engine": "ncm.kit.pgpool", "credentials": credentials}
     return {
         "connections": {"default": connection},
         "apps": {
@@ -44,20 +45,6 @@ def tortoise_config(database_url: str | None = None) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
-
-
-class PooledConnection(asyncpg.Connection):
-    """A pooled connection released without asyncpg's reset statement.
-
-    asyncpg sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`` on
-    every release: one more round trip for every query a request runs through the pool
-    (a third of a DataLoader's cost). ncm never leaves session state on a pooled connection:
-    session settings go through ``session_settings``, which restores them or discards the
-    connection; transactions are still rolled back by asyncpg on release.
-    """
-
-    def get_reset_query(self) -> str:
-        return ""
 
 
 @contextlib.asynccontextmanager
@@ -145,10 +132,8 @@ def pg_client(url: str, name: str) -> BaseDBAsyncClient:
     """A Tortoise asyncpg client (its own pool, opened on first use) that is not one of
     Tortoise's configured connections: the read replica (``ncm.kit.replica``). One more
     configured connection would make every ``in_transaction()`` ask which one."""
-    from tortoise.backends.asyncpg import AsyncpgDBClient  # lazy: only with a replica
-
     credentials = {**_pg_credentials(url), "connection_class": PooledConnection}
-    return AsyncpgDBClient(connection_name=name, **credentials)
+    return Client(connection_name=name, **credentials)
 
 
 async def close_db() -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from tortoise import connections
 
-from ncm.kit.db import PooledConnection, session_settings
+from ncm.kit.db import session_settings
+from ncm.kit.pgpool import PooledConnection
 
 pytestmark = pytest.mark.postgres_only
 
