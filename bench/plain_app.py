@@ -238,7 +238,13 @@ async def healthz(request: Request) -> Response:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     global _pool
-    _pool = await asyncpg.create_pool(DATABASE_URL, min_size=1, max_size=POOL_SIZE)
+    from ncm.kit.db import SESSION_SETTINGS
+
+    # ncm's session settings (JIT off: otherwise a search statement on the heaviest words
+    # can spend ~200 ms compiling, which only this side would pay).
+    _pool = await asyncpg.create_pool(
+        DATABASE_URL, min_size=1, max_size=POOL_SIZE, server_settings=dict(SESSION_SETTINGS)
+    )
     try:
         yield
     finally:

@@ -62,6 +62,10 @@ async def session_settings(conn: Any, statements: str) -> AsyncIterator[Any]:
             conn.terminate()
 
 
+# The pool's session settings (see ``_pg_credentials``); ``bench/plain_app.py`` uses them too.
+SESSION_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+
+
 def behind_pgbouncer(url: str) -> bool:
     """PgBouncer in transaction mode is in front of this URL: ``NCM_DATABASE_PGBOUNCER=1``
     or ``?pgbouncer=1`` in the URL."""
@@ -95,7 +99,7 @@ def _pg_credentials(url: str) -> dict[str, Any]:
         # pool gains nothing from it, nor from parallel workers, which are started even for a
         # branch that never runs (docs/search.md measures both). Reports that want parallel
         # scans set it for their own statements (``session_settings``).
-        "server_settings": {"jit": "off", "max_parallel_workers_per_gather": "0"},
+        "server_settings": dict(SESSION_SETTINGS),
     }
 
 

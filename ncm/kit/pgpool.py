@@ -40,8 +40,11 @@ class LeanPool(asyncpg.Pool):
 
     __slots__ = ()  # the layout of asyncpg's Pool: ``lean`` gives a made pool this class
 
-    async def release(  # noqa: ASYNC109 (asyncpg's signature, timeout included)
-        self, connection: Any, *, timeout: float | None = None
+    async def release(
+        self,
+        connection: Any,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (asyncpg's signature)
     ) -> None:
         try:
             holder = connection._holder
