@@ -25,9 +25,9 @@ def _shielded(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     calls: list[Any] = []
     real = asyncpg.Pool.release
 
-    async def spy(self: Any, connection: Any, *, timeout: float | None = None) -> None:
+    async def spy(self: Any, connection: Any, **options: Any) -> None:
         calls.append(connection)
-        await real(self, connection, timeout=timeout)
+        await real(self, connection, **options)
 
     monkeypatch.setattr(asyncpg.Pool, "release", spy)
     return calls
