@@ -131,7 +131,7 @@ def main() -> None:
     profile = commands.add_parser("profile", help="where one request's time goes (cProfile)")
     _common(profile)
     profile.add_argument(
-        "target", choices=["track-page", "search", "comments-page", "comment-page"]
+        "target", choices=["track-page", "search", "search-page", "comments-page", "comment-page"]
     )
     profile.add_argument("--requests", type=int, default=2000)
     profile.add_argument("--top", type=int, default=30, help="functions listed")

@@ -85,11 +85,13 @@ async def _profile(
 
         words = [*ZH_WORDS[:40], *(w[:5] for w in EN_WORDS[:60] if len(w) >= 5)]
         payloads = [json.dumps({"query": SEARCH, "variables": {"q": w}}).encode() for w in words]
-    elif target == "comment-page":  # bench hotpath's: anonymous, newest first, at 41 depths
+    elif target in ("comment-page", "search-page"):  # bench hotpath's pages
+        # comment-page: anonymous, newest first, at 41 depths; search-page: the 20 most
+        # frequent title tokens, first pages (the search cache off, as in bench hotpath).
         from bench.hotpath import _pages
 
         pages = await _pages(database_url)
-        payloads = [json.dumps(b).encode() for b in pages["comment page"]]
+        payloads = [json.dumps(b).encode() for b in pages[target.replace("-", " ")]]
     else:  # comments-page: the comments bench's page of 20, logged in, on the largest thread
         payloads, token = await _comment_payloads()
     out: dict[str, Any] = {"target": target, "requests": requests}

@@ -37,13 +37,22 @@ class Page(Generic[T]):
 _PLAIN = frozenset({int, str, bool, type(None)})
 
 
+def _plain(value: Any) -> bool:
+    """orjson writes ``value`` as ``json.dumps`` does: integers, text, booleans, null, and
+    floats from 1e-4 up to 1e16 (outside that range the two write exponents differently:
+    ``1e-05`` against ``0.00001``); a search score or a hot score is one of those."""
+    kind = type(value)
+    return kind in _PLAIN or (kind is float and (value == 0.0 or 1e-4 <= abs(value) < 1e16))
+
+
 def encode_cursor(key: Sequence[Any]) -> str:
-    """The key as compact JSON in unpadded URL-safe base64. A key of integers and ASCII
-    text (the usual one) is written by orjson, byte for byte what ``json.dumps`` writes,
-    in a fifth of the time; anything else (floats, timestamps, other text) by ``json``."""
+    """The key as compact JSON in unpadded URL-safe base64. A key of integers, ASCII text
+    and ordinary floats (the usual ones) is written by orjson, byte for byte what
+    ``json.dumps`` writes, in a fifth of the time; anything else (other floats, timestamps,
+    other text) by ``json``."""
     items = list(key)
     raw = None
-    if all(type(v) in _PLAIN for v in items):
+    if all(map(_plain, items)):
         try:
             raw = orjson.dumps(items)
         except TypeError:  # an integer past 64 bits

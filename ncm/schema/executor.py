@@ -36,6 +36,7 @@ from graphql import (
     GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLString,
+    GraphQLUnionType,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -250,7 +251,7 @@ def field_plans(parent_type: GraphQLObjectType) -> dict[str, PlainField]:
 
 
 # How a shape step reads its value (see ``Shape``).
-_LEAF, _INT, _OBJECT, _LIST, _TYPENAME = range(5)
+_LEAF, _INT, _OBJECT, _LIST, _TYPENAME, _UNION = range(6)
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 # A built-in scalar whose output coercion returns a value of exactly this type unchanged.
 _UNCHANGED: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
@@ -268,6 +269,7 @@ class Step(NamedTuple):
     is_type_of: Callable[[Any, Any], Any] | None = None
     item_non_null: bool = False
     peek: bool = False  # ``read`` is an ``answered_by`` peek
+    members: Members | None = None  # a union's members with their shapes
 
 
 # Shapes of the operations seen lately, by the identity of the operation's node (the guard
@@ -283,6 +285,65 @@ class Shape(tuple[Step, ...]):
     ``generated``), which the steps describe exactly."""
 
     run: Callable[[Any, Any, Callable[[Any], bool]], Any] | None = None
+
+
+class Members:
+    """A Strawberry union's members, each with the shape of the selection for it, found by
+    the class of a value as Strawberry's type resolver finds them: a value that is not cast
+    is of the member whose definition is its class's ``__strawberry_definition__``. A
+    class of no member, or of a member whose selection is not plain, is None (graphql-core's
+    path resolves and reports it)."""
+
+    __slots__ = ("by_class", "by_definition")
+
+    def __init__(self, by_definition: dict[int, tuple[Any, GraphQLObjectType, Shape]]) -> None:
+        # id(definition) -> (definition, kept alive so the id stays its own; type; shape)
+        self.by_definition = by_definition
+        self.by_class: dict[type, tuple[GraphQLObjectType, Shape] | None] = {}
+
+    def of(self, cls: type) -> tuple[GraphQLObjectType, Shape] | None:
+        found = self.by_class.get(cls, _GENERAL)
+        if found is _GENERAL:
+            definition = getattr(cls, "__strawberry_definition__", None)
+            member = self.by_definition.get(id(definition))
+            found = None if member is None else member[1:]
+            if len(self.by_class) < 64:  # the classes of a schema's types: a handful
+                self.by_class[cls] = found
+        return found  # type: ignore[return-value]
+
+
+def member_of(
+    members: Members, value: Any, is_awaitable: Callable[[Any], bool]
+) -> tuple[GraphQLObjectType, Shape] | None:
+    """The member type and shape completing ``value``, or None for graphql-core's path (an
+    error, an awaitable, a cast object, a class of no plain member, a value its member's
+    ``is_type_of`` refuses)."""
+    if isinstance(value, Exception) or is_awaitable(value):
+        return None
+    if getattr(value, TYPE_CAST_ATTRIBUTE, None) is not None:
+        return None
+    found = members.of(type(value))
+    if found is None or not _accepts(found[0].is_type_of, value):
+        return None
+    return found
+
+
+def _complete_member(
+    members: Members, value: Any, context: Any, is_awaitable: Callable[[Any], bool]
+) -> Any:
+    """A union value completed by its member's generated shape, or ``_GENERAL``."""
+    found = member_of(members, value, is_awaitable)
+    if found is None or found[1].run is None:
+        return _GENERAL
+    return found[1].run(value, context, is_awaitable)
+
+
+def _strawberry_union(union: GraphQLUnionType) -> bool:
+    """Resolved by Strawberry's union type resolver (by class, see ``Members``)."""
+    resolver = union.resolve_type
+    return resolver is not None and resolver.__qualname__.endswith(
+        "get_type_resolver.<locals>._resolve_union_type"
+    )
 
 
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -424,6 +485,13 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             return Step(
                 name, kind, read, attribute, coerce, _UNCHANGED.get(inner), non_null, peek=peek
             )
+        if isinstance(inner, GraphQLUnionType):
+            members = self._members(inner, details)
+            if members is None:
+                return None
+            return Step(
+                name, _UNION, read, attribute, None, None, non_null, members=members, peek=peek
+            )
         kind, item_non_null = _OBJECT, False
         if isinstance(inner, GraphQLList):
             plan = list_plan(inner)
@@ -450,11 +518,27 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             peek,
         )
 
+    def _members(self, union: GraphQLUnionType, details: FieldDetailsList) -> Members | None:
+        """The members of a Strawberry union whose selection here is plain, with their
+        shapes; None when none is, or the union is resolved some other way."""
+        if not _strawberry_union(union) or node_directives(details):
+            return None
+        by_definition: dict[int, tuple[Any, GraphQLObjectType, Shape]] = {}
+        for member in union.types:
+            definition = member.extensions.get(DEFINITION)
+            if definition is None or definition.is_graphql_generic:
+                continue
+            shape = self._shape(member, details)
+            if shape is not None:
+                by_definition[id(definition)] = (definition, member, shape)
+        return Members(by_definition) if by_definition else None
+
     def _run(self, shape: Shape, source: Any) -> Any:
         """The object's result by its shape, or ``_GENERAL``."""
         result: dict[str, Any] = {}
         for step in shape:
-            name, kind, read, attribute, coerce, unchanged, non_null, *_, peek = step
+            name, kind, read, attribute, coerce, unchanged, non_null, *_ = step
+            peek = step.peek
             if kind == _TYPENAME:
                 result[name] = attribute
                 continue
@@ -479,6 +563,14 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                 return _GENERAL
             elif kind == _OBJECT:
                 completed = self._run_object(step, value)
+                if completed is _GENERAL:
+                    return _GENERAL
+                result[name] = completed
+            elif kind == _UNION:
+                member = member_of(step.members, value, self.is_awaitable)  # type: ignore[arg-type]
+                if member is None:
+                    return _GENERAL
+                completed = self._run(member[1], value)
                 if completed is _GENERAL:
                     return _GENERAL
                 result[name] = completed
@@ -802,6 +894,12 @@ def _checks(step: Step, i: int, value: str, space: dict[str, Any]) -> list[str]:
         return [f"if type({value}) is not unchanged{i}:", *("    " + line for line in lines)]
     if step.kind == _INT:
         return [f"if type({value}) is not int or not INT_MIN <= {value} <= INT_MAX: return GENERAL"]
+    if step.kind == _UNION:
+        space[f"members{i}"], space["complete_member"] = step.members, _complete_member
+        return [
+            f"{value} = complete_member(members{i}, {value}, context, is_awaitable)",
+            f"if {value} is GENERAL: return GENERAL",
+        ]
     child = step.child
     assert child is not None and child.run is not None, "a child shape is generated first"
     space[f"child{i}"] = child.run
@@ -840,6 +938,20 @@ def _checks(step: Step, i: int, value: str, space: dict[str, Any]) -> list[str]:
 
 # Per Strawberry ``is_type_of``: the classes it accepted for objects that were not cast.
 _ACCEPTED: dict[Callable[[Any, Any], Any], set[type]] = {}
+
+
+def _accepts(is_type_of: Callable[[Any, Any], Any] | None, value: Any) -> bool:
+    """``is_type_of`` (None: any value) accepts ``value``, an object that is not cast: its
+    class, once accepted, is accepted again without the call (as the generated checks)."""
+    if is_type_of is None:
+        return True
+    accepted = _ACCEPTED.setdefault(is_type_of, set())
+    if type(value) in accepted:
+        return True
+    if is_type_of(value, None) is not True:
+        return False
+    accepted.add(type(value))
+    return True
 
 
 def _accept(accepted: set[type], value: Any) -> None:

@@ -26,7 +26,11 @@ def test_cursors_are_the_bytes_json_writes() -> None:
         ["晴天", 1],  # json escapes non-ASCII text
         ['\x7f\n"\\/', 2],  # DEL is escaped by json, not by orjson
         [2**70, 1],  # past 64 bits
-        [1.5, 1e16, 2],  # floats are json's
+        [1.5, 1e16, 2],  # 1e16 is json's
+        [2.2161, "t", 5],  # a search score: orjson's
+        [1e-4, 9.999999999999998e15, 0.0, -0.0, -3.5],  # the range's edges: orjson's
+        [1e-05, 5e-324, 1.7976931348623157e308],  # exponents: json's
+        [float("nan"), float("inf"), float("-inf")],  # json's NaN, Infinity
         [3, 1.25, 7, [1, 2], 0],  # RECOMMENDED's key holds a list
         [datetime(2026, 1, 1, tzinfo=UTC), 1],  # default=str
     ]
@@ -34,6 +38,8 @@ def test_cursors_are_the_bytes_json_writes() -> None:
     for _ in range(2000):
         text = "".join(chr(rng.randrange(0, 300)) for _ in range(rng.randrange(0, 6)))
         keys.append([text, rng.randrange(-(2**65), 2**65), rng.choice([None, True, 0])])
+        magnitude = 10.0 ** rng.randrange(-8, 20)
+        keys.append([rng.uniform(-1, 1) * magnitude, rng.random() * 10, rng.randrange(9)])
     for key in keys:
         assert encode_cursor(key) == _json_cursor(key), key
     assert decode_cursor(encode_cursor(["2026-12-04T01:00:00+00:00", 9]), 2) == [

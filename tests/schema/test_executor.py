@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import strawberry
@@ -541,3 +541,92 @@ async def test_a_cast_object_is_checked_even_when_its_class_was_accepted() -> No
     a, b = await plain.execute(query), await fast.execute(query)
     assert b.data == a.data
     assert _errors(b) == _errors(a) and _errors(b)  # refused, at the same path
+
+
+# --- unions: a member's shape, found by the value's class ------------------------------------
+
+
+@strawberry.type
+class Hit:
+    rank: int
+    found: Annotated[Post | Person, strawberry.union("Found")] | None
+
+
+@strawberry.type
+class Hits:
+    hits: list[Hit]
+
+
+class NotAType:
+    handle = "nobody"
+
+
+HITS = """query($with: Boolean!) { hits { hits { rank found { __typename
+  ... on Post { id title lead { handle } } ... on Person { handle mood }
+  ... on Person @include(if: $with) { age } } } } }"""
+HITS_PLAIN = HITS.replace("query($with: Boolean!)", "query").replace(
+    "\n  ... on Person @include(if: $with) { age }", ""
+)
+
+
+def _hits_schemas(hits: Callable[[], Hits]) -> tuple[strawberry.Schema, strawberry.Schema]:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def hits(self) -> Hits:
+            return hits()
+
+    return strawberry.Schema(Query), strawberry.Schema(
+        Query, execution_context_class=PlainFieldExecutor
+    )
+
+
+class PersonSub(Person):
+    """A subclass with its parent's Strawberry definition: Strawberry resolves it as Person."""
+
+
+@pytest.mark.parametrize(
+    "found",
+    [
+        pytest.param(lambda: [_post(), _person(), None], id="members"),
+        pytest.param(lambda: [PersonSub(handle="s", score=1.0, age=3, mood=Mood.LOUD)], id="sub"),
+        pytest.param(lambda: [_person(), NotAType()], id="no-member"),
+        pytest.param(lambda: [_post(lead=None)], id="null-inside"),
+        pytest.param(lambda: [strawberry.cast(Post, _person())], id="cast"),
+        pytest.param(lambda: [_person(age=2**40)], id="bad-leaf"),
+        pytest.param(lambda: [ValueError("boom")], id="error"),
+    ],
+)
+@pytest.mark.parametrize("include", [True, False, None])
+async def test_union_members_answer_what_graphql_core_answers(
+    found: Callable[[], list[Any]], include: bool | None
+) -> None:
+    """Data, errors and their paths are graphql-core's, with the union completed by its
+    member's shape (stepped with ``@include``, generated without) or by graphql-core."""
+    plain, fast = _hits_schemas(
+        lambda: Hits(hits=[Hit(rank=i, found=f) for i, f in enumerate(found())])
+    )
+    query, variables = (HITS, {"with": include}) if include is not None else (HITS_PLAIN, None)
+    for _ in range(2):
+        a = await plain.execute(query, variable_values=variables)
+        b = await fast.execute(query, variable_values=variables)
+        assert b.data == a.data
+        assert _errors(b) == _errors(a)
+
+
+async def test_a_union_of_plain_members_is_executed_by_shapes_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No object below the root takes the field-by-field path: the hit's shape holds the
+    union's members' shapes, each found by the value's class."""
+    _, fast = _hits_schemas(
+        lambda: Hits(hits=[Hit(rank=0, found=_post()), Hit(rank=1, found=_person())])
+    )
+    parents = _types_passed(monkeypatch, "execute_fields")
+    for _ in range(2):  # the shapes made by the first request, kept for the second
+        result = await fast.execute(HITS_PLAIN)
+        assert result.errors is None and result.data is not None
+        first, second = (h["found"] for h in result.data["hits"]["hits"])
+        assert first["__typename"] == "Post" and first["lead"] == {"handle": "lead"}
+        assert second == {"__typename": "Person", "handle": "ann", "mood": "CALM"}
+    assert parents == ["Query", "Query"]
