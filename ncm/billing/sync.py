@@ -51,6 +51,18 @@ def ref(value: Any) -> str | None:
     return value or None
 
 
+def user_hint(obj: Obj) -> int | None:
+    """The user an object names in ``ncm_user_id`` metadata or ``client_reference_id``:
+    ASCII digits only (``"٣".isdigit()`` holds too) and at most 18 of them (a bigint), else
+    None (the event waits for its customer's link, as with no hint)."""
+    meta = obj.get("metadata")
+    raw = (meta.get("ncm_user_id") if isinstance(meta, dict) else None) or obj.get(
+        "client_reference_id"
+    )
+    text = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 async def user_for(conn: BaseDBAsyncClient, obj: Obj) -> int | None:
     """The user an object belongs to: by its customer, else its ``ncm_user_id`` metadata
     (and then the customer is linked to the user)."""
@@ -59,11 +71,9 @@ async def user_for(conn: BaseDBAsyncClient, obj: Obj) -> int | None:
         found = await Customer.filter(stripe_id=customer).using_db(conn).first()
         if found:
             return found.user_id
-    meta = obj.get("metadata") or {}
-    raw = meta.get("ncm_user_id") or obj.get("client_reference_id")
-    if not raw or not str(raw).isdigit():
+    user_id = user_hint(obj)
+    if user_id is None:
         return None
-    user_id = int(raw)
     if customer and not await Customer.filter(user_id=user_id).using_db(conn).exists():
         await Customer.create(user_id=user_id, stripe_id=customer, using_db=conn)
         linked = LINKED.get()

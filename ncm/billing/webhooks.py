@@ -479,7 +479,7 @@ async def _lock_users(conn: BaseDBAsyncClient, state: _BatchState, objs: list[Ob
         state.customers = {str(stripe_id): int(user_id) for stripe_id, user_id in rows}
     users: set[int] = set()
     for obj in objs:
-        found = state.customers.get(_customer(obj) or "") or _user_hint(obj)
+        found = state.customers.get(_customer(obj) or "") or sync.user_hint(obj)
         if found is not None:
             users.add(found)
     await lock_many_for_transaction(conn, "ncm.billing.ledger", users)
@@ -492,16 +492,6 @@ def _customer(obj: Obj) -> str | None:
     if isinstance(found, str) and 0 < len(found) <= 255 and "\x00" not in found:
         return found
     return None
-
-
-def _user_hint(obj: Obj) -> int | None:
-    """The user an object names in ``ncm_user_id`` metadata or ``client_reference_id``."""
-    meta = obj.get("metadata")
-    raw = (meta.get("ncm_user_id") if isinstance(meta, dict) else None) or obj.get(
-        "client_reference_id"
-    )
-    text = str(raw) if isinstance(raw, str | int) else ""
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 def _prefetch(state: _BatchState, work: list[tuple[StripeEvent, Obj | None]]) -> None:

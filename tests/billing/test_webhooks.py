@@ -234,6 +234,63 @@ async def test_checkout_completed_links_the_subscription(http: Any, vip_plans: A
     )
 
 
+_ARABIC_INDIC = str.maketrans(
+    "0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+)
+_FULLWIDTH = str.maketrans(
+    "0123456789", "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19"
+)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda pk: str(pk).translate(_ARABIC_INDIC),
+        lambda pk: str(pk).translate(_FULLWIDTH),
+        lambda pk: str(pk).rjust(30, "0"),
+        lambda pk: f" {pk}",
+        lambda pk: f"{pk}.0",
+        lambda pk: f"-{pk}",
+    ],
+    ids=["arabic-indic", "fullwidth", "30-digits", "space", "float", "negative"],
+)
+async def test_a_user_hint_that_is_not_plain_digits_links_nobody(
+    http: Any, vip_plans: Any, spelling: Any
+) -> None:
+    """``client_reference_id`` and ``ncm_user_id`` name a user in ASCII digits (at most 18);
+    any other spelling of the user's id links the customer to nobody (``int`` reads
+    Arabic-Indic or full-width digits as the same number) and the event waits for a link,
+    as the batch's own reading of hints does."""
+    from ncm.billing.sync import user_hint
+
+    user, customer, sub = await _member()
+    await Customer.all().delete()
+    hint = spelling(user.id)
+    session = {
+        "id": "cs_hint",
+        "object": "checkout.session",
+        "customer": customer,
+        "client_reference_id": hint,
+        "metadata": {"ncm_user_id": hint},
+        "subscription": sub["id"],
+    }
+    assert user_hint(session) is None
+    await post_event(http, event("checkout.session.completed", session))
+    await process_pending()
+    assert not await Customer.exists()
+    assert not await Subscription.filter(user_id=user.id).exists()
+
+
+def test_user_hints_read_metadata_then_the_reference() -> None:
+    from ncm.billing.sync import user_hint
+
+    assert user_hint({"metadata": {"ncm_user_id": "42"}, "client_reference_id": "7"}) == 42
+    assert user_hint({"metadata": "junk", "client_reference_id": "7"}) == 7
+    assert user_hint({"client_reference_id": 9}) == 9
+    assert user_hint({"client_reference_id": True}) is None
+    assert user_hint({"metadata": {"ncm_user_id": "9" * 18}}) == int("9" * 18)
+
+
 async def test_paid_before_linked_waits_then_applies_when_the_link_appears(
     http: Any, vip_plans: Any
 ) -> None:
