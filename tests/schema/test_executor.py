@@ -350,16 +350,20 @@ FEED = """query($with: Boolean!) { feed { posts { __typename id t: title
   lead { __typename handle } } } }"""
 
 
-def _feed_schemas(feed: Callable[[], Feed]) -> tuple[strawberry.Schema, strawberry.Schema]:
-    @strawberry.type
-    class Query:
-        @strawberry.field
-        def feed(self) -> Feed:
-            return feed()
-
-    return strawberry.Schema(Query), strawberry.Schema(
-        Query, execution_context_class=PlainFieldExecutor
+def _root_schemas(
+    name: str, value: Callable[[], Any], graphql_type: type
+) -> tuple[strawberry.Schema, strawberry.Schema]:
+    """graphql-core's and the fast path's schema of one root field ``name`` answering
+    ``value()``."""
+    field = strawberry.field(resolver=lambda: value(), graphql_type=graphql_type)
+    query = strawberry.type(type("Query", (), {name: field}))
+    return strawberry.Schema(query), strawberry.Schema(
+        query, execution_context_class=PlainFieldExecutor
     )
+
+
+def _feed_schemas(feed: Callable[[], Feed]) -> tuple[strawberry.Schema, strawberry.Schema]:
+    return _root_schemas("feed", feed, Feed)
 
 
 @pytest.mark.parametrize(
@@ -570,15 +574,7 @@ HITS_PLAIN = HITS.replace("query($with: Boolean!)", "query").replace(
 
 
 def _hits_schemas(hits: Callable[[], Hits]) -> tuple[strawberry.Schema, strawberry.Schema]:
-    @strawberry.type
-    class Query:
-        @strawberry.field
-        def hits(self) -> Hits:
-            return hits()
-
-    return strawberry.Schema(Query), strawberry.Schema(
-        Query, execution_context_class=PlainFieldExecutor
-    )
+    return _root_schemas("hits", hits, Hits)
 
 
 class PersonSub(Person):
