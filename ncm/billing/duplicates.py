@@ -215,3 +215,12 @@ async def _end_duplicate(
 
 async def list_resolved(limit: int = 50) -> list[DuplicateSubscription]:
     return await DuplicateSubscription.all().order_by("-id").limit(limit)
+
+
+async def resolutions(user_id: int | None = None, limit: int = 50) -> list[DuplicateSubscription]:
+    """Duplicate subscriptions ended so far, newest first (one user's, or everyone's): what
+    ``ncm billing duplicates`` lists for support and finance."""
+    query = DuplicateSubscription.all()
+    if user_id is not None:
+        query = query.filter(user_id=user_id)
+    return list(await query.order_by("-resolved_at", "-id").limit(max(1, min(limit, 1000))))

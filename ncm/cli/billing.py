@@ -195,6 +195,37 @@ def grant(
     emit_one(run(work), as_json, title="granted")
 
 
+@app.command()
+def duplicates(
+    user: str | None = typer.Option(None, "--user", help="Only this user's (id, email or handle)."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    as_json: bool = JsonOption,
+) -> None:
+    """Second live subscriptions that were ended, newest first: which one was kept, which
+    invoice was refunded and how much (REFUNDED), or CANCELED when nothing was paid."""
+    from ncm.accounts import service as accounts
+    from ncm.billing import duplicates as resolved
+
+    async def work() -> list[dict[str, Any]]:
+        user_id = (await accounts.find_user(user)).id if user is not None else None
+        return [
+            {
+                "user_id": d.user_id,
+                "ended": d.subscription_ref,
+                "kept": d.kept_ref,
+                "state": d.state,
+                "invoice": d.invoice_ref,
+                "refund": d.refund_ref,
+                "amount_refunded": d.amount_refunded,
+                "currency": d.currency,
+                "resolved_at": d.resolved_at,
+            }
+            for d in await resolved.resolutions(user_id, limit)
+        ]
+
+    emit(run(work), as_json, title="duplicate subscriptions")
+
+
 @events_app.command("list")
 def events_list(
     failed: bool = typer.Option(False, "--failed", help="Only events that failed."),

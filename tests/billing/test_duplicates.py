@@ -170,6 +170,38 @@ async def test_two_checkouts_completed_keep_the_older_and_refund_the_newer(
     await _assert_resolved(user, stripe_env, customer, kept, ended)
 
 
+async def test_the_cli_lists_resolutions_for_support(vip_plans: Any, stripe_env: str) -> None:
+    """``ncm billing duplicates``: what was ended, what was kept, the refund; by user too."""
+    from tests.cli.helpers import ncm, ncm_json
+
+    user, bystander = await make_user("dup_cli"), await make_user("bystander")
+    customer = await _customer(user)
+    a = await _paid_checkout(user, customer, MONTHLY, 1)
+    await _next_second()
+    b = await _paid_checkout(user, customer, YEARLY, 2)
+    await _deliver(a["events"] + b["events"])
+    row = await DuplicateSubscription.get(user_id=user.id)
+    listed = ncm_json("billing", "duplicates", "--user", user.handle)
+    assert [
+        (d["user_id"], d["ended"], d["kept"], d["state"], d["refund"], d["amount_refunded"])
+        for d in listed
+    ] == [
+        (
+            user.id,
+            b["sub"]["id"],
+            a["sub"]["id"],
+            "REFUNDED",
+            row.refund_ref,
+            b["invoice"]["amount_paid"],
+        )
+    ]
+    assert listed[0]["currency"] == "CNY" and listed[0]["invoice"] == b["invoice"]["id"]
+    assert [d["ended"] for d in ncm_json("billing", "duplicates")] == [b["sub"]["id"]]
+    assert ncm_json("billing", "duplicates", "--user", str(bystander.id)) == []
+    unknown = ncm("billing", "duplicates", "--user", "nobody_here")
+    assert unknown.returncode != 0 and "nobody_here" in unknown.stderr
+
+
 async def test_redelivered_and_replayed_events_never_refund_twice(
     http: Any, vip_plans: Any, stripe_env: str
 ) -> None:
