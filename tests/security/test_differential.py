@@ -10,7 +10,6 @@ The budget is ``NCM_FUZZ_EXAMPLES`` (default 40), as for the fuzzers.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,10 +17,9 @@ import httpx
 import pytest
 from hypothesis import given
 
-from ncm.app import create_app
 from ncm.config import get_settings
 from tests import factories
-from tests.security.test_fuzz import FUZZ, documents
+from tests.security.test_fuzz import FUZZ, client_with, documents
 
 pytestmark = pytest.mark.skipif(
     not get_settings().fast_executor, reason="compares the fast paths with the fallback"
@@ -31,9 +29,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 async def fallback() -> AsyncIterator[httpx.AsyncClient]:
     """The application as ``NCM_FAST_EXECUTOR=0`` serves it."""
-    settings = dataclasses.replace(get_settings(), fast_executor=False)
-    transport = httpx.ASGITransport(app=create_app(settings, manage_db=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with client_with(fast_executor=False) as client:
         yield client
 
 

@@ -9,6 +9,7 @@ seconds); raise it locally for a long run, e.g. ``NCM_FUZZ_EXAMPLES=2000``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -224,14 +225,21 @@ def _sign(payload: bytes) -> str:
     return f"t={t},v1={digest}"
 
 
+@contextlib.asynccontextmanager
+async def client_with(**changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the application made with these settings changed."""
+    from ncm.app import create_app
+
+    settings = dataclasses.replace(get_settings(), **changes)
+    transport = httpx.ASGITransport(app=create_app(settings, manage_db=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
 @pytest.fixture
 async def webhook_http() -> AsyncIterator[httpx.AsyncClient]:
     """The app with a webhook secret, so signed payloads reach the event handling."""
-    from ncm.app import create_app
-
-    settings = dataclasses.replace(get_settings(), stripe_webhook_secret=SECRET)
-    transport = httpx.ASGITransport(app=create_app(settings, manage_db=False))
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with client_with(stripe_webhook_secret=SECRET) as client:
         yield client
 
 
