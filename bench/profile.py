@@ -70,7 +70,7 @@ async def _profile(
 ) -> dict[str, Any]:
     import asyncpg
 
-    from ncm.app import create_app
+    from ncm.app import create_app, tune_gc
     from ncm.kit.db import close_db, init_db
     from ncm.schema.catalog import search as search_page
 
@@ -101,6 +101,7 @@ async def _profile(
             status, response = await _call(app, payload, token)
             if status != 200 or b'"errors"' in response:
                 raise SystemExit(f"request failed: {status} {response[:500]!r}")
+        tune_gc()  # as the server's lifespan does (the application's lifespan is not run here)
 
         # 1. SQL per request, and what each statement costs in the database alone.
         logger = logging.getLogger("tortoise.db_client")
