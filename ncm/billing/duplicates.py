@@ -149,48 +149,27 @@ async def _end_duplicate(
     await sync.apply_subscription(conn, user_id, ended)
     if done is not None:  # resolved before (a mirror that lagged): never refund again
         return done
-    invoice_id = sync.ref(sub.get("latest_invoice"))
-    invoice = await stripe.retrieve_invoice(invoice_id) if invoice_id else None
+    # Every paid invoice, not only the latest: a duplicate found late (webhooks stalled over
+    # a renewal) has charged more than once, and each charge is refunded in full.
+    invoices = await stripe.subscription_paid_invoices(sid)
+    latest_id = sync.ref(sub.get("latest_invoice"))
+    if latest_id and all(str(i["id"]) != latest_id for i in invoices):
+        latest = await stripe.retrieve_invoice(latest_id)  # a list that lags behind
+        if latest is not None and latest.get("status") == "paid":
+            invoices.append(latest)
     state, payment, refund_id, refunded, currency = DuplicateState.CANCELED, None, None, 0, ""
-    refunded_at = utcnow()
-    if invoice is not None and invoice.get("status") == "paid":
-        await sync.apply_invoice_paid(conn, user_id, invoice)  # its period, to be revoked
-        amount = int(invoice.get("amount_paid") or 0)
-        payment = sync.invoice_payment_ref(invoice)
-        currency = str(invoice.get("currency") or "").upper()
-        if amount > 0 and payment:
-            known = await ChargeRefund.filter(charge_ref=payment).using_db(conn).first()
-            already = known.amount_refunded if known else 0
-            if amount > already:
-                refund = await stripe.refund_payment(
-                    payment,
-                    amount=amount - already,
-                    metadata={
-                        "ncm_reason": "duplicate_subscription",
-                        "ncm_subscription": sid,
-                        "ncm_kept": kept,
-                    },
-                    key=f"refund-duplicate:{invoice['id']}",
-                )
-                refund_id = refund["id"] if refund else None
-                refunded_at = (sync.ts(refund.get("created")) if refund else None) or utcnow()
-            refunded, state = amount, DuplicateState.REFUNDED
-            await ledger.record_refund(
-                conn,
-                charge_ref=payment,
-                invoice_ref=str(invoice["id"]),
-                amount=amount,
-                amount_refunded=amount,
-                currency=currency,
-                fully_refunded=True,
-                refunded_at=refunded_at,
-            )
+    for invoice in invoices:
+        amount, paid_with, made, money = await _refund_invoice(conn, user_id, invoice, sid, kept)
+        if amount > 0:
+            state, refunded = DuplicateState.REFUNDED, refunded + amount
+            payment, refund_id, currency = paid_with, made or refund_id, money
+    invoice_ref = str(invoices[-1]["id"]) if invoices else latest_id
     row = await DuplicateSubscription.create(
         user_id=user_id,
         subscription_ref=sid,
         kept_ref=kept,
         state=state,
-        invoice_ref=str(invoice["id"]) if invoice else None,
+        invoice_ref=invoice_ref,
         payment_ref=payment,
         refund_ref=refund_id,
         amount_refunded=refunded,
@@ -215,6 +194,48 @@ async def _end_duplicate(
 
 async def list_resolved(limit: int = 50) -> list[DuplicateSubscription]:
     return await DuplicateSubscription.all().order_by("-id").limit(limit)
+
+
+async def _refund_invoice(
+    conn: BaseDBAsyncClient, user_id: int, invoice: Obj, sid: str, kept: str
+) -> tuple[int, str | None, str | None, str]:
+    """Refund one paid invoice of a duplicate in full (what is not refunded yet) and record
+    it on the ledger, its period revoked: ``(amount, payment, refund id or None, currency)``;
+    amount 0 when it charged nothing."""
+    stripe = gateway()
+    await sync.apply_invoice_paid(conn, user_id, invoice)  # its period, to be revoked
+    amount = int(invoice.get("amount_paid") or 0)
+    payment = sync.invoice_payment_ref(invoice)
+    currency = str(invoice.get("currency") or "").upper()
+    if amount <= 0 or not payment:
+        return 0, payment, None, currency
+    known = await ChargeRefund.filter(charge_ref=payment).using_db(conn).first()
+    already = known.amount_refunded if known else 0
+    refund_id, refunded_at = None, utcnow()
+    if amount > already:
+        refund = await stripe.refund_payment(
+            payment,
+            amount=amount - already,
+            metadata={
+                "ncm_reason": "duplicate_subscription",
+                "ncm_subscription": sid,
+                "ncm_kept": kept,
+            },
+            key=f"refund-duplicate:{invoice['id']}",
+        )
+        refund_id = refund["id"] if refund else None
+        refunded_at = (sync.ts(refund.get("created")) if refund else None) or utcnow()
+    await ledger.record_refund(
+        conn,
+        charge_ref=payment,
+        invoice_ref=str(invoice["id"]),
+        amount=amount,
+        amount_refunded=amount,
+        currency=currency,
+        fully_refunded=True,
+        refunded_at=refunded_at,
+    )
+    return amount, payment, refund_id, currency
 
 
 async def resolutions(user_id: int | None = None, limit: int = 50) -> list[DuplicateSubscription]:

@@ -343,6 +343,23 @@ class StripeGateway:
         ):
             yield item
 
+    async def subscription_paid_invoices(self, subscription_id: str) -> list[Obj]:
+        """Every paid invoice of a subscription, oldest first (``status`` is filtered here:
+        a Stripe-compatible server may not filter it)."""
+        found = [
+            item
+            async for item in self._paged(
+                "invoices.list",
+                self.client.v1.invoices.list_async,
+                {"subscription": subscription_id},
+                None,
+                None,
+                100,
+            )
+            if item.get("status") == "paid"
+        ]
+        return sorted(found, key=lambda i: (int(i.get("created") or 0), str(i.get("id"))))
+
     async def _paged(
         self,
         what: str,

@@ -170,6 +170,45 @@ async def test_two_checkouts_completed_keep_the_older_and_refund_the_newer(
     await _assert_resolved(user, stripe_env, customer, kept, ended)
 
 
+async def test_a_duplicate_found_after_it_renewed_is_refunded_every_charge(
+    vip_plans: Any, stripe_env: str
+) -> None:
+    """Webhooks stalled over a renewal: by the time ncm sees the duplicate it has charged
+    twice. Both charges are refunded in full and both of its periods revoked."""
+    user = await make_user()
+    customer = await _customer(user)
+    a = await _paid_checkout(user, customer, MONTHLY, 1)
+    await _next_second()
+    b = await _paid_checkout(user, customer, MONTHLY, 2)
+    kept, ended = _older(a, b)
+    sid = ended["sub"]["id"]
+    async with httpx.AsyncClient(auth=("sk_test_ncm", ""), base_url=stripe_env) as client:
+        made = await client.post("/v1/invoices", data={"customer": customer, "subscription": sid})
+        made.raise_for_status()
+        paid = await client.post(f"/v1/invoices/{made.json()['id']}/pay")
+        paid.raise_for_status()
+    renewal = paid.json()
+    assert renewal["status"] == "paid" and renewal["amount_paid"] > 0
+    await _deliver(a["events"] + b["events"])
+    charges = [ended["invoice"], renewal]
+    for charge in charges:
+        refunds = await _refunds(stripe_env, str(charge["payment_intent"]))
+        assert [r["amount"] for r in refunds] == [charge["amount_paid"]]
+    assert await _refunds(stripe_env, str(kept["invoice"]["payment_intent"])) == []
+    row = await DuplicateSubscription.get(user_id=user.id)
+    assert row.state == DuplicateState.REFUNDED
+    assert row.amount_refunded == sum(c["amount_paid"] for c in charges)
+    revoked = {
+        p.reference: p
+        for p in await MembershipPeriod.filter(user_id=user.id, source=PeriodSource.PAID)
+        if p.revoked_at is not None
+    }
+    assert set(revoked) == {c["id"] for c in charges}
+    assert all(p.refunded == p.amount for p in revoked.values())
+    e = await entitlement(user.id)
+    assert e.active and e.source == "PAID"  # the kept subscription's period
+
+
 async def test_the_cli_lists_resolutions_for_support(vip_plans: Any, stripe_env: str) -> None:
     """``ncm billing duplicates``: what was ended, what was kept, the refund; by user too."""
     from tests.cli.helpers import ncm, ncm_json
