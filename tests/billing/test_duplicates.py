@@ -80,6 +80,19 @@ async def _paid_checkout(user: Any, customer: str, plan: str, n: int) -> dict[st
     return {"sub": sub, "invoice": invoice, "session": session, "events": events}
 
 
+async def _two_checkouts(
+    second_plan: str = YEARLY, handle: str | None = None
+) -> tuple[Any, str, dict[str, Any], dict[str, Any]]:
+    """A user who completed two hosted checkouts a second apart (nothing delivered yet):
+    ``(user, customer, first, second)``."""
+    user = await make_user(handle) if handle else await make_user()
+    customer = await _customer(user)
+    first = await _paid_checkout(user, customer, MONTHLY, 1)
+    await _next_second()
+    second = await _paid_checkout(user, customer, second_plan, 2)
+    return user, customer, first, second
+
+
 async def _deliver(deliveries: list[dict[str, Any]], *, concurrently: bool = False) -> None:
     received = []
     for evt in deliveries:
@@ -150,11 +163,7 @@ async def _assert_resolved(
 async def test_two_checkouts_completed_keep_the_older_and_refund_the_newer(
     vip_plans: Any, stripe_env: str, order: str
 ) -> None:
-    user = await make_user()
-    customer = await _customer(user)
-    a = await _paid_checkout(user, customer, MONTHLY, 1)
-    await _next_second()
-    b = await _paid_checkout(user, customer, YEARLY, 2)
+    user, customer, a, b = await _two_checkouts()
     kept, ended = _older(a, b)
     assert kept is a  # created a second earlier
     if order == "first-then-second":
@@ -175,11 +184,7 @@ async def test_a_duplicate_found_after_it_renewed_is_refunded_every_charge(
 ) -> None:
     """Webhooks stalled over a renewal: by the time ncm sees the duplicate it has charged
     twice. Both charges are refunded in full and both of its periods revoked."""
-    user = await make_user()
-    customer = await _customer(user)
-    a = await _paid_checkout(user, customer, MONTHLY, 1)
-    await _next_second()
-    b = await _paid_checkout(user, customer, MONTHLY, 2)
+    user, customer, a, b = await _two_checkouts(MONTHLY)
     kept, ended = _older(a, b)
     sid = ended["sub"]["id"]
     async with httpx.AsyncClient(auth=("sk_test_ncm", ""), base_url=stripe_env) as client:
@@ -213,11 +218,8 @@ async def test_the_cli_lists_resolutions_for_support(vip_plans: Any, stripe_env:
     """``ncm billing duplicates``: what was ended, what was kept, the refund; by user too."""
     from tests.cli.helpers import ncm, ncm_json
 
-    user, bystander = await make_user("dup_cli"), await make_user("bystander")
-    customer = await _customer(user)
-    a = await _paid_checkout(user, customer, MONTHLY, 1)
-    await _next_second()
-    b = await _paid_checkout(user, customer, YEARLY, 2)
+    user, _customer_id, a, b = await _two_checkouts(handle="dup_cli")
+    bystander = await make_user("bystander")
     await _deliver(a["events"] + b["events"])
     row = await DuplicateSubscription.get(user_id=user.id)
     listed = ncm_json("billing", "duplicates", "--user", user.handle)
