@@ -192,10 +192,6 @@ async def _end_duplicate(
     return row
 
 
-async def list_resolved(limit: int = 50) -> list[DuplicateSubscription]:
-    return await DuplicateSubscription.all().order_by("-id").limit(limit)
-
-
 async def _refund_invoice(
     conn: BaseDBAsyncClient, user_id: int, invoice: Obj, sid: str, kept: str
 ) -> tuple[int, str | None, str | None, str]:

@@ -950,7 +950,7 @@ def _accepts(is_type_of: Callable[[Any, Any], Any] | None, value: Any) -> bool:
         return True
     if is_type_of(value, None) is not True:
         return False
-    accepted.add(type(value))
+    _accept(accepted, value)
     return True
 
 
